@@ -1,0 +1,53 @@
+"""Tiergate: the web application factory."""
+from __future__ import annotations
+
+import time
+
+from flask import Flask, request
+
+from app import errors, health, queue
+from app.config import Settings, load_settings
+from app.metrics import HTTP_LATENCY, HTTP_REQUESTS
+from app.policy import load_policy
+from app.routing_state import install_policy
+from app.store.db import Store, init_app as init_store
+
+__all__ = ["create_app"]
+
+
+def create_app(settings: Settings | None = None, *, migrate: bool = True) -> Flask:
+    """Build the app: settings, store, queue, policy, blueprints. Fails fast on a bad setting or policy."""
+    settings = (settings or load_settings()).ensure_secrets()
+    app = Flask(__name__)
+    app.config.update(TIERGATE=settings, SECRET_KEY=settings.secret_key, MAX_CONTENT_LENGTH=settings.max_body_bytes,
+                      JSON_SORT_KEYS=False)
+
+    errors.init_app(app)
+    store = Store(settings.sqlalchemy_url)
+    if migrate:
+        store.migrate()
+    init_store(app, store)
+    queue.init_app(app, queue.JobQueue(settings))
+    install_policy(app, load_policy(settings.policy_path))
+
+    from app.api import bp as api_bp
+    app.register_blueprint(health.bp)
+    app.register_blueprint(api_bp)
+    _count_requests(app)
+    return app
+
+
+def _count_requests(app: Flask) -> None:
+    @app.before_request
+    def _start_timer():
+        request.environ["tiergate.started"] = time.perf_counter()
+
+    @app.after_request
+    def _observe(response):
+        endpoint = request.endpoint or "unmatched"
+        HTTP_REQUESTS.labels(endpoint=endpoint, status=str(response.status_code)).inc()
+        started = request.environ.get("tiergate.started")
+        if started is not None:
+            HTTP_LATENCY.labels(endpoint=endpoint).observe(time.perf_counter() - started)
+        return response
+

@@ -1,0 +1,72 @@
+"""POST /v1/route: decide tier and model, explain why, store the decision. No model call in rules mode."""
+from __future__ import annotations
+
+from flask import current_app, g, jsonify
+
+from app.api import bp
+from app.api.body import read_body
+from app.api.schemas import RouteRequest
+from app.auth import require_scope
+from app.errors import InvalidField
+from app.metrics import ROUTE_DECISIONS
+from app.pricing import usd
+from app.routing import RouteDecision, RouteInput, input_text, input_tokens_of
+from app.store import Decision, db
+
+
+def decide(body: RouteRequest) -> RouteDecision:
+    """Route a request with the mode it asks for; shared by route, fallback and classify."""
+    routing = current_app.extensions["routing"]
+    route_input = RouteInput(text=input_text(body.text, [m.model_dump() for m in body.messages or []]),
+                             task_type=body.task_type, risk=body.risk, external=body.external,
+                             input_tokens=input_tokens_of(body.text, [m.model_dump() for m in body.messages or []]))
+    if body.mode == "rules":
+        return routing.rules.decide(route_input)
+    llm_modes = current_app.extensions.get("llm_routing")
+    if llm_modes is None:
+        raise InvalidField(f"mode '{body.mode}' needs the LLM router, which is not available yet; use mode 'rules'",
+                           "mode", code="mode_unavailable")
+    return llm_modes.decide(route_input, body.mode)
+
+
+def record_decision(decision: RouteDecision, body: RouteRequest) -> Decision:
+    row = Decision(api_key_id=getattr(g, "api_key", None) and g.api_key.id, mode=body.mode,
+                   task_type=decision.task_type, task_type_source=decision.task_type_source,
+                   decided_by=decision.decided_by, tier=decision.tier, model=decision.model,
+                   confidence=decision.confidence, risk=body.risk, external=body.external,
+                   needs_review=decision.needs_review, reasons=decision.reasons, input_tokens=decision.input_tokens,
+                   estimated_cost_usd=decision.estimated_cost_usd, baseline_cost_usd=decision.baseline_cost_usd,
+                   request_metadata=body.metadata)
+    db().add(row)
+    return row
+
+
+def decision_json(decision: RouteDecision, decision_id: str, metadata: dict) -> dict:
+    return {
+        "decision_id": decision_id,
+        "tier": decision.tier,
+        "model": decision.model,
+        "task_type": decision.task_type,
+        "task_type_source": decision.task_type_source,
+        "confidence": decision.confidence,
+        "reasons": decision.reasons,
+        "decided_by": decision.decided_by,
+        "input_tokens": decision.input_tokens,
+        "expected_output_tokens": decision.expected_output_tokens,
+        "estimated_cost_usd": usd(decision.estimated_cost_usd),
+        "baseline_cost_usd": usd(decision.baseline_cost_usd),
+        "needs_review": decision.needs_review,
+        "review_reasons": decision.review_reasons,
+        "metadata": metadata,
+    }
+
+
+@bp.post("/route")
+@require_scope("route")
+def route():
+    body = RouteRequest.model_validate(read_body())
+    decision = decide(body)
+    row = record_decision(decision, body)
+    db().commit()
+    ROUTE_DECISIONS.labels(tier=decision.tier, decided_by=decision.decided_by).inc()
+    return jsonify(decision_json(decision, row.id, body.metadata))

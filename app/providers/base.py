@@ -1,0 +1,76 @@
+"""What every provider speaks: a ``ModelCall`` in, a ``ModelReply`` out.
+
+The call separates the *cacheable* system prefix (task prompt, brand rules, knowledge snippets: the
+same for every request of a task type) from per-request system text (allowed labels, the escalation
+hint), because only a byte-identical prefix hits the provider's prompt cache.
+"""
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from dataclasses import dataclass, field
+from decimal import Decimal
+from typing import TYPE_CHECKING, Any, ClassVar
+
+from app.pricing import Usage
+
+if TYPE_CHECKING:
+    from app.config import Settings
+    from app.policy import Policy
+    from app.policy.schema import ProviderSpec
+
+
+@dataclass(frozen=True)
+class ModelCall:
+    """One request to a model."""
+
+    model: str
+    messages: list[dict[str, Any]]
+    cached_system: str = ""
+    system: str = ""
+    max_tokens: int = 1024
+    json_output: bool = False
+    # Informational, for the dry-run answer and logs: which tier this call serves and why.
+    tier: str | None = None
+    purpose: str = "answer"
+    expected_output_tokens: int | None = None
+
+
+@dataclass(frozen=True)
+class ModelReply:
+    """What came back, with the usage the provider bills."""
+
+    text: str
+    usage: Usage
+    latency_ms: float
+    model: str
+    stop_reason: str | None = None
+    dry_run: bool = False
+    estimated_cost_usd: Decimal | None = field(default=None, compare=False)
+
+
+class Provider(ABC):
+    """A model provider. Subclasses map their transport's failures to ``app.errors.ProviderError``."""
+
+    name: ClassVar[str]
+    dry_run: ClassVar[bool] = False
+
+    @abstractmethod
+    def complete(self, call: ModelCall) -> ModelReply:
+        """Run ``call`` (with the transport's own retries) or raise ``ProviderError``."""
+
+    @classmethod
+    def from_spec(cls, spec: "ProviderSpec | None", settings: "Settings", policy: "Policy") -> "Provider":
+        """Build from the policy's ``providers:`` entry (``None`` for the built-in Anthropic one)."""
+        raise NotImplementedError(f"{cls.__name__} cannot be built from a policy entry")
+
+
+def call_text(call: ModelCall) -> str:
+    """Every text the model reads, for token estimates."""
+    parts = [call.cached_system, call.system]
+    for message in call.messages:
+        content = message.get("content")
+        if isinstance(content, str):
+            parts.append(content)
+        elif isinstance(content, list):
+            parts.extend(block.get("text", "") for block in content if isinstance(block, dict))
+    return "\n".join(part for part in parts if part)

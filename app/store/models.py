@@ -1,0 +1,201 @@
+"""The durable record: API keys, routing decisions, the request ledger with its attempts, reviews,
+reviewers and policy versions.
+
+Money columns are ``Numeric`` so the ledger sums to the cent on SQLite and PostgreSQL alike.
+The ledger's baseline rule (see ``Attempt.purpose``): a request's baseline cost is the cost of its
+*answer* attempts' tokens on the baseline model, without cache or batch discount; retries, escalations
+that were not kept, self-checks and router calls are overhead, paid in full and attributed as such.
+"""
+from __future__ import annotations
+
+import uuid
+from datetime import datetime, timezone
+from decimal import Decimal
+from typing import Any
+
+from sqlalchemy import JSON, Boolean, DateTime, ForeignKey, Index, Integer, Numeric, String, Text
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
+
+MONEY = Numeric(18, 8)
+
+
+def utcnow() -> datetime:
+    return datetime.now(timezone.utc)
+
+
+def new_id(prefix: str) -> str:
+    """Readable, sortable-enough ids: ``dec_…``, ``req_…``, ``rev_…``."""
+    return f"{prefix}_{uuid.uuid4().hex[:20]}"
+
+
+class Base(DeclarativeBase):
+    type_annotation_map = {dict[str, Any]: JSON, list[Any]: JSON, Decimal: MONEY, datetime: DateTime(timezone=True)}
+
+
+class ApiKey(Base):
+    __tablename__ = "api_keys"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    name: Mapped[str] = mapped_column(String(200))
+    prefix: Mapped[str] = mapped_column(String(16), index=True)
+    key_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    scopes: Mapped[str] = mapped_column(String(200))
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    revoked_at: Mapped[datetime | None]
+    last_used_at: Mapped[datetime | None]
+    monthly_budget_usd: Mapped[Decimal | None]
+    budget_action: Mapped[str] = mapped_column(String(20), default="refuse")
+
+    @property
+    def scope_set(self) -> set[str]:
+        return {scope for scope in self.scopes.split(",") if scope}
+
+
+class Decision(Base):
+    """One routing decision (``/v1/route``, or the first step of a fallback/classify request)."""
+
+    __tablename__ = "decisions"
+
+    id: Mapped[str] = mapped_column(String(40), primary_key=True, default=lambda: new_id("dec"))
+    created_at: Mapped[datetime] = mapped_column(default=utcnow, index=True)
+    api_key_id: Mapped[int | None] = mapped_column(ForeignKey("api_keys.id"))
+    mode: Mapped[str] = mapped_column(String(10))
+    task_type: Mapped[str] = mapped_column(String(100))
+    task_type_source: Mapped[str] = mapped_column(String(10))
+    decided_by: Mapped[str] = mapped_column(String(10))
+    tier: Mapped[str] = mapped_column(String(20))
+    model: Mapped[str] = mapped_column(String(100))
+    confidence: Mapped[float]
+    risk: Mapped[str] = mapped_column(String(10))
+    external: Mapped[bool] = mapped_column(Boolean)
+    needs_review: Mapped[bool] = mapped_column(Boolean, default=False)
+    reasons: Mapped[list[Any]] = mapped_column(JSON)
+    input_tokens: Mapped[int]
+    estimated_cost_usd: Mapped[Decimal]
+    baseline_cost_usd: Mapped[Decimal]
+    request_metadata: Mapped[dict[str, Any]] = mapped_column("metadata", JSON, default=dict)
+
+
+class Request(Base):
+    """The ledger entry of one fallback or classify request; the job id is this id."""
+
+    __tablename__ = "requests"
+    __table_args__ = (Index("ix_requests_created_task", "created_at", "task_type"),)
+
+    id: Mapped[str] = mapped_column(String(40), primary_key=True, default=lambda: new_id("req"))
+    kind: Mapped[str] = mapped_column(String(20))  # fallback | classify
+    created_at: Mapped[datetime] = mapped_column(default=utcnow, index=True)
+    finished_at: Mapped[datetime | None]
+    api_key_id: Mapped[int | None] = mapped_column(ForeignKey("api_keys.id"), index=True)
+    decision_id: Mapped[str | None] = mapped_column(ForeignKey("decisions.id"))
+    task_type: Mapped[str] = mapped_column(String(100))
+    tier: Mapped[str | None] = mapped_column(String(20))
+    model: Mapped[str | None] = mapped_column(String(100))
+    status: Mapped[str] = mapped_column(String(20), default="queued")  # queued|running|done|needs_review|failed
+    exec_mode: Mapped[str] = mapped_column(String(10), default="sync")
+    payload: Mapped[dict[str, Any]] = mapped_column(JSON)
+    result: Mapped[dict[str, Any] | None] = mapped_column(JSON)
+    error: Mapped[str | None] = mapped_column(Text)
+    escalated: Mapped[bool] = mapped_column(Boolean, default=False)
+    needs_review: Mapped[bool] = mapped_column(Boolean, default=False)
+    review_reasons: Mapped[list[Any]] = mapped_column(JSON, default=list)
+    dry_run: Mapped[bool] = mapped_column(Boolean, default=False)
+    batch: Mapped[bool] = mapped_column(Boolean, default=False)
+    cost_usd: Mapped[Decimal] = mapped_column(default=Decimal(0))
+    baseline_cost_usd: Mapped[Decimal] = mapped_column(default=Decimal(0))
+    latency_ms: Mapped[float | None]
+    progress_done: Mapped[int] = mapped_column(Integer, default=0)
+    progress_total: Mapped[int] = mapped_column(Integer, default=0)
+    callback_url: Mapped[str | None] = mapped_column(Text)
+    workflow: Mapped[str | None] = mapped_column(String(200))
+    idempotency_key: Mapped[str | None] = mapped_column(String(200))
+    idempotency_hash: Mapped[str | None] = mapped_column(String(64))
+    request_metadata: Mapped[dict[str, Any]] = mapped_column("metadata", JSON, default=dict)
+
+    attempts: Mapped[list["Attempt"]] = relationship(back_populates="request", order_by="Attempt.seq",
+                                                     cascade="all, delete-orphan")
+
+
+class Attempt(Base):
+    """One model call made for a request.
+
+    ``purpose`` is what the call was for: ``answer`` (its output is the one returned), ``retry``,
+    ``escalation`` (a stronger tier's try that was not kept), ``self_check`` or ``router``.
+    """
+
+    __tablename__ = "attempts"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    request_id: Mapped[str] = mapped_column(ForeignKey("requests.id", ondelete="CASCADE"), index=True)
+    seq: Mapped[int]
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    purpose: Mapped[str] = mapped_column(String(20), default="answer")
+    tier: Mapped[str] = mapped_column(String(20))
+    model: Mapped[str] = mapped_column(String(100))
+    provider: Mapped[str] = mapped_column(String(40), default="anthropic")
+    ok: Mapped[bool] = mapped_column(Boolean)
+    gate: Mapped[str | None] = mapped_column(String(60))
+    reason: Mapped[str | None] = mapped_column(Text)
+    gate_results: Mapped[list[Any]] = mapped_column(JSON, default=list)
+    input_tokens: Mapped[int] = mapped_column(Integer, default=0)
+    output_tokens: Mapped[int] = mapped_column(Integer, default=0)
+    cache_read_tokens: Mapped[int] = mapped_column(Integer, default=0)
+    cache_write_tokens: Mapped[int] = mapped_column(Integer, default=0)
+    batch: Mapped[bool] = mapped_column(Boolean, default=False)
+    cost_usd: Mapped[Decimal] = mapped_column(default=Decimal(0))
+    baseline_cost_usd: Mapped[Decimal] = mapped_column(default=Decimal(0))
+    latency_ms: Mapped[float] = mapped_column(default=0.0)
+    output_text: Mapped[str | None] = mapped_column(Text)
+
+    request: Mapped[Request] = relationship(back_populates="attempts")
+
+
+class Review(Base):
+    """An item waiting for (or decided by) a person: a flagged draft or a quality-audit sample."""
+
+    __tablename__ = "reviews"
+
+    id: Mapped[str] = mapped_column(String(40), primary_key=True, default=lambda: new_id("rev"))
+    kind: Mapped[str] = mapped_column(String(10), default="draft")  # draft | audit
+    request_id: Mapped[str | None] = mapped_column(ForeignKey("requests.id"), index=True)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow, index=True)
+    status: Mapped[str] = mapped_column(String(20), default="pending", index=True)  # pending|approved|rejected|rerun
+    task_type: Mapped[str] = mapped_column(String(100))
+    tier: Mapped[str | None] = mapped_column(String(20))
+    reasons: Mapped[list[Any]] = mapped_column(JSON, default=list)
+    input_text: Mapped[str | None] = mapped_column(Text)
+    draft: Mapped[str | None] = mapped_column(Text)
+    callback_url: Mapped[str | None] = mapped_column(Text)
+    decided_by: Mapped[str | None] = mapped_column(String(200))
+    decided_at: Mapped[datetime | None]
+    action: Mapped[str | None] = mapped_column(String(20))
+    final_text: Mapped[str | None] = mapped_column(Text)
+    note: Mapped[str | None] = mapped_column(Text)
+    minutes_spent: Mapped[float | None]
+    audit_month: Mapped[str | None] = mapped_column(String(7))
+    audit_class: Mapped[str | None] = mapped_column(String(100))
+    audit_correct: Mapped[bool | None] = mapped_column(Boolean)
+    request_metadata: Mapped[dict[str, Any]] = mapped_column("metadata", JSON, default=dict)
+
+
+class Reviewer(Base):
+    __tablename__ = "reviewers"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    email: Mapped[str] = mapped_column(String(320), unique=True)
+    password_hash: Mapped[str] = mapped_column(String(300))
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    active: Mapped[bool] = mapped_column(Boolean, default=True)
+
+
+class PolicyVersion(Base):
+    """A stored policy document; the newest active one overrides the file. Rollback = reactivate."""
+
+    __tablename__ = "policy_versions"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    author: Mapped[str] = mapped_column(String(320))
+    reason: Mapped[str] = mapped_column(Text)
+    content: Mapped[str] = mapped_column(Text)
+    active: Mapped[bool] = mapped_column(Boolean, default=True)
