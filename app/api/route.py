@@ -9,6 +9,7 @@ from app.api.schemas import RouteRequest
 from app.auth import require_scope
 from app.errors import InvalidField
 from app.metrics import ROUTE_DECISIONS
+from app.openapi import document
 from app.pricing import usd
 from app.routing import RouteDecision, RouteInput, input_text, input_tokens_of
 from app.store import Decision, db
@@ -70,3 +71,9 @@ def route():
     db().commit()
     ROUTE_DECISIONS.labels(tier=decision.tier, decided_by=decision.decided_by).inc()
     return jsonify(decision_json(decision, row.id, body.metadata))
+
+
+document("/v1/route", "post", "Decide tier and model for a task, with the reason trail (no model call in rules mode)",
+         scope="route", request_model=RouteRequest,
+         responses={"200": "the decision", "400": "malformed body", "403": "key lacks the scope",
+                    "413": "body too large"})

@@ -1,0 +1,4 @@
+"""``python -m app.cli`` is the ``tiergate`` command."""
+from app.cli import main
+
+main()

@@ -1,0 +1,90 @@
+"""The one-command start: ``tiergate up`` serves, prints the first admin key once, and stops cleanly."""
+from __future__ import annotations
+
+import os
+import re
+import signal
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+import requests
+
+START_TIMEOUT_SECONDS = 60
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def _start(data_dir: Path, port: int, env_extra: dict[str, str]) -> tuple[subprocess.Popen, Path]:
+    log = data_dir.parent / f"up-{port}.log"
+    env = {key: value for key, value in os.environ.items() if key not in ("REDIS_URL", "DATABASE_URL")}
+    env.update(TIERGATE_DATA_DIR=str(data_dir), PYTHONUNBUFFERED="1", **env_extra)
+    process = subprocess.Popen([sys.executable, "-m", "app.cli", "up", "--port", str(port), "--web-workers", "1"],
+                               stdout=log.open("w"), stderr=subprocess.STDOUT, env=env, start_new_session=True)
+    deadline = time.monotonic() + START_TIMEOUT_SECONDS
+    while time.monotonic() < deadline:
+        try:
+            if requests.get(f"http://127.0.0.1:{port}/readyz", timeout=5).status_code == 200:
+                return process, log
+        except requests.RequestException:
+            pass
+        if process.poll() is not None:
+            break
+        time.sleep(0.3)
+    process.kill()
+    pytest.fail(f"tiergate up did not become ready:\n{log.read_text()}")
+
+
+def _descendants(pid: int) -> list[int]:
+    output = subprocess.run(["ps", "-e", "-o", "pid=,ppid=,sid="], capture_output=True, text=True).stdout
+    rows = [tuple(map(int, line.split())) for line in output.splitlines() if line.strip()]
+    found, frontier = [], {pid}
+    while frontier:
+        children = {child for child, parent, _sid in rows if parent in frontier}
+        found.extend(children)
+        frontier = children
+    return found
+
+
+def test_up_serves_routes_and_stops_on_ctrl_c(tmp_path):
+    data_dir = tmp_path / "data"
+    port = _free_port()
+    process, log = _start(data_dir, port, {})
+    try:
+        output = log.read_text()
+        key = re.search(r"admin API key \(shown once, store it now\): (tg_\S+)", output).group(1)
+        assert "embedded Redis" in output and "dry-run" in output
+        response = requests.post(f"http://127.0.0.1:{port}/v1/route", headers={"X-API-Key": key},
+                                 data={"task_type": "classification", "text": "Acme GmbH, B2B or B2C?"}, timeout=5)
+        assert response.status_code == 200
+        assert response.json()["tier"] == "tier1" and response.json()["reasons"][0]["rule"] == "task_type"
+        children = _descendants(process.pid)
+        assert len(children) >= 3  # redis, gunicorn (+ its worker), rq worker
+    finally:
+        process.send_signal(signal.SIGINT)  # what Ctrl-C sends to the foreground process
+        process.wait(timeout=40)
+    assert process.returncode == 0
+    time.sleep(0.5)
+    alive = [pid for pid in children if Path(f"/proc/{pid}").exists()
+             and "zombie" not in Path(f"/proc/{pid}/status").read_text().lower()]
+    assert alive == [], f"left running: {alive}\n{log.read_text()}"
+    assert "stopped" in log.read_text()
+    assert (data_dir / "tiergate.db").exists() and (data_dir / "redis.aof").exists()
+
+
+def test_second_start_reuses_data_and_prints_no_new_key(tmp_path):
+    data_dir = tmp_path / "data"
+    for attempt in range(2):
+        port = _free_port()
+        process, log = _start(data_dir, port, {})
+        process.send_signal(signal.SIGINT)
+        process.wait(timeout=40)
+        printed = "admin API key" in log.read_text()
+        assert printed == (attempt == 0)
