@@ -48,6 +48,7 @@ def test_keys_are_stored_hashed(app, api_key):
 def test_cli_create_list_revoke(client, settings, monkeypatch):
     monkeypatch.setenv("TIERGATE_DATA_DIR", str(settings.data_dir))
     monkeypatch.setenv("DATABASE_URL", settings.database_url)
+    monkeypatch.setenv("REDIS_URL", settings.redis_url)
     runner = CliRunner()
     created = runner.invoke(cli, ["keys", "create", "--name", "zapier", "--scopes", "route", "--quiet"])
     assert created.exit_code == 0, created.output
@@ -61,6 +62,7 @@ def test_cli_create_list_revoke(client, settings, monkeypatch):
 
     revoked = runner.invoke(cli, ["keys", "revoke", key_id])
     assert revoked.exit_code == 0
+    # The app cached the key after the first request; the revocation must still apply at once.
     assert client.post("/v1/route", json=ROUTE_BODY, headers={"X-API-Key": plain}).status_code == 401
     assert runner.invoke(cli, ["keys", "revoke", key_id]).exit_code != 0
 

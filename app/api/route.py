@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 from flask import current_app, g, jsonify
+from sqlalchemy import insert
 
 from app.api import bp
 from app.api.body import read_body
@@ -12,7 +13,7 @@ from app.metrics import ROUTE_DECISIONS
 from app.openapi import document
 from app.pricing import usd
 from app.routing import RouteDecision, RouteInput, input_text, input_tokens_of
-from app.store import Decision, db
+from app.store import Decision, db, new_id
 
 
 def decide(body: RouteRequest) -> RouteDecision:
@@ -30,16 +31,18 @@ def decide(body: RouteRequest) -> RouteDecision:
     return llm_modes.decide(route_input, body.mode)
 
 
-def record_decision(decision: RouteDecision, body: RouteRequest) -> Decision:
-    row = Decision(api_key_id=getattr(g, "api_key", None) and g.api_key.id, mode=body.mode,
-                   task_type=decision.task_type, task_type_source=decision.task_type_source,
-                   decided_by=decision.decided_by, tier=decision.tier, model=decision.model,
-                   confidence=decision.confidence, risk=body.risk, external=body.external,
-                   needs_review=decision.needs_review, reasons=decision.reasons, input_tokens=decision.input_tokens,
-                   estimated_cost_usd=decision.estimated_cost_usd, baseline_cost_usd=decision.baseline_cost_usd,
-                   request_metadata=body.metadata)
-    db().add(row)
-    return row
+def record_decision(decision: RouteDecision, body: RouteRequest) -> str:
+    """Store the decision and return its id (a plain INSERT: /v1/route is the hot path)."""
+    decision_id = new_id("dec")
+    db().execute(insert(Decision), [dict(
+        id=decision_id, api_key_id=getattr(g, "api_key", None) and g.api_key.id, mode=body.mode,
+        task_type=decision.task_type, task_type_source=decision.task_type_source,
+        decided_by=decision.decided_by, tier=decision.tier, model=decision.model,
+        confidence=decision.confidence, risk=body.risk, external=body.external,
+        needs_review=decision.needs_review, reasons=decision.reasons, input_tokens=decision.input_tokens,
+        estimated_cost_usd=decision.estimated_cost_usd, baseline_cost_usd=decision.baseline_cost_usd,
+        request_metadata=body.metadata)])
+    return decision_id
 
 
 def decision_json(decision: RouteDecision, decision_id: str, metadata: dict) -> dict:
@@ -67,10 +70,10 @@ def decision_json(decision: RouteDecision, decision_id: str, metadata: dict) -> 
 def route():
     body = RouteRequest.model_validate(read_body())
     decision = decide(body)
-    row = record_decision(decision, body)
+    decision_id = record_decision(decision, body)
     db().commit()
     ROUTE_DECISIONS.labels(tier=decision.tier, decided_by=decision.decided_by).inc()
-    return jsonify(decision_json(decision, row.id, body.metadata))
+    return jsonify(decision_json(decision, decision_id, body.metadata))
 
 
 document("/v1/route", "post", "Decide tier and model for a task, with the reason trail (no model call in rules mode)",

@@ -6,7 +6,7 @@ from sqlalchemy import select
 
 from app.auth import create_key, parse_scopes, revoke_key
 from app.cli import cli
-from app.cli.common import cli_store
+from app.cli.common import cli_settings, cli_store, running_redis
 from app.errors import InvalidField
 from app.store import ApiKey
 
@@ -52,7 +52,8 @@ def list_keys() -> None:
 @click.argument("key_id", type=int)
 def revoke(key_id: int) -> None:
     """Revoke a key by id; requests with it get 401 from now on."""
-    with cli_store().session() as session:
-        if not revoke_key(session, key_id):
+    settings = cli_settings()
+    with cli_store(settings).session() as session:
+        if not revoke_key(session, key_id, running_redis(settings)):
             raise click.ClickException(f"no active key with id {key_id}")
     click.echo(f"revoked key {key_id}")

@@ -7,11 +7,11 @@ in the log why a request went where it went.
 """
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass, field
 
-from app.policy.schema import KeywordSet, Policy
+from app.policy.schema import Policy
 from app.pricing import Usage
+from app.routing.matching import PhraseMatcher, tokens
 from app.routing.tokens import estimate_message_tokens, estimate_tokens
 
 UNKNOWN_TASK_TYPE = "unknown"
@@ -50,12 +50,6 @@ class RouteDecision:
         self.reasons.append({"rule": rule, "detail": detail})
 
 
-def _compile(keywords: KeywordSet) -> tuple[re.Pattern | None, list[re.Pattern]]:
-    words = sorted({word.lower() for word in keywords.keywords if word.strip()}, key=len, reverse=True)
-    keyword_re = re.compile(r"(?<!\w)(?:" + "|".join(re.escape(word) for word in words) + r")(?!\w)") if words else None
-    return keyword_re, [re.compile(pattern, re.IGNORECASE) for pattern in keywords.patterns]
-
-
 @dataclass(frozen=True)
 class Detection:
     task_type: str
@@ -68,21 +62,17 @@ class RulesRouter:
 
     def __init__(self, policy: Policy):
         self.policy = policy
-        self._detectors = {name: _compile(task.detect) for name, task in policy.task_types.items()}
-        self._sensitive = {name: _compile(words) for name, words in policy.rules.sensitive.categories.items()}
+        self._detectors = PhraseMatcher({name: task.detect for name, task in policy.task_types.items()})
+        self._sensitive = PhraseMatcher(policy.rules.sensitive.categories)
 
     # -- task type inference ---------------------------------------------------------------------
 
-    def detect_task_type(self, text: str) -> Detection:
+    def detect_task_type(self, text: str, words: list[str] | None = None) -> Detection:
         """Score every task type by keyword and pattern hits; the margin over the runner-up is the confidence."""
-        lowered = text.lower()
         scores: list[tuple[int, str, list[str]]] = []
-        for name, (keyword_re, patterns) in self._detectors.items():
-            hits = sorted(set(keyword_re.findall(lowered))) if keyword_re else []
-            pattern_hits = [pattern.pattern for pattern in patterns if pattern.search(text)]
+        for name, (hits, pattern_hits) in self._detectors.match(text, words).items():
             score = len(hits) + PATTERN_WEIGHT * len(pattern_hits)
-            if score:
-                scores.append((score, name, hits + [f"/{p}/" for p in pattern_hits]))
+            scores.append((score, name, hits + [f"/{hit}/" for hit in pattern_hits]))
         if not scores:
             return Detection(UNKNOWN_TASK_TYPE, 0.0, "no task type keyword or pattern matched")
         scores.sort(key=lambda item: -item[0])
@@ -96,27 +86,22 @@ class RulesRouter:
             detail += f"; runner-up {scores[1][1]} scored {runner_up} of {best}"
         return Detection(name, confidence, detail)
 
-    def sensitive_categories(self, text: str) -> dict[str, list[str]]:
-        lowered = text.lower()
-        found: dict[str, list[str]] = {}
-        for category, (keyword_re, patterns) in self._sensitive.items():
-            hits = sorted(set(keyword_re.findall(lowered))) if keyword_re else []
-            hits += [match.group(0) for pattern in patterns if (match := pattern.search(text))]
-            if hits:
-                found[category] = hits
-        return found
+    def sensitive_categories(self, text: str, words: list[str] | None = None) -> dict[str, list[str]]:
+        return {category: hits + pattern_hits
+                for category, (hits, pattern_hits) in self._sensitive.match(text, words).items()}
 
     # -- the decision ----------------------------------------------------------------------------
 
     def decide(self, request: RouteInput, *, decided_by: str = "rules") -> RouteDecision:
         policy, rules = self.policy, self.policy.rules
         input_tokens = request.input_tokens if request.input_tokens is not None else estimate_tokens(request.text)
+        words = tokens(request.text)
 
         if request.task_type:
             task_type, source, confidence = request.task_type, "given", 1.0
             detection_detail = None
         else:
-            detection = self.detect_task_type(request.text)
+            detection = self.detect_task_type(request.text, words)
             task_type, source, confidence = detection.task_type, "rules", detection.confidence
             detection_detail = detection.detail
 
@@ -154,7 +139,7 @@ class RulesRouter:
                 self._flag(decision, "high_risk")
 
         check_sensitive = overrides.sensitive if overrides and overrides.sensitive is not None else True
-        found = self.sensitive_categories(request.text) if check_sensitive else {}
+        found = self.sensitive_categories(request.text, words) if check_sensitive else {}
         if found:
             sensitive = rules.sensitive
             raised = policy.at_least(tier, sensitive.min_tier)

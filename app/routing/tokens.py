@@ -8,15 +8,17 @@ always records the provider's own counts.
 from __future__ import annotations
 
 import math
+import re
 
 CHARS_PER_TOKEN = 4
 MESSAGE_OVERHEAD_TOKENS = 4
+WIDE_CHARACTER = re.compile(r"[^\u0000-\u2e7f]")
 
 
 def estimate_tokens(text: str) -> int:
     if not text:
         return 0
-    wide = sum(1 for char in text if ord(char) > 0x2E7F)
+    wide = len(WIDE_CHARACTER.findall(text))
     return wide + math.ceil((len(text) - wide) / CHARS_PER_TOKEN)
 
 

@@ -1,0 +1,102 @@
+"""``hybrid`` mode, and the app extension that serves both model-assisted modes.
+
+Hybrid: the rules first; the LLM router only where the rules cannot place the request — no task type
+keyword matched (unknown type), or the signals conflict (two task types matched and the margin leaves
+the detection below the confidence threshold). A caller-given task type is always placed by the
+rules. The answer's ``decided_by`` says which layer decided, and the first reason says why.
+"""
+from __future__ import annotations
+
+from decimal import Decimal
+
+from flask import Flask, has_app_context
+
+from app.policy.schema import Policy
+from app.routing.llm import LlmRouteDecision, LlmRouter, verdict_json
+from app.routing.rules import UNKNOWN_TASK_TYPE, RouteDecision, RouteInput, RulesRouter
+from app.store import Attempt, Request, utcnow
+
+MODES = ("llm", "hybrid")
+
+
+def rules_cannot_place(decision: RouteDecision, policy: Policy) -> str | None:
+    """Why the rules' decision should go to the LLM router, or None when the rules placed it."""
+    if decision.task_type_source != "rules":
+        return None
+    if decision.task_type == UNKNOWN_TASK_TYPE:
+        return "no task type keyword matched"
+    spec = policy.task_types.get(decision.task_type)
+    overrides = spec.overrides if spec else None
+    threshold = (overrides.confidence_threshold if overrides and overrides.confidence_threshold is not None
+                 else policy.rules.confidence_threshold)
+    if decision.confidence < threshold:
+        return f"conflicting or weak signals: {decision.task_type} at confidence {decision.confidence:g} < {threshold:g}"
+    return None
+
+
+def hybrid_decide(rules: RulesRouter, llm: LlmRouter, request: RouteInput) -> RouteDecision:
+    decision = rules.decide(request)
+    why = rules_cannot_place(decision, rules.policy)
+    if why is None:
+        decision.reasons.insert(0, {"rule": "hybrid", "detail": "the rules placed the request; no router call"})
+        return decision
+    placed = llm.decide(request)
+    placed.reasons.insert(0, {"rule": "hybrid", "detail": f"the rules could not place the request ({why}); "
+                                                          "asked the LLM router"})
+    return placed
+
+
+class LlmRouting:
+    """``app.extensions["llm_routing"]``: ``decide(route_input, mode)`` for ``llm`` and ``hybrid``."""
+
+    def __init__(self, app: Flask):
+        self.app = app
+        self._routers: tuple[Policy, LlmRouter] | None = None
+
+    def router(self) -> tuple[RulesRouter, LlmRouter]:
+        state = self.app.extensions["routing"]
+        cached = self._routers
+        if cached is None or cached[0] is not state.policy:
+            from app.classify.service import tier_providers  # the process's providers, built once
+
+            cached = (state.policy, LlmRouter(state.policy, state.rules, tier_providers(self.app, state.policy)))
+            self._routers = cached
+        return state.rules, cached[1]
+
+    def decide(self, request: RouteInput, mode: str) -> RouteDecision:
+        rules, llm = self.router()
+        decision = llm.decide(request) if mode == "llm" else hybrid_decide(rules, llm, request)
+        if isinstance(decision, LlmRouteDecision) and decision.router_attempt is not None and has_app_context():
+            record_router_call(decision, mode)
+        return decision
+
+
+def record_router_call(decision: LlmRouteDecision, mode: str) -> None:
+    """The router call in the ledger: overhead (no baseline), committed with the caller's session."""
+    from app.store import db
+
+    attempt = decision.router_attempt
+    row = Request(kind="route", task_type=decision.task_type, tier=attempt.tier, model=attempt.model,
+                  status="done" if attempt.ok else "failed", exec_mode="sync",
+                  payload={"mode": mode, "input_tokens": decision.input_tokens},
+                  result={"tier": decision.tier, "decided_by": decision.decided_by, "reasons": decision.reasons},
+                  cost_usd=attempt.cost_usd, baseline_cost_usd=Decimal(0), latency_ms=attempt.latency_ms,
+                  finished_at=utcnow(), progress_total=1, progress_done=1)
+    row.attempts.append(Attempt(seq=1, purpose=attempt.purpose, tier=attempt.tier, model=attempt.model,
+                                provider=attempt.provider, ok=attempt.ok, gate=attempt.gate, reason=attempt.reason,
+                                input_tokens=attempt.usage.input_tokens, output_tokens=attempt.usage.output_tokens,
+                                cache_read_tokens=attempt.usage.cache_read_tokens,
+                                cache_write_tokens=attempt.usage.cache_write_tokens, cost_usd=attempt.cost_usd,
+                                baseline_cost_usd=Decimal(0), latency_ms=attempt.latency_ms,
+                                output_text=attempt.output_text))
+    session = db()
+    session.add(row)
+    session.flush()
+    decision.router_request_id = row.id
+
+
+def init_app(app: Flask) -> None:
+    app.extensions["llm_routing"] = LlmRouting(app)
+
+
+__all__ = ["LlmRouting", "hybrid_decide", "init_app", "rules_cannot_place", "verdict_json"]
