@@ -5,7 +5,7 @@ import time
 
 from flask import Flask, request
 
-from app import errors, health, queue
+from app import errors, health, providers, queue
 from app.config import Settings, load_settings
 from app.metrics import HTTP_LATENCY, HTTP_REQUESTS
 from app.policy import load_policy
@@ -29,10 +29,14 @@ def create_app(settings: Settings | None = None, *, migrate: bool = True) -> Fla
     init_store(app, store)
     queue.init_app(app, queue.JobQueue(settings))
     install_policy(app, load_policy(settings.policy_path))
+    providers.init_app(app)
+    from app.routing import hybrid; hybrid.init_app(app)  # noqa: E702  (issue 4: llm and hybrid routing modes)
 
     from app.api import bp as api_bp
     app.register_blueprint(health.bp)
     app.register_blueprint(api_bp)
+    from app import web; web.init_app(app)  # noqa: E702  (issue 5: login, CSRF, review pages, stored policy version)
+    from app.web.reports import bp as reports_bp; app.register_blueprint(reports_bp)  # noqa: E702  (issue 6)
     _count_requests(app)
     return app
 

@@ -4,9 +4,11 @@
     ├── ConfigError        a setting from the environment is invalid (names the variable)
     ├── PolicyError        the policy file is invalid (names file, line and field)
     ├── ProviderError      a model provider failed after its retries (see app.providers)
+    ├── CallbackDeliveryError  a callback target kept failing (app.callbacks; retried by RQ)
     └── ApiError           refused request; carries HTTP status, code and the offending field
         ├── BadRequest (400), Unauthorized (401), Forbidden (403), NotFound (404),
-        └── Conflict (409), PayloadTooLarge (413), InvalidField (422), TooManyRequests (429)
+        ├── Conflict (409), PayloadTooLarge (413), InvalidField (422), TooManyRequests (429)
+        └── CallbackRefused (422, app.callbacks): a callback_url to a private or loopback target
 
 Every error answer has the contract's shape ``{"error": {"code", "message", "field"}}``.
 """

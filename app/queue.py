@@ -20,8 +20,16 @@ def resolve_redis_url(settings: Settings) -> str:
     return EmbeddedRedis(settings.data_dir).start().url
 
 
-def connect(url: str) -> Redis:
-    return Redis.from_url(url, socket_connect_timeout=5, health_check_interval=30)
+REDIS_CONNECT_TIMEOUT_SECONDS = 5
+# Longer than any blocking read we issue: a sync request waits on BLPOP for up to
+# TIERGATE_SYNC_WAIT_SECONDS, and redis-py's own default (5 s) would cut that wait short.
+REDIS_SOCKET_TIMEOUT_MARGIN_SECONDS = 30
+
+
+def connect(url: str, blocking_seconds: float = 0) -> Redis:
+    return Redis.from_url(url, socket_connect_timeout=REDIS_CONNECT_TIMEOUT_SECONDS,
+                          socket_timeout=blocking_seconds + REDIS_SOCKET_TIMEOUT_MARGIN_SECONDS,
+                          health_check_interval=30)
 
 
 class JobQueue:
@@ -29,7 +37,7 @@ class JobQueue:
 
     def __init__(self, settings: Settings):
         self.url = resolve_redis_url(settings)
-        self.redis = connect(self.url)
+        self.redis = connect(self.url, blocking_seconds=settings.sync_wait_seconds)
         self.queue = Queue(settings.queue_name, connection=self.redis)
 
     def enqueue(self, func_path: str, *args, **kwargs):

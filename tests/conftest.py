@@ -22,6 +22,9 @@ from app.store import Base, Store
 
 TEST_QUEUE = "tiergate-test"
 
+# The fake Messages API server and the real SDK provider pointed at it, for every test module.
+pytest_plugins = ["tests.support.fixtures"]
+
 
 @pytest.fixture(scope="session")
 def redis_url(tmp_path_factory) -> str:

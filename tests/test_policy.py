@@ -92,3 +92,13 @@ def test_policy_check_command(tmp_path):
     result = CliRunner().invoke(cli, ["policy", "check", str(bad)])
     assert result.exit_code != 0
     assert "rules.max_input_tokens" in str(result.exception)
+
+
+def test_unknown_gate_name_is_refused_with_its_line():
+    text = _with("gates: [{name: non_empty}, {name: length, max_chars: 2000}]",
+                 "gates: [{name: non_empty}, {name: lenght, max_chars: 2000}]")
+    with pytest.raises(PolicyError) as caught:
+        parse_policy(text, source="ops.yaml")
+    error = str(caught.value)
+    assert "unknown gate 'lenght'" in error and ".gates.1.name" in error
+    assert re.search(r"ops\.yaml:\d+: task_types\.\w+\.gates\.1\.name", error)

@@ -59,12 +59,3 @@ def test_messages_input_is_accepted(client, auth):
     body = client.post("/v1/route", json={"task_type": "summary", "messages": [
         {"role": "user", "content": "Summarise this thread please"}]}, headers=auth).get_json()
     assert body["tier"] == "tier2"
-
-
-@pytest.mark.parametrize("mode", ["llm", "hybrid"])
-def test_llm_modes_are_refused_clearly_until_the_router_exists(client, auth, app, mode):
-    if app.extensions.get("llm_routing") is not None:
-        pytest.skip("the LLM router is installed; its own tests cover these modes")
-    response = client.post("/v1/route", json={"text": "hello", "mode": mode}, headers=auth)
-    assert response.status_code == 422
-    assert response.get_json()["error"]["field"] == "mode"

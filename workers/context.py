@@ -14,9 +14,3 @@ def worker_app() -> Flask:
 
         _app = create_app(migrate=False)
     return _app
-
-
-def reset_after_fork() -> None:
-    """A forked work horse must not reuse the parent's database connections."""
-    if _app is not None:
-        _app.extensions["store"].engine.dispose(close=False)

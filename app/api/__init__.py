@@ -4,3 +4,7 @@ from flask import Blueprint
 bp = Blueprint("api", __name__, url_prefix="/v1")
 
 from app.api import route  # noqa: E402,F401  (views register themselves on bp)
+from app.api import reviews  # noqa: E402,F401
+from app.api import reports  # noqa: E402,F401
+from app.api import classify  # noqa: E402,F401
+from app.api import fallback, jobs  # noqa: E402,F401  (issue 3)

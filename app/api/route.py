@@ -62,6 +62,9 @@ def decision_json(decision: RouteDecision, decision_id: str, metadata: dict) -> 
         "needs_review": decision.needs_review,
         "review_reasons": decision.review_reasons,
         "metadata": metadata,
+        # The LLM router's own call (llm / hybrid modes) is paid and recorded as a ledger row of its own.
+        "router_cost_usd": usd(decision.router_cost_usd),
+        "router_request_id": decision.router_request_id,
     }
 
 

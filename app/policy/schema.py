@@ -156,6 +156,14 @@ class Policy(Strict):
                 problems.append((("tiers", tier_name, "model"), f"model {tier.model!r} has no entry in prices.models"))
             if tier.provider != "anthropic" and tier.provider not in self.providers:
                 problems.append((("tiers", tier_name, "provider"), f"provider {tier.provider!r} is not defined under providers"))
+        from app.gates import known_gates  # lazy: gates import jsonschema and the provider layer
+
+        gate_names = set(known_gates())
+        for name, task in self.task_types.items():
+            for index, gate in enumerate(task.gates):
+                if gate.name not in gate_names:
+                    problems.append((("task_types", name, "gates", index, "name"),
+                                     f"unknown gate {gate.name!r}; known gates: {', '.join(sorted(gate_names))}"))
         if self.baseline_model not in self.prices.models:
             problems.append((("baseline_model",), f"model {self.baseline_model!r} has no entry in prices.models"))
         if problems:

@@ -12,7 +12,7 @@ from decimal import Decimal
 from flask import Flask, has_app_context
 
 from app.policy.schema import Policy
-from app.routing.llm import LlmRouteDecision, LlmRouter, verdict_json
+from app.routing.llm import LlmRouteDecision, LlmRouter
 from app.routing.rules import UNKNOWN_TASK_TYPE, RouteDecision, RouteInput, RulesRouter
 from app.store import Attempt, Request, utcnow
 
@@ -99,4 +99,4 @@ def init_app(app: Flask) -> None:
     app.extensions["llm_routing"] = LlmRouting(app)
 
 
-__all__ = ["LlmRouting", "hybrid_decide", "init_app", "rules_cannot_place", "verdict_json"]
+__all__ = ["LlmRouting", "hybrid_decide", "init_app", "rules_cannot_place"]

@@ -21,8 +21,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass, field, replace
-from decimal import Decimal
-from typing import Any, Mapping
+from typing import Mapping
 
 from app.cascade.records import AttemptRecord
 from app.errors import ProviderError
@@ -68,8 +67,6 @@ ANSWER_FORMAT = ('Answer with JSON only: {"tier": "<tier1|tier2|tier3>", "task_t
 class LlmRouteDecision(RouteDecision):
     """A decision placed by the LLM router, carrying the router call's ledger entry."""
 
-    router_request_id: str | None = None
-    router_cost_usd: Decimal = Decimal(0)
     router_attempt: AttemptRecord | None = field(default=None, repr=False)
 
 
@@ -156,6 +153,13 @@ class LlmRouter:
         """The whole ``llm``-mode decision: ask the router, then apply the policy's safety rules."""
         input_tokens = estimate_tokens(request.text) if request.input_tokens is None else request.input_tokens
         verdict, record = self.ask(request, input_tokens)
+        if record.ok and record.reason == "dry run":
+            # No provider key: the rules decide, and the answer says the router was not asked.
+            base = self.rules.decide(request)
+            decision = LlmRouteDecision(**{name: getattr(base, name) for name in RouteDecision.__dataclass_fields__})
+            decision.reasons.insert(0, {"rule": "dry_run", "detail": "no provider key: the LLM router was not asked; "
+                                                                    "the rules decided"})
+            return decision
         decision = self.place(request, verdict)
         decision.router_attempt, decision.router_cost_usd = record, record.cost_usd
         return decision
@@ -225,7 +229,3 @@ class LlmRouter:
         decision.baseline_cost_usd = policy.prices.cost(policy.baseline_model, usage)
         return decision
 
-
-def verdict_json(verdict: RouterVerdict) -> dict[str, Any]:
-    return {"tier": verdict.tier, "task_type": verdict.task_type, "reason": verdict.reason,
-            "confidence": verdict.confidence, "problem": verdict.problem}

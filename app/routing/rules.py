@@ -8,6 +8,7 @@ in the log why a request went where it went.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from decimal import Decimal
 
 from app.policy.schema import Policy
 from app.pricing import Usage
@@ -45,6 +46,9 @@ class RouteDecision:
     reasons: list[dict] = field(default_factory=list)
     needs_review: bool = False
     review_reasons: list[str] = field(default_factory=list)
+    # Set when the LLM router placed the request: its call is a ledger row of its own.
+    router_request_id: str | None = None
+    router_cost_usd: Decimal = Decimal(0)
 
     def add(self, rule: str, detail: str) -> None:
         self.reasons.append({"rule": rule, "detail": detail})

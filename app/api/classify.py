@@ -1,0 +1,97 @@
+"""POST /v1/classify: label a list. Short lists answer within the call; long ones run as a job.
+
+The request is stored before any model is called. A short list runs in the web process up to the sync
+bound; what is not done by then continues in a worker and the caller gets 202 (Zapier gives up after
+about 30 s). A long list, ``exec: async`` or ``batch: true`` is queued at once.
+"""
+from __future__ import annotations
+
+import time
+
+from flask import current_app, g, jsonify, request, url_for
+
+from app import idempotency
+from app.api import bp
+from app.api.body import read_body
+from app.auth import require_scope
+from app.callbacks import check_target
+from app.classify import service
+from app.classify.request import ClassifyRequest
+from app.errors import InvalidField, PayloadTooLarge
+from app.openapi import document
+from app.routing_state import current_policy
+from app.store import Request, db, new_id
+
+LIST_FIELDS = frozenset({"items", "labels"})
+BATCH_JOB = "workers.classify.submit_batch_job"
+
+
+@bp.post("/classify")
+@require_scope("classify")
+def classify():
+    app = current_app._get_current_object()
+    settings = app.config["TIERGATE"]
+    body = ClassifyRequest.model_validate(read_body(list_fields=LIST_FIELDS))
+    if len(body.items) > settings.max_items:
+        raise PayloadTooLarge(f"{len(body.items)} items; at most {settings.max_items} per request", "items")
+    policy = current_policy()
+    if body.task_type not in policy.task_types:
+        raise InvalidField(f"task type {body.task_type!r} is not in the policy", "task_type")
+    if body.callback_url:
+        check_target(body.callback_url, settings.allowed_callback_hosts)
+    background = body.exec == "async" or body.batch or len(body.items) > settings.classify_sync_max_items
+
+    request_id = new_id("req")
+    header = request.headers.get(idempotency.HEADER, "").strip()
+    claim = None
+    if header:
+        redis = app.extensions["job_queue"].redis
+        claim = idempotency.claim(redis, g.api_key.id, header, idempotency.body_hash(body.model_dump(mode="json")),
+                                  request_id, settings.idempotency_ttl_seconds)
+        if not claim.first:
+            return _replay(claim.request_id)
+    try:
+        session = db()
+        service.create_request(session, body, policy=policy, api_key_id=g.api_key.id,
+                               chunk_size=settings.classify_chunk_size,
+                               exec_mode="async" if background else "sync",
+                               idempotency=(claim.key, claim.body_hash) if claim else None, request_id=request_id)
+        session.commit()
+    except BaseException:
+        if claim is not None:
+            idempotency.release(app.extensions["job_queue"].redis, g.api_key.id, header)
+        raise
+
+    if background:
+        service.enqueue(app, request_id, BATCH_JOB if body.batch else service.JOB)
+        return _queued(request_id)
+    deadline = time.monotonic() + settings.sync_wait_seconds
+    if service.run(app, request_id, deadline=deadline, notify=False):
+        return jsonify(service.stored_result(app, request_id))
+    service.enqueue(app, request_id)  # the rest in a worker; the callback carries the answer
+    return _queued(request_id)
+
+
+def _replay(request_id: str):
+    """The first request's answer for a repeated Idempotency-Key, without another model call."""
+    row = db().get(Request, request_id)
+    if row is not None and row.result is not None:
+        response = jsonify(row.result)
+        response.headers["Idempotent-Replayed"] = "true"
+        return response
+    return _queued(request_id)
+
+
+def _queued(request_id: str):
+    response = jsonify({"job_id": request_id, "request_id": request_id, "status": "queued",
+                        "status_url": url_for("api.get_job", job_id=request_id, _external=True)})
+    response.status_code = 202
+    return response
+
+
+document("/v1/classify", "post", "Label a list of items with caller-given labels, chunk by chunk on the cheapest tier",
+         scope="classify", request_model=ClassifyRequest,
+         responses={"200": "one result per item, in input order, with counts and cost",
+                    "202": "queued as a job: poll status_url or wait for the callback",
+                    "409": "Idempotency-Key reused with a different body", "413": "too many items",
+                    "422": "invalid field"})

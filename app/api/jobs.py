@@ -1,0 +1,47 @@
+"""GET /v1/jobs/<job_id>: status, progress and result of a queued fallback or classify request.
+
+The job id is the request id, so the answer comes from the ledger row (durable) and the progress from
+RQ's ``job.meta`` while the job runs. A key sees its own jobs; an admin key sees all.
+"""
+from __future__ import annotations
+
+from flask import current_app, jsonify
+from rq.exceptions import NoSuchJobError
+from rq.job import Job
+
+from app.api import bp
+from app.auth import authenticate
+from app.errors import NotFound
+from app.openapi import document
+from app.store import Request, db
+
+JOB_SCOPES = {"fallback": "fallback", "classify": "classify"}
+
+
+@bp.get("/jobs/<job_id>")
+def get_job(job_id: str):
+    row = db().get(Request, job_id)
+    key = authenticate(JOB_SCOPES.get(row.kind, "fallback") if row is not None else "fallback")
+    if row is None or (row.api_key_id not in (None, key.id) and "admin" not in key.scope_set):
+        raise NotFound(f"no job {job_id}", "job_id")
+    progress = {"done": row.progress_done, "total": row.progress_total}
+    if row.result is None:
+        progress = _live_progress(job_id) or progress
+    body = {"job_id": row.id, "request_id": row.id, "kind": row.kind, "status": row.status, "progress": progress,
+            "result": row.result if row.status in ("done", "needs_review", "failed") or row.result else None}
+    if row.error and row.result is None:
+        body["error"] = row.error
+    return jsonify(body)
+
+
+def _live_progress(job_id: str) -> dict | None:
+    try:
+        job = Job.fetch(job_id, connection=current_app.extensions["job_queue"].redis)
+    except NoSuchJobError:
+        return None
+    return job.meta.get("progress")
+
+
+document("/v1/jobs/{job_id}", "get", "Status, progress and result of a queued request (job id = request id)",
+         scope="fallback", responses={"200": "the job", "404": "no such job (or not yours)"},
+         parameters=[{"name": "job_id", "in": "path", "required": True, "schema": {"type": "string"}}])

@@ -1,0 +1,74 @@
+"""GET /v1/reports/savings and /v1/reports/quality: the ledger's saving and per-class health, JSON or CSV.
+
+Reports show the whole company's spend, so they need the ``admin`` scope.
+"""
+from __future__ import annotations
+
+from flask import Response, current_app, jsonify, request
+
+from app.api import bp
+from app.auth import require_scope
+from app.errors import InvalidField
+from app.openapi import document
+from app.reports import (DEFAULT_GROUPING, GROUPINGS, DisplayCurrency, parse_period, quality_csv, quality_json,
+                         quality_report, savings_csv, savings_json, savings_report)
+from app.routing_state import current_policy
+from app.store import db
+
+FORMATS = ("json", "csv")
+
+
+def _format() -> str:
+    wanted = (request.args.get("format") or "json").lower()
+    if wanted not in FORMATS:
+        raise InvalidField(f"format must be one of {', '.join(FORMATS)}", "format")
+    return wanted
+
+
+def csv_response(text: str, filename: str) -> Response:
+    return Response(text, mimetype="text/csv", headers={"Content-Disposition": f'attachment; filename="{filename}"'})
+
+
+@bp.get("/reports/savings")
+@require_scope("admin")
+def savings():
+    group_by = request.args.get("group_by") or DEFAULT_GROUPING
+    if group_by not in GROUPINGS:
+        raise InvalidField(f"group_by must be one of {', '.join(GROUPINGS)}", "group_by")
+    wanted = _format()
+    period = parse_period(request.args.get("from"), request.args.get("to"))
+    report = savings_report(db(), current_policy(), period, group_by)
+    display = DisplayCurrency.from_settings(current_app.config.get("TIERGATE"))
+    if wanted == "csv":
+        return csv_response(savings_csv(report, display), f"tiergate-savings-by-{group_by}.csv")
+    return jsonify(savings_json(report, display))
+
+
+@bp.get("/reports/quality")
+@require_scope("admin")
+def quality():
+    wanted = _format()
+    report = quality_report(db(), current_policy(), parse_period(request.args.get("from"), request.args.get("to")))
+    if wanted == "csv":
+        return csv_response(quality_csv(report), "tiergate-quality.csv")
+    return jsonify(quality_json(report))
+
+
+_WINDOW = [
+    {"name": "from", "in": "query", "schema": {"type": "string"},
+     "description": "Start, inclusive: YYYY-MM, YYYY-MM-DD or an ISO date-time (UTC)."},
+    {"name": "to", "in": "query", "schema": {"type": "string"},
+     "description": "End: a date-only value includes that day or month; a date-time is exclusive."},
+    {"name": "format", "in": "query", "schema": {"type": "string", "enum": list(FORMATS), "default": "json"}},
+]
+document("/v1/reports/savings", "get",
+         "Cost, baseline and saving per group, attributed to routing, caching and batch minus overheads", scope="admin",
+         parameters=[*_WINDOW, {"name": "group_by", "in": "query",
+                                "schema": {"type": "string", "enum": list(GROUPINGS), "default": DEFAULT_GROUPING}}],
+         responses={"200": "total, groups and attribution (saving_usd = routing + caching + batch - overhead), or CSV",
+                    "403": "the key lacks the admin scope", "422": "a parameter is invalid"})
+document("/v1/reports/quality", "get",
+         "Per task class: cost per request, escalation band, format success, reviews, latency, suggestions",
+         scope="admin", parameters=_WINDOW,
+         responses={"200": "classes and suggestions, or CSV", "403": "the key lacks the admin scope",
+                    "422": "a parameter is invalid"})

@@ -1,0 +1,105 @@
+"""The review queue over the API, for teams that review inside their own tools (``review`` scope)."""
+from __future__ import annotations
+
+from typing import Literal
+
+from flask import g, jsonify, request
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+
+from app.api import bp
+from app.api.body import read_body
+from app.auth import require_scope
+from app.errors import InvalidField
+from app.openapi import document
+from app.reviews import KINDS, MAX_PAGE_SIZE, STATUSES, DecisionInput, QueueFilter, attempts_of, decide, get_review, \
+    list_reviews, queue_counts, review_json
+from app.store import db
+
+
+class DecisionBody(BaseModel):
+    """``POST /v1/reviews/<id>/decision``; field names are the contract (PRODUCT.md section 11)."""
+
+    model_config = ConfigDict(extra="ignore", str_strip_whitespace=True)
+
+    action: Literal["approve", "reject", "rerun"]
+    text: str | None = Field(default=None, max_length=200_000)
+    note: str | None = Field(default=None, max_length=10_000)
+    minutes_spent: float | None = Field(default=None, ge=0, le=24 * 60)
+    correct: bool | None = None
+    reviewer: str | None = Field(default=None, max_length=200)
+
+    @field_validator("action", mode="before")
+    @classmethod
+    def _lower(cls, value):
+        return value.strip().lower() if isinstance(value, str) else value
+
+    @field_validator("minutes_spent", "correct", "text", "note", "reviewer", mode="before")
+    @classmethod
+    def _blank_is_absent(cls, value):
+        return None if isinstance(value, str) and not value.strip() else value
+
+
+def _number_arg(name: str, *, integer: bool = False) -> float | int | None:
+    raw = request.args.get(name, "").strip()
+    if not raw:
+        return None
+    try:
+        value = int(raw) if integer else float(raw)
+    except ValueError:
+        raise InvalidField(f"{name} must be a number", name) from None
+    if value < 0:
+        raise InvalidField(f"{name} must not be negative", name)
+    return value
+
+
+def filter_from_args() -> QueueFilter:
+    """The queue filter from query arguments; ``status=all`` lists every status."""
+    status = request.args.get("status", "pending").strip().lower() or "pending"
+    if status not in (*STATUSES, "all"):
+        raise InvalidField(f"status must be one of {', '.join(STATUSES)} or all", "status")
+    kind = request.args.get("kind", "").strip().lower() or None
+    if kind and kind not in KINDS:
+        raise InvalidField(f"kind must be one of {', '.join(KINDS)}", "kind")
+    limit = _number_arg("limit", integer=True)
+    if limit is not None and not 1 <= limit <= MAX_PAGE_SIZE:
+        raise InvalidField(f"limit must be between 1 and {MAX_PAGE_SIZE}", "limit")
+    return QueueFilter(status=None if status == "all" else status, kind=kind,
+                       task_type=request.args.get("task_type", "").strip() or None,
+                       reason=request.args.get("reason", "").strip() or None,
+                       older_than_minutes=_number_arg("older_than_minutes"),
+                       newer_than_minutes=_number_arg("newer_than_minutes"),
+                       **({"limit": limit} if limit else {}))
+
+
+@bp.get("/reviews")
+@require_scope("review")
+def reviews_list():
+    flt = filter_from_args()
+    items = [review_json(review) for review in list_reviews(db(), flt)]
+    return jsonify({"items": items, "count": len(items), "counts": queue_counts(db(), flt)})
+
+
+@bp.get("/reviews/<review_id>")
+@require_scope("review")
+def reviews_get(review_id: str):
+    review = get_review(db(), review_id)
+    return jsonify(review_json(review, attempts_of(db(), review)))
+
+
+@bp.post("/reviews/<review_id>/decision")
+@require_scope("review")
+def reviews_decide(review_id: str):
+    body = DecisionBody.model_validate(read_body())
+    who = f"{body.reviewer} (key {g.api_key.name})" if body.reviewer else f"key {g.api_key.name}"
+    review = decide(db(), review_id, DecisionInput(action=body.action, text=body.text, note=body.note,
+                                                   minutes_spent=body.minutes_spent, correct=body.correct), who)
+    return jsonify(review_json(review, attempts_of(db(), review)))
+
+
+document("/v1/reviews", "get", "List review items (default: pending), with counts per status, reason and task type",
+         scope="review", responses={"200": "{items: [...], count, counts}", "403": "key lacks the review scope"})
+document("/v1/reviews/{review_id}", "get", "One review item with its input, draft and every attempt", scope="review",
+         responses={"200": "the item", "404": "no such item"})
+document("/v1/reviews/{review_id}/decision", "post", "Approve (optionally with edited text), reject or re-run an item",
+         scope="review", request_model=DecisionBody,
+         responses={"200": "the decided item", "404": "no such item", "409": "already decided", "422": "invalid field"})

@@ -1,0 +1,101 @@
+"""What a cascade run leaves behind: one ``AttemptRecord`` per model call and the ``CascadeResult``.
+
+Money stays ``Decimal`` here and becomes floats only in ``to_dict`` (the API's JSON), so the ledger
+sums to the cent.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from decimal import Decimal
+from typing import Any
+
+from app.pricing import Usage, usd
+
+# Attempt purposes, as in app.store.models.Attempt.purpose.
+ANSWER, RETRY, ESCALATION, SELF_CHECK = "answer", "retry", "escalation", "self_check"
+
+
+@dataclass
+class AttemptRecord:
+    """One model call made for a request."""
+
+    tier: str
+    model: str
+    provider: str
+    purpose: str
+    ok: bool = False
+    gate: str | None = None
+    reason: str | None = None
+    gate_results: list[dict[str, Any]] = field(default_factory=list)
+    usage: Usage = field(default_factory=Usage)
+    cost_usd: Decimal = Decimal(0)
+    baseline_cost_usd: Decimal = Decimal(0)
+    latency_ms: float = 0.0
+    output_text: str | None = None
+    parsed: Any = None
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "model": self.model, "tier": self.tier, "purpose": self.purpose, "ok": self.ok, "gate": self.gate,
+            "reason": self.reason, "gates": self.gate_results,
+            "input_tokens": self.usage.input_tokens, "output_tokens": self.usage.output_tokens,
+            "cache_read_tokens": self.usage.cache_read_tokens, "cache_write_tokens": self.usage.cache_write_tokens,
+            "cost_usd": usd(self.cost_usd), "latency_ms": round(self.latency_ms, 1),
+        }
+
+
+@dataclass
+class CascadeResult:
+    """The outcome of one cascade run; ``to_dict`` gives the contract's ``/v1/fallback`` fields."""
+
+    task_type: str
+    status: str  # done | needs_review | failed
+    output: Any
+    tier: str | None
+    model: str | None
+    start_tier: str
+    escalated: bool
+    needs_review: bool
+    review_reasons: list[str]
+    attempts: list[AttemptRecord]
+    review_details: list[dict[str, str]] = field(default_factory=list)
+    skipped: list[dict[str, Any]] = field(default_factory=list)
+    dry_run: bool = False
+    estimated_cost_usd: Decimal | None = None
+    error: str | None = None
+
+    @property
+    def cost_usd(self) -> Decimal:
+        return sum((attempt.cost_usd for attempt in self.attempts), Decimal(0))
+
+    @property
+    def baseline_cost_usd(self) -> Decimal:
+        return sum((attempt.baseline_cost_usd for attempt in self.attempts), Decimal(0))
+
+    @property
+    def saving_usd(self) -> Decimal:
+        return self.baseline_cost_usd - self.cost_usd
+
+    @property
+    def usage(self) -> Usage:
+        return sum((attempt.usage for attempt in self.attempts), Usage())
+
+    @property
+    def latency_ms(self) -> float:
+        return sum(attempt.latency_ms for attempt in self.attempts)
+
+    def to_dict(self) -> dict[str, Any]:
+        data = {
+            "status": self.status, "task_type": self.task_type, "output": self.output, "tier": self.tier,
+            "model": self.model, "escalated": self.escalated, "needs_review": self.needs_review,
+            "review_reasons": list(self.review_reasons),
+            "review_details": list(self.review_details), "attempts": [a.to_dict() for a in self.attempts],
+            "skipped": list(self.skipped), "cost_usd": usd(self.cost_usd),
+            "baseline_cost_usd": usd(self.baseline_cost_usd), "saving_usd": usd(self.saving_usd),
+            "dry_run": self.dry_run,
+        }
+        if self.estimated_cost_usd is not None:
+            data["estimated_cost_usd"] = usd(self.estimated_cost_usd)
+        if self.error:
+            data["error"] = self.error
+        return data

@@ -1,0 +1,146 @@
+"""Non-urgent lists through Anthropic's Message Batches API, at the batch discount (0.5x by default).
+
+Three steps, each an RQ job (``workers.classify``):
+
+1. ``submit``: every chunk not done yet becomes one request of a single batch (custom id
+   ``"<start>-<end>"``, the same cached prefix as the synchronous path). The batch id is kept on the
+   request row, and the first poll is scheduled.
+2. ``poll``: asks the provider for the batch's status; until it has ended, schedules itself again
+   (``BATCH_POLL_SECONDS``; the worker runs with RQ's scheduler).
+3. When it has ended, every chunk's answer goes through the same gates as a synchronous answer; its
+   attempt is recorded with ``batch`` set and priced at the batch discount. Retries and escalations of
+   failing or unsure items run as normal (full-price) calls, so the list finishes in one step.
+
+A provider without a batch API (the dry run, an OpenAI-compatible endpoint) runs the list the normal way.
+"""
+from __future__ import annotations
+
+import logging
+import time
+from datetime import timedelta
+from typing import Any
+
+from flask import Flask
+
+from app.classify import prompt, service
+from app.classify.chunk import ClassifyPlan, classify_chunk
+from app.classify.request import ClassifySpec
+from app.errors import ProviderError
+from app.pricing import Usage
+from app.providers.anthropic import AnthropicProvider
+from app.providers.base import ModelReply
+from app.store import Request
+
+log = logging.getLogger(__name__)
+
+POLL_JOB = "workers.classify.poll_batch_job"
+BATCH_POLL_SECONDS = 60
+# Anthropic expires a batch that has not ended after 24 hours; stop polling a little later.
+BATCH_MAX_AGE_SECONDS = 26 * 3600
+
+
+def submit(app: Flask, request_id: str) -> str:
+    """Send the list's open chunks as one batch; returns the batch id (or ``"direct"``)."""
+    policy = app.extensions["routing"].policy
+    store = app.extensions["store"]
+    with store.session() as session:
+        row = session.get(Request, request_id)
+        if row.result is not None:
+            return "finished"
+        if (row.payload.get("batch") or {}).get("id"):
+            return row.payload["batch"]["id"]  # submitted before; a repeated job must not pay twice
+        payload = dict(row.payload)
+    plan = _plan(app, payload)
+    provider = plan.providers[plan.start_tier]
+    if not isinstance(provider, AnthropicProvider):
+        log.info("classify %s: %s has no batch API; running the list directly", request_id, provider.name)
+        service.run(app, request_id)
+        return "direct"
+    chunks = _open_chunks(payload)
+    model = policy.model_for(plan.start_tier)
+    requests = []
+    for start, end in chunks:
+        call = prompt.chunk_call(model=model, tier=plan.start_tier, prefix=plan.prefix,
+                                 texts=[item["text"] for item in payload["items"][start:end]], purpose="answer")
+        params = {"model": call.model, "max_tokens": call.max_tokens, "messages": call.messages,
+                  **AnthropicProvider._system(call)}
+        requests.append({"custom_id": f"{start}-{end}", "params": params})
+    try:
+        batch = provider.client.messages.batches.create(requests=requests)
+    except provider._sdk.APIError as exc:
+        raise ProviderError(f"{model}: the batch could not be submitted: {exc}", retryable=True) from None
+    with store.session() as session:
+        row = session.get(Request, request_id)
+        row.status = "running"
+        row.payload = {**row.payload, "batch": {"id": batch.id, "submitted": time.time(),
+                                                "chunks": [list(bounds) for bounds in chunks]}}
+    _schedule_poll(app, request_id)
+    return batch.id
+
+
+def poll(app: Flask, request_id: str, *, progress: service.Progress | None = None) -> str:
+    """Collect the batch if it has ended (then finish the list), else look again later."""
+    store = app.extensions["store"]
+    with store.session() as session:
+        row = session.get(Request, request_id)
+        if row.result is not None:
+            return "finished"
+        payload = dict(row.payload)
+    plan = _plan(app, payload)
+    provider = plan.providers[plan.start_tier]
+    batch_id = payload["batch"]["id"]
+    batch = provider.client.messages.batches.retrieve(batch_id)
+    if batch.processing_status != "ended":
+        if time.time() - payload["batch"]["submitted"] > BATCH_MAX_AGE_SECONDS:
+            raise ProviderError(f"batch {batch_id} has not ended after {BATCH_MAX_AGE_SECONDS // 3600} h")
+        _schedule_poll(app, request_id)
+        return "waiting"
+    answers: dict[str, Any] = {entry.custom_id: entry.result for entry in provider.client.messages.batches.results(batch_id)}
+    items = payload["items"]
+    total = len(items)
+    done = total - sum(end - start for start, end in _open_chunks(payload))
+    for start, end in (tuple(bounds) for bounds in payload["batch"]["chunks"]):
+        result = answers.get(f"{start}-{end}")
+        reply, error = _reply(result, plan.policy.model_for(plan.start_tier))
+        outcome = classify_chunk(plan, [item["text"] for item in items[start:end]], batch_reply=reply,
+                                 batch_error=error)
+        service.save_chunk(app, request_id, (start, end), outcome)
+        done += end - start
+        if progress:
+            progress(done, total)
+    service.finish(app, request_id)
+    return "collected"
+
+
+def _plan(app: Flask, payload: dict[str, Any]) -> ClassifyPlan:
+    policy = app.extensions["routing"].policy
+    return ClassifyPlan(policy, ClassifySpec.from_dict(payload["spec"]), service.tier_providers(app, policy),
+                        service.cooldown_for(app))
+
+
+def _open_chunks(payload: dict[str, Any]) -> list[tuple[int, int]]:
+    size = int(payload.get("chunk_size") or 50)
+    results = payload.get("results") or [None] * len(payload["items"])
+    return [(start, min(start + size, len(results))) for start in range(0, len(results), size)
+            if any(result is None for result in results[start:start + size])]
+
+
+def _reply(result: Any, model: str) -> tuple[ModelReply | None, str | None]:
+    """One batch entry as the provider's reply, or the reason it has none."""
+    if result is None:
+        return None, "no result for this chunk"
+    if result.type != "succeeded":
+        error = getattr(getattr(result, "error", None), "error", None)
+        return None, f"{result.type}: {getattr(error, 'message', None) or result.type}"
+    message, usage = result.message, result.message.usage
+    text = "".join(block.text for block in message.content if getattr(block, "type", "") == "text")
+    return ModelReply(text=text, latency_ms=0.0, model=message.model or model, stop_reason=message.stop_reason,
+                      usage=Usage(input_tokens=usage.input_tokens, output_tokens=usage.output_tokens,
+                                  cache_write_tokens=usage.cache_creation_input_tokens or 0,
+                                  cache_read_tokens=usage.cache_read_input_tokens or 0)), None
+
+
+def _schedule_poll(app: Flask, request_id: str) -> None:
+    app.extensions["job_queue"].queue.enqueue_in(timedelta(seconds=BATCH_POLL_SECONDS), POLL_JOB, request_id,
+                                                 retry=service.JOB_RETRY, job_timeout=service.JOB_TIMEOUT_SECONDS,
+                                                 result_ttl=service.RESULT_TTL_SECONDS)

@@ -1,0 +1,298 @@
+"""A classify request from start to finish: the ledger row, the chunks, progress, review and callback.
+
+The ``requests`` row is the job's state. Its payload holds the normalised items and labels and, while
+the list runs, ``payload["results"]``: one entry per item, ``None`` until its chunk is done
+(``result`` stays empty until the list is finished, so ``GET /v1/jobs/<id>`` and an idempotent replay
+never mistake a half-done list for an answer); ``progress_done`` counts the finished items. So a list can start in the web process (a short list
+answers within the call), continue in a worker when the call's time is up, and resume after a worker
+was killed mid-list without paying twice for the chunks already done.
+"""
+from __future__ import annotations
+
+import json
+import logging
+import time
+from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
+from decimal import Decimal
+from typing import Any, Callable
+
+from flask import Flask
+from rq import Retry
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session
+
+from app.callbacks import CallbackRefused, enqueue_callback
+from app.cascade.records import AttemptRecord
+from app.classify.chunk import ChunkOutcome, ClassifyPlan, classify_chunk
+from app.classify.request import ClassifyRequest, ClassifySpec
+from app.policy.schema import Policy
+from app.pricing import usd
+from app.providers import Provider
+from app.providers.cooldown import Cooldown
+from app.store import Attempt, Request, Review, new_id, utcnow
+
+log = logging.getLogger(__name__)
+
+JOB = "workers.classify.run_classify_job"
+# Chunks in flight at once after the first one. The first chunk runs alone so that it writes the
+# prompt cache before the others read it (parallel first calls would each pay the cache write).
+CHUNK_CONCURRENCY = 4
+MAX_OUTPUT_TEXT_CHARS = 20_000
+JOB_TIMEOUT_SECONDS = 6 * 3600
+JOB_RETRY = Retry(max=2, interval=[5, 60])
+RESULT_TTL_SECONDS = 24 * 3600
+REVIEW_DRAFT_MAX_ITEMS = 500
+LEDGER_PLACES = Decimal("1e-8")  # the scale of the ledger's money columns
+
+Progress = Callable[[int, int], None]
+
+
+# -- starting ------------------------------------------------------------------------------------
+
+def create_request(session: Session, body: ClassifyRequest, *, policy: Policy, api_key_id: int | None,
+                   chunk_size: int, exec_mode: str, idempotency: tuple[str, str] | None = None,
+                   request_id: str | None = None) -> Request:
+    """The ledger row of a new list, with everything a worker needs to run it."""
+    items = body.normalised_items()
+    task = policy.task_types.get(body.task_type)
+    tier = task.tier if task else policy.tier_order[0]
+    row = Request(id=request_id or new_id("req"), kind="classify", api_key_id=api_key_id, task_type=body.task_type, tier=tier,
+                  model=policy.model_for(tier), status="queued", exec_mode=exec_mode, batch=body.batch,
+                  payload={"items": items, "spec": body.spec().to_dict(), "chunk_size": chunk_size,
+                           "results": [None] * len(items)},
+                  progress_total=len(items), progress_done=0,
+                  callback_url=body.callback_url, request_metadata=body.metadata,
+                  workflow=str(body.metadata.get("workflow") or "")[:200] or None)
+    if idempotency:
+        row.idempotency_key, row.idempotency_hash = idempotency
+    session.add(row)
+    session.flush()
+    return row
+
+
+def tier_providers(app: Flask, policy: Policy) -> dict[str, Provider]:
+    """The providers per tier this process uses, shared with /v1/fallback (built once per policy)."""
+    from app.fallback.service import providers_for
+
+    return providers_for(app, policy)
+
+
+def cooldown_for(app: Flask) -> Cooldown:
+    from app.fallback.service import cooldown_for as shared
+
+    return shared(app)
+
+
+def enqueue(app: Flask, request_id: str, job: str = JOB) -> None:
+    """Queue the list's job; RQ retries it, and a retry resumes after the chunks already done."""
+    app.extensions["job_queue"].enqueue(job, request_id, job_id=request_id, retry=JOB_RETRY,
+                                        job_timeout=JOB_TIMEOUT_SECONDS, result_ttl=RESULT_TTL_SECONDS,
+                                        failure_ttl=30 * 24 * 3600)
+
+
+# -- running -------------------------------------------------------------------------------------
+
+def run(app: Flask, request_id: str, *, deadline: float | None = None, progress: Progress | None = None,
+        notify: bool = True) -> bool:
+    """Run the chunks of ``request_id`` not done yet; True when the list is finished.
+
+    Stops starting chunks once ``time.monotonic()`` passes ``deadline`` (the chunks in flight finish
+    and are saved), so the caller can hand the rest to a worker. ``notify`` sends the callback when the
+    list finishes (not when the answer goes back in the HTTP response).
+    """
+    store = app.extensions["store"]
+    policy: Policy = app.extensions["routing"].policy
+    with store.session() as session:
+        row = session.get(Request, request_id)
+        if row is None:
+            raise LookupError(f"no classify request {request_id}")
+        if row.result is not None:  # finished before (a repeated job)
+            return True
+        row.status, row.error = "running", None
+        items = [item["text"] for item in row.payload["items"]]
+        results = list(row.payload.get("results") or [None] * len(items))
+        chunk_size = int(row.payload.get("chunk_size") or 50)
+        spec = ClassifySpec.from_dict(row.payload["spec"])
+        warm = session.scalar(select(func.count()).select_from(Attempt).where(Attempt.request_id == request_id)) > 0
+    plan = ClassifyPlan(policy, spec, tier_providers(app, policy), cooldown_for(app))
+    todo = [(start, min(start + chunk_size, len(items))) for start in range(0, len(items), chunk_size)
+            if any(result is None for result in results[start:start + chunk_size])]
+
+    def save(bounds: tuple[int, int], outcome: ChunkOutcome) -> None:
+        results[bounds[0]:bounds[1]] = outcome.results
+        done = save_chunk(app, request_id, bounds, outcome)
+        if progress:
+            progress(done, len(results))
+
+    def expired() -> bool:
+        return deadline is not None and time.monotonic() > deadline
+
+    if progress:
+        progress(len(results) - sum(end - start for start, end in todo), len(results))
+    if todo and not warm:  # the first chunk alone: it writes the prompt cache the others read
+        bounds = todo.pop(0)
+        save(bounds, classify_chunk(plan, items[bounds[0]:bounds[1]]))
+    crashed: BaseException | None = None
+    with ThreadPoolExecutor(max_workers=CHUNK_CONCURRENCY, thread_name_prefix="classify") as pool:
+        running: dict[Future, tuple[int, int]] = {}
+        while todo or running:
+            while todo and len(running) < CHUNK_CONCURRENCY and not expired() and crashed is None:
+                bounds = todo.pop(0)
+                running[pool.submit(classify_chunk, plan, items[bounds[0]:bounds[1]])] = bounds
+            if not running:
+                break
+            finished, _ = wait(running, return_when=FIRST_COMPLETED)
+            for future in finished:
+                bounds = running.pop(future)
+                try:
+                    outcome = future.result()
+                except Exception as exc:  # keep what the other chunks in flight paid for, then fail
+                    crashed = crashed or exc
+                    continue
+                save(bounds, outcome)
+    if crashed is not None:
+        raise crashed
+    if any(result is None for result in results):
+        return False
+    finish(app, request_id, notify=notify)
+    return True
+
+
+def save_chunk(app: Flask, request_id: str, bounds: tuple[int, int], outcome: ChunkOutcome) -> int:
+    """Store one chunk's results and attempts in one transaction; returns the items done so far."""
+    start, end = bounds
+    with app.extensions["store"].session() as session:
+        row = session.get(Request, request_id)
+        results = list(row.payload["results"])
+        results[start:end] = outcome.results
+        add_attempts(session, row, outcome.attempts)
+        row.payload = {**row.payload, "results": results}
+        row.progress_done = sum(result is not None for result in results)
+        row.dry_run = row.dry_run or outcome.dry_run
+        return row.progress_done
+
+
+def add_attempts(session: Session, row: Request, records: list[AttemptRecord]) -> None:
+    """The chunk's model calls as ``attempts`` rows, and their cost on the request's totals."""
+    seq = session.scalar(select(func.coalesce(func.max(Attempt.seq), 0)).where(Attempt.request_id == row.id)) or 0
+    for record in records:
+        seq += 1
+        # The ledger keeps 8 decimal places: round once here, so the request's totals are the exact
+        # sum of its attempts.
+        record.cost_usd = record.cost_usd.quantize(LEDGER_PLACES)
+        record.baseline_cost_usd = record.baseline_cost_usd.quantize(LEDGER_PLACES)
+        batch = getattr(record, "batch", False)
+        session.add(Attempt(request_id=row.id, seq=seq, purpose=record.purpose, tier=record.tier, model=record.model,
+                            provider=record.provider, ok=record.ok, gate=record.gate, reason=record.reason,
+                            gate_results=record.gate_results, input_tokens=record.usage.input_tokens,
+                            output_tokens=record.usage.output_tokens,
+                            cache_read_tokens=record.usage.cache_read_tokens,
+                            cache_write_tokens=record.usage.cache_write_tokens, batch=batch,
+                            cost_usd=record.cost_usd, baseline_cost_usd=record.baseline_cost_usd,
+                            latency_ms=record.latency_ms,
+                            output_text=(record.output_text or "")[:MAX_OUTPUT_TEXT_CHARS] or None))
+        row.cost_usd = (row.cost_usd or Decimal(0)) + record.cost_usd
+        row.baseline_cost_usd = (row.baseline_cost_usd or Decimal(0)) + record.baseline_cost_usd
+        row.latency_ms = (row.latency_ms or 0.0) + record.latency_ms
+        if record.tier != row.tier and record.purpose != "router":
+            row.escalated = True
+
+
+# -- finishing -----------------------------------------------------------------------------------
+
+def finish(app: Flask, request_id: str, *, notify: bool = True) -> dict[str, Any]:
+    """Ids back on, counts, the review item for flagged rows, the final answer, then the callback."""
+    store = app.extensions["store"]
+    with store.session() as session:
+        row = session.get(Request, request_id)
+        if row.result is not None:
+            return row.result
+        results = [{"id": item["id"], **(result or {})}
+                   for item, result in zip(row.payload["items"], row.payload["results"])]
+        flagged = [result for result in results if result.get("needs_review")]
+        errors = sum(1 for result in results if result.get("error"))
+        row.needs_review = bool(flagged)
+        row.review_reasons = _review_reasons(results)
+        row.status = "failed" if errors == len(results) else "needs_review" if flagged else "done"
+        row.finished_at = utcnow()
+        row.progress_done = len(results)
+        review_id = None
+        if flagged:
+            review = Review(kind="draft", request_id=row.id, task_type=row.task_type, tier=row.tier,
+                            reasons=row.review_reasons, input_text=f"{len(flagged)} of {len(results)} items need a look",
+                            draft=_review_draft(flagged), callback_url=row.callback_url,
+                            request_metadata=row.request_metadata)
+            session.add(review)
+            session.flush()
+            review_id = review.id
+            for result in flagged:
+                result["review_id"] = review_id
+        row.result = response_body(row, results, review_id)
+        row.payload = {key: value for key, value in row.payload.items() if key != "results"}  # now in result
+        body = row.result
+    if notify:
+        _send_callback(row.callback_url, body)
+    return body
+
+
+def stored_result(app: Flask, request_id: str) -> dict[str, Any] | None:
+    with app.extensions["store"].session() as session:
+        return session.get(Request, request_id).result
+
+
+def response_body(row: Request, results: list[dict[str, Any]], review_id: str | None) -> dict[str, Any]:
+    """The contract's ``/v1/classify`` answer."""
+    spec = row.payload["spec"]
+    counts = {label["name"]: 0 for label in spec["labels"]}
+    for result in results:
+        key = result.get("label") if result.get("label") is not None else ("dry_run" if result.get("dry_run") else "error")
+        counts[key] = counts.get(key, 0) + 1
+    cost, baseline = row.cost_usd or Decimal(0), row.baseline_cost_usd or Decimal(0)
+    body = {
+        "request_id": row.id, "status": row.status, "task_type": row.task_type, "results": results,
+        "counts": counts, "needs_review": any(r.get("needs_review") for r in results),
+        "flagged": sum(1 for r in results if r.get("needs_review")),
+        "cost_usd": usd(cost), "baseline_cost_usd": usd(baseline), "saving_usd": usd(baseline - cost),
+        "batch": bool(row.batch), "dry_run": bool(row.dry_run), "metadata": row.request_metadata or {},
+    }
+    if review_id:
+        body["review_id"] = review_id
+    return body
+
+
+def _review_reasons(results: list[dict[str, Any]]) -> list[str]:
+    reasons = []
+    if any(r.get("label") == "unknown" or r.get("review_reason") for r in results):
+        reasons.append("low confidence: still unsure after escalation")
+    if any(r.get("error") for r in results):
+        reasons.append("no usable answer for some items")
+    return reasons
+
+
+def _review_draft(flagged: list[dict[str, Any]]) -> str:
+    shown = flagged[:REVIEW_DRAFT_MAX_ITEMS]
+    lines = [json.dumps({key: r.get(key) for key in ("id", "label", "suggested_label", "confidence", "reason", "error")
+                         if r.get(key) is not None}, ensure_ascii=False, default=str) for r in shown]
+    if len(flagged) > len(shown):
+        lines.append(f"... and {len(flagged) - len(shown)} more")
+    return "\n".join(lines)
+
+
+def _send_callback(url: str | None, body: dict[str, Any]) -> None:
+    """The signed ``job.finished`` POST (checked against private ranges again: DNS may have changed)."""
+    if not url:
+        return
+    try:
+        enqueue_callback(url, {**body, "job_id": body["request_id"], "event": "job.finished"})
+    except CallbackRefused as exc:  # the answer is stored either way; GET /v1/jobs/<id> still has it
+        log.warning("classify %s: callback not sent: %s", body["request_id"], exc)
+
+
+def mark_failed(app: Flask, request_id: str, exc: BaseException, *, final: bool) -> None:
+    """Record why a list's job crashed: ``failed`` when RQ will not retry, else back to ``queued``.
+    The chunks already done stay on the row, and a retry starts after them."""
+    with app.extensions["store"].session() as session:
+        row = session.get(Request, request_id)
+        if row is not None and row.result is None:
+            row.status = "failed" if final else "queued"
+            row.error = f"{type(exc).__name__}: {exc}"[:2000]

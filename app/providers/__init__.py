@@ -1,0 +1,62 @@
+"""Model providers: one class per transport, picked by name from a plain registry.
+
+    PROVIDERS = {"anthropic": ..., "openai": ..., "dry_run": ...}
+
+A tier's ``provider`` in the policy is either ``anthropic`` (the built-in Anthropic account from
+``ANTHROPIC_API_KEY``) or the name of an entry under ``providers:`` whose ``kind`` is a registry key.
+Adding a transport is one ``Provider`` subclass and one registry line.
+"""
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from app.providers.anthropic import AnthropicProvider
+from app.providers.base import ModelCall, ModelReply, Provider
+from app.providers.cooldown import Cooldown
+from app.providers.dry_run import DryRunProvider
+from app.providers.openai import OpenAIProvider
+
+if TYPE_CHECKING:
+    from app.config import Settings
+    from app.policy import Policy
+
+PROVIDERS: dict[str, type[Provider]] = {
+    "anthropic": AnthropicProvider,
+    "openai": OpenAIProvider,
+    "dry_run": DryRunProvider,
+}
+
+
+def build_tier_providers(policy: "Policy", settings: "Settings") -> dict[str, Provider]:
+    """One provider per tier, built once per process and shared between tiers that use the same one.
+
+    Tiers served by the built-in Anthropic account get the dry-run provider when no key is set;
+    a tier on a named OpenAI-compatible endpoint (a local Ollama needs no key) stays real.
+    """
+    built: dict[str, Provider] = {}
+    by_tier: dict[str, Provider] = {}
+    for tier_name, tier in policy.tiers.items():
+        name = tier.provider
+        if name not in built:
+            spec = policy.providers.get(name)
+            kind = spec.kind if spec else name
+            if kind == "anthropic" and spec is None and settings.dry_run:
+                kind = "dry_run"
+            built[name] = PROVIDERS[kind].from_spec(spec, settings, policy)
+        by_tier[tier_name] = built[name]
+    return by_tier
+
+
+def init_app(app) -> None:
+    """Build this process's providers at start (importing the SDK), so RQ's forked work horses inherit
+    them ready instead of importing and building them again for every job."""
+    from app.routing_state import current_policy
+
+    with app.app_context():
+        policy = current_policy()
+    app.extensions["providers"] = build_tier_providers(policy, app.config["TIERGATE"])
+    app.extensions["providers.policy"] = policy
+
+
+__all__ = ["PROVIDERS", "AnthropicProvider", "Cooldown", "DryRunProvider", "ModelCall", "ModelReply",
+           "OpenAIProvider", "Provider", "build_tier_providers", "init_app"]

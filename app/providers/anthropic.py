@@ -1,0 +1,83 @@
+"""Anthropic's Messages API through the official SDK.
+
+The SDK already retries 408/409/429/5xx/529 and connection errors with exponential backoff and honours
+``retry-after``/``retry-after-ms``; we only configure it (timeout, ``max_retries``) and turn what is
+left after its retries into ``ProviderError``. The SDK is imported lazily so a dry-run install or an
+OpenAI-only policy never loads it.
+"""
+from __future__ import annotations
+
+import os
+import time
+from typing import Any
+
+from app.errors import ProviderError
+from app.pricing import Usage
+from app.providers.base import ModelCall, ModelReply, Provider
+
+CACHE_CONTROL = {"type": "ephemeral"}
+JSON_ONLY_NOTE = "Answer with JSON only: no prose and no code fences."
+
+
+class AnthropicProvider(Provider):
+    name = "anthropic"
+
+    def __init__(self, api_key: str, base_url: str | None = None, timeout: float = 60.0, max_retries: int = 2):
+        import anthropic  # lazy: heavy, and unused in dry-run mode
+
+        self._sdk = anthropic
+        self.timeout = timeout
+        self.max_retries = max_retries
+        self.client = anthropic.Anthropic(api_key=api_key, base_url=base_url, timeout=timeout, max_retries=max_retries)
+
+    @classmethod
+    def from_spec(cls, spec, settings, policy) -> "AnthropicProvider":
+        api_key = os.environ.get(spec.api_key_env, "") if spec and spec.api_key_env else settings.anthropic_api_key
+        base_url = spec.base_url if spec and spec.base_url else settings.anthropic_base_url
+        timeout = spec.timeout_seconds if spec else settings.provider_timeout_seconds
+        return cls(api_key or "", base_url, timeout, settings.provider_max_retries)
+
+    def complete(self, call: ModelCall) -> ModelReply:
+        sdk = self._sdk
+        started = time.perf_counter()
+        try:
+            message = self.client.messages.create(model=call.model, max_tokens=call.max_tokens,
+                                                  messages=call.messages, **self._system(call))
+        except sdk.APIStatusError as exc:
+            retryable = _retryable(exc.status_code)
+            after = f" (after {self.max_retries} retries)" if retryable else ""
+            raise ProviderError(f"{call.model}: HTTP {exc.status_code} {exc.type or 'error'}: "
+                                f"{exc.api_message or exc.message}{after}",
+                                retryable=retryable, status=exc.status_code) from None
+        except sdk.APITimeoutError:
+            raise ProviderError(f"{call.model}: no answer within {self.timeout:g} s "
+                                f"(after {self.max_retries} retries)", retryable=True) from None
+        except sdk.APIConnectionError as exc:
+            raise ProviderError(f"{call.model}: connection failed ({exc.message}) "
+                                f"after {self.max_retries} retries", retryable=True) from None
+        except (ValueError, sdk.APIError) as exc:  # ValueError: a 200 whose body is not JSON
+            raise ProviderError(f"{call.model}: unreadable response: {exc}", retryable=True) from None
+        usage = message.usage
+        return ModelReply(
+            text="".join(block.text for block in message.content if getattr(block, "type", "") == "text"),
+            usage=Usage(input_tokens=usage.input_tokens, output_tokens=usage.output_tokens,
+                        cache_write_tokens=usage.cache_creation_input_tokens or 0,
+                        cache_read_tokens=usage.cache_read_input_tokens or 0),
+            latency_ms=(time.perf_counter() - started) * 1000,
+            model=message.model or call.model,
+            stop_reason=message.stop_reason,
+        )
+
+    @staticmethod
+    def _system(call: ModelCall) -> dict[str, Any]:
+        blocks = []
+        if call.cached_system:
+            blocks.append({"type": "text", "text": call.cached_system, "cache_control": CACHE_CONTROL})
+        extra = "\n\n".join(part for part in (call.system, JSON_ONLY_NOTE if call.json_output else "") if part)
+        if extra:
+            blocks.append({"type": "text", "text": extra})
+        return {"system": blocks} if blocks else {}
+
+
+def _retryable(status: int) -> bool:
+    return status in (408, 409, 429) or status >= 500

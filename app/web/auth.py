@@ -1,0 +1,188 @@
+"""Reviewer accounts and the browser session: login, logout, ``login_required`` and CSRF.
+
+The web pages authenticate people with a signed session cookie; the JSON API under /v1 authenticates
+integrations with API keys and sends no cookies, so CSRF protection covers every unsafe request
+*except* the API's. It is on by default: a page blueprint added later is protected without opting in.
+"""
+from __future__ import annotations
+
+import hmac
+import secrets
+from datetime import timedelta
+from functools import wraps
+from urllib.parse import urlsplit
+
+from flask import Blueprint, Flask, current_app, flash, g, redirect, render_template, request, session, url_for
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session
+from werkzeug.security import check_password_hash, generate_password_hash
+
+from app.errors import InvalidField
+from app.store import Reviewer, db
+
+bp = Blueprint("auth", __name__)
+
+CSRF_FIELD = "csrf_token"
+CSRF_HEADER = "X-CSRF-Token"
+SESSION_LIFETIME = timedelta(hours=12)
+MIN_PASSWORD_CHARS = 10
+# Failed logins per client address and email before /login refuses them for a while. Keyed on both so
+# that behind a reverse proxy (one address for everyone) one reviewer's typos lock out no one else.
+MAX_FAILED_LOGINS = 10
+FAILED_LOGIN_WINDOW_SECONDS = 15 * 60
+FAILED_LOGIN_KEY = "tiergate:login-failures:{}"
+# Blueprints that are not browser pages: the key-authenticated JSON API and the operator probes.
+CSRF_EXEMPT_BLUEPRINTS = frozenset({"api", "health"})
+UNSAFE_METHODS = frozenset({"POST", "PUT", "PATCH", "DELETE"})
+# Checked against when the email is unknown, so that a wrong email takes as long as a wrong password.
+_DUMMY_HASH = generate_password_hash(secrets.token_urlsafe(16))
+
+
+# -- accounts ------------------------------------------------------------------------------------
+
+def normalize_email(email: str) -> str:
+    return email.strip().lower()
+
+
+def create_reviewer(session: Session, email: str, password: str) -> Reviewer:
+    """Store a reviewer with a salted scrypt hash of the password (werkzeug's default)."""
+    email = normalize_email(email)
+    if "@" not in email or len(email) > 320:
+        raise InvalidField("give the reviewer's email address", "email")
+    if len(password) < MIN_PASSWORD_CHARS:
+        raise InvalidField(f"the password needs at least {MIN_PASSWORD_CHARS} characters", "password")
+    if session.scalar(select(Reviewer).where(func.lower(Reviewer.email) == email)) is not None:
+        raise InvalidField(f"a reviewer with email {email} already exists", "email")
+    reviewer = Reviewer(email=email, password_hash=generate_password_hash(password))
+    session.add(reviewer)
+    session.flush()
+    return reviewer
+
+
+def check_credentials(session: Session, email: str, password: str) -> Reviewer | None:
+    """The active reviewer with this email and password, or None."""
+    reviewer = session.scalar(select(Reviewer).where(func.lower(Reviewer.email) == normalize_email(email)))
+    if reviewer is None:
+        check_password_hash(_DUMMY_HASH, password)
+        return None
+    if not check_password_hash(reviewer.password_hash, password) or not reviewer.active:
+        return None
+    return reviewer
+
+
+def current_reviewer() -> Reviewer | None:
+    """The logged-in, still active reviewer of this request (cached on ``g``)."""
+    if "reviewer" not in g:
+        reviewer_id = session.get("reviewer_id")
+        reviewer = db().get(Reviewer, reviewer_id) if isinstance(reviewer_id, int) else None
+        g.reviewer = reviewer if reviewer is not None and reviewer.active else None
+    return g.reviewer
+
+
+def login_required(view):
+    """Page decorator: redirect to /login (coming back afterwards) unless a reviewer is logged in."""
+    @wraps(view)
+    def wrapper(*args, **kwargs):
+        if current_reviewer() is None:
+            return redirect(url_for("auth.login", next=request.full_path.rstrip("?")))
+        return view(*args, **kwargs)
+    return wrapper
+
+
+# -- CSRF ----------------------------------------------------------------------------------------
+
+def csrf_token() -> str:
+    """The session's CSRF token, created on first use; templates put it in every form."""
+    token = session.get(CSRF_FIELD)
+    if not token:
+        token = session[CSRF_FIELD] = secrets.token_urlsafe(32)
+    return token
+
+
+def _check_csrf():
+    if request.method not in UNSAFE_METHODS or request.url_rule is None or request.blueprint in CSRF_EXEMPT_BLUEPRINTS:
+        return None
+    expected = session.get(CSRF_FIELD)
+    sent = request.form.get(CSRF_FIELD) or request.headers.get(CSRF_HEADER) or ""
+    if not expected or not hmac.compare_digest(str(expected), sent):
+        return render_template("error.html", title="Form expired",
+                               message="This form was refused because its security token is missing or out of date "
+                                       "(CSRF protection). Reload the page and try again."), 400
+    return None
+
+
+# -- views ---------------------------------------------------------------------------------------
+
+def _safe_next(target: str | None) -> str:
+    """Only same-site relative paths, so the login form cannot be used as an open redirect."""
+    if not target:
+        return url_for("review.queue")
+    parts = urlsplit(target)
+    # Browsers read a backslash as a slash (/\host is //host, another site): refuse it, and control characters.
+    if (parts.scheme or parts.netloc or not target.startswith("/") or target.startswith("//") or "\\" in target
+            or any(ord(char) < 32 for char in target)):
+        return url_for("review.queue")
+    return target
+
+
+@bp.get("/")
+def home():
+    return redirect(url_for("review.queue"))
+
+
+@bp.route("/login", methods=["GET", "POST"])
+def login():
+    if request.method == "GET":
+        if current_reviewer() is not None:
+            return redirect(_safe_next(request.args.get("next")))
+        return render_template("login.html", next=request.args.get("next", ""))
+    email = request.form.get("email", "")
+    failures = FAILED_LOGIN_KEY.format(f"{request.remote_addr}:{normalize_email(email)}")
+    redis = current_app.extensions["job_queue"].redis
+    if int(redis.get(failures) or 0) >= MAX_FAILED_LOGINS:
+        return render_template("login.html", next=request.form.get("next", ""), email=email,
+                               error="Too many failed logins from here; wait a few minutes and try again."), 429
+    reviewer = check_credentials(db(), email, request.form.get("password", ""))
+    if reviewer is None:
+        with redis.pipeline() as pipe:
+            pipe.incr(failures).expire(failures, FAILED_LOGIN_WINDOW_SECONDS).execute()
+        return render_template("login.html", next=request.form.get("next", ""), email=email,
+                               error="Wrong email or password."), 401
+    # A fresh session on login: nothing from before (a planted session id or token) carries over.
+    session.clear()
+    session.permanent = True
+    session["reviewer_id"] = reviewer.id
+    csrf_token()
+    return redirect(_safe_next(request.form.get("next")))
+
+
+@bp.post("/logout")
+def logout():
+    session.clear()
+    flash("You are logged out.")
+    return redirect(url_for("auth.login"))
+
+
+def init_app(app: Flask) -> None:
+    """Session cookie settings, the CSRF check on every page form, and the template helpers."""
+    app.config.update(SESSION_COOKIE_HTTPONLY=True, SESSION_COOKIE_SAMESITE="Lax",
+                      PERMANENT_SESSION_LIFETIME=SESSION_LIFETIME)
+    public_url = app.config["TIERGATE"].public_url
+    if public_url and public_url.startswith("https://"):
+        app.config["SESSION_COOKIE_SECURE"] = True
+    app.before_request(_check_csrf)
+    app.register_blueprint(bp)
+
+    @app.context_processor
+    def _page_helpers():
+        return {"csrf_token": csrf_token, "current_reviewer": current_reviewer, "nav_links": _nav_links(app)}
+
+
+def _nav_links(app: Flask) -> list[tuple[str, str]]:
+    """Links of the page areas this app has (the reports pages register themselves separately)."""
+    rules = {rule.rule for rule in app.url_map.iter_rules()}
+    links = [("Review queue", "/review"), ("Quality audit", "/review/audit")]
+    if "/reports" in rules:
+        links.append(("Reports", "/reports"))
+    return [(label, path) for label, path in links if path in rules]
+

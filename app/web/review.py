@@ -1,0 +1,100 @@
+"""The review queue pages: the list with filters and counts, and one item with its decision form."""
+from __future__ import annotations
+
+from flask import Blueprint, flash, redirect, render_template, request, url_for
+
+from app.errors import ApiError, Conflict, NotFound
+from app.reviews import KINDS, STATUSES, DecisionInput, QueueFilter, age_seconds, attempts_of, decide, get_review, \
+    list_reviews, next_pending_id, queue_counts, reason_key
+from app.store import db
+from app.web.auth import current_reviewer, login_required
+
+bp = Blueprint("review", __name__, url_prefix="/review")
+
+# The age filter's choices: label -> minutes.
+AGE_CHOICES = {"": None, "15m": 15, "1h": 60, "4h": 240, "1d": 1440, "7d": 10080}
+ACTION_MESSAGES = {"approve": "Approved", "reject": "Rejected", "rerun": "Sent for a re-run on a higher tier"}
+
+
+def _queue_filter() -> QueueFilter:
+    status = request.args.get("status", "pending")
+    kind = request.args.get("kind", "")
+    return QueueFilter(status=None if status == "all" else (status if status in STATUSES else "pending"),
+                       kind=kind if kind in KINDS else None,
+                       task_type=request.args.get("task_type") or None, reason=request.args.get("reason") or None,
+                       older_than_minutes=AGE_CHOICES.get(request.args.get("age", ""), None), limit=200)
+
+
+@bp.get("")
+@login_required
+def queue():
+    flt = _queue_filter()
+    items = list_reviews(db(), flt)
+    return render_template("review_list.html", items=items, counts=queue_counts(db(), flt), flt=flt,
+                           args=request.args, age_choices=AGE_CHOICES, statuses=STATUSES, kinds=KINDS,
+                           age_seconds=age_seconds, reason_key=reason_key)
+
+
+@bp.get("/<review_id>")
+@login_required
+def item(review_id: str):
+    return _render_item(review_id)
+
+
+@bp.errorhandler(NotFound)
+def _missing(exc: NotFound):
+    return render_template("error.html", title="Not found", message=exc.message), 404
+
+
+def _render_item(review_id: str, *, error: str | None = None, status: int = 200, form: dict | None = None):
+    review = get_review(db(), review_id)
+    return render_template("review_item.html", review=review, attempts=attempts_of(db(), review),
+                           next_id=next_pending_id(db(), review), age=age_seconds(review), reason_key=reason_key,
+                           error=error, form=form or {}), status
+
+
+@bp.post("/<review_id>/decision")
+@login_required
+def decision(review_id: str):
+    form = request.form
+    try:
+        minutes = float(form["minutes_spent"]) if form.get("minutes_spent", "").strip() else None
+    except ValueError:
+        return _render_item(review_id, error="Minutes spent must be a number.", status=422, form=form)
+    correct = {"1": True, "0": False}.get(form.get("correct", ""))
+    text = form.get("text")
+    if text is not None:
+        text = text.replace("\r\n", "\n")  # browsers send a textarea's line breaks as CRLF
+    review = get_review(db(), review_id)
+    if text is not None and text.strip() == (review.draft or "").strip():
+        text = None  # unchanged: approve the draft as it is
+    try:
+        decided = decide(db(), review_id, DecisionInput(action=form.get("action", ""), text=text, note=form.get("note"),
+                                                        minutes_spent=minutes, correct=correct),
+                         current_reviewer().email)
+    except Conflict as exc:
+        return _render_item(review_id, error=f"Conflict: {exc.message}", status=409)
+    except ApiError as exc:
+        return _render_item(review_id, error=exc.message, status=exc.status, form=form)
+    message = ACTION_MESSAGES[decided.action]
+    if decided.callback_url and decided.action != "rerun":
+        message += " — the workflow's callback is on its way"
+    flash(f"{message} ({decided.id}).")
+    next_id = next_pending_id(db(), decided)
+    return redirect(url_for("review.item", review_id=next_id) if next_id and form.get("then") != "list"
+                    else url_for("review.queue"))
+
+
+@bp.app_template_filter("humanize_age")
+def humanize_age(seconds: float) -> str:
+    """12 s, 5 min, 3 h 20 min, 2 d 4 h: how long an item has waited."""
+    seconds = int(seconds)
+    if seconds < 60:
+        return f"{seconds} s"
+    minutes = seconds // 60
+    if minutes < 60:
+        return f"{minutes} min"
+    hours = minutes // 60
+    if hours < 48:
+        return f"{hours} h {minutes % 60} min" if minutes % 60 else f"{hours} h"
+    return f"{hours // 24} d {hours % 24} h"

@@ -1,0 +1,328 @@
+"""A local fake of the Anthropic Messages API that the real ``anthropic`` SDK talks to.
+
+Tests point the SDK's ``base_url`` at it, so everything between Tiergate and the wire — request
+building, retries with ``retry-after``, timeouts, usage parsing — is the SDK's real code. Only the
+model is fake.
+
+Replies are scripted per model (a queue each; see ``Reply``) and fall back to a responder callable
+``(request json) -> Reply | str`` — by default ``sme_responder``, which answers Tiergate's recipe
+prompts deterministically. Every request is recorded (model, system blocks with ``cache_control``,
+messages, headers, arrival time) for assertions.
+
+The default usage imitates prompt caching: the first time a model sees a system block marked with
+``cache_control`` its tokens are a cache write, later identical blocks are cache reads.
+
+Command line, for end-to-end runs with n8n, Make or a local ``tiergate up``::
+
+    python -m tests.support.fake_anthropic --port 8765 [--responder module:function]
+"""
+from __future__ import annotations
+
+import argparse
+import importlib
+import json
+import re
+import threading
+import time
+import uuid
+from collections import defaultdict, deque
+from dataclasses import dataclass, field
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any, Callable
+
+from tests.support.sme_responder import approx_tokens, flatten_text, sme_responder
+
+Responder = Callable[[dict[str, Any]], "Reply | str"]
+
+ERROR_TYPES = {400: "invalid_request_error", 401: "authentication_error", 429: "rate_limit_error",
+               500: "api_error", 529: "overloaded_error"}
+
+
+@dataclass
+class Reply:
+    """One scripted answer: a message, an HTTP error, a hang, or a broken body."""
+
+    text: str | None = None
+    input_tokens: int | None = None
+    output_tokens: int | None = None
+    cache_write_tokens: int | None = None
+    cache_read_tokens: int | None = None
+    stop_reason: str = "end_turn"
+    status: int = 200
+    headers: dict[str, str] = field(default_factory=dict)
+    hang_seconds: float = 0.0
+    raw_body: bytes | None = None
+
+    @classmethod
+    def ok(cls, text: str, input_tokens: int | None = None, output_tokens: int | None = None, *,
+           cache_write_tokens: int | None = None, cache_read_tokens: int | None = None,
+           stop_reason: str = "end_turn") -> "Reply":
+        return cls(text, input_tokens, output_tokens, cache_write_tokens, cache_read_tokens, stop_reason)
+
+    @classmethod
+    def error(cls, status: int, message: str = "scripted error", *, error_type: str | None = None,
+              headers: dict[str, str] | None = None) -> "Reply":
+        body = {"type": "error", "error": {"type": error_type or ERROR_TYPES.get(status, "api_error"),
+                                           "message": message}}
+        return cls(status=status, headers=headers or {}, raw_body=json.dumps(body).encode())
+
+    @classmethod
+    def rate_limited(cls, retry_after: float = 0) -> "Reply":
+        return cls.error(429, "rate limited", headers={"retry-after": str(retry_after)})
+
+    @classmethod
+    def overloaded(cls) -> "Reply":
+        return cls.error(529, "Overloaded", headers={"retry-after": "0"})
+
+    @classmethod
+    def server_error(cls) -> "Reply":
+        return cls.error(500, "Internal server error", headers={"retry-after": "0"})
+
+    @classmethod
+    def hang(cls, seconds: float, text: str = "too late") -> "Reply":
+        """Answer only after ``seconds`` — longer than the client's timeout, so the client gives up."""
+        return cls(text=text, hang_seconds=seconds)
+
+    @classmethod
+    def malformed(cls) -> "Reply":
+        return cls(raw_body=b'{"id": "msg_broken", "type": "message", "content": [')
+
+
+@dataclass
+class RecordedRequest:
+    path: str
+    model: str | None
+    system: list[dict[str, Any]]
+    messages: list[dict[str, Any]]
+    headers: dict[str, str]
+    body: dict[str, Any]
+    at: float
+
+    @property
+    def cached_system(self) -> list[str]:
+        return [block["text"] for block in self.system if block.get("cache_control")]
+
+    @property
+    def uncached_system(self) -> list[str]:
+        return [block["text"] for block in self.system if not block.get("cache_control")]
+
+    @property
+    def user_text(self) -> str:
+        return "\n".join(flatten_text(m.get("content")) for m in self.messages if m.get("role") == "user")
+
+
+class FakeAnthropic:
+    """The fake server. ``with FakeAnthropic() as fake: Anthropic(base_url=fake.url, ...)``."""
+
+    def __init__(self, responder: Responder | None = None, host: str = "127.0.0.1", port: int = 0):
+        self.responder: Responder = responder or sme_responder
+        self._scripts: dict[str, deque[Reply]] = defaultdict(deque)
+        self._cache: set[tuple[str, str]] = set()
+        self._batches: dict[str, dict[str, Any]] = {}
+        self._lock = threading.Lock()
+        self._stopping = threading.Event()
+        self.requests: list[RecordedRequest] = []
+        self._server = ThreadingHTTPServer((host, port), _handler_for(self))
+        self._server.daemon_threads = True
+        self._server.block_on_close = False
+        self._thread: threading.Thread | None = None
+
+    # -- lifecycle -------------------------------------------------------------------------------
+    @property
+    def url(self) -> str:
+        host, port = self._server.server_address[:2]
+        return f"http://{host}:{port}"
+
+    def start(self) -> "FakeAnthropic":
+        self._thread = threading.Thread(target=self._server.serve_forever, name="fake-anthropic", daemon=True)
+        self._thread.start()
+        return self
+
+    def stop(self) -> None:
+        self._stopping.set()  # wakes hanging handlers
+        self._server.shutdown()
+        self._server.server_close()
+
+    def __enter__(self) -> "FakeAnthropic":
+        return self.start()
+
+    def __exit__(self, *_exc) -> None:
+        self.stop()
+
+    # -- scripting and assertions ------------------------------------------------------------------
+    def script(self, model: str, *replies: Reply | str) -> None:
+        """Queue replies for ``model``; they are used in order before the responder is asked."""
+        with self._lock:
+            self._scripts[model].extend(Reply.ok(r) if isinstance(r, str) else r for r in replies)
+
+    def pending(self, model: str) -> int:
+        return len(self._scripts[model])
+
+    def requests_for(self, model: str) -> list[RecordedRequest]:
+        return [r for r in self.requests if r.model == model]
+
+    def reset(self) -> None:
+        with self._lock:
+            self._scripts.clear()
+            self._cache.clear()
+            self._batches.clear()
+            self.requests.clear()
+
+    # -- the API -----------------------------------------------------------------------------------
+    def _next_reply(self, body: dict[str, Any]) -> Reply:
+        model = body.get("model") or ""
+        with self._lock:
+            queue = self._scripts.get(model)
+            if queue:
+                return queue.popleft()
+        answer = self.responder(body)
+        return Reply.ok(answer) if isinstance(answer, str) else answer
+
+    def message(self, body: dict[str, Any], reply: Reply) -> dict[str, Any]:
+        """The Messages API JSON for a successful ``reply``, with usage filled in where not scripted."""
+        system = _system_blocks(body.get("system"))
+        cached = "".join(b["text"] for b in system if b.get("cache_control"))
+        uncached = "".join(b["text"] for b in system if not b.get("cache_control"))
+        rest = approx_tokens(uncached + "".join(flatten_text(m.get("content")) for m in body.get("messages", [])))
+        write = read = 0
+        if cached and reply.input_tokens is None:  # scripted usage means exactly what the test says
+            key = (body.get("model") or "", cached)
+            with self._lock:
+                seen = key in self._cache
+                self._cache.add(key)
+            read, write = (approx_tokens(cached), 0) if seen else (0, approx_tokens(cached))
+        text = reply.text or ""
+        usage = {
+            "input_tokens": rest if reply.input_tokens is None else reply.input_tokens,
+            "output_tokens": approx_tokens(text) if reply.output_tokens is None else reply.output_tokens,
+            "cache_creation_input_tokens": reply.cache_write_tokens or write,
+            "cache_read_input_tokens": reply.cache_read_tokens or read,
+        }
+        return {"id": f"msg_{uuid.uuid4().hex[:24]}", "type": "message", "role": "assistant",
+                "model": body.get("model"), "content": [{"type": "text", "text": text}],
+                "stop_reason": reply.stop_reason, "stop_sequence": None, "usage": usage}
+
+    def create_batch(self, body: dict[str, Any]) -> dict[str, Any]:
+        """Batches finish at once: every request is answered like a normal message (no hangs)."""
+        batch_id = f"msgbatch_{uuid.uuid4().hex[:20]}"
+        results, counts = [], {"processing": 0, "succeeded": 0, "errored": 0, "canceled": 0, "expired": 0}
+        for item in body.get("requests", []):
+            params = item.get("params", {})
+            self._record("/v1/messages/batches", params, {})
+            reply = self._next_reply(params)
+            if reply.status == 200 and reply.raw_body is None:
+                result = {"type": "succeeded", "message": self.message(params, reply)}
+                counts["succeeded"] += 1
+            else:
+                error = json.loads(reply.raw_body) if reply.status != 200 else {"type": "error", "error": {
+                    "type": "api_error", "message": "malformed"}}
+                result = {"type": "errored", "error": error}
+                counts["errored"] += 1
+            results.append({"custom_id": item.get("custom_id"), "result": result})
+        now = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
+        batch = {"id": batch_id, "type": "message_batch", "processing_status": "ended", "request_counts": counts,
+                 "created_at": now, "ended_at": now, "expires_at": now, "archived_at": None,
+                 "cancel_initiated_at": None, "results_url": f"{self.url}/v1/messages/batches/{batch_id}/results"}
+        with self._lock:
+            self._batches[batch_id] = {"batch": batch, "results": results}
+        return batch
+
+    def _record(self, path: str, body: dict[str, Any], headers: dict[str, str]) -> None:
+        entry = RecordedRequest(path, body.get("model"), _system_blocks(body.get("system")),
+                                list(body.get("messages", [])), headers, body, time.monotonic())
+        with self._lock:
+            self.requests.append(entry)
+
+
+def _system_blocks(system: Any) -> list[dict[str, Any]]:
+    if not system:
+        return []
+    if isinstance(system, str):
+        return [{"type": "text", "text": system}]
+    return [dict(block) for block in system]
+
+
+BATCH_PATH = re.compile(r"^/v1/messages/batches/(?P<id>[\w-]+)(?P<results>/results)?$")
+
+
+def _handler_for(fake: FakeAnthropic) -> type[BaseHTTPRequestHandler]:
+    class Handler(BaseHTTPRequestHandler):
+        protocol_version = "HTTP/1.1"
+        # Headers and body go out in two writes; without TCP_NODELAY the body waits for the client's
+        # delayed ACK (~40 ms), which would make the fake look slower than a real API.
+        disable_nagle_algorithm = True
+
+        def log_message(self, *_args) -> None:  # keep test output quiet
+            pass
+
+        def _send(self, status: int, body: bytes, headers: dict[str, str] | None = None,
+                  content_type: str = "application/json") -> None:
+            try:
+                self.send_response(status)
+                self.send_header("content-type", content_type)
+                self.send_header("content-length", str(len(body)))
+                self.send_header("request-id", f"req_fake_{uuid.uuid4().hex[:12]}")
+                for name, value in (headers or {}).items():
+                    self.send_header(name, value)
+                self.end_headers()
+                self.wfile.write(body)
+            except (BrokenPipeError, ConnectionResetError):
+                pass  # the client gave up (timeout test); nothing to answer
+
+        def do_POST(self) -> None:
+            length = int(self.headers.get("content-length") or 0)
+            try:
+                body = json.loads(self.rfile.read(length) or b"{}")
+            except ValueError:
+                return self._send(400, Reply.error(400, "body is not JSON").raw_body)
+            headers = {name.lower(): value for name, value in self.headers.items()}
+            path = self.path.split("?")[0]
+            if path == "/v1/messages/batches":
+                return self._send(200, json.dumps(fake.create_batch(body)).encode())
+            if path != "/v1/messages":
+                return self._send(404, Reply.error(404, f"no route {path}", error_type="not_found_error").raw_body)
+            fake._record(path, body, headers)
+            reply = fake._next_reply(body)
+            if reply.hang_seconds and fake._stopping.wait(reply.hang_seconds):
+                return
+            if reply.raw_body is not None:
+                return self._send(reply.status, reply.raw_body, reply.headers)
+            self._send(200, json.dumps(fake.message(body, reply)).encode(), reply.headers)
+
+        def do_GET(self) -> None:
+            match = BATCH_PATH.match(self.path.split("?")[0])
+            stored = fake._batches.get(match["id"]) if match else None
+            if stored is None:
+                return self._send(404, Reply.error(404, "no such batch", error_type="not_found_error").raw_body)
+            if match["results"]:
+                lines = "\n".join(json.dumps(result) for result in stored["results"]) + "\n"
+                return self._send(200, lines.encode(), content_type="application/binary")
+            self._send(200, json.dumps(stored["batch"]).encode())
+
+    return Handler
+
+
+def load_responder(spec: str) -> Responder:
+    """``module:function`` -> the callable."""
+    module_name, _, attr = spec.partition(":")
+    return getattr(importlib.import_module(module_name), attr or "responder")
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description="Fake Anthropic Messages API for local end-to-end runs.")
+    parser.add_argument("--host", default="127.0.0.1")
+    parser.add_argument("--port", type=int, default=8765)
+    parser.add_argument("--responder", help="module:function answering (request json) -> text")
+    args = parser.parse_args(argv)
+    fake = FakeAnthropic(load_responder(args.responder) if args.responder else None, args.host, args.port)
+    print(f"fake Anthropic API on {fake.url} (set ANTHROPIC_BASE_URL={fake.url})", flush=True)
+    try:
+        fake._server.serve_forever()
+    except KeyboardInterrupt:
+        pass
+    finally:
+        fake._server.server_close()
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,229 @@
+"""Providers: the real Anthropic SDK against the fake API, an OpenAI-compatible endpoint, dry run, cooldown."""
+from __future__ import annotations
+
+import json
+import threading
+import time
+from decimal import Decimal
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+import pytest
+
+from app.config import load_settings
+from app.errors import ProviderError
+from app.policy import load_policy, parse_policy
+from app.policy.loader import default_policy_text
+from app.pricing import Usage
+from app.providers import (PROVIDERS, AnthropicProvider, Cooldown, DryRunProvider, ModelCall, OpenAIProvider,
+                           build_tier_providers)
+from tests.support.fake_anthropic import Reply
+
+HAIKU = "claude-haiku-4-5"
+
+
+def call(**overrides) -> ModelCall:
+    fields = dict(model=HAIKU, messages=[{"role": "user", "content": "ACME GmbH, 40 seats"}],
+                  cached_system="You classify leads.", system="Allowed labels: B2B, B2C", max_tokens=100)
+    fields.update(overrides)
+    return ModelCall(**fields)
+
+
+def provider(fake, **options) -> AnthropicProvider:
+    options.setdefault("timeout", 2.0)
+    options.setdefault("max_retries", 0)
+    return AnthropicProvider("test-key", fake.url, **options)
+
+
+# -- Anthropic -------------------------------------------------------------------------------------
+
+def test_anthropic_marks_the_stable_prefix_for_the_cache_and_reads_cache_usage(fake_anthropic, sdk_provider):
+    fake_anthropic.script(HAIKU, Reply.ok('{"label": "B2B"}', 12, 6, cache_write_tokens=900, cache_read_tokens=0))
+    reply = sdk_provider.complete(call(json_output=True))
+    assert reply.text == '{"label": "B2B"}'
+    assert reply.usage == Usage(input_tokens=12, output_tokens=6, cache_write_tokens=900, cache_read_tokens=0)
+    assert reply.stop_reason == "end_turn" and reply.model == HAIKU and reply.latency_ms > 0
+    sent = fake_anthropic.requests_for(HAIKU)[0]
+    assert sent.system[0] == {"type": "text", "text": "You classify leads.", "cache_control": {"type": "ephemeral"}}
+    assert sent.uncached_system == ["Allowed labels: B2B, B2C\n\nAnswer with JSON only: no prose and no code fences."]
+    assert sent.body["max_tokens"] == 100 and sent.messages == [{"role": "user", "content": "ACME GmbH, 40 seats"}]
+
+
+def test_anthropic_sends_no_system_when_there_is_none(fake_anthropic, sdk_provider):
+    sdk_provider.complete(call(cached_system="", system=""))
+    assert "system" not in fake_anthropic.requests[0].body
+
+
+@pytest.mark.parametrize("failure", [Reply.rate_limited(retry_after=0.2), Reply.overloaded(), Reply.server_error()])
+def test_sdk_retries_transient_failures_then_succeeds(fake_anthropic, failure):
+    fake_anthropic.script(HAIKU, failure, "recovered")
+    assert provider(fake_anthropic, max_retries=2).complete(call()).text == "recovered"
+    assert len(fake_anthropic.requests_for(HAIKU)) == 2
+
+
+def test_retry_after_is_honoured(fake_anthropic):
+    fake_anthropic.script(HAIKU, Reply.rate_limited(retry_after=0.5), "ok")
+    reply = provider(fake_anthropic, max_retries=1).complete(call())
+    first, second = fake_anthropic.requests_for(HAIKU)
+    assert second.at - first.at >= 0.5 and reply.latency_ms >= 500
+
+
+def test_overload_that_outlasts_the_retries_is_a_provider_error(fake_anthropic):
+    fake_anthropic.script(HAIKU, Reply.overloaded(), Reply.overloaded())
+    with pytest.raises(ProviderError) as raised:
+        provider(fake_anthropic, max_retries=1).complete(call())
+    assert raised.value.status == 529 and raised.value.retryable
+    assert str(raised.value) == f"{HAIKU}: HTTP 529 overloaded_error: Overloaded (after 1 retries)"
+    assert len(fake_anthropic.requests_for(HAIKU)) == 2
+
+
+def test_a_client_error_is_not_retried(fake_anthropic):
+    fake_anthropic.script(HAIKU, Reply.error(400, "max_tokens too large"))
+    with pytest.raises(ProviderError) as raised:
+        provider(fake_anthropic, max_retries=2).complete(call())
+    assert (raised.value.status, raised.value.retryable) == (400, False)
+    assert "max_tokens too large" in str(raised.value)
+    assert len(fake_anthropic.requests_for(HAIKU)) == 1
+
+
+def test_a_hang_past_the_timeout_is_retried_then_a_provider_error(fake_anthropic):
+    fake_anthropic.script(HAIKU, Reply.hang(5), Reply.hang(5))
+    started = time.monotonic()
+    with pytest.raises(ProviderError, match="no answer within 0.3 s"):
+        provider(fake_anthropic, timeout=0.3, max_retries=1).complete(call())
+    assert len(fake_anthropic.requests_for(HAIKU)) == 2
+    assert time.monotonic() - started < 3
+
+
+def test_a_malformed_body_is_a_provider_error(fake_anthropic, sdk_provider):
+    fake_anthropic.script(HAIKU, Reply.malformed())
+    with pytest.raises(ProviderError, match="unreadable response"):
+        sdk_provider.complete(call())
+
+
+def test_an_unreachable_endpoint_is_a_provider_error():
+    with pytest.raises(ProviderError, match="connection failed"):
+        AnthropicProvider("k", "http://127.0.0.1:9", timeout=1, max_retries=0).complete(call())
+
+
+# -- OpenAI-compatible -----------------------------------------------------------------------------
+
+class FakeOpenAI:
+    """The outside world for the OpenAI provider: a chat-completions endpoint with scripted answers."""
+
+    def __init__(self, replies):
+        self.replies, self.received = list(replies), []
+        outer = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def log_message(self, *_):
+                pass
+
+            def do_POST(self):
+                body = json.loads(self.rfile.read(int(self.headers["content-length"])))
+                outer.received.append((self.path, dict(self.headers), body))
+                status, payload, headers = outer.replies.pop(0)
+                data = json.dumps(payload).encode()
+                self.send_response(status)
+                for name, value in {"content-type": "application/json", **headers}.items():
+                    self.send_header(name, value)
+                self.send_header("content-length", str(len(data)))
+                self.end_headers()
+                self.wfile.write(data)
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+        self.url = f"http://127.0.0.1:{self.server.server_address[1]}/v1"
+
+    def close(self):
+        self.server.shutdown()
+        self.server.server_close()
+
+
+def completion(text: str, prompt: int, completion_tokens: int, cached: int = 0):
+    return (200, {"model": "llama3", "choices": [{"message": {"content": text}, "finish_reason": "stop"}],
+                  "usage": {"prompt_tokens": prompt, "completion_tokens": completion_tokens,
+                            "prompt_tokens_details": {"cached_tokens": cached}}}, {})
+
+
+def test_openai_compatible_endpoint_with_cached_tokens_and_a_retried_429():
+    fake = FakeOpenAI([(429, {"error": "slow down"}, {"Retry-After": "0"}), completion('{"a": 1}', 120, 8, cached=100)])
+    try:
+        reply = OpenAIProvider(fake.url, api_key="sk-test", timeout=2, max_retries=2).complete(call(json_output=True))
+    finally:
+        fake.close()
+    assert reply.text == '{"a": 1}'
+    assert reply.usage == Usage(input_tokens=20, output_tokens=8, cache_read_tokens=100)
+    path, headers, body = fake.received[-1]
+    assert path == "/v1/chat/completions" and len(fake.received) == 2
+    assert headers["Authorization"] == "Bearer sk-test"
+    assert body["messages"][0] == {"role": "system", "content": "You classify leads.\n\nAllowed labels: B2B, B2C"}
+    assert body["response_format"] == {"type": "json_object"}
+
+
+def test_openai_compatible_error_after_retries_is_a_provider_error():
+    fake = FakeOpenAI([(500, {"error": "boom"}, {}), (500, {"error": "boom"}, {})])
+    try:
+        with pytest.raises(ProviderError) as raised:
+            OpenAIProvider(fake.url, timeout=2, max_retries=1).complete(call())
+    finally:
+        fake.close()
+    assert raised.value.status == 500 and len(fake.received) == 2
+
+
+# -- dry run and the registry ------------------------------------------------------------------------
+
+def test_dry_run_never_calls_out_and_states_decision_and_estimated_cost(fake_anthropic):
+    policy = load_policy()
+    reply = DryRunProvider(policy.prices).complete(call(tier="tier1", cached_system="", system="",
+                                                        messages=[{"role": "user", "content": "x" * 400}],
+                                                        expected_output_tokens=40))
+    # 400 chars -> 100 input tokens; 40 output tokens; Haiku 1/5 per million: 0.0001 + 0.0002.
+    assert reply.estimated_cost_usd == Decimal("0.0003")
+    assert reply.text.startswith("DRY RUN: no model was called")
+    assert "tier1 -> claude-haiku-4-5" in reply.text and "$0.000300" in reply.text
+    assert reply.dry_run and reply.usage == Usage()
+    assert fake_anthropic.requests == []
+
+
+def test_registry_names_the_three_transports():
+    assert PROVIDERS == {"anthropic": AnthropicProvider, "openai": OpenAIProvider, "dry_run": DryRunProvider}
+
+
+def test_no_key_means_dry_run_for_anthropic_tiers_but_an_openai_tier_stays_real(tmp_path):
+    text = default_policy_text().replace(
+        "tier1: {model: claude-haiku-4-5, provider: anthropic, max_output_tokens: 1024}",
+        "tier1: {model: claude-haiku-4-5, provider: local, max_output_tokens: 1024}",
+    ) + "\nproviders:\n  local: {kind: openai, base_url: 'http://127.0.0.1:11434/v1'}\n"
+    policy = parse_policy(text)
+    dry = build_tier_providers(policy, load_settings(TIERGATE_DATA_DIR=tmp_path))
+    assert isinstance(dry["tier1"], OpenAIProvider) and dry["tier1"].url == "http://127.0.0.1:11434/v1/chat/completions"
+    assert isinstance(dry["tier2"], DryRunProvider) and dry["tier2"] is dry["tier3"]
+    real = build_tier_providers(load_policy(), load_settings(TIERGATE_DATA_DIR=tmp_path, ANTHROPIC_API_KEY="sk-x",
+                                                             ANTHROPIC_BASE_URL="http://127.0.0.1:1"))
+    assert all(isinstance(p, AnthropicProvider) for p in real.values()) and real["tier1"] is real["tier3"]
+    assert str(real["tier1"].client.base_url).startswith("http://127.0.0.1:1")
+
+
+# -- cooldown ----------------------------------------------------------------------------------------
+
+def test_cooldown_after_repeated_failures_is_shared_through_redis(redis_conn):
+    web, worker = Cooldown(redis_conn, failures=3, cooldown_seconds=30), Cooldown(redis_conn, failures=3, cooldown_seconds=30)
+    assert [web.record_failure(HAIKU), worker.record_failure(HAIKU)] == [False, False]
+    assert worker.remaining(HAIKU) == 0
+    assert web.record_failure(HAIKU) is True
+    assert 29 < worker.remaining(HAIKU) <= 30
+    assert redis_conn.pttl(f"tiergate:cooldown:until:{HAIKU}") > 29_000
+
+
+def test_a_success_resets_the_failure_count(redis_conn):
+    cooldown = Cooldown(redis_conn, failures=2, cooldown_seconds=30)
+    cooldown.record_failure(HAIKU)
+    cooldown.record_success(HAIKU)
+    assert cooldown.record_failure(HAIKU) is False and cooldown.remaining(HAIKU) == 0
+
+
+def test_cooldown_expires(redis_conn):
+    cooldown = Cooldown(redis_conn, failures=1, cooldown_seconds=0.2)
+    assert cooldown.record_failure(HAIKU) is True and cooldown.remaining(HAIKU) > 0
+    time.sleep(0.3)
+    assert cooldown.remaining(HAIKU) == 0
