@@ -5,12 +5,15 @@ import time
 
 from flask import Flask, request
 
-from app import errors, health, providers, queue
+from app import errors, health, providers, queue, web
+from app.api import bp as api_bp
 from app.config import Settings, load_settings
 from app.metrics import HTTP_LATENCY, HTTP_REQUESTS
 from app.policy import load_policy
+from app.routing import hybrid
 from app.routing_state import install_policy
 from app.store.db import Store, init_app as init_store
+from app.web.reports import bp as reports_bp
 
 __all__ = ["create_app"]
 
@@ -30,13 +33,12 @@ def create_app(settings: Settings | None = None, *, migrate: bool = True) -> Fla
     queue.init_app(app, queue.JobQueue(settings))
     install_policy(app, load_policy(settings.policy_path))
     providers.init_app(app)
-    from app.routing import hybrid; hybrid.init_app(app)  # noqa: E702  (issue 4: llm and hybrid routing modes)
+    hybrid.init_app(app)  # the LLM router behind the llm and hybrid routing modes
 
-    from app.api import bp as api_bp
     app.register_blueprint(health.bp)
     app.register_blueprint(api_bp)
-    from app import web; web.init_app(app)  # noqa: E702  (issue 5: login, CSRF, review pages, stored policy version)
-    from app.web.reports import bp as reports_bp; app.register_blueprint(reports_bp)  # noqa: E702  (issue 6)
+    web.init_app(app)  # reviewer login, CSRF, review pages, the stored policy version
+    app.register_blueprint(reports_bp)
     _count_requests(app)
     return app
 

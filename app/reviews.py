@@ -32,7 +32,7 @@ DEFAULT_PAGE_SIZE = 50
 MAX_PAGE_SIZE = 500
 MAX_MINUTES_SPENT = 24 * 60
 DECIDED_EVENT = "review.decided"
-RERUN_JOB = "app.reviews.rerun_review_job"
+RERUN_JOB = "workers.reviews.rerun_review_job"
 
 
 @dataclass(frozen=True)
@@ -281,20 +281,7 @@ def rerun_tier(review: Review, policy) -> str:
     return policy.next_tier(tier) or policy.top_tier
 
 
-def rerun_review_job(review_id: str) -> dict[str, Any]:
-    """RQ job: run the item's request again one tier higher; its answer becomes a new pending item."""
-    from workers.context import worker_app
-
-    app = worker_app()
-    with app.app_context():
-        try:
-            return rerun_review(app, review_id)
-        except Exception as exc:
-            _reopen_after_failed_rerun(app, review_id, exc)
-            raise
-
-
-def _reopen_after_failed_rerun(app, review_id: str, exc: Exception) -> None:
+def reopen_after_failed_rerun(app, review_id: str, exc: Exception) -> None:
     """A re-run that failed puts the item back in the queue, so its workflow is not left waiting forever."""
     with app.extensions["store"].session() as session:
         review = session.get(Review, review_id)

@@ -13,7 +13,7 @@ from app.errors import Conflict
 from app.reviews import DecisionInput, decide
 from app.routing_state import current_policy
 from app.sampling import ADJUST, KEEP, MOVE_UP, NO_DATA, allocate, draw_sample, recommend
-from app.sampling.schedule import monthly_sample_job
+from workers.reviews import monthly_sample_job
 from app.store import PolicyVersion, Request, Review
 from tests.review_seed import add_tier1_answers
 

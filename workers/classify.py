@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from rq import get_current_job
 
-from workers.context import worker_app
+from workers.context import job_app
 
 
 def _progress(done: int, total: int) -> None:
@@ -23,7 +23,7 @@ def run_classify_job(request_id: str) -> dict:
     """Label the list ``request_id``; returns the final answer (also stored on the request row)."""
     from app.classify import service
 
-    app = worker_app()
+    app = job_app()
     with app.app_context():
         try:
             service.run(app, request_id, progress=_progress)
@@ -38,7 +38,7 @@ def submit_batch_job(request_id: str) -> str:
     """Send the list through the provider's Message Batches API and schedule the first poll."""
     from app.classify import batches
 
-    app = worker_app()
+    app = job_app()
     with app.app_context():
         return batches.submit(app, request_id)
 
@@ -47,6 +47,6 @@ def poll_batch_job(request_id: str) -> str:
     """Collect a batch that ended, or schedule the next look."""
     from app.classify import batches
 
-    app = worker_app()
+    app = job_app()
     with app.app_context():
         return batches.poll(app, request_id, progress=_progress)

@@ -14,3 +14,16 @@ def worker_app() -> Flask:
 
         _app = create_app(migrate=False)
     return _app
+
+
+def job_app() -> Flask:
+    """The worker's app with the policy version in force, checked at the start of every job.
+
+    An operator may apply or roll back a policy version while the worker runs; one cheap query per
+    job keeps the worker on the same policy as the web processes.
+    """
+    from app.sampling import sync_policy
+
+    app = worker_app()
+    sync_policy(app)
+    return app

@@ -9,7 +9,7 @@ from typing import Any
 
 from rq import get_current_job
 
-from workers.context import worker_app
+from workers.context import job_app
 
 
 def _progress(done: int, total: int) -> None:
@@ -23,7 +23,7 @@ def run_fallback_job(request_id: str) -> dict[str, Any]:
     """Run the cascade for ``request_id`` and store the answer; returns the contract's answer object."""
     from app.fallback import service
 
-    app = worker_app()
+    app = job_app()
     with app.app_context():
         try:
             return service.run_request(app, request_id, progress=_progress)

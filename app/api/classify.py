@@ -8,10 +8,11 @@ from __future__ import annotations
 
 import time
 
-from flask import current_app, g, jsonify, request, url_for
+from flask import current_app, g, jsonify, request
 
 from app import idempotency
 from app.api import bp
+from app.api.jobs import queued_response, replayed_response
 from app.api.body import read_body
 from app.auth import require_scope
 from app.callbacks import check_target
@@ -20,7 +21,7 @@ from app.classify.request import ClassifyRequest
 from app.errors import InvalidField, PayloadTooLarge
 from app.openapi import document
 from app.routing_state import current_policy
-from app.store import Request, db, new_id
+from app.store import db, new_id
 
 LIST_FIELDS = frozenset({"items", "labels"})
 BATCH_JOB = "workers.classify.submit_batch_job"
@@ -49,7 +50,7 @@ def classify():
         claim = idempotency.claim(redis, g.api_key.id, header, idempotency.body_hash(body.model_dump(mode="json")),
                                   request_id, settings.idempotency_ttl_seconds)
         if not claim.first:
-            return _replay(claim.request_id)
+            return replayed_response(claim.request_id)
     try:
         session = db()
         service.create_request(session, body, policy=policy, api_key_id=g.api_key.id,
@@ -64,29 +65,12 @@ def classify():
 
     if background:
         service.enqueue(app, request_id, BATCH_JOB if body.batch else service.JOB)
-        return _queued(request_id)
+        return queued_response(request_id)
     deadline = time.monotonic() + settings.sync_wait_seconds
     if service.run(app, request_id, deadline=deadline, notify=False):
         return jsonify(service.stored_result(app, request_id))
     service.enqueue(app, request_id)  # the rest in a worker; the callback carries the answer
-    return _queued(request_id)
-
-
-def _replay(request_id: str):
-    """The first request's answer for a repeated Idempotency-Key, without another model call."""
-    row = db().get(Request, request_id)
-    if row is not None and row.result is not None:
-        response = jsonify(row.result)
-        response.headers["Idempotent-Replayed"] = "true"
-        return response
-    return _queued(request_id)
-
-
-def _queued(request_id: str):
-    response = jsonify({"job_id": request_id, "request_id": request_id, "status": "queued",
-                        "status_url": url_for("api.get_job", job_id=request_id, _external=True)})
-    response.status_code = 202
-    return response
+    return queued_response(request_id)
 
 
 document("/v1/classify", "post", "Label a list of items with caller-given labels, chunk by chunk on the cheapest tier",

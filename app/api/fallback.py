@@ -8,11 +8,12 @@ from __future__ import annotations
 
 from typing import Any, Literal
 
-from flask import current_app, g, jsonify, request, url_for
+from flask import current_app, g, jsonify, request
 from pydantic import Field, field_validator
 
 from app import idempotency
 from app.api import bp
+from app.api.jobs import queued_response, replayed_response
 from app.api.body import read_body
 from app.api.route import decide, record_decision
 from app.api.schemas import TaskInput
@@ -93,7 +94,7 @@ def fallback():
         claim = idempotency.claim(redis, api_key_id, header, idempotency.body_hash(body.model_dump(mode="json")),
                                   request_id, settings.idempotency_ttl_seconds)
         if not claim.first:
-            return _replay(claim.request_id)
+            return replayed_response(claim.request_id)
     try:
         _store(body, request_id, api_key_id, claim)
     except BaseException:
@@ -103,10 +104,10 @@ def fallback():
     if body.exec == "async":
         service.claim_delivery(app, request_id, "callback")
         service.enqueue(app, request_id)
-        return _queued(request_id)
+        return queued_response(request_id)
     service.enqueue(app, request_id)
     answer = service.wait_for_answer(app, request_id, settings.sync_wait_seconds)
-    return jsonify(answer) if answer is not None else _queued(request_id)
+    return jsonify(answer) if answer is not None else queued_response(request_id)
 
 
 def _store(body: FallbackRequest, request_id: str, api_key_id: int, claim) -> None:
@@ -124,23 +125,6 @@ def _store(body: FallbackRequest, request_id: str, api_key_id: int, claim) -> No
         row.idempotency_key, row.idempotency_hash = claim.key, claim.body_hash
     session.add(row)
     session.commit()
-
-
-def _replay(request_id: str):
-    """The first request's answer for a repeated Idempotency-Key, without another model call."""
-    row = db().get(Request, request_id)
-    if row is not None and row.result is not None:
-        response = jsonify(row.result)
-        response.headers["Idempotent-Replayed"] = "true"
-        return response
-    return _queued(request_id)
-
-
-def _queued(request_id: str):
-    response = jsonify({"job_id": request_id, "request_id": request_id, "status": "queued",
-                        "status_url": url_for("api.get_job", job_id=request_id, _external=True)})
-    response.status_code = 202
-    return response
 
 
 document("/v1/fallback", "post", "Run a task through the cascade: tier, gates, retry, escalation with a hint, review",

@@ -5,7 +5,7 @@ RQ's ``job.meta`` while the job runs. A key sees its own jobs; an admin key sees
 """
 from __future__ import annotations
 
-from flask import current_app, jsonify
+from flask import current_app, jsonify, url_for
 from rq.exceptions import NoSuchJobError
 from rq.job import Job
 
@@ -45,3 +45,21 @@ def _live_progress(job_id: str) -> dict | None:
 document("/v1/jobs/{job_id}", "get", "Status, progress and result of a queued request (job id = request id)",
          scope="fallback", responses={"200": "the job", "404": "no such job (or not yours)"},
          parameters=[{"name": "job_id", "in": "path", "required": True, "schema": {"type": "string"}}])
+
+
+def queued_response(request_id: str):
+    """The contract's 202 for queued work: ``{job_id, status: "queued", status_url}``."""
+    response = jsonify({"job_id": request_id, "request_id": request_id, "status": "queued",
+                        "status_url": url_for("api.get_job", job_id=request_id, _external=True)})
+    response.status_code = 202
+    return response
+
+
+def replayed_response(request_id: str):
+    """The first request's answer for a repeated Idempotency-Key, without another model call."""
+    row = db().get(Request, request_id)
+    if row is not None and row.result is not None:
+        response = jsonify(row.result)
+        response.headers["Idempotent-Replayed"] = "true"
+        return response
+    return queued_response(request_id)

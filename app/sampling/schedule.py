@@ -16,7 +16,7 @@ from app.store import utcnow
 
 log = logging.getLogger(__name__)
 
-MONTHLY_JOB = "app.sampling.schedule.monthly_sample_job"
+MONTHLY_JOB = "workers.reviews.monthly_sample_job"
 MONTHLY_JOB_ID = "tiergate-monthly-sample"
 MONTHLY_RUN_HOUR_UTC = 2  # on the 1st of each month, for the month that just ended
 MONTHLY_JOB_TIMEOUT_SECONDS = 30 * 60
@@ -55,15 +55,11 @@ def schedule_monthly_sample(job_queue) -> datetime:
     return when
 
 
-def monthly_sample_job() -> dict[str, Any]:
-    """RQ job: draw last month's sample, then schedule the next run. Runs in the worker's app."""
-    from workers.context import worker_app
-
-    app = worker_app()
-    with app.app_context():
-        try:
-            with app.extensions["store"].session() as session:
-                result = draw_sample(session, previous_month())
-        finally:
-            schedule_monthly_sample(app.extensions["job_queue"])
+def run_monthly_sample(app) -> dict[str, Any]:
+    """Draw last month's sample, then schedule the next run (the job lives in workers.reviews)."""
+    try:
+        with app.extensions["store"].session() as session:
+            result = draw_sample(session, previous_month())
+    finally:
+        schedule_monthly_sample(app.extensions["job_queue"])
     return {"month": result.month, "drawn": result.drawn, "already_drawn": result.already_drawn}
