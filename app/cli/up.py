@@ -23,7 +23,10 @@ from app.cli.common import cli_settings
 from app.embedded_redis import EmbeddedRedis
 from app.store import ApiKey, Store
 
-GUNICORN_THREADS = 8
+# Threads per gunicorn process: enough for sync requests that wait on a job (up to
+# TIERGATE_SYNC_WAIT_SECONDS) without blocking the rest; more made /v1/route's tail worse under load
+# on 2 cores (GIL contention, concurrent SQLite writers): bench/route_http.py, see bench/README.md.
+DEFAULT_GUNICORN_THREADS = 4
 STOP_TIMEOUT_SECONDS = 20.0
 POLL_SECONDS = 0.5
 
@@ -33,7 +36,9 @@ POLL_SECONDS = 0.5
 @click.option("--host", default="127.0.0.1", show_default=True, help="Interface to bind; 0.0.0.0 for the LAN.")
 @click.option("--workers", "worker_count", type=int, default=1, show_default=True, help="RQ worker processes.")
 @click.option("--web-workers", type=int, default=2, show_default=True, help="gunicorn worker processes.")
-def up(port: int | None, host: str, worker_count: int, web_workers: int) -> None:
+@click.option("--threads", type=int, default=DEFAULT_GUNICORN_THREADS, show_default=True,
+              help="Threads per gunicorn process (each sync request holds one while it waits).")
+def up(port: int | None, host: str, worker_count: int, web_workers: int, threads: int) -> None:
     """Start Tiergate locally; Ctrl-C stops all of it."""
     settings = cli_settings()
     port = port or settings.port
@@ -61,7 +66,7 @@ def up(port: int | None, host: str, worker_count: int, web_workers: int) -> None
 
     children: list[subprocess.Popen] = [subprocess.Popen(
         [sys.executable, "-m", "gunicorn", "--bind", f"{host}:{port}", "--workers", str(web_workers),
-         "--worker-class", "gthread", "--threads", str(GUNICORN_THREADS), "--access-logfile", "-",
+         "--worker-class", "gthread", "--threads", str(threads), "--access-logfile", "-",
          "--graceful-timeout", str(int(STOP_TIMEOUT_SECONDS)), "app:create_app(migrate=False)"], env=env, start_new_session=True)]
     for _ in range(worker_count):
         children.append(subprocess.Popen([sys.executable, "-m", "app.cli.worker"], env=env, start_new_session=True))
