@@ -188,3 +188,22 @@ def test_a_repeated_idempotency_key_replays_the_list_without_new_calls(client, a
     assert again.get_json() == first.get_json() and len(fake_anthropic.requests) == 1
     conflict = client.post("/v1/classify", headers=headers, json={"items": ["other"], "labels": LABELS})
     assert conflict.status_code == 409
+
+
+def test_a_list_whose_job_fails_for_good_still_answers_every_row(client, auth, app):
+    """RQ gave up on the job (no worker ran it here): every row comes back flagged, none is dropped."""
+    from app.classify import service
+
+    items = [{"lead_id": f"L{n}", "company": f"Acme {n} GmbH"} for n in range(7)]
+    response = client.post("/v1/classify", json={"items": items, "text_field": "company", "id_field": "lead_id",
+                                                 "labels": LABELS, "exec": "async"}, headers=auth)
+    job_id = response.get_json()["job_id"]
+    with app.app_context():  # as in the worker's job
+        service.mark_failed(app, job_id, RuntimeError("database went away"), final=True)
+
+    job = client.get(f"/v1/jobs/{job_id}", headers=auth).get_json()
+    assert job["status"] == "failed"
+    results = job["result"]["results"]
+    assert [result["id"] for result in results] == [item["lead_id"] for item in items]
+    assert all(result["needs_review"] and result["label"] is None for result in results)
+    assert all("database went away" in result["error"]["message"] for result in results)

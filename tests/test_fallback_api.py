@@ -195,3 +195,32 @@ def test_a_reviewer_rerun_runs_the_stored_request_on_another_tier(client, auth, 
         outcome = cascade.rerun_at_tier(row.payload, tier="tier3")
     assert (outcome["tier"], outcome["output"], outcome["status"]) == ("tier3", "a better summary", "done")
     assert outcome["request_id"] != body["request_id"] and rows(app, Request, id=outcome["request_id"])
+
+
+def test_a_job_that_fails_for_good_still_calls_the_workflow_back(client, auth, app, receiver):
+    """The request is stored, then its job is recorded as failed after RQ's retries (a worker only delivers)."""
+    from app.fallback import service
+
+    response = client.post("/v1/fallback", headers=auth, json={
+        "task_type": "summary", "text": "notes", "exec": "async", "callback_url": receiver.url + "/hook?sig=1"})
+    job_id = response.get_json()["job_id"]
+    with app.app_context():  # as in the worker's job
+        service.mark_failed(app, job_id, RuntimeError("database went away"), final=True)
+
+    payload = verify(receiver_deliveries_via_worker(app, receiver))
+    assert (payload["event"], payload["job_id"], payload["status"]) == ("job.finished", job_id, "failed")
+    assert "database went away" in payload["error"] and payload["output"] is None
+    job = client.get(f"/v1/jobs/{job_id}", headers=auth).get_json()
+    assert job["status"] == "failed" and job["result"]["status"] == "failed"
+
+
+def receiver_deliveries_via_worker(app, receiver):
+    """Run the queued callback delivery job in a real worker process and return the one delivery."""
+    from tests.support.worker import WorkerProcess
+
+    process = WorkerProcess(app.config["TIERGATE"], app.extensions["job_queue"].redis).start()
+    try:
+        (delivery,) = receiver.wait(1)
+    finally:
+        process.stop()
+    return delivery

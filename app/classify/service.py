@@ -289,10 +289,23 @@ def _send_callback(url: str | None, body: dict[str, Any]) -> None:
 
 
 def mark_failed(app: Flask, request_id: str, exc: BaseException, *, final: bool) -> None:
-    """Record why a list's job crashed: ``failed`` when RQ will not retry, else back to ``queued``.
-    The chunks already done stay on the row, and a retry starts after them."""
+    """Record why a list's job crashed: back to ``queued`` while RQ will retry, after which the chunks
+    already done stay and a retry starts after them. A final failure still answers every item (those
+    not labelled get an error entry and ``needs_review``) and calls the workflow back, so no row is
+    dropped and no workflow waits forever."""
+    error = f"{type(exc).__name__}: {exc}"[:2000]
     with app.extensions["store"].session() as session:
         row = session.get(Request, request_id)
-        if row is not None and row.result is None:
-            row.status = "failed" if final else "queued"
-            row.error = f"{type(exc).__name__}: {exc}"[:2000]
+        if row is None or row.result is not None:
+            return
+        row.status, row.error = ("failed" if final else "queued"), error
+        if final:
+            results = list(row.payload.get("results") or [None] * len(row.payload["items"]))
+            row.payload = {**row.payload, "results": [result or _job_failed_entry(error) for result in results]}
+    if final:
+        finish(app, request_id)
+
+
+def _job_failed_entry(error: str) -> dict[str, Any]:
+    return {"label": None, "confidence": 0.0, "reason": "not labelled: the job failed after its retries",
+            "model": None, "tier": None, "needs_review": True, "error": {"gate": "job", "message": error[:400]}}

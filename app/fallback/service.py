@@ -173,12 +173,26 @@ def _deliver(app: Flask, request_id: str, answer: dict[str, Any], payload: dict[
 
 
 def mark_failed(app: Flask, request_id: str, exc: BaseException, *, final: bool) -> None:
-    """Record a job error on the row: ``failed`` when RQ will not retry, else back to ``queued``."""
+    """Record a job error on the row: back to ``queued`` while RQ will retry, else a final ``failed``.
+
+    A final failure is answered like any other outcome (status ``failed`` with the error), so a waiting
+    sync request wakes up and a workflow waiting on ``callback_url`` resumes instead of hanging forever.
+    """
+    error = f"{type(exc).__name__}: {exc}"[:2000]
     with app.extensions["store"].session() as session:
         row = session.get(Request, request_id)
-        if row is not None and row.result is None:
-            row.status = "failed" if final else "queued"
-            row.error = f"{type(exc).__name__}: {exc}"[:2000]
+        if row is None or row.result is not None:
+            return
+        row.status, row.error = ("failed" if final else "queued"), error
+        payload = dict(row.payload)
+    if not final:
+        return
+    decision = payload.get("decision") or {}
+    failed = CascadeResult(task_type=decision.get("task_type", "unknown"), status="failed", output=None, tier=None,
+                           model=None, start_tier=decision.get("tier", ""), escalated=False, needs_review=False,
+                           review_reasons=[], attempts=[], error=f"the job failed after its retries: {error}")
+    answer = persist(app, request_id, failed, payload, create_review=False)
+    _deliver(app, request_id, answer, payload)
 
 
 def rerun_at_tier(app: Flask, payload: dict[str, Any], tier: str, *, api_key_id: int | None = None) -> dict[str, Any]:
