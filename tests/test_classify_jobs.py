@@ -3,6 +3,7 @@ the cached prefix read on every chunk after the first, a resumed job that does n
 from __future__ import annotations
 
 import json
+import threading
 
 import pytest
 from rq import SimpleWorker
@@ -39,9 +40,13 @@ def run_worker(app, monkeypatch) -> None:
 def test_three_thousand_leads_run_as_a_job_with_progress(client, auth, app, fake_anthropic, monkeypatch):
     redis = app.extensions["job_queue"].redis
     seen_progress = []
+    # Chunks run concurrently, so the fake serves several calls at once: read and record under one lock,
+    # or the list's order would be the threads' order, not the order the progress was read in.
+    reading = threading.Lock()
 
     def responder(body):  # what GET /v1/jobs/<id> would show while the list runs
-        seen_progress.append((Job.fetch(job_id, connection=redis).meta.get("progress") or {}).get("done", 0))
+        with reading:
+            seen_progress.append((Job.fetch(job_id, connection=redis).meta.get("progress") or {}).get("done", 0))
         return sme_responder(body)
 
     fake_anthropic.responder = responder
