@@ -6,10 +6,19 @@ from datetime import timedelta
 
 import pytest
 
+from app.config import load_settings
 from app.errors import Conflict
 from app.reviews import DecisionInput, decide
 from app.store import Review, utcnow
+from tests.conftest import TEST_QUEUE
 from tests.review_seed import DRAFT_REPLY, add_flagged_draft
+
+
+@pytest.fixture
+def settings(tmp_path, redis_url, database_url, redis_conn):
+    """The workflow's callback host is allowed (it has no DNS here, so the SSRF check would refuse it)."""
+    return load_settings(TIERGATE_DATA_DIR=tmp_path / "data", REDIS_URL=redis_url, DATABASE_URL=database_url,
+                         TIERGATE_QUEUE=TEST_QUEUE, TIERGATE_CALLBACK_ALLOW_HOSTS="hooks.example.com")
 
 
 @pytest.fixture
@@ -23,12 +32,15 @@ def review_auth(make_key):
 
 
 @pytest.fixture
-def sent_callbacks(monkeypatch):
-    """Every review.decided callback handed to the signed delivery of app.callbacks."""
-    callbacks = pytest.importorskip("app.callbacks")
-    sent = []
-    monkeypatch.setattr(callbacks, "enqueue_callback", lambda url, payload: sent.append((url, payload)))
-    return sent
+def sent_callbacks(app):
+    """The signed deliveries queued so far, as ``(url, payload)``: read from the real RQ queue (no
+    worker runs in these tests, so nothing is actually POSTed)."""
+    from app.callbacks import DELIVER_JOB
+
+    def queued() -> list[tuple[str, dict]]:
+        jobs = app.extensions["job_queue"].queue.get_jobs()
+        return [(job.args[0], job.args[1]) for job in jobs if job.func_name == DELIVER_JOB]
+    return queued
 
 
 def test_pending_list_has_the_contract_fields(client, store, review_auth):
@@ -138,7 +150,7 @@ def test_decision_enqueues_one_signed_callback(client, store, review_auth, sent_
                                   metadata={"workflow": "support"})
     client.post(f"/v1/reviews/{review_id}/decision", headers=review_auth, json={"action": "approve", "text": "Edited."})
     client.post(f"/v1/reviews/{review_id}/decision", headers=review_auth, json={"action": "approve", "text": "Twice?"})
-    [(url, payload)] = sent_callbacks
+    [(url, payload)] = sent_callbacks()
     assert url == "https://hooks.example.com/resume/abc"
     assert payload["event"] == "review.decided" and payload["review_id"] == review_id
     assert payload["action"] == "approve" and payload["output"] == "Edited."
@@ -148,13 +160,11 @@ def test_decision_enqueues_one_signed_callback(client, store, review_auth, sent_
 def test_reject_callback_carries_the_note(client, store, review_auth, sent_callbacks):
     review_id = add_flagged_draft(store, callback_url="https://hooks.example.com/resume/abc")
     client.post(f"/v1/reviews/{review_id}/decision", headers=review_auth, json={"action": "reject", "note": "refund promised"})
-    [(_url, payload)] = sent_callbacks
+    [(_url, payload)] = sent_callbacks()
     assert (payload["action"], payload["output"], payload["note"]) == ("reject", None, "refund promised")
 
 
-def test_two_reviewers_at_once_only_one_wins(app, store, monkeypatch):
-    sent = []
-    monkeypatch.setattr("app.reviews._enqueue_decided_callback", lambda review: sent.append(review.final_text))
+def test_two_reviewers_at_once_only_one_wins(app, store, sent_callbacks):
     review_id = add_flagged_draft(store, callback_url="https://hooks.example.com/resume/abc")
     barrier, outcomes = threading.Barrier(2), []
 
@@ -177,7 +187,7 @@ def test_two_reviewers_at_once_only_one_wins(app, store, monkeypatch):
         thread.join(30)
     assert sorted(kind for kind, _ in outcomes) == ["conflict", "won"]
     winner = next(name for kind, name in outcomes if kind == "won")
-    assert sent == [f"by {winner}"]
+    assert [payload["output"] for _url, payload in sent_callbacks()] == [f"by {winner}"]
     with store.session() as session:
         assert session.get(Review, review_id).decided_by == winner
 
