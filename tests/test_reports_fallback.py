@@ -7,27 +7,10 @@ from decimal import Decimal
 
 import pytest
 
-from app import create_app
 from tests.support.fake_anthropic import Reply
-from tests.support.worker import WorkerProcess
-from tests.test_fallback_api import CRM_RECORD, HAIKU, SONNET, fallback_settings
+from tests.test_fallback_api import CRM_RECORD, HAIKU, SONNET, app, worker  # noqa: F401  (fixtures)
 
 D = Decimal
-
-
-@pytest.fixture
-def app(tmp_path, redis_url, database_url, redis_conn, fake_anthropic):
-    application = create_app(fallback_settings(tmp_path, redis_url, database_url, fake_anthropic), migrate=False)
-    application.config["TESTING"] = True
-    yield application
-    application.extensions["store"].dispose()
-
-
-@pytest.fixture
-def worker(app, redis_conn):
-    process = WorkerProcess(app.config["TIERGATE"], redis_conn).start()
-    yield process
-    process.stop()
 
 
 def test_report_totals_are_the_sums_the_fallback_answers_gave(client, auth, app, worker, fake_anthropic):
