@@ -25,6 +25,9 @@ class TierSpec(Strict):
     model: str
     provider: str = "anthropic"
     max_output_tokens: int = Field(default=1024, gt=0)
+    # What a provider failure (after the SDK's retries) does: wait for the model to come back (within
+    # the request's bound), move the task to the next tier (which costs more), or fail the request.
+    on_provider_error: Literal["wait", "next_tier", "fail"] = "wait"
 
 
 class ProviderSpec(Strict):
