@@ -4,6 +4,9 @@ Training needs, per prompt, whether Mixtral-8x7B (the weak model) and GPT-4-1106
 answered correctly (MMLU, GSM8K); the quality bench needs the MT-Bench judgements. Both are read from a
 local RouteLLM git directory or downloaded from GitHub at ``ROUTELLM_COMMIT``, and written as small
 gzip JSON-lines files: ``training/data/routellm_pairs.jsonl.gz`` and ``bench/data/mt_bench.jsonl``.
+It also samples GSM8K *training* problems that mention a dollar amount (MIT; never used for training)
+into ``bench/data/gsm8k_money_problems.jsonl``: the benign texts with amounts that the risk bench
+and tests check for false alarms.
 
     python -m training.routellm_data [--git-dir /path/to/RouteLLM/.git]
 """
@@ -27,6 +30,9 @@ PROMPT_CHARS = 2_000
 ROOT = Path(__file__).resolve().parents[1]
 PAIRS_FILE = ROOT / "training" / "data" / "routellm_pairs.jsonl.gz"
 MT_BENCH_FILE = ROOT / "bench" / "data" / "mt_bench.jsonl"
+GSM8K_MONEY_FILE = ROOT / "bench" / "data" / "gsm8k_money_problems.jsonl"
+GSM8K_MONEY_SAMPLE = 300
+SAMPLE_SEED = 13
 csv.field_size_limit(10**8)
 
 
@@ -96,6 +102,16 @@ def mt_bench_rows(source: Source) -> list[dict]:
     return rows
 
 
+def gsm8k_money_problems(source: Source) -> list[str]:
+    """A fixed sample of GSM8K training problems with a dollar amount in them."""
+    import random
+
+    questions = [json.loads(line)["question"] for line in source.read("routellm/evals/gsm8k/train.jsonl").splitlines()
+                 if line.strip()]
+    with_amounts = [question for question in questions if "$" in question]
+    return random.Random(SAMPLE_SEED).sample(with_amounts, GSM8K_MONEY_SAMPLE)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--git-dir", help="a local RouteLLM git directory (else: download from GitHub)")
@@ -103,12 +119,14 @@ def main() -> None:
     source = Source(args.git_dir)
     pairs = correctness_rows(source)
     PAIRS_FILE.parent.mkdir(parents=True, exist_ok=True)
-    with gzip.open(PAIRS_FILE, "wt", encoding="utf-8", compresslevel=9) as out:
-        for row in pairs:
-            out.write(json.dumps(row, ensure_ascii=False) + "\n")
+    # mtime=0: the same data gives the same bytes, so a re-run leaves git clean.
+    with gzip.GzipFile(PAIRS_FILE, "wb", compresslevel=9, mtime=0) as out:
+        out.write("".join(json.dumps(row, ensure_ascii=False) + "\n" for row in pairs).encode("utf-8"))
     bench = mt_bench_rows(source)
     MT_BENCH_FILE.parent.mkdir(parents=True, exist_ok=True)
     MT_BENCH_FILE.write_text("".join(json.dumps(row, ensure_ascii=False) + "\n" for row in bench))
+    problems = gsm8k_money_problems(source)
+    GSM8K_MONEY_FILE.write_text("".join(json.dumps({"text": text}, ensure_ascii=False) + "\n" for text in problems))
     print(f"{len(pairs)} correctness pairs -> {PAIRS_FILE}; {len(bench)} MT-Bench questions -> {MT_BENCH_FILE}")
 
 
