@@ -29,6 +29,7 @@ import time
 from collections import Counter
 from pathlib import Path
 
+from app.routing.learned.calibration import calibration_table
 from app.routing.learned.features import MAX_CHARS, features
 from app.routing.learned.model import FORMAT, WEIGHTS_FILE, read_weights
 from training import sme_examples
@@ -50,7 +51,6 @@ DEFAULT_TIERS = {"classification": "tier1", "list_classification": "tier1", "ext
                  "crm_cleanup": "tier1", "format_rewrite": "tier1", "translation": "tier1", "faq_answer": "tier1",
                  "summary": "tier2", "support_reply": "tier2", "copywriting": "tier2", "code_patch": "tier2",
                  "code_review": "tier3", "strategy": "tier3"}
-CALIBRATION_SHARES = [round(step / 100, 2) for step in range(0, 101)]
 CHECK_TEXTS = [
     "Classify this lead as B2B or B2C: Nordwind Logistik GmbH, 40 trucks",
     "Summarise the attached meeting notes for the sales team",
@@ -133,20 +133,6 @@ def auc(labels: list[int], scores: list[float]) -> float:
         rank_sum += average_rank * sum(label for _, label in ranked[index:end + 1])
         index = end + 1
     return (rank_sum - positives * (positives + 1) / 2) / (positives * negatives)
-
-
-def calibration_table(scores: list[float]) -> list[list[float]]:
-    """For each share s: the threshold that about s of these scores reach or pass."""
-    ordered = sorted(scores, reverse=True)
-    table = []
-    for share in CALIBRATION_SHARES:
-        if share == 0:
-            threshold = 1.0
-        else:
-            position = min(len(ordered) - 1, max(0, math.ceil(share * len(ordered)) - 1))
-            threshold = ordered[position]
-        table.append([share, round(threshold, 6)])
-    return table
 
 
 def rounded(value: float) -> float:

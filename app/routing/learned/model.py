@@ -19,6 +19,7 @@ from abc import ABC, abstractmethod
 from pathlib import Path
 
 from app.errors import ConfigError
+from app.routing.learned.calibration import threshold_for
 from app.routing.learned.features import features
 
 WEIGHTS_FILE = Path(__file__).with_name("weights.json.gz")
@@ -111,14 +112,7 @@ class LearnedModel:
 
     def premium_threshold(self, share: float) -> float:
         """The "premium needed" threshold above which about ``share`` of typical traffic falls."""
-        table = self.calibration
-        if share <= table[0][0]:
-            return table[0][1]
-        for (low_share, low_t), (high_share, high_t) in zip(table, table[1:]):
-            if share <= high_share:
-                fraction = (share - low_share) / (high_share - low_share) if high_share > low_share else 0.0
-                return low_t + fraction * (high_t - low_t)
-        return table[-1][1]
+        return threshold_for(self.calibration, share)
 
 
 def read_weights(path: Path | str = WEIGHTS_FILE) -> LearnedModel:
