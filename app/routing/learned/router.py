@@ -3,8 +3,9 @@
 The steps, each named in the reason trail with its probabilities and thresholds:
 
 1. ``learned_task_type``: the task-type head's best guess with its probability and the runner-up.
-   A guess that is not a task type of this policy (an operator's policy with other types) is not used:
-   the rules decide, as in ``rules`` mode (keywords, then ``rules.unknown_task_tier``).
+   An operator's policy may have task types the model never saw: a sure keyword match of such a type,
+   or a guess that is not a task type of this policy, leaves the decision to the rules, as in
+   ``rules`` mode (keywords, then ``rules.unknown_task_tier``).
 2. ``premium_needed``: the premium head's probability against the threshold that
    ``router.premium_share`` gives through the calibration table shipped with the weights (or
    ``router.premium_threshold`` when the operator recalibrated). At or above it, work that would sit
@@ -58,6 +59,7 @@ class LearnedRouter:
         self.model = model if model is not None else shipped_model()
         router = policy.router
         self.confidence_threshold = router.learned_confidence_threshold
+        self.types_unknown_to_model = set(policy.task_types) - set(self.model.task_type.classes)
         self.premium_threshold = (router.premium_threshold if router.premium_threshold is not None
                                   else self.model.premium_threshold(router.premium_share))
 
@@ -72,8 +74,16 @@ class LearnedRouter:
     def decide(self, request: RouteInput, scored: LearnedScore | None = None) -> RouteDecision:
         if request.task_type:
             return self.rules.decide(request)  # the caller said what it is: the table decides
-        scored = scored or self.score(request.text)
         policy = self.policy
+        if self.types_unknown_to_model:
+            detection = self.rules.detect_task_type(request.text)
+            if (detection.task_type in self.types_unknown_to_model
+                    and detection.confidence >= policy.rules.confidence_threshold):
+                decision = self.rules.decide(request)
+                decision.reasons.insert(0, {"rule": "learned_task_type", "detail": f"{detection.task_type} is a task "
+                                            "type the learned model does not know; its keywords matched, the rules decide"})
+                return decision
+        scored = scored or self.score(request.text)
         (best, p_best), (second, p_second) = scored.ranked[:2]
         guess = f"{best} p={p_best:.2f} (runner-up {second} p={p_second:.2f})"
         if best != UNKNOWN_TASK_TYPE and best not in policy.task_types:
