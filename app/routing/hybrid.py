@@ -44,16 +44,16 @@ def hybrid_decide(rules: RulesRouter, learned: LearnedRouter, llm: LlmRouter, re
         decision.reasons.insert(0, {"rule": "hybrid", "detail": "the rules placed the request; no router call"})
         return decision
     scored = learned.score(request.text)
-    unsure = (f"the learned router is unsure ({scored.task_type} p={scored.probability:.2f} < "
-              f"{learned.confidence_threshold:g})")
     if learned.is_sure(scored):
         placed = learned.decide(request, scored)
         placed.reasons.insert(0, {"rule": "hybrid", "detail": f"the rules could not place the request ({why}); the "
-                                                              f"learned router placed it; no router call"})
+                                                              "learned router placed it; no router call"})
         return placed
     placed = llm.decide(request)
-    placed.reasons.insert(0, {"rule": "hybrid", "detail": f"the rules could not place the request ({why}) and "
-                                                          f"{unsure}; asked the LLM router"})
+    placed.reasons.insert(0, {"rule": "hybrid", "detail": f"the rules could not place the request ({why}) and the "
+                                                          f"learned router is unsure ({scored.task_type} p="
+                                                          f"{scored.probability:.2f} < {learned.confidence_threshold:g}); "
+                                                          "asked the LLM router"})
     return placed
 
 

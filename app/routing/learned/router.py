@@ -96,7 +96,7 @@ class LearnedRouter:
         premium = scored.premium >= self.premium_threshold and policy.next_tier(cheapest) is not None
         task_type, tier, masses = self.place(scored, premium)
         decision, base = self._from_rules(request, task_type)
-        decision.confidence = round(scored.probability, 3)
+        decision.confidence = round(scored.probabilities.get(task_type, p_best), 3)
         decision.add("learned_task_type", f"{guess}: " + (f"{best} -> {policy.task_types[best].tier}" if best in
                                                           policy.task_types else f"none of the task types, {cheapest}"))
         share = (f"premium_share {policy.router.premium_share:g}" if policy.router.premium_threshold is None
