@@ -4,10 +4,13 @@ from __future__ import annotations
 
 import gzip
 import json
+import re
 from pathlib import Path
 
 import pytest
+from click.testing import CliRunner
 
+from app.cli import cli
 from app.policy import load_policy
 from app.policy.schema import KeywordSet, TaskType
 from app.routing import RouteInput, RulesRouter
@@ -147,3 +150,15 @@ def test_a_corrupt_weight_file_is_a_clear_error(tmp_path, content, message):
 
 def test_the_shipped_weight_file_is_small():
     assert WEIGHTS_FILE.stat().st_size < 5_000_000
+
+
+def test_calibrate_fits_the_threshold_to_the_operators_log(tmp_path):
+    texts = [json.loads(line)["prompt"] for line in (DATA / "mt_bench.jsonl").read_text().splitlines()]
+    log = tmp_path / "requests.jsonl"
+    log.write_text("".join(json.dumps({"payload": {"text": text}}) + "\n" for text in texts))
+    result = CliRunner().invoke(cli, ["router", "calibrate", str(log), "--share", "0.3"])
+    assert result.exit_code == 0, result.output
+    threshold = float(re.search(r"premium_threshold: ([0-9.]+)", result.output).group(1))
+    model = shipped_model()
+    share = sum(model.score(text)[1] >= threshold for text in texts) / len(texts)
+    assert share == pytest.approx(0.3, abs=1 / len(texts) + 1e-9)
