@@ -2,6 +2,7 @@
 
     TiergateError
     ├── ConfigError        a setting from the environment is invalid (names the variable)
+    │   └── WeightFileError  the learned router's weight file is missing or corrupt (app.routing.learned)
     ├── PolicyError        the policy file is invalid (names file, line and field)
     ├── ProviderError      a model provider failed after its retries (see app.providers)
     ├── CallbackDeliveryError  a callback target kept failing (app.callbacks; retried by RQ)
