@@ -41,7 +41,9 @@ def savings():
     display = DisplayCurrency.from_settings(current_app.config.get("TIERGATE"))
     if wanted == "csv":
         return csv_response(savings_csv(report, display), f"tiergate-savings-by-{group_by}.csv")
-    return jsonify(savings_json(report, display))
+    from app.shadow.report import shadow_report  # shadow and judge spend: their own line, not in the saving
+
+    return jsonify({**savings_json(report, display), "shadow": shadow_report(db(), current_policy(), period).spend()})
 
 
 @bp.get("/reports/quality")

@@ -105,6 +105,9 @@ def run_request(app: Flask, request_id: str, *, progress: Progress | None = None
     if progress:
         progress(1, 1)
     _deliver(app, request_id, answer, payload)
+    from app.shadow import after_delivery
+
+    after_delivery(app, request_id)  # a sampled answer also runs on the baseline model, later, in the background
     return answer
 
 

@@ -1,0 +1,25 @@
+"""RQ jobs of shadow comparisons. The job id of ``run_shadow_job`` is the comparison id.
+
+Both jobs are safe to run twice: a comparison that has its batch or its verdict is not paid again.
+"""
+from __future__ import annotations
+
+from workers.context import job_app
+
+
+def run_shadow_job(comparison_id: str) -> str:
+    """Send the baseline call of a sampled request (through a batch where the provider has one)."""
+    from app.shadow import runner
+
+    app = job_app()
+    with app.app_context():
+        return runner.run(app, comparison_id)
+
+
+def poll_shadow_job(comparison_id: str) -> str:
+    """Collect a shadow batch that ended, compare, and record; or look again later."""
+    from app.shadow import runner
+
+    app = job_app()
+    with app.app_context():
+        return runner.poll(app, comparison_id)
