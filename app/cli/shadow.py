@@ -11,8 +11,9 @@ from app.errors import InvalidField
 from app.policy import load_policy
 from app.policy.loader import parse_policy
 from app.reports.period import parse_period
-from app.sampling import RECOMMENDATION_TEXT, active_version
-from app.shadow.report import KEEP_BELOW_PCT, MIN_COMPARED, MOVE_UP_ABOVE_PCT, ShadowReport, shadow_report
+from app.sampling import active_version
+from app.shadow.report import (KEEP_BELOW_PCT, MIN_COMPARED, MOVE_UP_ABOVE_PCT, RECOMMENDATION_TEXT, ShadowReport,
+                               shadow_report)
 
 
 @cli.group()

@@ -16,7 +16,8 @@ __all__ = ["after_delivery", "init_app"]
 
 
 def init_app(app: Flask) -> None:
-    """Give templates ``shadow_section(period)``: the reports page's shadow partial reads it."""
+    """Give templates ``shadow_section(period)`` and the recommendation texts: the reports page's partial
+    reads them, so the page's view needs no change."""
     def shadow_section(period):
         from app.routing_state import current_policy
         from app.shadow.report import shadow_report
@@ -24,4 +25,9 @@ def init_app(app: Flask) -> None:
 
         return shadow_report(db(), current_policy(), period)
 
-    app.jinja_env.globals["shadow_section"] = shadow_section
+    def shadow_texts():
+        from app.shadow.report import RECOMMENDATION_TEXT
+
+        return RECOMMENDATION_TEXT
+
+    app.jinja_env.globals.update(shadow_section=shadow_section, shadow_texts=shadow_texts)

@@ -25,7 +25,8 @@ from sqlalchemy.orm import Session
 
 from app.policy import Policy
 from app.reports.period import Period
-from app.sampling.audit import ADJUST, KEEP, MOVE_UP, NO_DATA, RECOMMENDATION_TEXT, recommend
+from app.sampling.audit import ADJUST, KEEP, MOVE_UP, NO_DATA, recommend
+from app.sampling.audit import RECOMMENDATION_TEXT as SAMPLE_TEXT
 from app.shadow.comparators import choose
 from app.store import Review, ShadowComparison
 from app.store.shadow import AGREE, DISAGREE, FAILED, NOT_JUDGED, QUEUED
@@ -35,6 +36,7 @@ MIN_COMPARED = 10
 KEEP_BELOW_PCT, MOVE_UP_ABOVE_PCT = 5.0, 10.0
 SEVERITY = {NO_DATA: 0, KEEP: 1, ADJUST: 2, MOVE_UP: 3}
 ZERO = Decimal(0)
+RECOMMENDATION_TEXT = {**SAMPLE_TEXT, NO_DATA: "too few comparisons and no marked samples yet"}
 MONEY_PLACES = Decimal("0.000001")
 
 
