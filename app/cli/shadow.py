@@ -54,7 +54,7 @@ def render(result: ShadowReport) -> str:
              f"{KEEP_BELOW_PCT:g}-{MOVE_UP_ABOVE_PCT:g}%, move up > {MOVE_UP_ABOVE_PCT:g}%; the shadow signal "
              f"counts from {MIN_COMPARED} comparisons", ""]
     header = (f"{'class':<20} {'comparator':<10} {'compared':>8} {'agree':>7} {'95% interval':>15} {'not judged':>10} "
-              f"{'human wrong':>12} {'shadow $':>10} {'judge $':>9}  recommendation")
+              f"{'human wrong':>12} {'shadow $':>10} {'judge $':>9} {'budget $':>9}  recommendation")
     lines += [header, "-" * len(header)]
     for entry in result.classes:
         interval = entry.interval_pct
@@ -62,7 +62,8 @@ def render(result: ShadowReport) -> str:
         lines.append(
             f"{entry.task_type:<20} {entry.comparator:<10} {entry.compared:>8} "
             f"{_pct(entry.agreement_pct):>7} {(f'{interval[0]:.1f}-{interval[1]:.1f}%' if interval else '-'):>15} "
-            f"{entry.not_judged:>10} {human:>12} {entry.shadow_cost:>10.6f} {entry.judge_cost:>9.6f}  "
+            f"{entry.not_judged:>10} {human:>12} {entry.shadow_cost:>10.6f} {entry.judge_cost:>9.6f} "
+            f"{(f'{entry.budget_usd:.2f}' if entry.budget_usd is not None else '-'):>9}  "
             f"{RECOMMENDATION_TEXT[entry.recommendation]}")
     spend = result.spend()
     lines += ["", f"shadow spend (not in the saving): ${spend['cost_usd']:.6f} = baseline calls "

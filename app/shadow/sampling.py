@@ -37,6 +37,9 @@ RESULT_TTL_SECONDS = 24 * 3600
 BUDGET_LOCK_KEY = "tiergate:shadow:budget:{}"
 BUDGET_LOCK_SECONDS = 10
 DELIVERED = ("done", "needs_review")
+# The judge call's own size, for the budget estimate: the rubric and framing in, a one-sentence verdict out.
+JUDGE_PROMPT_TOKENS = 300
+JUDGE_VERDICT_TOKENS = 60
 
 
 def month_of(moment: datetime) -> str:
@@ -53,10 +56,16 @@ def spent_this_month(session: Session, task_type: str, month: str) -> Decimal:
     return Decimal(str(amount or 0))
 
 
-def estimate(policy: Policy, usage: Usage, batch: bool = True) -> Decimal:
-    """What the baseline call will cost: the answer's tokens on the baseline model, no cache."""
+def estimate(policy: Policy, usage: Usage, comparator: str, batch: bool = True) -> Decimal:
+    """What the comparison will cost: the answer's tokens on the baseline model (no cache), plus for
+    the judge its rubric, the input and both answers in, a short verdict out, at the full price."""
     flat = Usage(input_tokens=usage.total_input_tokens, output_tokens=usage.output_tokens)
-    return policy.prices.cost(policy.baseline_model, flat, batch=batch)
+    amount = policy.prices.cost(policy.baseline_model, flat, batch=batch)
+    if comparator == "judge":
+        judged = Usage(input_tokens=usage.total_input_tokens + 2 * usage.output_tokens + JUDGE_PROMPT_TOKENS,
+                       output_tokens=JUDGE_VERDICT_TOKENS)
+        amount += policy.prices.cost(policy.shadow_judge.model or policy.baseline_model, judged)
+    return amount
 
 
 def after_delivery(app: Flask, request_id: str, *, draw: Callable[[], float] = random.random) -> str | None:
@@ -91,9 +100,10 @@ def _sample(app: Flask, request_id: str, draw: Callable[[], float]) -> str | Non
                                .order_by(Attempt.seq.desc())).first()
         usage = Usage(kept.input_tokens, kept.output_tokens, kept.cache_write_tokens, kept.cache_read_tokens) \
             if kept else Usage()
+        comparator = choose(task)
         values = dict(request_id=request_id, api_key_id=row.api_key_id, task_type=row.task_type,
-                      comparator=choose(task), answer_tier=row.tier, answer_model=row.model,
-                      baseline_model=policy.baseline_model, estimated_cost_usd=estimate(policy, usage))
+                      comparator=comparator, answer_tier=row.tier, answer_model=row.model,
+                      baseline_model=policy.baseline_model, estimated_cost_usd=estimate(policy, usage, comparator))
     redis = app.extensions["job_queue"].redis
     with redis.lock(BUDGET_LOCK_KEY.format(values["task_type"]), timeout=BUDGET_LOCK_SECONDS,
                     blocking_timeout=BUDGET_LOCK_SECONDS):
