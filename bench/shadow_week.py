@@ -7,8 +7,8 @@ every answer, so the expected disagreements are known from the input number alon
   classification  tier1 and the baseline differ when n % 25 == 7        (label comparator)
   crm_cleanup     the baseline reads another country when n % 12 == 5   (field comparator; tier1's
                   "company N gmbh." and the baseline's "Company N GmbH" normalise equal)
-  translation     every answer is shadowed; the judge finds the candidate worse when n % 8 == 3 and answers prose (a malformed
-                  verdict, "not judged") when n % 20 == 11              (judge)
+  translation     every answer is shadowed; the judge finds the candidate worse when n % 8 == 3 and
+                  answers prose (a malformed verdict: "not judged") when n % 20 == 11      (judge)
   faq_answer      judged worse when n % 9 == 4; its small monthly shadow budget stops it mid-week
 
 A week's volume (per day: 40 classification, 12 crm_cleanup, 10 translation, 6 faq_answer) goes in as
