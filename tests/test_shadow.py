@@ -231,3 +231,16 @@ def test_free_text_is_judged_with_its_cost_on_the_shadow_line_and_a_malformed_ve
     savings = client.get("/v1/reports/savings", headers=auth).get_json()
     assert Decimal(repr(savings["shadow"]["judge_cost_usd"])) == judge_cost
     assert savings["total"]["requests"] == 2
+
+
+def test_a_failed_baseline_call_is_recorded_as_failed_and_never_counted(client, auth, app, worker, fake_anthropic,
+                                                                        monkeypatch, policy_path):
+    fake_anthropic.responder = label_reply
+    fake_anthropic.script(SONNET, Reply.server_error())  # the batch entry of the shadow call errors
+    answer, _at = classify(client, auth, LEADS[0])
+    [row] = wait_for_comparisons(app, 1)
+    assert row.status == "failed" and "baseline call failed" in row.reason and row.spent_usd == 0
+    report, _table = cli_report(app, monkeypatch, policy_path)
+    entry = next(item for item in report["classes"] if item["task_type"] == "classification")
+    assert (entry["compared"], entry["failed"], entry["agreement_pct"]) == (0, 1, None)
+    assert answer["output"]["label"] == "B2B"

@@ -70,8 +70,8 @@ def run(app: Flask, comparison_id: str) -> str:
             return "submitted"  # a repeated job must not pay twice; the poll collects it
         task = policy.task_types.get(row.task_type)
         spec = task.shadow if task else None
-        others = spent_this_month(session, row.task_type, row.month) - row.estimated_cost_usd
-        if spec is None or not spec.enabled or others + row.estimated_cost_usd > spec.monthly_budget_usd:
+        # The month's spend includes this comparison's own estimate, recorded when it was sampled.
+        if spec is None or not spec.enabled or spent_this_month(session, row.task_type, row.month) > spec.monthly_budget_usd:
             row.status, row.finished_at = SKIPPED, utcnow()
             row.reason = "shadowing is off for this task type" if spec is None or not spec.enabled else \
                 f"the monthly shadow budget (${spec.monthly_budget_usd}) is spent"
@@ -85,8 +85,9 @@ def run(app: Flask, comparison_id: str) -> str:
               **AnthropicProvider._system(call)}
     try:
         batch = provider.client.messages.batches.create(requests=[{"custom_id": comparison_id, "params": params}])
-    except provider._sdk.APIError as exc:
-        raise ProviderError(f"{call.model}: the shadow batch could not be submitted: {exc}", retryable=True) from None
+    except provider._sdk.APIError as exc:  # recorded as a failed comparison, which frees its budget estimate
+        return finish(app, comparison_id, _Call(SHADOW_PURPOSE, tier, call.model, provider.name, None,
+                                                f"the shadow batch could not be submitted: {exc}", True, Decimal(0)))
     with store.session() as session:
         row = session.get(ShadowComparison, comparison_id)
         row.batch, row.batch_id = True, batch.id
@@ -102,8 +103,15 @@ def poll(app: Flask, comparison_id: str, *, submitted: float | None = None) -> s
             return row.status if row else "missing"
         batch_id, created = row.batch_id, row.created_at
     provider, tier = baseline_provider(app, policy)
-    batch = provider.client.messages.batches.retrieve(batch_id)
-    if batch.processing_status != "ended":
+    try:
+        batch = provider.client.messages.batches.retrieve(batch_id)
+        ended = batch.processing_status == "ended"
+        entries = {entry.custom_id: entry.result for entry in provider.client.messages.batches.results(batch_id)} \
+            if ended else {}
+    except provider._sdk.APIError as exc:  # the provider is unreachable for now: look again later
+        log.warning("shadow batch %s of %s: %s; polling again", batch_id, comparison_id, exc)
+        ended = False
+    if not ended:
         if time.time() - (submitted or created.timestamp()) > BATCH_MAX_AGE_SECONDS:
             return finish(app, comparison_id, _Call(SHADOW_PURPOSE, tier, policy.baseline_model, provider.name, None,
                                                     f"batch {batch_id} did not end in time", True, Decimal(0)))
@@ -112,7 +120,6 @@ def poll(app: Flask, comparison_id: str, *, submitted: float | None = None) -> s
         return "waiting"
     from app.classify.batches import _reply as batch_entry_reply  # one reading of a batch entry for both paths
 
-    entries = {entry.custom_id: entry.result for entry in provider.client.messages.batches.results(batch_id)}
     reply, error = batch_entry_reply(entries.get(comparison_id), policy.baseline_model)
     cost = policy.prices.cost(reply.model if reply else policy.baseline_model, reply.usage, batch=True) \
         if reply else Decimal(0)
