@@ -244,3 +244,32 @@ def test_a_failed_baseline_call_is_recorded_as_failed_and_never_counted(client, 
     entry = next(item for item in report["classes"] if item["task_type"] == "classification")
     assert (entry["compared"], entry["failed"], entry["agreement_pct"]) == (0, 1, None)
     assert answer["output"]["label"] == "B2B"
+
+
+def list_reply(body: dict) -> Reply:
+    """/v1/classify chunks: every row B2B on tier1; the baseline, asked row by row, disputes lead 7."""
+    rows = json.loads(body["messages"][0]["content"])
+    labels = [{"id": row["id"], "label": "B2C" if body["model"] == SONNET and f"lead {DISPUTED}:" in row["text"]
+               else "B2B", "confidence": 0.95, "reason": "company suffix"} for row in rows]
+    return Reply.ok(json.dumps(labels), 100 * len(rows), 15 * len(rows))
+
+
+@pytest.mark.parametrize("policy_path", [({"list_classification": {"rate": 1.0, "monthly_budget_usd": 1}}, None)],
+                         indirect=True)
+def test_a_classify_list_is_shadowed_row_by_row_in_one_batch(client, auth, app, worker, fake_anthropic, monkeypatch,
+                                                              policy_path):
+    fake_anthropic.responder = list_reply
+    response = client.post("/v1/classify", headers=auth, json={"items": LEADS, "labels": LABELS})
+    assert response.status_code == 200, response.get_json()
+    assert [row["label"] for row in response.get_json()["results"]] == ["B2B"] * 10
+
+    rows = wait_for_comparisons(app, 10)
+    assert sorted(row.item_index for row in rows) == list(range(10))
+    shadow_calls = [r for r in fake_anthropic.requests if r.path == "/v1/messages/batches"]
+    assert len(shadow_calls) == 10 and {r.model for r in shadow_calls} == {SONNET}
+    assert len({row.batch_id for row in rows}) == 1  # one batch for the list's drawn rows
+    report, _table = cli_report(app, monkeypatch, policy_path)
+    entry = next(item for item in report["classes"] if item["task_type"] == "list_classification")
+    assert (entry["compared"], entry["agreed"], entry["agreement_pct"]) == (10, 9, 90.0)
+    [disagreement] = entry["disagreements"]
+    assert disagreement["input"] == LEADS[DISPUTED] and disagreement["reason"] == "label 'B2B' vs baseline 'B2C'"

@@ -85,7 +85,7 @@ def test_the_judge_reads_the_rubric_both_answers_and_a_failed_call_is_not_judged
 def test_each_default_task_type_gets_the_comparator_its_output_calls_for():
     policy = load_policy()
     chosen = {name: choose(task) for name, task in policy.task_types.items()}
-    assert chosen["classification"] == "label"
+    assert chosen["classification"] == chosen["list_classification"] == "label"
     assert chosen["extraction"] == chosen["crm_cleanup"] == "fields"
     assert chosen["translation"] == chosen["summary"] == "judge"
     assert set(chosen.values()) <= set(COMPARATORS)

@@ -232,6 +232,9 @@ def finish(app: Flask, request_id: str, *, notify: bool = True) -> dict[str, Any
         body = row.result
     if notify:
         _send_callback(row.callback_url, body)
+    from app.shadow import after_delivery
+
+    after_delivery(app, request_id)  # sampled rows also run on the baseline model, later, in the background
     return body
 
 

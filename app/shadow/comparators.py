@@ -167,7 +167,9 @@ def choose(task: "TaskType | None") -> str:
         return task.shadow.comparator
     if task is None or task.output_format != "json":
         return "judge"
-    properties = (task.output_schema or {}).get("properties") or {}
+    schema = task.output_schema or {}
+    # A list task's schema describes its rows; each shadowed row is compared on its own.
+    properties = schema.get("properties") or (schema.get("items") or {}).get("properties") or {}
     return "label" if "label" in properties else "fields"
 
 

@@ -1,13 +1,15 @@
 """The shadow job: the baseline model's answer to a delivered request, the comparison, the ledger rows.
 
-Steps (RQ jobs in ``workers.shadow``; the job id is the comparison id):
+Steps (RQ jobs in ``workers.shadow``):
 
-1. ``run``: checks the task type's monthly shadow budget again, builds the same call the cascade
-   made on its first try (the task's cached prompt, the caller's labels and schema, no hints) for the
-   baseline model, and sends it through the provider's Message Batches API at the batch price. A
-   provider without batches (dry run, an OpenAI-compatible endpoint) gets a normal call instead.
+1. ``run`` (job id = the comparison id): checks the task type's monthly shadow budget again, builds
+   the same call the cascade made on its first try (the task's cached prompt, the caller's labels and
+   schema, no hints) for the baseline model, and sends it through the provider's Message Batches API
+   at the batch price. A provider without batches (dry run, an OpenAI-compatible endpoint) gets a
+   normal call instead. ``run_list`` does the same for the rows drawn from a ``/v1/classify`` list:
+   one batch, one request per row (the list's own prompt with that row alone).
 2. ``poll``: collects the batch once it has ended (looked at once right after submitting, then every
-   ``SHADOW_POLL_SECONDS``), then ``finish``.
+   ``SHADOW_POLL_SECONDS``), then ``finish`` for each comparison.
 3. ``finish``: compares (a judge call for free text, synchronous and at the normal price), writes a
    ledger request of kind ``shadow`` with one attempt per call (purposes ``shadow`` and ``judge``) and
    the verdict on the comparison row.
@@ -16,6 +18,7 @@ The delivered answer is never touched: only the comparison row and the shadow le
 """
 from __future__ import annotations
 
+import json
 import logging
 import time
 from dataclasses import dataclass
@@ -24,9 +27,11 @@ from decimal import Decimal
 from typing import Any
 
 from flask import Flask
+from sqlalchemy import select
 
 from app.cascade import prompts
 from app.errors import ProviderError
+from app.gates.checks import parse_json
 from app.policy import Policy
 from app.providers import AnthropicProvider, ModelCall, ModelReply, Provider, build_tier_providers
 from app.shadow.comparators import Case, Verdict, build
@@ -78,30 +83,55 @@ def run(app: Flask, comparison_id: str) -> str:
             return SKIPPED
         payload = dict(session.get(Request, row.request_id).payload)
     provider, tier = baseline_provider(app, policy)
-    call = baseline_call(policy, payload, tier)
-    if not isinstance(provider, AnthropicProvider):
-        return finish(app, comparison_id, _complete(provider, call, SHADOW_PURPOSE, tier, policy))
-    params = {"model": call.model, "max_tokens": call.max_tokens, "messages": call.messages,
-              **AnthropicProvider._system(call)}
-    try:
-        batch = provider.client.messages.batches.create(requests=[{"custom_id": comparison_id, "params": params}])
-    except provider._sdk.APIError as exc:  # recorded as a failed comparison, which frees its budget estimate
-        return finish(app, comparison_id, _Call(SHADOW_PURPOSE, tier, call.model, provider.name, None,
-                                                f"the shadow batch could not be submitted: {exc}", True, Decimal(0)))
-    with store.session() as session:
-        row = session.get(ShadowComparison, comparison_id)
-        row.batch, row.batch_id = True, batch.id
-    return poll(app, comparison_id, submitted=time.time())
+    return _send(app, policy, [(comparison_id, baseline_call(policy, payload, tier))])
 
 
-def poll(app: Flask, comparison_id: str, *, submitted: float | None = None) -> str:
-    """Collect the comparison's batch if it has ended, else look again in ``SHADOW_POLL_SECONDS``."""
+def run_list(app: Flask, request_id: str) -> str:
+    """Draw a classify list's rows and send their baseline calls as one batch (one request per row)."""
+    from app.shadow.sampling import sample_list
+
+    ids = sample_list(app, request_id)
+    if not ids:
+        return "not sampled"
     policy = app.extensions["routing"].policy
     with app.extensions["store"].session() as session:
-        row = session.get(ShadowComparison, comparison_id)
-        if row is None or row.status != QUEUED:
-            return row.status if row else "missing"
-        batch_id, created = row.batch_id, row.created_at
+        payload = dict(session.get(Request, request_id).payload)
+        indexes = {row.id: row.item_index for row in
+                   session.scalars(select(ShadowComparison).where(ShadowComparison.id.in_(ids)))}
+    _provider, tier = baseline_provider(app, policy)
+    return _send(app, policy, [(cid, list_item_call(policy, payload, indexes[cid], tier)) for cid in ids])
+
+
+def _send(app: Flask, policy: Policy, calls: list[tuple[str, ModelCall]]) -> str:
+    """One batch for all ``calls`` (custom id = comparison id); normal calls where batches don't exist."""
+    provider, tier = baseline_provider(app, policy)
+    if not isinstance(provider, AnthropicProvider):
+        return ", ".join(finish(app, cid, _complete(provider, call, SHADOW_PURPOSE, tier, policy)) for cid, call in calls)
+    requests = [{"custom_id": cid, "params": {"model": call.model, "max_tokens": call.max_tokens,
+                                              "messages": call.messages, **AnthropicProvider._system(call)}}
+                for cid, call in calls]
+    try:
+        batch = provider.client.messages.batches.create(requests=requests)
+    except provider._sdk.APIError as exc:  # recorded as failed comparisons, which frees their budget estimates
+        error = f"the shadow batch could not be submitted: {exc}"
+        return ", ".join(finish(app, cid, _Call(SHADOW_PURPOSE, tier, call.model, provider.name, None, error, True,
+                                                Decimal(0))) for cid, call in calls)
+    ids = [cid for cid, _call in calls]
+    with app.extensions["store"].session() as session:
+        for row in session.scalars(select(ShadowComparison).where(ShadowComparison.id.in_(ids))):
+            row.batch, row.batch_id = True, batch.id
+    return poll(app, ids, submitted=time.time())
+
+
+def poll(app: Flask, comparison_ids: list[str], *, submitted: float | None = None) -> str:
+    """Collect the comparisons' batch if it has ended, else look again in ``SHADOW_POLL_SECONDS``."""
+    policy = app.extensions["routing"].policy
+    with app.extensions["store"].session() as session:
+        rows = session.scalars(select(ShadowComparison).where(ShadowComparison.id.in_(comparison_ids),
+                                                              ShadowComparison.status == QUEUED)).all()
+        if not rows:
+            return "finished"
+        open_ids, batch_id, created = [row.id for row in rows], rows[0].batch_id, rows[0].created_at
     provider, tier = baseline_provider(app, policy)
     try:
         batch = provider.client.messages.batches.retrieve(batch_id)
@@ -109,22 +139,25 @@ def poll(app: Flask, comparison_id: str, *, submitted: float | None = None) -> s
         entries = {entry.custom_id: entry.result for entry in provider.client.messages.batches.results(batch_id)} \
             if ended else {}
     except provider._sdk.APIError as exc:  # the provider is unreachable for now: look again later
-        log.warning("shadow batch %s of %s: %s; polling again", batch_id, comparison_id, exc)
+        log.warning("shadow batch %s: %s; polling again", batch_id, exc)
         ended = False
     if not ended:
         if time.time() - (submitted or created.timestamp()) > BATCH_MAX_AGE_SECONDS:
-            return finish(app, comparison_id, _Call(SHADOW_PURPOSE, tier, policy.baseline_model, provider.name, None,
+            return ", ".join(finish(app, cid, _Call(SHADOW_PURPOSE, tier, policy.baseline_model, provider.name, None,
                                                     f"batch {batch_id} did not end in time", True, Decimal(0)))
-        app.extensions["job_queue"].queue.enqueue_in(timedelta(seconds=SHADOW_POLL_SECONDS), POLL_JOB, comparison_id,
+                             for cid in open_ids)
+        app.extensions["job_queue"].queue.enqueue_in(timedelta(seconds=SHADOW_POLL_SECONDS), POLL_JOB, open_ids,
                                                      job_timeout=JOB_TIMEOUT_SECONDS, result_ttl=RESULT_TTL_SECONDS)
         return "waiting"
     from app.classify.batches import _reply as batch_entry_reply  # one reading of a batch entry for both paths
 
-    reply, error = batch_entry_reply(entries.get(comparison_id), policy.baseline_model)
-    cost = policy.prices.cost(reply.model if reply else policy.baseline_model, reply.usage, batch=True) \
-        if reply else Decimal(0)
-    return finish(app, comparison_id, _Call(SHADOW_PURPOSE, tier, policy.baseline_model, provider.name, reply, error,
-                                            True, cost))
+    verdicts = []
+    for cid in open_ids:
+        reply, error = batch_entry_reply(entries.get(cid), policy.baseline_model)
+        cost = policy.prices.cost(reply.model, reply.usage, batch=True) if reply else Decimal(0)
+        verdicts.append(finish(app, cid, _Call(SHADOW_PURPOSE, tier, policy.baseline_model, provider.name, reply,
+                                               error, True, cost)))
+    return ", ".join(verdicts)
 
 
 def finish(app: Flask, comparison_id: str, shadow: _Call) -> str:
@@ -134,13 +167,17 @@ def finish(app: Flask, comparison_id: str, shadow: _Call) -> str:
     with store.session() as session:
         row = session.get(ShadowComparison, comparison_id)
         request = session.get(Request, row.request_id)
-        payload, answer = dict(request.payload), (request.result or {}).get("output")
+        payload, result = dict(request.payload), request.result or {}
+        text, answer = subject(payload, result, row.item_index)
         api_key_id, workflow, comparator_name = request.api_key_id, request.workflow, row.comparator
         task = policy.task_types.get(row.task_type)
         ignore = list(task.shadow.ignore_fields) if task and task.shadow else []
-        answer_model, task_type, request_id = row.answer_model, row.task_type, row.request_id
+        answer_model, task_type, request_id, item_index = row.answer_model, row.task_type, row.request_id, \
+            row.item_index
     calls = [shadow]
     judge_model = None
+    baseline_text = None if shadow.reply is None else \
+        shadow.reply.text if item_index is None else first_item(shadow.reply.text)
     if shadow.reply is None:
         verdict = Verdict(FAILED, f"the baseline call failed: {shadow.error}")
     else:
@@ -157,8 +194,8 @@ def finish(app: Flask, comparison_id: str, shadow: _Call) -> str:
                 raise ProviderError(done.error or "no answer")
             return done.reply.text
 
-        case = Case(task_type=task_type, input_text=input_text(payload), answer=answer,
-                    baseline_text=shadow.reply.text, answer_model=answer_model, baseline_model=shadow.model,
+        case = Case(task_type=task_type, input_text=text, answer=answer,
+                    baseline_text=baseline_text, answer_model=answer_model, baseline_model=shadow.model,
                     ignore_fields=ignore, ask=ask)
         verdict = build(comparator_name, rubric=policy.shadow_judge.rubric).compare(case)
     shadow_cost = shadow.cost
@@ -176,8 +213,8 @@ def finish(app: Flask, comparison_id: str, shadow: _Call) -> str:
         session.flush()
         row = session.get(ShadowComparison, comparison_id)
         row.status, row.reason, row.finished_at = verdict.status, verdict.reason, utcnow()
-        row.baseline_text = shadow.reply.text if shadow.reply else None
-        row.input_text, row.answer_text = input_text(payload), _as_text(answer)
+        row.baseline_text = baseline_text
+        row.input_text, row.answer_text = text, _as_text(answer)
         row.shadow_cost_usd, row.judge_cost_usd, row.ledger_request_id = shadow_cost, judge_cost, ledger.id
         row.judge_model = judge_model if any(call.purpose == JUDGE_PURPOSE for call in calls) else None
     return verdict.status
@@ -241,6 +278,35 @@ def _attempt(seq: int, call: _Call) -> Attempt:
                    output_text=call.reply.text if call.reply else None)
 
 
+def list_item_call(policy: Policy, payload: dict[str, Any], index: int, tier: str) -> ModelCall:
+    """The classify call for one row of a list, as the list's first try sent it, for the baseline model."""
+    from app.classify import prompt
+    from app.classify.request import ClassifySpec
+
+    spec = ClassifySpec.from_dict(payload["spec"])
+    task = policy.task_types.get(spec.task_type) or policy.task_types.get("list_classification")
+    prefix = prompt.cached_prefix(task.prompt if task else "", spec)
+    return prompt.chunk_call(model=policy.baseline_model, tier=tier, prefix=prefix,
+                             texts=[payload["items"][index]["text"]], purpose=SHADOW_PURPOSE)
+
+
+def subject(payload: dict[str, Any], result: dict[str, Any], item_index: int | None) -> tuple[str, Any]:
+    """The input and the delivered answer being compared: the request's, or one list row's label."""
+    if item_index is None:
+        return input_text(payload), result.get("output")
+    row = (result.get("results") or [])[item_index]
+    return str(payload["items"][item_index]["text"]), {"label": row.get("label")}
+
+
+def first_item(text: str) -> str:
+    """A one-row classify answer (a JSON array) as its single object, for the label comparator."""
+    try:
+        data = parse_json(text)
+    except ValueError:
+        return text
+    return json.dumps(data[0], ensure_ascii=False) if isinstance(data, list) and data else text
+
+
 def input_text(payload: dict[str, Any]) -> str:
     if payload.get("text"):
         return str(payload["text"])
@@ -248,6 +314,4 @@ def input_text(payload: dict[str, Any]) -> str:
 
 
 def _as_text(value: Any) -> str | None:
-    import json
-
     return value if value is None or isinstance(value, str) else json.dumps(value, ensure_ascii=False, indent=2)

@@ -30,6 +30,7 @@ from app.store.shadow import QUEUED
 log = logging.getLogger(__name__)
 
 RUN_JOB = "workers.shadow.run_shadow_job"
+LIST_JOB = "workers.shadow.run_list_shadow_job"
 # The shadow job starts this long after delivery: a waiting web request has read its answer by then.
 SHADOW_DELAY_SECONDS = 2
 JOB_TIMEOUT_SECONDS = 10 * 60
@@ -71,14 +72,71 @@ def estimate(policy: Policy, usage: Usage, comparator: str, batch: bool = True) 
 def after_delivery(app: Flask, request_id: str, *, draw: Callable[[], float] = random.random) -> str | None:
     """Sample a delivered request for a shadow comparison; returns the comparison id when sampled.
 
+    A ``/v1/classify`` list is sampled row by row in a job of its own (``sample_list``; its job id is
+    returned), because a short list finishes inside the web request and must not wait for the draw.
     The answer is already with the workflow, so nothing here may fail the request's job: an error is
     logged and the request simply goes unshadowed.
     """
     try:
+        with app.extensions["store"].session() as session:
+            row = session.get(Request, request_id)
+            kind = row.kind if row is not None else None
+        if kind == "classify":
+            job = app.extensions["job_queue"].queue.enqueue_in(
+                timedelta(seconds=SHADOW_DELAY_SECONDS), LIST_JOB, request_id, job_timeout=JOB_TIMEOUT_SECONDS,
+                result_ttl=RESULT_TTL_SECONDS)
+            return job.id
         return _sample(app, request_id, draw)
     except Exception:  # noqa: BLE001  (the job's work is done; a missed shadow sample is not a failure)
         log.exception("shadow sampling of %s failed; the request is not shadowed", request_id)
         return None
+
+
+def sample_list(app: Flask, request_id: str, *, draw: Callable[[], float] = random.random) -> list[str]:
+    """The comparisons of a classify list's rows drawn at the type's rate, while the budget lasts."""
+    policy = app.extensions["routing"].policy
+    store = app.extensions["store"]
+    with store.session() as session:
+        row = session.get(Request, request_id)
+        task = policy.task_types.get(row.task_type)
+        spec = task.shadow if task is not None else None
+        results = (row.result or {}).get("results") or []
+        if spec is None or not spec.enabled or spec.rate <= 0 or row.status not in DELIVERED or not results:
+            return []
+        answered = [index for index, item in enumerate(results) if item.get("label") not in (None, "unknown")
+                    and item.get("model") and item.get("model") != policy.baseline_model and not item.get("dry_run")]
+        drawn = [index for index in answered if draw() < spec.rate]
+        if not drawn:
+            return []
+        # Per row: the list's first-try tokens shared out over its rows.
+        first = session.scalars(select(Attempt).where(Attempt.request_id == request_id, Attempt.purpose == "answer",
+                                                      Attempt.tier == row.tier)).all()
+        share = max(1, len(results))
+        usage = Usage(sum(a.input_tokens for a in first) // share, sum(a.output_tokens for a in first) // share,
+                      sum(a.cache_write_tokens for a in first) // share, sum(a.cache_read_tokens for a in first) // share)
+        comparator = choose(task)
+        each = estimate(policy, usage, comparator)
+        base = dict(request_id=request_id, api_key_id=row.api_key_id, task_type=row.task_type, comparator=comparator,
+                    answer_tier=row.tier, baseline_model=policy.baseline_model, estimated_cost_usd=each)
+        models = {index: results[index]["model"] for index in drawn}
+    ids = []
+    with app.extensions["job_queue"].redis.lock(BUDGET_LOCK_KEY.format(base["task_type"]), timeout=BUDGET_LOCK_SECONDS,
+                                                blocking_timeout=BUDGET_LOCK_SECONDS):
+        with store.session() as session:
+            month = month_of(datetime.now(timezone.utc))
+            spent = spent_this_month(session, base["task_type"], month)
+            for index in drawn:
+                if spent + each > spec.monthly_budget_usd:
+                    log.info("shadow budget of %s for %s spent: %d rows of %s not shadowed", base["task_type"],
+                             month, len(drawn) - len(ids), request_id)
+                    break
+                comparison = ShadowComparison(month=month, status=QUEUED, item_index=index,
+                                              answer_model=models[index], **base)
+                session.add(comparison)
+                session.flush()
+                ids.append(comparison.id)
+                spent += each
+    return ids
 
 
 def _sample(app: Flask, request_id: str, draw: Callable[[], float]) -> str | None:

@@ -32,6 +32,7 @@ class ShadowComparison(Base):
 
     id: Mapped[str] = mapped_column(String(40), primary_key=True, default=lambda: new_id("shc"))
     request_id: Mapped[str] = mapped_column(ForeignKey("requests.id"), index=True)
+    item_index: Mapped[int | None]  # the row of a /v1/classify list; None for a single request
     ledger_request_id: Mapped[str | None] = mapped_column(ForeignKey("requests.id"))
     review_id: Mapped[str | None] = mapped_column(ForeignKey("reviews.id"))
     api_key_id: Mapped[int | None] = mapped_column(ForeignKey("api_keys.id"))

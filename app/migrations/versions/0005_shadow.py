@@ -18,6 +18,7 @@ def upgrade() -> None:
     op.create_table('shadow_comparisons',
     sa.Column('id', sa.String(length=40), nullable=False),
     sa.Column('request_id', sa.String(length=40), nullable=False),
+    sa.Column('item_index', sa.Integer(), nullable=True),
     sa.Column('ledger_request_id', sa.String(length=40), nullable=True),
     sa.Column('review_id', sa.String(length=40), nullable=True),
     sa.Column('api_key_id', sa.Integer(), nullable=True),
