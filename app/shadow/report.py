@@ -204,7 +204,8 @@ def shadow_report(session: Session, policy: Policy, period: Period) -> ShadowRep
 
 def comparison_item(row: ShadowComparison) -> dict[str, Any]:
     """One comparison as a person checks it: the input, both answers and the reason."""
-    return {"comparison_id": row.id, "request_id": row.request_id, "created_at": _iso(row.created_at),
+    return {"comparison_id": row.id, "request_id": row.request_id, "item_index": row.item_index,
+            "created_at": _iso(row.created_at),
             "input": row.input_text, "answer": row.answer_text, "answer_model": row.answer_model,
             "baseline_answer": row.baseline_text, "baseline_model": row.baseline_model,
             "verdict": row.status, "reason": row.reason, "judge_model": row.judge_model, "review_id": row.review_id}
