@@ -202,7 +202,8 @@ def judged_reply(body: dict) -> Reply:
 def test_free_text_is_judged_with_its_cost_on_the_shadow_line_and_a_malformed_verdict_is_not_judged(
         client, auth, app, worker, fake_anthropic, monkeypatch, policy_path):
     fake_anthropic.responder = judged_reply
-    for text in ("Translate into English: Ihre Lieferung kommt am Freitag.", "Translate into English: Danke für Ihre Bestellung."):
+    for text in ("Translate into English: Ihre Lieferung kommt am Freitag.",
+                 "Translate into English: Danke für Ihre Bestellung."):
         response = client.post("/v1/fallback", headers=auth, json={"task_type": "translation", "text": text})
         assert response.status_code == 200 and response.get_json()["model"] == HAIKU, response.get_json()
     rows = {row.input_text: row for row in wait_for_comparisons(app, 2)}

@@ -45,7 +45,8 @@ def test_field_match_after_normalisation(answer, baseline, status, detail):
 
 
 def test_ignored_fields_are_not_compared():
-    verdict = build("fields").compare(case({"a": 1, "seen_at": "today"}, '{"a": 1, "seen_at": "now"}', ignore=["seen_at"]))
+    verdict = build("fields").compare(case({"a": 1, "seen_at": "today"}, '{"a": 1, "seen_at": "now"}',
+                                           ignore=["seen_at"]))
     assert verdict.status == "agree"
 
 

@@ -70,7 +70,8 @@ def render(result: ShadowReport) -> str:
                   f"${spend['shadow_cost_usd']:.6f} + judge ${spend['judge_cost_usd']:.6f}"]
     for entry in result.classes:
         for item in entry.disagreements + entry.unjudged:
-            lines += ["", f"[{entry.task_type}] {item['verdict']} {item['comparison_id']} (request {item['request_id']})",
+            where = f"request {item['request_id']}" + (f", row {item['item_index']}" if item["item_index"] is not None else "")
+            lines += ["", f"[{entry.task_type}] {item['verdict']} {item['comparison_id']} ({where})",
                       f"  input:    {_one_line(item['input'])}",
                       f"  answer:   {_one_line(item['answer'])}  ({item['answer_model']})",
                       f"  baseline: {_one_line(item['baseline_answer'])}  ({item['baseline_model']})",

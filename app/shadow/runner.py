@@ -76,7 +76,8 @@ def run(app: Flask, comparison_id: str) -> str:
         task = policy.task_types.get(row.task_type)
         spec = task.shadow if task else None
         # The month's spend includes this comparison's own estimate, recorded when it was sampled.
-        if spec is None or not spec.enabled or spent_this_month(session, row.task_type, row.month) > spec.monthly_budget_usd:
+        over = spec is not None and spent_this_month(session, row.task_type, row.month) > spec.monthly_budget_usd
+        if spec is None or not spec.enabled or over:
             row.status, row.finished_at = SKIPPED, utcnow()
             row.reason = "shadowing is off for this task type" if spec is None or not spec.enabled else \
                 f"the monthly shadow budget (${spec.monthly_budget_usd}) is spent"
@@ -106,7 +107,8 @@ def _send(app: Flask, policy: Policy, calls: list[tuple[str, ModelCall]]) -> str
     """One batch for all ``calls`` (custom id = comparison id); normal calls where batches don't exist."""
     provider, tier = baseline_provider(app, policy)
     if not isinstance(provider, AnthropicProvider):
-        return ", ".join(finish(app, cid, _complete(provider, call, SHADOW_PURPOSE, tier, policy)) for cid, call in calls)
+        return ", ".join(finish(app, cid, _complete(provider, call, SHADOW_PURPOSE, tier, policy))
+                         for cid, call in calls)
     requests = [{"custom_id": cid, "params": {"model": call.model, "max_tokens": call.max_tokens,
                                               "messages": call.messages, **AnthropicProvider._system(call)}}
                 for cid, call in calls]
@@ -166,6 +168,8 @@ def finish(app: Flask, comparison_id: str, shadow: _Call) -> str:
     store = app.extensions["store"]
     with store.session() as session:
         row = session.get(ShadowComparison, comparison_id)
+        if row.status != QUEUED:
+            return row.status  # finished before (a repeated poll): never a second ledger row
         request = session.get(Request, row.request_id)
         payload, result = dict(request.payload), request.result or {}
         text, answer = subject(payload, result, row.item_index)
@@ -264,7 +268,8 @@ def _complete(provider: Provider, call: ModelCall, purpose: str, tier: str, poli
         reply = provider.complete(call)
     except ProviderError as exc:
         return _Call(purpose, tier, call.model, provider.name, None, str(exc), False, Decimal(0))
-    return _Call(purpose, tier, call.model, provider.name, reply, None, False, policy.prices.cost(call.model, reply.usage))
+    cost = policy.prices.cost(call.model, reply.usage)
+    return _Call(purpose, tier, call.model, provider.name, reply, None, False, cost)
 
 
 def _attempt(seq: int, call: _Call) -> Attempt:

@@ -112,8 +112,8 @@ def sample_list(app: Flask, request_id: str, *, draw: Callable[[], float] = rand
         first = session.scalars(select(Attempt).where(Attempt.request_id == request_id, Attempt.purpose == "answer",
                                                       Attempt.tier == row.tier)).all()
         share = max(1, len(results))
-        usage = Usage(sum(a.input_tokens for a in first) // share, sum(a.output_tokens for a in first) // share,
-                      sum(a.cache_write_tokens for a in first) // share, sum(a.cache_read_tokens for a in first) // share)
+        usage = Usage(*(sum(getattr(a, name) for a in first) // share for name in
+                        ("input_tokens", "output_tokens", "cache_write_tokens", "cache_read_tokens")))
         comparator = choose(task)
         each = estimate(policy, usage, comparator)
         base = dict(request_id=request_id, api_key_id=row.api_key_id, task_type=row.task_type, comparator=comparator,
