@@ -62,8 +62,8 @@ def estimate(policy: Policy, usage: Usage, comparator: str, batch: bool = True) 
     the judge its rubric, the input and both answers in, a short verdict out, at the full price."""
     flat = Usage(input_tokens=usage.total_input_tokens, output_tokens=usage.output_tokens)
     amount = policy.prices.cost(policy.baseline_model, flat, batch=batch)
-    if comparator == "judge":
-        judged = Usage(input_tokens=usage.total_input_tokens + 2 * usage.output_tokens + JUDGE_PROMPT_TOKENS,
+    if comparator == "judge":  # the judge sees the request's own text, not the task's cached prompt
+        judged = Usage(input_tokens=usage.input_tokens + 2 * usage.output_tokens + JUDGE_PROMPT_TOKENS,
                        output_tokens=JUDGE_VERDICT_TOKENS)
         amount += policy.prices.cost(policy.shadow_judge.model or policy.baseline_model, judged)
     return amount
