@@ -9,11 +9,14 @@ every answer, so the expected disagreements are known from the input number alon
                   "company N gmbh." and the baseline's "Company N GmbH" normalise equal)
   translation     every answer is shadowed; the judge finds the candidate worse when n % 8 == 3 and
                   answers prose (a malformed verdict: "not judged") when n % 20 == 11      (judge)
-  faq_answer      judged worse when n % 9 == 4; its small monthly shadow budget stops it mid-week
+  faq_answer      judged worse when n % 9 == 4; its small monthly budget, reserved at an estimate
+                  while comparisons are in flight, stops it after a few
+  lead lists      /v1/classify lists of 10 leads; the baseline disputes lead n when n % 20 == 13
+                  (list_classification, label comparator, a share of the rows)
 
-A week's volume (per day: 40 classification, 12 crm_cleanup, 10 translation, 6 faq_answer) goes in as
-async /v1/fallback requests; each task type shadows a share of its answers at the rate below. Then a
-reviewer marks the month's human sample (tier1 answers wrong where n % 25 == 7, the same rows the
+A week's volume (per day: 40 classification, 12 crm_cleanup, 10 translation, 6 faq_answer as async
+/v1/fallback requests, and 3 lead lists of 10 rows through /v1/classify) goes in; each task type
+shadows a share of its answers at the rate below. Then a the month's human sample (single classifications wrong where n % 25 == 7, the same inputs the
 baseline disputes), and the script prints ``tiergate shadow report``'s table with every listed
 comparison, and recounts each class's agreement from that listing.
 
@@ -41,7 +44,9 @@ PER_DAY = {"classification": 40, "crm_cleanup": 12, "translation": 10, "faq_answ
 SHADOW = {"classification": {"rate": 0.25, "monthly_budget_usd": 5},
           "crm_cleanup": {"rate": 0.5, "monthly_budget_usd": 5},
           "translation": {"rate": 1.0, "monthly_budget_usd": 5},
-          "faq_answer": {"rate": 1.0, "monthly_budget_usd": "0.02"}}
+          "faq_answer": {"rate": 1.0, "monthly_budget_usd": "0.02"},
+          "list_classification": {"rate": 0.3, "monthly_budget_usd": 5}}
+LISTS_PER_DAY, ROWS_PER_LIST = 3, 10
 FINISH_TIMEOUT_SECONDS = 600
 NUMBER = re.compile(r"#(\d+)")
 
@@ -63,6 +68,10 @@ def responder(body: dict) -> str:
         why = "A leaves out the delivery day" if "translation" in user.split("\n", 1)[0] else \
             "A drops the condition that items must be unused"
         return json.dumps({"same_or_better": not worse, "reason": why if worse else "same facts and tone"})
+    if system.startswith("You label the rows"):
+        rows = json.loads(user)
+        return json.dumps([{"id": row["id"], "label": _lead_label(int(NUMBER.search(row["text"]).group(1)), baseline),
+                            "confidence": 0.9, "reason": "buyer type"} for row in rows])
     if system.startswith("You classify"):
         label = "B2B" if n % 2 == 0 else "B2C"
         if baseline and n % 25 == 7:
@@ -77,6 +86,11 @@ def responder(body: dict) -> str:
     if system.startswith("You translate"):
         return f"Order #{n} ships on Friday." if baseline else f"Order #{n} ships Friday."
     return f"Ticket #{n}: returns are accepted within 30 days." if baseline else f"Ticket #{n}: 30-day returns."
+
+
+def _lead_label(n: int, baseline: bool) -> str:
+    label = "B2B" if n % 3 else "B2C"
+    return ("B2C" if label == "B2B" else "B2B") if baseline and n % 20 == 13 else label
 
 
 def request_text(task_type: str, n: int) -> str:
@@ -131,7 +145,7 @@ def run_week(app, days: int, seed: int) -> None:
     from sqlalchemy import func, select
 
     with app.extensions["store"].session() as session:
-        _key, plain = create_key(session, "shadow-week", ["fallback", "admin"])
+        _key, plain = create_key(session, "shadow-week", ["fallback", "classify", "admin"])
     client = app.test_client()
     work = [(task_type, day * per_day + index) for day in range(days)
             for task_type, per_day in PER_DAY.items() for index in range(per_day)]
@@ -143,7 +157,13 @@ def run_week(app, days: int, seed: int) -> None:
             body["labels"] = ["B2B", "B2C"]
         response = client.post("/v1/fallback", json=body, headers={"X-API-Key": plain})
         assert response.status_code == 202, response.get_json()
-    print(f"{len(work)} requests queued ({days} days of traffic); waiting for answers and shadow comparisons ...")
+    for n in range(days * LISTS_PER_DAY):  # short lists are answered at once, in the request
+        items = [f"Lead #{n * ROWS_PER_LIST + row}: asks for a quote" for row in range(ROWS_PER_LIST)]
+        response = client.post("/v1/classify", json={"items": items, "labels": ["B2B", "B2C"]},
+                               headers={"X-API-Key": plain})
+        assert response.status_code == 200, response.get_json()
+    print(f"{len(work)} requests queued and {days * LISTS_PER_DAY} lists of {ROWS_PER_LIST} classified "
+          f"({days} days of traffic); waiting for answers and shadow comparisons ...")
     store = app.extensions["store"]
     deadline = time.monotonic() + FINISH_TIMEOUT_SECONDS
     while time.monotonic() < deadline:
@@ -195,13 +215,14 @@ def print_report(app) -> None:
     print("\nRecount from the listing above (agree = compared - listed disagreements), and the world's rule:")
     for entry in report.classes:
         listed = len(entry.disagreements)
-        print(f"  {entry.task_type:<15} compared {entry.compared:>3}, listed disagreements {listed:>2} -> "
+        print(f"  {entry.task_type:<20} compared {entry.compared:>3}, listed disagreements {listed:>2} -> "
               f"{entry.compared - listed}/{entry.compared} agree = {entry.agreement_pct}%; "
               f"{_check(entry.task_type, verdicts)}")
 
 
 RULES = {"classification": lambda n: n % 25 == 7, "crm_cleanup": lambda n: n % 12 == 5,
-         "translation": lambda n: n % 8 == 3, "faq_answer": lambda n: n % 9 == 4}
+         "translation": lambda n: n % 8 == 3, "faq_answer": lambda n: n % 9 == 4,
+         "list_classification": lambda n: n % 20 == 13}
 
 
 def _check(task_type: str, verdicts) -> str:

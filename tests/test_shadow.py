@@ -274,3 +274,25 @@ def test_a_classify_list_is_shadowed_row_by_row_in_one_batch(client, auth, app, 
     assert (entry["compared"], entry["agreed"], entry["agreement_pct"]) == (10, 9, 90.0)
     [disagreement] = entry["disagreements"]
     assert disagreement["input"] == LEADS[DISPUTED] and disagreement["reason"] == "label 'B2B' vs baseline 'B2C'"
+
+
+def test_a_callback_is_delivered_before_its_shadow_call_starts(client, auth, app, worker, fake_anthropic):
+    from tests.support.receiver import CallbackReceiver
+
+    fake_anthropic.responder = label_reply
+    receiver = CallbackReceiver()
+    try:
+        response = client.post("/v1/fallback", headers=auth, json={
+            "task_type": "classification", "text": LEADS[DISPUTED], "labels": LABELS, "exec": "async",
+            "callback_url": receiver.url + "/hook"})
+        assert response.status_code == 202
+        [delivery] = receiver.wait(1)
+        delivered_at = time.monotonic()
+        # The workflow has its answer, and the baseline has not been asked yet.
+        assert not [r for r in fake_anthropic.requests if r.path == "/v1/messages/batches"]
+        assert json.loads(delivery.body)["output"]["label"] == "B2B"
+        [row] = wait_for_comparisons(app, 1)
+    finally:
+        receiver.close()
+    [shadow_call] = [r for r in fake_anthropic.requests if r.path == "/v1/messages/batches"]
+    assert shadow_call.at > delivered_at and row.status == "disagree"
