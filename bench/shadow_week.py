@@ -16,9 +16,10 @@ every answer, so the expected disagreements are known from the input number alon
 
 A week's volume (per day: 40 classification, 12 crm_cleanup, 10 translation, 6 faq_answer as async
 /v1/fallback requests, and 3 lead lists of 10 rows through /v1/classify) goes in; each task type
-shadows a share of its answers at the rate below. Then a the month's human sample (single classifications wrong where n % 25 == 7, the same inputs the
-baseline disputes), and the script prints ``tiergate shadow report``'s table with every listed
-comparison, and recounts each class's agreement from that listing.
+shadows a share of its answers at the rate below. Then a reviewer marks the month's human sample
+(single classifications wrong where n % 25 == 7, the inputs the baseline disputes), and the script
+prints ``tiergate shadow report``'s table with every listed comparison, and recounts each class's
+agreement from that listing.
 
 Run: .venv/bin/python bench/shadow_week.py [--days 7] [--seed 7]
 """
