@@ -45,6 +45,7 @@ MIN_REQUESTS_FOR_SUGGESTION = 5
 FORMAT_GATES = ("non_empty", "length", "regex", "json", "schema", "label_in_set")
 TASK_PURPOSES = ("answer", "retry", "escalation")
 PROVIDER_FAILURE = "provider"  # the cascade's gate name for a call the provider failed
+NOT_TASKS = (ROUTE_ONLY_KIND, SHADOW_KIND)  # ledger rows that are not requests of a class
 
 
 @dataclass
@@ -172,7 +173,7 @@ def quality_report(session: Session, policy: Policy, period: Period) -> QualityR
 
     requests = in_period(select(Request.task_type, func.count(Request.id), _count(Request.escalated.is_(True)),
                                 _count(Request.needs_review.is_(True)))
-                         .where(Request.kind.not_in((ROUTE_ONLY_KIND, SHADOW_KIND))).group_by(Request.task_type), period)
+                         .where(Request.kind.not_in(NOT_TASKS)).group_by(Request.task_type), period)
     for task_type, count, escalated, needs_review in session.execute(requests):
         entry = of(task_type)
         entry.requests, entry.escalated, entry.needs_review = count, int(escalated), int(needs_review)
@@ -187,7 +188,7 @@ def quality_report(session: Session, policy: Policy, period: Period) -> QualityR
         entry.task_attempts, entry.format_failures = count, int(failures)
 
     latencies = in_period(select(Request.task_type, Request.latency_ms)
-                          .where(Request.latency_ms.is_not(None), Request.kind.not_in((ROUTE_ONLY_KIND, SHADOW_KIND))), period)
+                          .where(Request.latency_ms.is_not(None), Request.kind.not_in(NOT_TASKS)), period)
     by_class: dict[str, list[float]] = defaultdict(list)
     for task_type, latency in session.execute(latencies):
         by_class[task_type].append(float(latency))
