@@ -149,6 +149,8 @@ def test_classification_at_full_rate_reports_ninety_percent_over_ten_and_lists_t
     assert Decimal(repr(savings["total"]["cost_usd"])) == sum(Decimal(repr(a["cost_usd"])) for a in answers)
     assert savings["shadow"] == {"comparisons": 10, "shadow_cost_usd": 0.0165, "judge_cost_usd": 0.0,
                                  "cost_usd": 0.0165}
+    quality = client.get("/v1/reports/quality", headers=auth).get_json()["classes"]
+    assert [(entry["task_type"], entry["requests"]) for entry in quality] == [("classification", 10)]
 
     # A disagreement goes to the review queue as an audit item outside the monthly sample.
     result = CliRunner().invoke(cli, ["shadow", "report", "--send-disagreements"], catch_exceptions=False)
