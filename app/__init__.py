@@ -14,6 +14,7 @@ from app.routing import hybrid
 from app.routing_state import install_policy
 from app.store.db import Store, init_app as init_store
 from app.web.reports import bp as reports_bp
+from app import shadow
 
 __all__ = ["create_app"]
 
@@ -39,6 +40,7 @@ def create_app(settings: Settings | None = None, *, migrate: bool = True) -> Fla
     app.register_blueprint(api_bp)
     web.init_app(app)  # reviewer login, CSRF, review pages, the stored policy version
     app.register_blueprint(reports_bp)
+    shadow.init_app(app)  # the shadow comparisons section of the reports page
     _count_requests(app)
     return app
 
