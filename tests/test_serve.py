@@ -1,0 +1,120 @@
+"""gunicorn's own refusals (414, 431, 400) and Flask's 404/405 reach the caller as the API's JSON errors.
+
+A real gunicorn process with Tiergate's worker class, spoken to over a raw socket: the oversize request
+line and header never reach Flask, so only the worker class can answer them.
+"""
+from __future__ import annotations
+
+import json
+import os
+import socket
+import subprocess
+import sys
+import time
+
+import pytest
+import requests
+
+from tests.conftest import TEST_QUEUE
+
+START_TIMEOUT_SECONDS = 60
+WORKER_CLASSES = ["app.serve.TiergateGeventWorker", "app.serve.TiergateGthreadWorker"]
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+@pytest.fixture(scope="module", params=WORKER_CLASSES)
+def server(request, tmp_path_factory, redis_url, _sql_template):
+    """``http://127.0.0.1:<port>`` of a gunicorn serving Tiergate with the worker class under test.
+
+    One server per worker class for the module: nothing here writes, so the tests can share it.
+    """
+    port = _free_port()
+    tmp_path = tmp_path_factory.mktemp("serve")
+    log = tmp_path / "gunicorn.log"
+    database_url = _sql_template if _sql_template.startswith("postgresql") else f"sqlite:///{tmp_path / 'tiergate.db'}"
+    env = {**os.environ, "TIERGATE_DATA_DIR": str(tmp_path / "data"), "REDIS_URL": redis_url,
+           "DATABASE_URL": database_url, "TIERGATE_QUEUE": TEST_QUEUE, "PYTHONUNBUFFERED": "1"}
+    process = subprocess.Popen([sys.executable, "-m", "gunicorn", "--bind", f"127.0.0.1:{port}", "--workers", "1",
+                                "--worker-class", request.param, "app:create_app()"],
+                               stdout=log.open("w"), stderr=subprocess.STDOUT, env=env)
+    url = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + START_TIMEOUT_SECONDS
+        while time.monotonic() < deadline and process.poll() is None:
+            try:
+                if requests.get(f"{url}/healthz", timeout=2).status_code == 200:
+                    break
+            except requests.RequestException:
+                time.sleep(0.2)
+        else:
+            pytest.fail(f"gunicorn did not start:\n{log.read_text()}")
+        yield url
+    finally:
+        process.terminate()
+        process.wait(timeout=30)
+
+
+def raw_exchange(url: str, request: bytes) -> tuple[int, dict[str, str], bytes]:
+    """Send ``request`` bytes as they are; return status, headers (lower-case names) and body."""
+    host, port = url.removeprefix("http://").split(":")
+    with socket.create_connection((host, int(port)), timeout=10) as sock:
+        sock.sendall(request)
+        received = b""
+        while chunk := sock.recv(65536):
+            received += chunk
+            head, _, body = received.partition(b"\r\n\r\n")
+            headers = dict(line.split(": ", 1) for line in head.decode("latin-1").split("\r\n")[1:] if ": " in line)
+            headers = {name.lower(): value for name, value in headers.items()}
+            if "content-length" in headers and len(body) >= int(headers["content-length"]):
+                break
+    status = int(head.split(b" ", 2)[1])
+    return status, headers, body
+
+
+def assert_json_error(headers: dict[str, str], body: bytes, code: str) -> dict:
+    assert headers["content-type"].startswith("application/json"), body[:200]
+    error = json.loads(body)["error"]
+    assert error["code"] == code and error["message"] and "field" in error
+    return error
+
+
+def test_a_10kb_request_line_is_json_414(server):
+    status, headers, body = raw_exchange(server, b"GET /v1/reviews?q=" + b"a" * 10_000 + b" HTTP/1.1\r\n"
+                                                 b"Host: tiergate\r\n\r\n")
+    assert status == 414
+    assert "request line" in assert_json_error(headers, body, "uri_too_long")["message"]
+
+
+def test_an_oversize_header_is_json_431(server):
+    status, headers, body = raw_exchange(server, b"GET /healthz HTTP/1.1\r\nHost: tiergate\r\n"
+                                                 b"X-Api-Key: " + b"k" * 10_000 + b"\r\n\r\n")
+    assert status == 431
+    assert_json_error(headers, body, "headers_too_large")
+
+
+def test_too_many_headers_is_json_431(server):
+    many = b"".join(b"X-Filler-%d: x\r\n" % number for number in range(150))
+    status, headers, body = raw_exchange(server, b"GET /healthz HTTP/1.1\r\nHost: tiergate\r\n" + many + b"\r\n")
+    assert status == 431
+    assert_json_error(headers, body, "headers_too_large")
+
+
+def test_a_request_line_that_does_not_parse_is_json_400(server):
+    status, headers, body = raw_exchange(server, b"\x16\x03\x01 not http at all\r\n\r\n")
+    assert status == 400
+    assert_json_error(headers, body, "malformed")
+
+
+@pytest.mark.parametrize("request_bytes, status, code", [
+    (b"GET /v1/nothing-here HTTP/1.1\r\nHost: tiergate\r\n\r\n", 404, "not_found"),
+    (b"DELETE /v1/route HTTP/1.1\r\nHost: tiergate\r\n\r\n", 405, "method_not_allowed"),
+])
+def test_flask_404_and_405_are_json_through_gunicorn(server, request_bytes, status, code):
+    answered, headers, body = raw_exchange(server, request_bytes)
+    assert answered == status
+    assert_json_error(headers, body, code)
