@@ -186,6 +186,12 @@ class Reviewer(Base):
     password_hash: Mapped[str] = mapped_column(String(300))
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     active: Mapped[bool] = mapped_column(Boolean, default=True)
+    # "reviewer" works the queue; "admin" also changes the policy and manages reviewers.
+    role: Mapped[str] = mapped_column(String(20), default="reviewer", server_default="reviewer")
+
+    @property
+    def is_admin(self) -> bool:
+        return self.role == "admin"
 
 
 class PolicyVersion(Base):
