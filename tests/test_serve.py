@@ -11,6 +11,8 @@ import socket
 import subprocess
 import sys
 import time
+from dataclasses import dataclass
+from pathlib import Path
 
 import pytest
 import requests
@@ -27,9 +29,15 @@ def _free_port() -> int:
         return sock.getsockname()[1]
 
 
+@dataclass
+class Server:
+    url: str
+    access_log: Path
+
+
 @pytest.fixture(scope="module", params=WORKER_CLASSES)
 def server(request, tmp_path_factory, redis_url, _sql_template):
-    """``http://127.0.0.1:<port>`` of a gunicorn serving Tiergate with the worker class under test.
+    """A gunicorn serving Tiergate on a free port with the worker class under test, writing an access log.
 
     One server per worker class for the module: nothing here writes, so the tests can share it.
     """
@@ -40,7 +48,8 @@ def server(request, tmp_path_factory, redis_url, _sql_template):
     env = {**os.environ, "TIERGATE_DATA_DIR": str(tmp_path / "data"), "REDIS_URL": redis_url,
            "DATABASE_URL": database_url, "TIERGATE_QUEUE": TEST_QUEUE, "PYTHONUNBUFFERED": "1"}
     process = subprocess.Popen([sys.executable, "-m", "gunicorn", "--bind", f"127.0.0.1:{port}", "--workers", "1",
-                                "--worker-class", request.param, "app:create_app()"],
+                                "--worker-class", request.param, "--access-logfile", str(tmp_path / "access.log"),
+                                "app:create_app()"],
                                stdout=log.open("w"), stderr=subprocess.STDOUT, env=env)
     url = f"http://127.0.0.1:{port}"
     try:
@@ -53,7 +62,7 @@ def server(request, tmp_path_factory, redis_url, _sql_template):
                 time.sleep(0.2)
         else:
             pytest.fail(f"gunicorn did not start:\n{log.read_text()}")
-        yield url
+        yield Server(url, tmp_path / "access.log")
     finally:
         process.terminate()
         process.wait(timeout=30)
@@ -84,14 +93,14 @@ def assert_json_error(headers: dict[str, str], body: bytes, code: str) -> dict:
 
 
 def test_a_10kb_request_line_is_json_414(server):
-    status, headers, body = raw_exchange(server, b"GET /v1/reviews?q=" + b"a" * 10_000 + b" HTTP/1.1\r\n"
+    status, headers, body = raw_exchange(server.url, b"GET /v1/reviews?q=" + b"a" * 10_000 + b" HTTP/1.1\r\n"
                                                  b"Host: tiergate\r\n\r\n")
     assert status == 414
     assert "request line" in assert_json_error(headers, body, "uri_too_long")["message"]
 
 
 def test_an_oversize_header_is_json_431(server):
-    status, headers, body = raw_exchange(server, b"GET /healthz HTTP/1.1\r\nHost: tiergate\r\n"
+    status, headers, body = raw_exchange(server.url, b"GET /healthz HTTP/1.1\r\nHost: tiergate\r\n"
                                                  b"X-Api-Key: " + b"k" * 10_000 + b"\r\n\r\n")
     assert status == 431
     assert_json_error(headers, body, "headers_too_large")
@@ -99,13 +108,13 @@ def test_an_oversize_header_is_json_431(server):
 
 def test_too_many_headers_is_json_431(server):
     many = b"".join(b"X-Filler-%d: x\r\n" % number for number in range(150))
-    status, headers, body = raw_exchange(server, b"GET /healthz HTTP/1.1\r\nHost: tiergate\r\n" + many + b"\r\n")
+    status, headers, body = raw_exchange(server.url, b"GET /healthz HTTP/1.1\r\nHost: tiergate\r\n" + many + b"\r\n")
     assert status == 431
     assert_json_error(headers, body, "headers_too_large")
 
 
 def test_a_request_line_that_does_not_parse_is_json_400(server):
-    status, headers, body = raw_exchange(server, b"\x16\x03\x01 not http at all\r\n\r\n")
+    status, headers, body = raw_exchange(server.url, b"\x16\x03\x01 not http at all\r\n\r\n")
     assert status == 400
     assert_json_error(headers, body, "malformed")
 
@@ -115,6 +124,17 @@ def test_a_request_line_that_does_not_parse_is_json_400(server):
     (b"DELETE /v1/route HTTP/1.1\r\nHost: tiergate\r\n\r\n", 405, "method_not_allowed"),
 ])
 def test_flask_404_and_405_are_json_through_gunicorn(server, request_bytes, status, code):
-    answered, headers, body = raw_exchange(server, request_bytes)
+    answered, headers, body = raw_exchange(server.url, request_bytes)
     assert answered == status
     assert_json_error(headers, body, code)
+
+
+def test_the_access_log_shows_no_query_string(server):
+    """An n8n resume URL signs itself in its query; request lines in the access log lose their query."""
+    requests.get(f"{server.url}/v1/jobs/req_1?signature=s3cr3t-signature", timeout=10)
+    deadline = time.monotonic() + 10
+    while "/v1/jobs/" not in server.access_log.read_text() and time.monotonic() < deadline:
+        time.sleep(0.1)  # gunicorn writes the access line after answering
+    logged = server.access_log.read_text()
+    assert "/v1/jobs/req_1?" in logged
+    assert "s3cr3t-signature" not in logged and "signature=" not in logged
