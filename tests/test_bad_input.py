@@ -57,3 +57,12 @@ def test_numbers_json_cannot_carry_are_400(client, auth, path, number):
     assert response.status_code == 400, response.get_data()[:300]
     error = response.get_json()["error"]
     assert error["code"] == "malformed" and "number" in error["message"]
+
+
+@pytest.mark.parametrize("value", ["6.2e16", "nan", "inf", "-1"])
+@pytest.mark.parametrize("name", ["older_than_minutes", "newer_than_minutes"])
+def test_review_age_filters_out_of_range_are_422(client, auth, name, value):
+    """Found by schemathesis: a huge age overflowed the date arithmetic (500)."""
+    response = client.get(f"/v1/reviews?{name}={value}", headers=auth)
+    assert response.status_code == 422, response.get_data()[:300]
+    assert response.get_json()["error"]["field"] == name
