@@ -5,15 +5,22 @@ gunicorn refuses some requests before Flask sees them — a request line over ``
 line or header (400) — and writes an HTML page. Callers of the API parse every error as
 ``{"error": {"code", "message", "field"}}``, so these workers write that instead::
 
-    gunicorn --worker-class app.serve.TiergateGeventWorker 'app:create_app()'
+    python -m gevent.monkey --module gunicorn --worker-class app.serve.TiergateGeventWorker 'app:create_app()'
 
-Any other error keeps gunicorn's own handling. Importing this module imports gevent but does not
-patch anything: gunicorn's gevent worker patches the standard library when its process starts.
+Any other error keeps gunicorn's own handling.
+
+Start gunicorn through ``python -m gevent.monkey --module`` for the gevent worker: the master imports
+the worker class, so the whole ``app`` package (requests, urllib3, ssl) is imported before gunicorn's
+worker patches the standard library, and HTTPS through requests then fails with RecursionError in
+the worker (gevent issue 1016). Patching first, in the master, avoids that; the worker logs an error
+when it finds ssl unpatched.
 """
 from __future__ import annotations
 
 import json
 from datetime import datetime
+
+from gevent import monkey
 
 from gunicorn.http import errors as http_errors
 from gunicorn.http.wsgi import Response, default_environ
@@ -85,6 +92,13 @@ class JsonErrorsMixin:
 
 class TiergateGeventWorker(JsonErrorsMixin, GeventWorker):
     """gunicorn's gevent worker (a greenlet, not a thread, per waiting request) with JSON error answers."""
+
+    def patch(self):
+        if not monkey.is_module_patched("ssl"):
+            self.log.error("gevent patched the standard library after ssl was imported: HTTPS through requests "
+                           "will fail in this worker. Start gunicorn with 'python -m gevent.monkey --module "
+                           "gunicorn ...'")
+        super().patch()
 
 
 class TiergateGthreadWorker(JsonErrorsMixin, ThreadWorker):

@@ -33,6 +33,7 @@ def _free_port() -> int:
 class Server:
     url: str
     access_log: Path
+    log: Path
 
 
 @pytest.fixture(scope="module", params=WORKER_CLASSES)
@@ -47,7 +48,9 @@ def server(request, tmp_path_factory, redis_url, _sql_template):
     database_url = _sql_template if _sql_template.startswith("postgresql") else f"sqlite:///{tmp_path / 'tiergate.db'}"
     env = {**os.environ, "TIERGATE_DATA_DIR": str(tmp_path / "data"), "REDIS_URL": redis_url,
            "DATABASE_URL": database_url, "TIERGATE_QUEUE": TEST_QUEUE, "PYTHONUNBUFFERED": "1"}
-    process = subprocess.Popen([sys.executable, "-m", "gunicorn", "--bind", f"127.0.0.1:{port}", "--workers", "1",
+    # The gevent worker needs the standard library patched before the app package is imported.
+    launcher = ["-m", "gevent.monkey", "--module", "gunicorn"] if "Gevent" in request.param else ["-m", "gunicorn"]
+    process = subprocess.Popen([sys.executable, *launcher, "--bind", f"127.0.0.1:{port}", "--workers", "1",
                                 "--worker-class", request.param, "--access-logfile", str(tmp_path / "access.log"),
                                 "app:create_app()"],
                                stdout=log.open("w"), stderr=subprocess.STDOUT, env=env)
@@ -62,7 +65,7 @@ def server(request, tmp_path_factory, redis_url, _sql_template):
                 time.sleep(0.2)
         else:
             pytest.fail(f"gunicorn did not start:\n{log.read_text()}")
-        yield Server(url, tmp_path / "access.log")
+        yield Server(url, tmp_path / "access.log", log)
     finally:
         process.terminate()
         process.wait(timeout=30)
@@ -138,3 +141,10 @@ def test_the_access_log_shows_no_query_string(server):
     logged = server.access_log.read_text()
     assert "/v1/jobs/req_1?" in logged
     assert "s3cr3t-signature" not in logged and "signature=" not in logged
+
+
+def test_the_web_worker_starts_without_a_late_patch_warning(server):
+    """A MonkeyPatchWarning means ssl was imported before gevent patched it: HTTPS via requests would break."""
+    logged = server.log.read_text()
+    assert "Booting worker" in logged
+    assert "MonkeyPatchWarning" not in logged and "patched the standard library after ssl" not in logged
