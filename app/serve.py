@@ -30,14 +30,16 @@ from gunicorn.workers.gthread import ThreadWorker
 
 __all__ = ["JsonErrorsMixin", "TiergateGeventWorker", "TiergateGthreadWorker"]
 
+# Request parsing failures gunicorn answers with 400 (some only exist in newer gunicorn releases).
+UNPARSEABLE_REQUEST = tuple(getattr(http_errors, name) for name in (
+    "InvalidRequestLine", "InvalidRequestMethod", "InvalidHTTPVersion", "InvalidHeader", "InvalidHeaderName",
+    "ObsoleteFolding", "InvalidChunkSize", "ChunkMissingTerminator", "InvalidChunkExtension", "InvalidSchemeHeaders",
+    "InvalidProxyLine") if hasattr(http_errors, name))
 # gunicorn's request parsing failures -> (status, reason phrase, the API's error code)
-REQUEST_ERRORS: tuple[tuple[type[Exception], int, str, str], ...] = (
+REQUEST_ERRORS: tuple[tuple[type[Exception] | tuple[type[Exception], ...], int, str, str], ...] = (
     (http_errors.LimitRequestLine, 414, "URI Too Long", "uri_too_long"),
     (http_errors.LimitRequestHeaders, 431, "Request Header Fields Too Large", "headers_too_large"),
-    ((http_errors.InvalidRequestLine, http_errors.InvalidRequestMethod, http_errors.InvalidHTTPVersion,
-      http_errors.InvalidHeader, http_errors.InvalidHeaderName, http_errors.ObsoleteFolding,
-      http_errors.InvalidChunkSize, http_errors.ChunkMissingTerminator, http_errors.InvalidChunkExtension,
-      http_errors.InvalidSchemeHeaders, http_errors.InvalidProxyLine), 400, "Bad Request", "malformed"),
+    (UNPARSEABLE_REQUEST, 400, "Bad Request", "malformed"),
 )
 
 

@@ -63,17 +63,13 @@ def _form_body(list_fields: frozenset[str]) -> dict[str, Any]:
             if len(items) == 1 and "," in items[0] and not items[0].lstrip().startswith(("[", "{")):
                 items = [part.strip() for part in items[0].split(",") if part.strip()]
             elif len(items) == 1 and items[0].lstrip().startswith("["):
-                items = _json_field(name, items[0])
+                items = parse_json(items[0], name)
             body[name] = items
         elif name in JSON_FORM_FIELDS and values[-1].lstrip().startswith(("{", "[")):
-            body[name] = _json_field(name, values[-1])
+            body[name] = parse_json(values[-1], name)
         else:
             body[name] = values[-1]
     return body
-
-
-def _json_field(name: str, value: str) -> Any:
-    return parse_json(value, name)
 
 
 def parse_json(raw: bytes | str, field: str | None = None) -> Any:

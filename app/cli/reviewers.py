@@ -12,7 +12,8 @@ from app.cli import cli
 from app.cli.common import cli_store
 from app.errors import InvalidField
 from app.store import Reviewer
-from app.web.auth import ADMIN_ROLE, REVIEWER_ROLE, create_reviewer, normalize_email
+from app.store.models import ADMIN_ROLE, REVIEWER_ROLE
+from app.web.auth import create_reviewer, normalize_email
 
 
 @cli.group()

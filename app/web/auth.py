@@ -19,6 +19,7 @@ from werkzeug.security import check_password_hash, generate_password_hash
 
 from app.errors import InvalidField
 from app.store import Reviewer, db
+from app.store.models import ADMIN_ROLE, REVIEWER_ROLE
 
 bp = Blueprint("auth", __name__)
 
@@ -34,9 +35,6 @@ MAX_FAILED_LOGINS_PER_ADDRESS = 50
 FAILED_LOGIN_WINDOW_SECONDS = 15 * 60
 FAILED_LOGIN_KEY = "tiergate:login-failures:{}"
 FAILED_LOGIN_ADDRESS_KEY = "tiergate:login-failures-by-address:{}"
-# Every reviewer works the queue; only an admin changes the policy in force or manages reviewers.
-REVIEWER_ROLE, ADMIN_ROLE = "reviewer", "admin"
-ROLES = (REVIEWER_ROLE, ADMIN_ROLE)
 # Blueprints that are not browser pages: the key-authenticated JSON API and the operator probes.
 CSRF_EXEMPT_BLUEPRINTS = frozenset({"api", "health"})
 UNSAFE_METHODS = frozenset({"POST", "PUT", "PATCH", "DELETE"})
