@@ -6,6 +6,7 @@ import time
 from flask import Flask, request
 
 from app import errors, health, providers, queue, web
+from app.redact import install_log_redaction
 from app.api import bp as api_bp
 from app.config import Settings, load_settings
 from app.metrics import HTTP_LATENCY, HTTP_REQUESTS
@@ -22,6 +23,7 @@ __all__ = ["create_app"]
 def create_app(settings: Settings | None = None, *, migrate: bool = True) -> Flask:
     """Build the app: settings, store, queue, policy, blueprints. Fails fast on a bad setting or policy."""
     settings = (settings or load_settings()).ensure_secrets()
+    install_log_redaction()  # callback URLs carry tokens: no log line of this process shows them whole
     app = Flask(__name__)
     app.config.update(TIERGATE=settings, SECRET_KEY=settings.secret_key, MAX_CONTENT_LENGTH=settings.max_body_bytes,
                       JSON_SORT_KEYS=False)
