@@ -33,6 +33,9 @@ class AttemptRecord:
     latency_ms: float = 0.0
     output_text: str | None = None
     parsed: Any = None
+    # The reply as content blocks when it holds tool calls, and why the model stopped (drop-in gateway).
+    content: list[dict[str, Any]] | None = None
+    stop_reason: str | None = None
 
     def to_dict(self) -> dict[str, Any]:
         return {

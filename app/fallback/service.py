@@ -123,6 +123,7 @@ def execute(app: Flask, payload: dict[str, Any], tier: str | None = None) -> Cas
         max_cost_usd=Decimal(str(payload["max_cost_usd"])) if payload.get("max_cost_usd") else None,
         labels=payload.get("labels"), snippets=snippets, review_reasons=list(decision.get("review_reasons") or []),
         confidence_threshold=payload.get("confidence_threshold"),
+        chat=payload.get("chat"),  # a drop-in gateway call (app.gateway): the client's prompt, tools and format
     )
     return run_cascade(policy, job, providers_for(app, policy), cooldown=cooldown_for(app))
 

@@ -114,6 +114,18 @@ class RouterSpec(Strict):
     max_output_tokens: int = Field(default=200, gt=0)
 
 
+class GatewaySettings(Strict):
+    """The drop-in chat endpoints (app.gateway): routing rules for chat traffic, and what a chat client
+    receives when its answer is held for review: the ``draft`` (with the review link in a header) or
+    ``hold`` (a short notice with the link instead of the draft), per task type."""
+
+    tools_min_tier: str = "tier2"
+    long_context_tokens: int = Field(default=50_000, gt=0)
+    long_context_min_tier: str = "tier3"
+    held_answer: Literal["draft", "hold"] = "draft"
+    held_answer_by_task_type: dict[str, Literal["draft", "hold"]] = {}
+
+
 class Policy(Strict):
     """The whole policy document."""
 
@@ -124,6 +136,7 @@ class Policy(Strict):
     prices: PriceTable
     rules: UpgradeRules = UpgradeRules()
     router: RouterSpec = RouterSpec()
+    gateway: GatewaySettings = GatewaySettings()
     task_types: dict[str, TaskType]
 
     @field_validator("tiers")
@@ -151,6 +164,8 @@ class Policy(Strict):
         tier_known(("rules", "sensitive", "min_tier"), self.rules.sensitive.min_tier)
         tier_known(("rules", "unknown_task_tier"), self.rules.unknown_task_tier)
         tier_known(("router", "tier"), self.router.tier)
+        tier_known(("gateway", "tools_min_tier"), self.gateway.tools_min_tier)
+        tier_known(("gateway", "long_context_min_tier"), self.gateway.long_context_min_tier)
         for tier_name, tier in self.tiers.items():
             if tier.model not in self.prices.models:
                 problems.append((("tiers", tier_name, "model"), f"model {tier.model!r} has no entry in prices.models"))

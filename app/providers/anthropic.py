@@ -42,7 +42,7 @@ class AnthropicProvider(Provider):
         started = time.perf_counter()
         try:
             message = self.client.messages.create(model=call.model, max_tokens=call.max_tokens,
-                                                  messages=call.messages, **self._system(call))
+                                                  messages=call.messages, **self._system(call), **_options(call))
         except sdk.APIStatusError as exc:
             retryable = _retryable(exc.status_code)
             after = f" (after {self.max_retries} retries)" if retryable else ""
@@ -58,6 +58,7 @@ class AnthropicProvider(Provider):
         except (ValueError, sdk.APIError) as exc:  # ValueError: a 200 whose body is not JSON
             raise ProviderError(f"{call.model}: unreadable response: {exc}", retryable=True) from None
         usage = message.usage
+        blocks = [block.model_dump(exclude_none=True) for block in message.content]
         return ModelReply(
             text="".join(block.text for block in message.content if getattr(block, "type", "") == "text"),
             usage=Usage(input_tokens=usage.input_tokens, output_tokens=usage.output_tokens,
@@ -66,6 +67,7 @@ class AnthropicProvider(Provider):
             latency_ms=(time.perf_counter() - started) * 1000,
             model=message.model or call.model,
             stop_reason=message.stop_reason,
+            content=blocks if any(block.get("type") != "text" for block in blocks) else None,
         )
 
     @staticmethod
@@ -77,6 +79,18 @@ class AnthropicProvider(Provider):
         if extra:
             blocks.append({"type": "text", "text": extra})
         return {"system": blocks} if blocks else {}
+
+
+def _options(call: ModelCall) -> dict[str, Any]:
+    """The client's own settings of a drop-in gateway call, as Messages API parameters.
+
+    ``temperature`` and ``top_p`` are not sent: the current Messages API and SDK no longer take
+    sampling settings.
+    """
+    options: dict[str, Any] = {"tools": call.tools, "tool_choice": call.tool_choice, "stop_sequences": call.stop}
+    if call.json_schema is not None:
+        options["output_config"] = {"format": {"type": "json_schema", "schema": call.json_schema}}
+    return {name: value for name, value in options.items() if value is not None}
 
 
 def _retryable(status: int) -> bool:

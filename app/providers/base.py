@@ -33,6 +33,14 @@ class ModelCall:
     tier: str | None = None
     purpose: str = "answer"
     expected_output_tokens: int | None = None
+    # Drop-in gateway calls (app.gateway) carry the client's own sampling settings and tools, in the
+    # Anthropic Messages shape; providers on other APIs translate them.
+    tools: list[dict[str, Any]] | None = None
+    tool_choice: dict[str, Any] | None = None
+    temperature: float | None = None
+    top_p: float | None = None
+    stop: list[str] | None = None
+    json_schema: dict[str, Any] | None = None  # structured output, where the provider supports it
 
 
 @dataclass(frozen=True)
@@ -46,6 +54,15 @@ class ModelReply:
     stop_reason: str | None = None
     dry_run: bool = False
     estimated_cost_usd: Decimal | None = field(default=None, compare=False)
+    # The answer as Anthropic content blocks when it holds more than text (``tool_use`` blocks).
+    content: list[dict[str, Any]] | None = None
+    # Who answered, when not the provider that was called (a cross-provider failover).
+    provider: str | None = None
+
+
+def tool_uses(content: list[dict[str, Any]] | None) -> list[dict[str, Any]]:
+    """The ``tool_use`` blocks of an answer's content."""
+    return [block for block in content or [] if block.get("type") == "tool_use"]
 
 
 class Provider(ABC):

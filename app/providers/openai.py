@@ -15,6 +15,7 @@ from requests.adapters import HTTPAdapter
 from urllib3.util.retry import Retry
 
 from app.errors import ProviderError
+from app.gateway.openai_format import STOP_REASONS, provider_messages, provider_tool_choice, provider_tools, reply_content
 from app.pricing import Usage
 from app.providers.base import ModelCall, ModelReply, Provider
 
@@ -45,11 +46,7 @@ class OpenAIProvider(Provider):
         return cls(spec.base_url, api_key, spec.timeout_seconds, settings.provider_max_retries)
 
     def complete(self, call: ModelCall) -> ModelReply:
-        system = "\n\n".join(part for part in (call.cached_system, call.system) if part)
-        body: dict[str, Any] = {"model": call.model, "max_tokens": call.max_tokens,
-                                "messages": ([{"role": "system", "content": system}] if system else []) + call.messages}
-        if call.json_output:
-            body["response_format"] = {"type": "json_object"}
+        body = _body(call)
         started = time.perf_counter()
         try:
             response = self.session.post(self.url, json=body, timeout=self.timeout)
@@ -64,7 +61,8 @@ class OpenAIProvider(Provider):
                                 retryable=response.status_code in RETRY_STATUSES, status=response.status_code)
         try:
             data = response.json()
-            text = data["choices"][0]["message"]["content"] or ""
+            message = data["choices"][0]["message"]
+            text = message.get("content") or ""
             usage = data.get("usage") or {}
         except (ValueError, KeyError, IndexError, TypeError) as exc:
             raise ProviderError(f"{call.model}: unreadable response: {exc!r}", retryable=True) from None
@@ -77,5 +75,23 @@ class OpenAIProvider(Provider):
                         cache_read_tokens=cached),
             latency_ms=(time.perf_counter() - started) * 1000,
             model=data.get("model") or call.model,
-            stop_reason=data["choices"][0].get("finish_reason"),
+            stop_reason=STOP_REASONS.get(data["choices"][0].get("finish_reason"), data["choices"][0].get("finish_reason")),
+            content=reply_content(message) if message.get("tool_calls") else None,
         )
+
+
+def _body(call: ModelCall) -> dict[str, Any]:
+    """The Chat Completions body: Anthropic-shaped messages, tools and structured output translated."""
+    system = "\n\n".join(part for part in (call.cached_system, call.system) if part)
+    body: dict[str, Any] = {"model": call.model, "max_tokens": call.max_tokens,
+                            "messages": provider_messages(system, call.messages)}
+    if call.json_schema is not None:
+        body["response_format"] = {"type": "json_schema", "json_schema": {"name": "answer", "schema": call.json_schema}}
+    elif call.json_output:
+        body["response_format"] = {"type": "json_object"}
+    options = {"tools": provider_tools(call.tools), "tool_choice": provider_tool_choice(call.tool_choice),
+               "temperature": call.temperature, "top_p": call.top_p, "stop": call.stop}
+    body.update({name: value for name, value in options.items() if value is not None})
+    if (call.tool_choice or {}).get("disable_parallel_tool_use"):
+        body["parallel_tool_calls"] = False
+    return body
