@@ -11,6 +11,8 @@ from decimal import Decimal
 import jsonschema
 import pytest
 
+from tests.support.fake_anthropic import Reply
+
 from tests.support.gateway_app import (OPENAI_TIER1_MODEL, anthropic_client, app, fake_openai,  # noqa: F401
                                        gateway_key, gateway_policy, ledger, openai_client, server)
 
@@ -206,3 +208,18 @@ def test_openai_client_streams_from_a_pinned_openai_compatible_model(openai_clie
     assert text == "Fake OpenAI answer: Describe this picture"
     assert fake_openai.requests[0]["messages"][-1]["content"][1] == {
         "type": "image_url", "image_url": {"url": "https://example.com/a.png"}}
+
+
+@pytest.mark.parametrize("gateway_policy", ["failover"], indirect=True)
+def test_overloaded_anthropic_tier_fails_over_to_the_same_tier_on_another_provider(openai_client, fake_anthropic,
+                                                                                    fake_openai, app):
+    fake_anthropic.script(HAIKU, Reply.overloaded())
+    raw = openai_client.chat.completions.with_raw_response.create(
+        model="tiergate/tier1", messages=[{"role": "user", "content": "Say hi to Margaret"}])
+
+    assert raw.parse().choices[0].message.content == "Fake OpenAI answer: Say hi to Margaret"
+    assert raw.headers["x-tiergate-tier"] == "tier1" and raw.headers["x-tiergate-model"] == OPENAI_TIER1_MODEL
+    assert len(fake_anthropic.requests_for(HAIKU)) == 1 and len(fake_openai.requests_for(OPENAI_TIER1_MODEL)) == 1
+    (attempt,) = ledger(app, raw.headers["x-tiergate-request-id"]).attempts
+    assert (attempt.provider, attempt.model, attempt.ok) == ("openai", OPENAI_TIER1_MODEL, True)
+    assert attempt.cost_usd > 0  # priced at the failover model's policy price

@@ -19,12 +19,20 @@ class Strict(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
 
+class TierFailover(Strict):
+    """The same tier on another provider, used when the tier's provider is overloaded or down."""
+
+    provider: str
+    model: str
+
+
 class TierSpec(Strict):
     """A tier names a model and the provider that serves it."""
 
     model: str
     provider: str = "anthropic"
     max_output_tokens: int = Field(default=1024, gt=0)
+    failover: TierFailover | None = None
 
 
 class ProviderSpec(Strict):
@@ -171,6 +179,13 @@ class Policy(Strict):
                 problems.append((("tiers", tier_name, "model"), f"model {tier.model!r} has no entry in prices.models"))
             if tier.provider != "anthropic" and tier.provider not in self.providers:
                 problems.append((("tiers", tier_name, "provider"), f"provider {tier.provider!r} is not defined under providers"))
+            if tier.failover is not None:
+                if tier.failover.model not in self.prices.models:
+                    problems.append((("tiers", tier_name, "failover", "model"),
+                                     f"model {tier.failover.model!r} has no entry in prices.models"))
+                if tier.failover.provider != "anthropic" and tier.failover.provider not in self.providers:
+                    problems.append((("tiers", tier_name, "failover", "provider"),
+                                     f"provider {tier.failover.provider!r} is not defined under providers"))
         from app.gates import known_gates  # lazy: gates import jsonschema and the provider layer
 
         gate_names = set(known_gates())

@@ -71,7 +71,7 @@ def test_ai_agent_calls_the_calculator_through_tiergate(gateway_n8n, tiergate, f
     assert [row[1] for row in rows] == ["done", "done"]  # the tool call, then the answer
     assert {row[2] for row in rows} == {"tier2"}  # a call that offers tools starts on tier2
     calls = fake_model.requests[requests_before:]
-    assert calls[0].body["tools"][0]["name"] == "calculator"
+    assert calls[0].body["tools"][0]["name"].lower() == "calculator"
     results = [block for message in calls[1].messages for block in message["content"]
                if isinstance(block, dict) and block.get("type") == "tool_result"]
     assert results and str(1234 * 5678) in json.dumps(results[0]["content"])

@@ -32,12 +32,17 @@ def fake_openai():
 
 @pytest.fixture
 def gateway_policy(tmp_path, fake_openai, request):
-    """The default policy; with ``openai_tier1`` tier1 runs on the OpenAI-compatible fake."""
+    """The default policy; with ``openai_tier1`` tier1 runs on the OpenAI-compatible fake, with ``failover``
+    tier1 fails over to it."""
     policy = yaml.safe_load(DEFAULT_POLICY.read_text())
-    if getattr(request, "param", None) == "openai_tier1":
+    variant = getattr(request, "param", None)
+    if variant in ("openai_tier1", "failover"):
         policy["providers"] = {"compat": {"kind": "openai", "base_url": fake_openai.url + "/v1"}}
-        policy["tiers"]["tier1"] = {"model": OPENAI_TIER1_MODEL, "provider": "compat", "max_output_tokens": 1024}
         policy["prices"]["models"][OPENAI_TIER1_MODEL] = {"input": 0.25, "output": 2}
+    if variant == "openai_tier1":
+        policy["tiers"]["tier1"] = {"model": OPENAI_TIER1_MODEL, "provider": "compat", "max_output_tokens": 1024}
+    if variant == "failover":
+        policy["tiers"]["tier1"]["failover"] = {"provider": "compat", "model": OPENAI_TIER1_MODEL}
     path = tmp_path / "policy.yaml"
     path.write_text(yaml.safe_dump(policy, sort_keys=False))
     return path
