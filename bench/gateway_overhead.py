@@ -30,7 +30,7 @@ import tempfile
 import time
 from pathlib import Path
 
-import httpx
+import requests
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
@@ -40,21 +40,22 @@ from bench.fallback_overhead import free_port, percentile, wait_ready  # noqa: E
 MODEL = "claude-haiku-4-5"
 PROMPT = "Write one friendly sentence that welcomes our new colleague Ada to the support team."
 WARMUP_REQUESTS = 20
+LITELLM_MASTER_KEY = "sk-bench-" + "0" * 32  # the proxy refuses to start without one
 
 
-def timed(client: httpx.Client, url: str, body: dict, headers: dict, stream: bool) -> tuple[float, float]:
+def timed(client: requests.Session, url: str, body: dict, headers: dict, stream: bool) -> tuple[float, float]:
     """(ms to the first text delta, ms to the end); for a plain call both are the full time."""
     started = time.perf_counter()
     if not stream:
-        response = client.post(url, json=body, headers=headers)
+        response = client.post(url, json=body, headers=headers, timeout=30)
         assert response.status_code == 200, response.text[:300]
         response.json()
         total = (time.perf_counter() - started) * 1000
         return total, total
     first = None
-    with client.stream("POST", url, json=body, headers=headers) as response:
-        assert response.status_code == 200, response.read()[:300]
-        for line in response.iter_lines():
+    with client.post(url, json=body, headers=headers, stream=True, timeout=30) as response:
+        assert response.status_code == 200, response.text[:300]
+        for line in response.iter_lines(decode_unicode=True):
             if first is None and _has_text(line):
                 first = (time.perf_counter() - started) * 1000
     total = (time.perf_counter() - started) * 1000
@@ -75,7 +76,8 @@ def _has_text(line: str) -> bool:
 def start_litellm(executable: str, fake_url: str, port: int, data_dir: Path) -> subprocess.Popen:
     config = data_dir / "litellm.yaml"
     config.write_text(json.dumps({"model_list": [{"model_name": MODEL, "litellm_params": {
-        "model": f"anthropic/{MODEL}", "api_base": fake_url, "api_key": "bench-key"}}]}))
+        "model": f"anthropic/{MODEL}", "api_base": fake_url, "api_key": "bench-key"}}],
+        "general_settings": {"master_key": LITELLM_MASTER_KEY}}))
     env = {k: v for k, v in os.environ.items() if not k.startswith(("DATABASE_URL", "REDIS_URL"))}
     return subprocess.Popen([executable, "--config", str(config), "--port", str(port), "--num_workers", "1"],
                             env=env, stdout=(data_dir / "litellm.log").open("w"), stderr=subprocess.STDOUT,
@@ -128,8 +130,9 @@ def main() -> None:
         }
         if args.litellm:
             targets["LiteLLM"] = (f"http://127.0.0.1:{litellm_port}/v1/chat/completions",
-                                  {"model": MODEL, "messages": messages, "max_tokens": 300}, {})
-        with httpx.Client(timeout=30) as client:
+                                  {"model": MODEL, "messages": messages, "max_tokens": 300},
+                                  {"Authorization": f"Bearer {LITELLM_MASTER_KEY}"})
+        with requests.Session() as client:
             for stream in (False, True):
                 samples: dict[str, list[tuple[float, float]]] = {name: [] for name in targets}
                 for index in range(WARMUP_REQUESTS + args.requests):
