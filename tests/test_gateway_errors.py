@@ -134,3 +134,19 @@ def test_held_answer_is_a_notice_for_hold_types_and_the_draft_otherwise(app, bea
         assert {review.id for review in reviews} == {held.headers["x-tiergate-review-id"],
                                                      draft.headers["x-tiergate-review-id"]}
         assert all(review.draft and review.status == "pending" for review in reviews)
+
+
+def test_a_pinned_model_retries_once_but_never_escalates(app, bearer, fake_anthropic):
+    fake_anthropic.script("claude-haiku-4-5", Reply.ok("{broken"), Reply.ok("{still broken"))
+
+    response = app.test_client().post("/v1/chat/completions", headers=bearer, json={
+        "model": "claude-haiku-4-5", "messages": USER, "response_format": {"type": "json_object"}})
+
+    assert response.status_code == 200
+    assert response.get_json()["choices"][0]["message"]["content"] == "{still broken"  # the draft, flagged
+    assert response.headers["x-tiergate-review"].startswith("http://tiergate.test/review/")
+    assert [r.model for r in fake_anthropic.requests] == ["claude-haiku-4-5", "claude-haiku-4-5"]
+    with app.extensions["store"].session() as session:
+        (row,) = session.scalars(select(Request)).all()
+        assert (row.status, row.escalated, [a.purpose for a in row.attempts]) == ("needs_review", False,
+                                                                                  ["retry", "answer"])

@@ -223,3 +223,16 @@ def test_overloaded_anthropic_tier_fails_over_to_the_same_tier_on_another_provid
     (attempt,) = ledger(app, raw.headers["x-tiergate-request-id"]).attempts
     assert (attempt.provider, attempt.model, attempt.ok) == ("openai", OPENAI_TIER1_MODEL, True)
     assert attempt.cost_usd > 0  # priced at the failover model's policy price
+
+
+def test_gateway_calls_count_in_the_savings_report_like_fallback_calls(openai_client, app, make_key):
+    raws = [openai_client.chat.completions.with_raw_response.create(
+        model=model, messages=[{"role": "user", "content": "Say hello to Alan"}]) for model in ("tiergate/tier1", HAIKU)]
+
+    report = app.test_client().get("/v1/reports/savings", headers={"X-API-Key": make_key()}).get_json()
+
+    assert report["total"]["requests"] == 2
+    cost = sum(Decimal(raw.headers["x-tiergate-cost-usd"]) for raw in raws)
+    baseline = sum(Decimal(raw.headers["x-tiergate-baseline-cost-usd"]) for raw in raws)
+    assert Decimal(str(report["total"]["cost_usd"])) == cost
+    assert Decimal(str(report["total"]["baseline_cost_usd"])) == baseline > cost  # tier1 is cheaper than Sonnet
