@@ -17,7 +17,8 @@ from werkzeug.exceptions import HTTPException
 from app.auth import require_scope
 from app.errors import ApiError, BadRequest, validation_field
 from app.gateway import anthropic_format, models, openai_format, streaming
-from app.gateway.calls import RouteHints, answer_chat
+from app.gateway.calls import RouteHints, run_gated, store_call
+from app.gateway.live import start_live, wants_live
 from app.gateway.chat import ChatAnswer
 from app.openapi import document
 from app.routing_state import current_policy
@@ -32,10 +33,17 @@ bp = Blueprint("gateway", __name__)
 @require_scope(SCOPE)
 def chat_completions():
     chat = openai_format.parse_request(_json_body())
-    answer = answer_chat(current_app._get_current_object(), chat, g.api_key.id, _hints())
+    call = store_call(chat, g.api_key.id, _hints())
+    live = start_live(current_app._get_current_object(), call) if wants_live(call) else None
+    if live is not None:
+        model = live.model_call.model
+        return _stream(streaming.openai_sse(live.events(), f"chatcmpl-{call.request_id}", model, chat.include_usage),
+                       live.headers)
+    answer = run_gated(current_app._get_current_object(), call)
     answer.id = f"chatcmpl-{answer.id}"
     if chat.stream:
-        return _stream(streaming.openai_events(answer, chat.include_usage), answer)
+        events = streaming.answer_events(answer)
+        return _stream(streaming.openai_sse(events, answer.id, answer.model, chat.include_usage), answer.headers)
     return _json(openai_format.completion(answer), answer)
 
 
@@ -43,10 +51,16 @@ def chat_completions():
 @require_scope(SCOPE)
 def messages():
     chat = anthropic_format.parse_request(_json_body())
-    answer = answer_chat(current_app._get_current_object(), chat, g.api_key.id, _hints())
+    call = store_call(chat, g.api_key.id, _hints())
+    live = start_live(current_app._get_current_object(), call) if wants_live(call) else None
+    if live is not None:
+        return _stream(streaming.anthropic_sse(live.events(), f"msg_{call.request_id}", live.model_call.model),
+                       live.headers)
+    answer = run_gated(current_app._get_current_object(), call)
     answer.id = f"msg_{answer.id}"
     if chat.stream:
-        return _stream(streaming.anthropic_events(answer), answer)
+        events = streaming.answer_events(answer)
+        return _stream(streaming.anthropic_sse(events, answer.id, answer.model, answer.usage), answer.headers)
     return _json(anthropic_format.message(answer), answer)
 
 
@@ -87,9 +101,9 @@ def _json(body: dict, answer: ChatAnswer) -> Response:
     return response
 
 
-def _stream(events, answer: ChatAnswer) -> Response:
+def _stream(events, headers: dict[str, str]) -> Response:
     response = Response(events, mimetype=streaming.MEDIA_TYPE)
-    response.headers.update({**answer.headers, "Cache-Control": "no-cache", "X-Accel-Buffering": "no"})
+    response.headers.update({**headers, "Cache-Control": "no-cache", "X-Accel-Buffering": "no"})
     return response
 
 

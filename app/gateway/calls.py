@@ -23,6 +23,7 @@ from app.gateway.chat import END_TURN, MAX_TOKENS, STOP_SEQUENCE, TOOL_USE, Chat
 from app.gateway.routing import apply_chat_rules, route_text
 from app.policy.schema import Policy, TaskType
 from app.pricing import usd
+from app.routing import RouteDecision
 from app.routing_state import current_policy
 from app.store import Request, db, new_id
 
@@ -48,8 +49,19 @@ class RouteHints:
     mode: str = "rules"
 
 
-def answer_chat(app: Flask, chat: ChatRequest, api_key_id: int, hints: RouteHints) -> ChatAnswer:
-    """Run ``chat`` through routing and the cascade; the answer carries the decision headers."""
+@dataclass
+class StoredCall:
+    """A drop-in call decided and stored in the ledger, not run yet."""
+
+    request_id: str
+    chat: ChatRequest
+    payload: dict[str, Any]
+    decision: RouteDecision
+    policy: Policy
+
+
+def store_call(chat: ChatRequest, api_key_id: int, hints: RouteHints) -> StoredCall:
+    """Route ``chat`` and commit its decision and ledger row before any model is called."""
     policy = current_policy()
     choice = models.resolve(chat.model, policy)
     if hints.task_type and hints.task_type not in policy.task_types:
@@ -73,13 +85,23 @@ def answer_chat(app: Flask, chat: ChatRequest, api_key_id: int, hints: RouteHint
                         exec_mode="stream" if chat.stream else "sync", payload=payload, progress_total=1,
                         request_metadata=chat.metadata))
     session.commit()  # stored before any model is called: a crash leaves a visible row, not nothing
+    return StoredCall(request_id, chat, payload, decision, policy)
+
+
+def answer_chat(app: Flask, chat: ChatRequest, api_key_id: int, hints: RouteHints) -> ChatAnswer:
+    """Run ``chat`` through routing and the cascade; the answer carries the decision headers."""
+    return run_gated(app, store_call(chat, api_key_id, hints))
+
+
+def run_gated(app: Flask, call: StoredCall) -> ChatAnswer:
+    """The cascade for a stored call, through the service functions of /v1/fallback."""
     try:
-        result = service.execute(app, payload)
+        result = service.execute(app, call.payload)
     except BaseException as exc:
-        service.mark_failed(app, request_id, exc, final=True)
+        service.mark_failed(app, call.request_id, exc, final=True)
         raise
-    stored = service.persist(app, request_id, result, payload)
-    return _answer(request_id, result, stored, policy)
+    stored = service.persist(app, call.request_id, result, call.payload)
+    return _answer(call.request_id, result, stored, call.policy)
 
 
 def chat_gates(chat: ChatRequest, task: TaskType | None) -> list[dict[str, Any]]:

@@ -132,6 +132,8 @@ class GatewaySettings(Strict):
     long_context_min_tier: str = "tier3"
     held_answer: Literal["draft", "hold"] = "draft"
     held_answer_by_task_type: dict[str, Literal["draft", "hold"]] = {}
+    # gated: stream the answer the cascade kept; live: the routed tier's tokens as they come, ungated
+    stream: Literal["gated", "live"] = "gated"
 
 
 class Policy(Strict):

@@ -9,7 +9,8 @@ from __future__ import annotations
 
 import os
 import time
-from typing import Any
+from contextlib import contextmanager
+from typing import Any, Iterator
 
 from app.errors import ProviderError
 from app.pricing import Usage
@@ -38,11 +39,35 @@ class AnthropicProvider(Provider):
         return cls(api_key or "", base_url, timeout, settings.provider_max_retries)
 
     def complete(self, call: ModelCall) -> ModelReply:
-        sdk = self._sdk
         started = time.perf_counter()
-        try:
+        with self._errors(call):
             message = self.client.messages.create(model=call.model, max_tokens=call.max_tokens,
                                                   messages=call.messages, **self._system(call), **_options(call))
+        return _reply(message, call, started)
+
+    def stream(self, call: ModelCall) -> Iterator[dict[str, Any]]:
+        """The Messages API stream as provider events (see ``Provider.stream``)."""
+        started = time.perf_counter()
+        with self._errors(call), self.client.messages.stream(
+                model=call.model, max_tokens=call.max_tokens, messages=call.messages,
+                **self._system(call), **_options(call)) as events:
+            for event in events:
+                if event.type == "content_block_start" and event.content_block.type == "tool_use":
+                    yield {"type": "tool_start", "index": event.index, "id": event.content_block.id,
+                           "name": event.content_block.name}
+                elif event.type == "content_block_delta" and event.delta.type == "text_delta":
+                    yield {"type": "text", "text": event.delta.text}
+                elif event.type == "content_block_delta" and event.delta.type == "input_json_delta":
+                    yield {"type": "tool_args", "index": event.index, "json": event.delta.partial_json}
+            message = events.get_final_message()
+        yield {"type": "done", "reply": _reply(message, call, started)}
+
+    @contextmanager
+    def _errors(self, call: ModelCall) -> Iterator[None]:
+        """What is left after the SDK's retries, as ``ProviderError``."""
+        sdk = self._sdk
+        try:
+            yield
         except sdk.APIStatusError as exc:
             retryable = _retryable(exc.status_code)
             after = f" (after {self.max_retries} retries)" if retryable else ""
@@ -57,18 +82,6 @@ class AnthropicProvider(Provider):
                                 f"after {self.max_retries} retries", retryable=True) from None
         except (ValueError, sdk.APIError) as exc:  # ValueError: a 200 whose body is not JSON
             raise ProviderError(f"{call.model}: unreadable response: {exc}", retryable=True) from None
-        usage = message.usage
-        blocks = [block.model_dump(exclude_none=True) for block in message.content]
-        return ModelReply(
-            text="".join(block.text for block in message.content if getattr(block, "type", "") == "text"),
-            usage=Usage(input_tokens=usage.input_tokens, output_tokens=usage.output_tokens,
-                        cache_write_tokens=usage.cache_creation_input_tokens or 0,
-                        cache_read_tokens=usage.cache_read_input_tokens or 0),
-            latency_ms=(time.perf_counter() - started) * 1000,
-            model=message.model or call.model,
-            stop_reason=message.stop_reason,
-            content=blocks if any(block.get("type") != "text" for block in blocks) else None,
-        )
 
     @staticmethod
     def _system(call: ModelCall) -> dict[str, Any]:
@@ -79,6 +92,21 @@ class AnthropicProvider(Provider):
         if extra:
             blocks.append({"type": "text", "text": extra})
         return {"system": blocks} if blocks else {}
+
+
+def _reply(message: Any, call: ModelCall, started: float) -> ModelReply:
+    usage = message.usage
+    blocks = [block.model_dump(exclude_none=True) for block in message.content]
+    return ModelReply(
+        text="".join(block.text for block in message.content if getattr(block, "type", "") == "text"),
+        usage=Usage(input_tokens=usage.input_tokens, output_tokens=usage.output_tokens,
+                    cache_write_tokens=usage.cache_creation_input_tokens or 0,
+                    cache_read_tokens=usage.cache_read_input_tokens or 0),
+        latency_ms=(time.perf_counter() - started) * 1000,
+        model=message.model or call.model,
+        stop_reason=message.stop_reason,
+        content=blocks if any(block.get("type") != "text" for block in blocks) else None,
+    )
 
 
 def _options(call: ModelCall) -> dict[str, Any]:

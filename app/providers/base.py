@@ -9,8 +9,9 @@ from __future__ import annotations
 from abc import ABC, abstractmethod
 from dataclasses import dataclass, field
 from decimal import Decimal
-from typing import TYPE_CHECKING, Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar, Iterator
 
+from app.errors import ProviderError
 from app.pricing import Usage
 
 if TYPE_CHECKING:
@@ -74,6 +75,12 @@ class Provider(ABC):
     @abstractmethod
     def complete(self, call: ModelCall) -> ModelReply:
         """Run ``call`` (with the transport's own retries) or raise ``ProviderError``."""
+
+    def stream(self, call: ModelCall) -> Iterator[dict[str, Any]]:
+        """Run ``call`` streamed: ``{"type": "text", "text"}``, ``{"type": "tool_start", "index", "id",
+        "name"}`` and ``{"type": "tool_args", "index", "json"}`` events as the model writes, then one
+        ``{"type": "done", "reply": ModelReply}``. Optional: the drop-in gateway's live streaming."""
+        raise ProviderError(f"{self.name} cannot stream")
 
     @classmethod
     def from_spec(cls, spec: "ProviderSpec | None", settings: "Settings", policy: "Policy") -> "Provider":

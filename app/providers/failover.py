@@ -9,6 +9,7 @@ non-retryable error (a bad request) is not failed over: the other provider would
 from __future__ import annotations
 
 from dataclasses import replace
+from typing import Any, Iterator
 
 from app.errors import ProviderError
 from app.providers.base import ModelCall, ModelReply, Provider
@@ -33,3 +34,19 @@ class FailoverProvider(Provider):
             raise ProviderError(f"{first_error}; failover to {self.model} failed too: {exc}",
                                 retryable=exc.retryable, status=exc.status) from None
         return replace(reply, provider=self.secondary.name, model=self.model)
+
+    def stream(self, call: ModelCall) -> Iterator[dict[str, Any]]:
+        """The primary's stream; the secondary's when the primary fails before its first event."""
+        events = self.primary.stream(call)
+        try:
+            first = next(events)
+        except ProviderError as exc:
+            if not exc.retryable:
+                raise
+            for event in self.secondary.stream(replace(call, model=self.model)):
+                if event["type"] == "done":
+                    event = {**event, "reply": replace(event["reply"], provider=self.secondary.name, model=self.model)}
+                yield event
+            return
+        yield first
+        yield from events

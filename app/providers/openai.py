@@ -6,9 +6,10 @@ Anthropic SDK's policy: 408/409/429/5xx and connection or read failures, exponen
 """
 from __future__ import annotations
 
+import json
 import os
 import time
-from typing import Any
+from typing import Any, Iterator
 
 import requests
 from requests.adapters import HTTPAdapter
@@ -48,8 +49,29 @@ class OpenAIProvider(Provider):
     def complete(self, call: ModelCall) -> ModelReply:
         body = _body(call)
         started = time.perf_counter()
+        response = self._post(call, body)
         try:
-            response = self.session.post(self.url, json=body, timeout=self.timeout)
+            data = response.json()
+            message = data["choices"][0]["message"]
+            return _reply(call, message, data["choices"][0].get("finish_reason"), data.get("usage") or {},
+                          data.get("model"), started)
+        except (ValueError, KeyError, IndexError, TypeError) as exc:
+            raise ProviderError(f"{call.model}: unreadable response: {exc!r}", retryable=True) from None
+
+    def stream(self, call: ModelCall) -> Iterator[dict[str, Any]]:
+        """The Chat Completions stream as provider events (see ``Provider.stream``)."""
+        body = {**_body(call), "stream": True, "stream_options": {"include_usage": True}}
+        started = time.perf_counter()
+        response = self._post(call, body, stream=True)
+        with response:
+            try:
+                yield from _stream_events(response, call, started)
+            except (ValueError, KeyError, TypeError, requests.RequestException) as exc:
+                raise ProviderError(f"{call.model}: broken stream: {exc!r}", retryable=True) from None
+
+    def _post(self, call: ModelCall, body: dict[str, Any], stream: bool = False) -> requests.Response:
+        try:
+            response = self.session.post(self.url, json=body, timeout=self.timeout, stream=stream)
         except requests.Timeout:
             raise ProviderError(f"{call.model}: no answer within {self.timeout:g} s "
                                 f"(after {self.max_retries} retries)", retryable=True) from None
@@ -59,25 +81,49 @@ class OpenAIProvider(Provider):
         if response.status_code >= 400:
             raise ProviderError(f"{call.model}: HTTP {response.status_code}: {response.text[:200]}",
                                 retryable=response.status_code in RETRY_STATUSES, status=response.status_code)
-        try:
-            data = response.json()
-            message = data["choices"][0]["message"]
-            text = message.get("content") or ""
-            usage = data.get("usage") or {}
-        except (ValueError, KeyError, IndexError, TypeError) as exc:
-            raise ProviderError(f"{call.model}: unreadable response: {exc!r}", retryable=True) from None
-        prompt = int(usage.get("prompt_tokens") or 0)
-        cached = int((usage.get("prompt_tokens_details") or {}).get("cached_tokens") or 0)
-        return ModelReply(
-            text=text,
-            # OpenAI counts cached tokens inside prompt_tokens; our Usage keeps them apart.
-            usage=Usage(input_tokens=prompt - cached, output_tokens=int(usage.get("completion_tokens") or 0),
-                        cache_read_tokens=cached),
-            latency_ms=(time.perf_counter() - started) * 1000,
-            model=data.get("model") or call.model,
-            stop_reason=STOP_REASONS.get(data["choices"][0].get("finish_reason"), data["choices"][0].get("finish_reason")),
-            content=reply_content(message) if message.get("tool_calls") else None,
-        )
+        return response
+
+def _stream_events(response: requests.Response, call: ModelCall, started: float) -> Iterator[dict[str, Any]]:
+    """Chat Completions chunks as provider events; the usage comes in the last chunk."""
+    text, calls, usage, finish, model = [], {}, {}, None, call.model
+    for line in response.iter_lines(decode_unicode=True):
+        if not line or not line.startswith("data: ") or line == "data: [DONE]":
+            continue
+        chunk = json.loads(line[6:])
+        model, usage = chunk.get("model") or model, chunk.get("usage") or usage
+        for choice in chunk.get("choices") or []:
+            delta, finish = choice.get("delta") or {}, choice.get("finish_reason") or finish
+            if delta.get("content"):
+                text.append(delta["content"])
+                yield {"type": "text", "text": delta["content"]}
+            for part in delta.get("tool_calls") or []:
+                index, function = part.get("index", 0), part.get("function") or {}
+                if index not in calls:
+                    calls[index] = {"id": part.get("id") or "", "type": "function",
+                                    "function": {"name": function.get("name") or "", "arguments": ""}}
+                    yield {"type": "tool_start", "index": index, "id": calls[index]["id"],
+                           "name": calls[index]["function"]["name"]}
+                if function.get("arguments"):
+                    calls[index]["function"]["arguments"] += function["arguments"]
+                    yield {"type": "tool_args", "index": index, "json": function["arguments"]}
+    message = {"content": "".join(text), "tool_calls": [calls[i] for i in sorted(calls)]}
+    yield {"type": "done", "reply": _reply(call, message, finish, usage, model, started)}
+
+
+def _reply(call: ModelCall, message: dict[str, Any], finish: str | None, usage: dict[str, Any], model: str | None,
+           started: float) -> ModelReply:
+    prompt = int(usage.get("prompt_tokens") or 0)
+    cached = int((usage.get("prompt_tokens_details") or {}).get("cached_tokens") or 0)
+    return ModelReply(
+        text=message.get("content") or "",
+        # OpenAI counts cached tokens inside prompt_tokens; our Usage keeps them apart.
+        usage=Usage(input_tokens=prompt - cached, output_tokens=int(usage.get("completion_tokens") or 0),
+                    cache_read_tokens=cached),
+        latency_ms=(time.perf_counter() - started) * 1000,
+        model=model or call.model,
+        stop_reason=STOP_REASONS.get(finish, finish),
+        content=reply_content(message) if message.get("tool_calls") else None,
+    )
 
 
 def _body(call: ModelCall) -> dict[str, Any]:

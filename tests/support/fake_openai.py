@@ -135,8 +135,9 @@ def stream_body(completion: dict[str, Any], include_usage: bool) -> bytes:
     choice = completion["choices"][0]
     message = choice["message"]
     out = [chunk({"role": "assistant", "content": ""})]
-    for word in (message.get("content") or "").split(" "):
-        out.append(chunk({"content": word + " "}))
+    words = (message.get("content") or "").split(" ")
+    for index, word in enumerate(words if message.get("content") else []):
+        out.append(chunk({"content": word + (" " if index < len(words) - 1 else "")}))
     for index, call in enumerate(message.get("tool_calls") or []):
         out.append(chunk({"tool_calls": [{"index": index, "id": call["id"], "type": "function",
                                           "function": {"name": call["function"]["name"], "arguments": ""}}]}))

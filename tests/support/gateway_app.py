@@ -32,17 +32,19 @@ def fake_openai():
 
 @pytest.fixture
 def gateway_policy(tmp_path, fake_openai, request):
-    """The default policy; with ``openai_tier1`` tier1 runs on the OpenAI-compatible fake, with ``failover``
-    tier1 fails over to it."""
+    """The default policy, changed by the test's ``+``-joined variants: ``openai_tier1`` (tier1 runs on the
+    OpenAI-compatible fake), ``failover`` (tier1 fails over to it), ``live`` (live streaming)."""
     policy = yaml.safe_load(DEFAULT_POLICY.read_text())
-    variant = getattr(request, "param", None)
-    if variant in ("openai_tier1", "failover"):
+    variants = set((getattr(request, "param", None) or "").split("+"))
+    if variants & {"openai_tier1", "failover"}:
         policy["providers"] = {"compat": {"kind": "openai", "base_url": fake_openai.url + "/v1"}}
         policy["prices"]["models"][OPENAI_TIER1_MODEL] = {"input": 0.25, "output": 2}
-    if variant == "openai_tier1":
+    if "openai_tier1" in variants:
         policy["tiers"]["tier1"] = {"model": OPENAI_TIER1_MODEL, "provider": "compat", "max_output_tokens": 1024}
-    if variant == "failover":
+    if "failover" in variants:
         policy["tiers"]["tier1"]["failover"] = {"provider": "compat", "model": OPENAI_TIER1_MODEL}
+    if "live" in variants:
+        policy["gateway"]["stream"] = "live"
     path = tmp_path / "policy.yaml"
     path.write_text(yaml.safe_dump(policy, sort_keys=False))
     return path
