@@ -14,7 +14,10 @@ Each once plain and once with ``stream: true``; for streams, time to first token
 and to the end. Overhead = the median (and p99) of the gateway minus the direct figure.
 Target (PRODUCT.md section 10): under 5 ms added at the median, first token included.
 
-Run: .venv/bin/python bench/gateway_overhead.py [--requests 200] [--litellm /tmp/litellm-venv/bin/litellm]
+With ``--live`` the policy streams live (``gateway.stream: live``): tokens are relayed as the model writes
+them instead of after the gates.
+
+Run: .venv/bin/python bench/gateway_overhead.py [--requests 200] [--live] [--litellm /tmp/litellm-venv/bin/litellm]
 """
 from __future__ import annotations
 
@@ -100,6 +103,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--requests", type=int, default=200)
     parser.add_argument("--litellm", help="path of a `litellm` executable to compare with (separate venv)")
+    parser.add_argument("--live", action="store_true", help="policy gateway.stream: live (ungated token relay)")
     args = parser.parse_args()
 
     data_dir = Path(tempfile.mkdtemp(prefix="tiergate-bench-gateway-"))
@@ -108,6 +112,10 @@ def main() -> None:
     env = {k: v for k, v in os.environ.items() if k not in ("REDIS_URL", "DATABASE_URL")}
     env.update(TIERGATE_DATA_DIR=str(data_dir), ANTHROPIC_API_KEY="bench-key", ANTHROPIC_BASE_URL=fake_url,
                PYTHONPATH=str(ROOT))
+    if args.live:
+        policy = (ROOT / "app" / "policy" / "default.yaml").read_text().replace("  stream: gated", "  stream: live")
+        (data_dir / "policy.yaml").write_text(policy)
+        env["TIERGATE_POLICY"] = str(data_dir / "policy.yaml")
     processes = [subprocess.Popen([sys.executable, "-m", "tests.support.fake_anthropic", "--port", str(fake_port)],
                                   cwd=ROOT, env=env, stdout=subprocess.DEVNULL, start_new_session=True)]
     log = data_dir / "up.log"
