@@ -117,6 +117,10 @@ def test_openai_models_list_names_routed_and_policy_models(openai_client):
 
 
 # -- Anthropic SDK -------------------------------------------------------------------------------------
+def test_anthropic_models_list_reads_the_same_names(anthropic_client):
+    assert [model.id for model in anthropic_client.models.list()][:2] == ["tiergate/auto", "tiergate/tier1"]
+
+
 def test_anthropic_plain_call(anthropic_client, app, fake_anthropic):
     raw = anthropic_client.messages.with_raw_response.create(
         model="tiergate/tier1", max_tokens=200, system="Be brief.",

@@ -8,8 +8,6 @@ error classes with our message. Tiergate's own request fields come as headers: `
 """
 from __future__ import annotations
 
-import time
-
 from flask import Blueprint, Response, current_app, g, jsonify, request
 from pydantic import ValidationError
 from werkzeug.exceptions import HTTPException
@@ -67,13 +65,13 @@ def messages():
 @bp.get("/models")
 @require_scope(SCOPE)
 def list_models():
-    return jsonify(models.listing(current_policy(), int(current_app.config.get("TIERGATE_STARTED", time.time()))))
+    return jsonify(models.listing(current_policy()))
 
 
 @bp.get("/models/<path:name>")
 @require_scope(SCOPE)
 def get_model(name: str):
-    listing = models.listing(current_policy(), int(time.time()))
+    listing = models.listing(current_policy())
     found = next((item for item in listing["data"] if item["id"] == name), None)
     if found is None:
         models.resolve(name, current_policy())  # raises model_not_found with the names that exist

@@ -79,8 +79,10 @@ class _Run:
         if self.chat.get("gates") is not None:
             gate_specs = list(self.chat["gates"])
         self.gates: list[Gate] = build_gates(gate_specs)
-        self.prefix = (self.chat.get("system") or "" if job.chat is not None
-                       else prompts.cached_prefix(job.task.prompt, job.task.output_schema, job.snippets))
+        if job.chat is not None:  # the client's own system prompt replaces the task type's prompt
+            self.prefix = self.chat.get("system") or ""
+        else:
+            self.prefix = prompts.cached_prefix(job.task.prompt, job.task.output_schema, job.snippets)
         self.input_text = prompts.input_text(job.text, job.messages)
         self.stop_reason: str | None = None
         self.stop_rule = "gates_failed"

@@ -16,6 +16,7 @@ from app.policy.schema import Policy
 PREFIX = "tiergate/"
 AUTO = PREFIX + "auto"
 OWNER = "tiergate"
+CREATED = 1767225600  # 2026-01-01T00:00:00Z: model names are configuration, they have no release date
 
 
 @dataclass(frozen=True)
@@ -46,8 +47,8 @@ def names(policy: Policy) -> list[str]:
     return [AUTO] + [PREFIX + tier for tier in policy.tiers] + pinned
 
 
-def listing(policy: Policy, created: int) -> dict:
+def listing(policy: Policy) -> dict:
     """``GET /v1/models`` in a shape both SDKs read: OpenAI's list plus Anthropic's paging fields."""
-    data = [{"id": name, "object": "model", "created": created, "owned_by": OWNER,
+    data = [{"id": name, "object": "model", "created": CREATED, "owned_by": OWNER,
              "type": "model", "display_name": name, "created_at": "2026-01-01T00:00:00Z"} for name in names(policy)]
     return {"object": "list", "data": data, "has_more": False, "first_id": data[0]["id"], "last_id": data[-1]["id"]}
