@@ -50,6 +50,17 @@ def test_openai_plain_call_is_routed_answered_and_in_the_ledger(openai_client, a
     assert row.baseline_cost_usd == Decimal(raw.headers["x-tiergate-baseline-cost-usd"]) > 0
 
 
+def test_openai_usage_reports_cached_prompt_tokens(openai_client):
+    messages = [{"role": "system", "content": "You are the support assistant of Acme. " * 40},
+                {"role": "user", "content": "Hello"}]
+    first = openai_client.chat.completions.create(model="tiergate/tier1", messages=messages)
+    second = openai_client.chat.completions.create(model="tiergate/tier1", messages=messages)
+
+    assert first.usage.prompt_tokens_details.cached_tokens == 0
+    assert second.usage.prompt_tokens_details.cached_tokens > 0  # the system prompt came from the cache
+    assert second.usage.prompt_tokens == first.usage.prompt_tokens
+
+
 def test_openai_stream_yields_chunks_then_usage(openai_client, app):
     stream = openai_client.chat.completions.create(
         model="tiergate/tier1", stream=True, stream_options={"include_usage": True},

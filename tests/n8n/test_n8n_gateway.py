@@ -8,6 +8,7 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import shutil
 import sqlite3
 from pathlib import Path
 
@@ -20,6 +21,15 @@ pytestmark = pytest.mark.skipif(os.environ.get("TIERGATE_E2E_N8N") != "1",
 
 WORKFLOWS = Path(__file__).parent / "workflows"
 CREDENTIAL = {"id": "tgGatewayOpenAi", "name": "Tiergate gateway (OpenAI API)", "type": "openAiApi"}
+
+
+@pytest.fixture(scope="module")
+def run_dir():
+    """Artifacts of this module's run, apart from the node package's run (``test_n8n_e2e.py``)."""
+    path = harness.REPO_ROOT / "test-artifacts" / "n8n-e2e-gateway"
+    shutil.rmtree(path, ignore_errors=True)
+    path.mkdir(parents=True)
+    return path
 
 
 @pytest.fixture(scope="module")
