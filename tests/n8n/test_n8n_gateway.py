@@ -85,3 +85,23 @@ def test_ai_agent_calls_the_calculator_through_tiergate(gateway_n8n, tiergate, f
     results = [block for message in calls[1].messages for block in message["content"]
                if isinstance(block, dict) and block.get("type") == "tool_result"]
     assert results and str(1234 * 5678) in json.dumps(results[0]["content"])
+
+
+@pytest.fixture(scope="module")
+def running_gateway_n8n(gateway_n8n):
+    """The same n8n serving its editor API, for what a person does there (the credential's Test button)."""
+    gateway_n8n.start(expect_active=[])
+    try:
+        yield gateway_n8n
+    finally:
+        gateway_n8n.stop()
+
+
+def test_openai_credential_test_accepts_tiergate_and_refuses_a_wrong_key(running_gateway_n8n, tiergate):
+    good = running_gateway_n8n.test_credential({**CREDENTIAL, "data": {"apiKey": tiergate.api_key,
+                                                                       "url": tiergate.url + "/v1"}})
+    wrong = running_gateway_n8n.test_credential({**CREDENTIAL, "data": {"apiKey": "tg_wrong",
+                                                                        "url": tiergate.url + "/v1"}})
+
+    assert good["status"] == "OK", good
+    assert wrong["status"] == "Error", wrong
