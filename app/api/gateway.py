@@ -20,6 +20,7 @@ from app.gateway.live import start_live, wants_live
 from app.gateway.chat import ChatAnswer
 from app.openapi import document
 from app.routing_state import current_policy
+from app.runtime import runtime_of
 
 SCOPE = "gateway"
 MESSAGES_PATH = "/messages"
@@ -31,13 +32,14 @@ bp = Blueprint("gateway", __name__)
 @require_scope(SCOPE)
 def chat_completions():
     chat = openai_format.parse_request(_json_body())
-    call = store_call(chat, g.api_key.id, _hints())
-    live = start_live(current_app._get_current_object(), call) if wants_live(call) else None
+    rt = runtime_of(current_app)
+    call = store_call(rt, chat, g.api_key.id, _hints())
+    live = start_live(rt, call) if wants_live(call) else None
     if live is not None:
         model = live.model_call.model
         return _stream(streaming.openai_sse(live.events(), f"chatcmpl-{call.request_id}", model, chat.include_usage),
                        live.headers)
-    answer = run_gated(current_app._get_current_object(), call)
+    answer = run_gated(rt, call)
     answer.id = f"chatcmpl-{answer.id}"
     if chat.stream:
         events = streaming.answer_events(answer)
@@ -49,12 +51,13 @@ def chat_completions():
 @require_scope(SCOPE)
 def messages():
     chat = anthropic_format.parse_request(_json_body())
-    call = store_call(chat, g.api_key.id, _hints())
-    live = start_live(current_app._get_current_object(), call) if wants_live(call) else None
+    rt = runtime_of(current_app)
+    call = store_call(rt, chat, g.api_key.id, _hints())
+    live = start_live(rt, call) if wants_live(call) else None
     if live is not None:
         return _stream(streaming.anthropic_sse(live.events(), f"msg_{call.request_id}", live.model_call.model),
                        live.headers)
-    answer = run_gated(current_app._get_current_object(), call)
+    answer = run_gated(rt, call)
     answer.id = f"msg_{answer.id}"
     if chat.stream:
         events = streaming.answer_events(answer)

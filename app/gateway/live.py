@@ -14,8 +14,6 @@ from dataclasses import dataclass, field
 from itertools import chain
 from typing import Any, Iterator
 
-from flask import Flask
-
 from app.cascade.records import ANSWER, AttemptRecord, CascadeResult
 from app.errors import ProviderError
 from app.fallback import service
@@ -23,6 +21,7 @@ from app.gateway.calls import StoredCall
 from app.gateway.chat import END_TURN, TOOL_USE
 from app.gateway.streaming import StreamFailed
 from app.providers.base import ModelCall, ModelReply, tool_uses
+from app.runtime import Runtime
 
 LIVE = "live"
 UNGATED_REASON = "streamed live: gates not applied"
@@ -38,7 +37,7 @@ def wants_live(call: StoredCall) -> bool:
 class LiveStream:
     """A started stream: the first event is in, the rest follows as the client reads."""
 
-    app: Flask
+    rt: Runtime
     call: StoredCall
     model_call: ModelCall
     provider_name: str
@@ -50,14 +49,15 @@ class LiveStream:
     def events(self) -> Iterator[dict[str, Any]]:
         """The provider's events, its ``done`` turned into ``finish``; the ledger is written at the end."""
         try:
-            for event in chain([self.first], self.rest):
-                if event["type"] != "done":
-                    yield event
-                    continue
-                reply: ModelReply = event["reply"]
-                stop = reply.stop_reason or (TOOL_USE if tool_uses(reply.content) else END_TURN)
-                self._record(reply, None)
-                yield {"type": "finish", "stop_reason": stop, "usage": reply.usage}
+            with self.rt.leases.hold(self.call.request_id):  # renewed while the stream runs
+                for event in chain([self.first], self.rest):
+                    if event["type"] != "done":
+                        yield event
+                        continue
+                    reply: ModelReply = event["reply"]
+                    stop = reply.stop_reason or (TOOL_USE if tool_uses(reply.content) else END_TURN)
+                    self._record(reply, None)
+                    yield {"type": "finish", "stop_reason": stop, "usage": reply.usage}
         except ProviderError as exc:
             self._record(None, str(exc))
             raise StreamFailed(f"the model stopped mid-answer: {exc}") from None
@@ -87,13 +87,14 @@ class LiveStream:
                                output=reply.text if reply else None, tier=tier if reply else None,
                                model=attempt.model if reply else None, start_tier=tier, escalated=False,
                                needs_review=False, review_reasons=[], attempts=[attempt], error=error)
-        service.persist(self.app, call.request_id, result, call.payload)
+        # The outcome, attempt and totals in one transaction, as the fallback service stores a cascade's.
+        service._store_outcome(self.rt, call.request_id, result, call.payload, callback=False)
 
 
-def start_live(app: Flask, call: StoredCall) -> LiveStream | None:
+def start_live(rt: Runtime, call: StoredCall) -> LiveStream | None:
     """Open the routed tier's stream and wait for its first event; None when the gated path must answer."""
     policy, chat, tier = call.policy, call.chat, call.decision.tier
-    provider = service.providers_for(app, policy)[tier]
+    provider = rt.providers(policy)[tier]
     model_call = ModelCall(model=policy.model_for(tier), messages=chat.messages, cached_system=chat.system,
                            max_tokens=chat.max_tokens or policy.tiers[tier].max_output_tokens, tier=tier,
                            tools=chat.tools, tool_choice=chat.tool_choice, temperature=chat.temperature,
@@ -105,4 +106,4 @@ def start_live(app: Flask, call: StoredCall) -> LiveStream | None:
         return None
     headers = {"x-tiergate-request-id": call.request_id, "x-tiergate-decision-id": call.payload["decision"]["id"],
                "x-tiergate-tier": tier, "x-tiergate-model": model_call.model, "x-tiergate-stream": LIVE}
-    return LiveStream(app, call, model_call, provider.name, first, events, headers)
+    return LiveStream(rt, call, model_call, provider.name, first, events, headers)
