@@ -9,6 +9,7 @@ One job per module:
 * ``models``           — the model names (``tiergate/auto``, ``tiergate/tierN``, pinned policy models)
 * ``routing``          — routing rules for chat traffic (whole conversation, tools, long context)
 * ``calls``            — one call end to end: decide, store, run the cascade, record, answer
+* ``live``             — live streaming (policy ``gateway.stream: live``): the routed tier's tokens, ungated
 
 The views are in ``app.api.gateway``. The format modules import nothing from Flask, so providers may
 use them.
