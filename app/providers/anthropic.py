@@ -14,7 +14,7 @@ from typing import Any, Iterator
 
 from app.errors import ProviderError
 from app.pricing import Usage
-from app.providers.base import ModelCall, ModelReply, Provider
+from app.providers.base import ModelCall, ModelReply, Provider, not_the_api
 
 CACHE_CONTROL = {"type": "ephemeral"}
 JSON_ONLY_NOTE = "Answer with JSON only: no prose and no code fences."
@@ -39,11 +39,20 @@ class AnthropicProvider(Provider):
         return cls(api_key or "", base_url, timeout, settings.provider_max_retries)
 
     def complete(self, call: ModelCall) -> ModelReply:
+        sdk = self._sdk
         started = time.perf_counter()
         with self._errors(call):
-            message = self.client.messages.create(model=call.model, max_tokens=call.max_tokens,
-                                                  messages=call.messages, **self._system(call), **_options(call))
-        return _reply(message, call, started)
+            # The raw response keeps status and content type for when the body is not a message.
+            raw = self.client.messages.with_raw_response.create(model=call.model, max_tokens=call.max_tokens,
+                                                                messages=call.messages, **self._system(call),
+                                                                **_options(call))
+        try:
+            return _reply(raw.parse(), call, started)
+        except (ValueError, TypeError, AttributeError, sdk.APIError) as exc:
+            # The SDK hands back a non-JSON body as a str and foreign JSON as a Message missing its
+            # fields; reading either fails here, and that is the provider's fault, not the job's.
+            raise not_the_api(call.model, raw.status_code, raw.headers.get("content-type", ""), "Messages API",
+                              type(exc).__name__) from None
 
     def stream(self, call: ModelCall) -> Iterator[dict[str, Any]]:
         """The Messages API stream as provider events (see ``Provider.stream``)."""
@@ -80,7 +89,7 @@ class AnthropicProvider(Provider):
         except sdk.APIConnectionError as exc:
             raise ProviderError(f"{call.model}: connection failed ({exc.message}) "
                                 f"after {self.max_retries} retries", retryable=True) from None
-        except (ValueError, sdk.APIError) as exc:  # ValueError: a 200 whose body is not JSON
+        except (ValueError, sdk.APIError) as exc:  # a stream whose events do not parse
             raise ProviderError(f"{call.model}: unreadable response: {exc}", retryable=True) from None
 
     @staticmethod
@@ -96,6 +105,8 @@ class AnthropicProvider(Provider):
 
 def _reply(message: Any, call: ModelCall, started: float) -> ModelReply:
     usage = message.usage
+    if not isinstance(usage.input_tokens, int) or not isinstance(usage.output_tokens, int):
+        raise TypeError("usage without token counts")
     blocks = [block.model_dump(exclude_none=True) for block in message.content]
     return ModelReply(
         text="".join(block.text for block in message.content if getattr(block, "type", "") == "text"),

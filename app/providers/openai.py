@@ -18,7 +18,7 @@ from urllib3.util.retry import Retry
 from app.errors import ProviderError
 from app.gateway.openai_format import STOP_REASONS, provider_messages, provider_tool_choice, provider_tools, reply_content
 from app.pricing import Usage
-from app.providers.base import ModelCall, ModelReply, Provider
+from app.providers.base import ModelCall, ModelReply, Provider, not_the_api
 
 RETRY_STATUSES = (408, 409, 429, 500, 502, 503, 504, 529)
 RETRY_BACKOFF_SECONDS = 0.5
@@ -53,10 +53,14 @@ class OpenAIProvider(Provider):
         try:
             data = response.json()
             message = data["choices"][0]["message"]
+            if not isinstance(message, dict):
+                raise TypeError("message is not an object")
             return _reply(call, message, data["choices"][0].get("finish_reason"), data.get("usage") or {},
                           data.get("model"), started)
-        except (ValueError, KeyError, IndexError, TypeError) as exc:
-            raise ProviderError(f"{call.model}: unreadable response: {exc!r}", retryable=True) from None
+        except (ValueError, KeyError, IndexError, TypeError, AttributeError) as exc:
+            # A proxy's HTML page or foreign JSON, often with status 200: the provider's fault, not the job's.
+            raise not_the_api(call.model, response.status_code, response.headers.get("content-type", ""),
+                              "chat completions", type(exc).__name__) from None
 
     def stream(self, call: ModelCall) -> Iterator[dict[str, Any]]:
         """The Chat Completions stream as provider events (see ``Provider.stream``)."""
