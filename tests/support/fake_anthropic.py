@@ -30,6 +30,7 @@ from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any, Callable
 
+from tests.support import fake_chat
 from tests.support.sme_responder import approx_tokens, flatten_text, sme_responder
 
 Responder = Callable[[dict[str, Any]], "Reply | str"]
@@ -53,6 +54,7 @@ class Reply:
     hang_seconds: float = 0.0
     raw_body: bytes | None = None
     content_type: str = "application/json"
+    content: list[dict[str, Any]] | None = None  # content blocks (tool_use) instead of ``text``
 
     @classmethod
     def ok(cls, text: str, input_tokens: int | None = None, output_tokens: int | None = None, *,
@@ -83,6 +85,13 @@ class Reply:
     def hang(cls, seconds: float, text: str = "too late") -> "Reply":
         """Answer only after ``seconds`` — longer than the client's timeout, so the client gives up."""
         return cls(text=text, hang_seconds=seconds)
+
+    @classmethod
+    def tool_use(cls, name: str, tool_input: dict[str, Any], text: str = "") -> "Reply":
+        """A call of tool ``name``, optionally after some text (stop reason ``tool_use``)."""
+        blocks = ([{"type": "text", "text": text}] if text else []) + [
+            {"type": "tool_use", "id": fake_chat.new_id("toolu_"), "name": name, "input": tool_input}]
+        return cls(stop_reason="tool_use", content=blocks)
 
     @classmethod
     def malformed(cls) -> "Reply":
@@ -193,6 +202,9 @@ class FakeAnthropic:
             queue = self._scripts.get(model)
             if queue:
                 return queue.popleft()
+        chat = fake_chat.anthropic_content(body) if self.responder is sme_responder else None
+        if chat is not None:  # tool use and structured output, as the API documents them
+            return Reply(content=chat[0], stop_reason=chat[1])
         answer = self.responder(body)
         return Reply.ok(answer) if isinstance(answer, str) else answer
 
@@ -209,7 +221,7 @@ class FakeAnthropic:
                 seen = key in self._cache
                 self._cache.add(key)
             read, write = (approx_tokens(cached), 0) if seen else (0, approx_tokens(cached))
-        text = reply.text or ""
+        text = reply.text or "" if reply.content is None else json.dumps(reply.content)
         usage = {
             "input_tokens": rest if reply.input_tokens is None else reply.input_tokens,
             "output_tokens": approx_tokens(text) if reply.output_tokens is None else reply.output_tokens,
@@ -217,7 +229,7 @@ class FakeAnthropic:
             "cache_read_input_tokens": reply.cache_read_tokens or read,
         }
         return {"id": f"msg_{uuid.uuid4().hex[:24]}", "type": "message", "role": "assistant",
-                "model": body.get("model"), "content": [{"type": "text", "text": text}],
+                "model": body.get("model"), "content": reply.content or [{"type": "text", "text": text}],
                 "stop_reason": reply.stop_reason, "stop_sequence": None, "usage": usage}
 
     def create_batch(self, body: dict[str, Any]) -> dict[str, Any]:
@@ -316,6 +328,9 @@ def _handler_for(fake: FakeAnthropic) -> type[BaseHTTPRequestHandler]:
                 return
             if reply.raw_body is not None:
                 return self._send(reply.status, reply.raw_body, reply.headers, reply.content_type)
+            if body.get("stream"):
+                events = fake_chat.anthropic_events(fake.message(body, reply))
+                return self._send(200, events, reply.headers, content_type="text/event-stream")
             self._send(200, json.dumps(fake.message(body, reply)).encode(), reply.headers)
 
         def do_GET(self) -> None:
