@@ -3,6 +3,7 @@
 Free of Flask views (the request body lives with the view in ``app.api.fallback``), so a worker
 imports it without the web layer.
 """
-from app.fallback.service import JOB, enqueue, execute, rerun_at_tier, run_job, start_sync, stored_answer
+from app.fallback.service import (JOB, enqueue, execute, rerun_at_tier, run_job, start_sync, store_outcome,
+                                  stored_answer)
 
-__all__ = ["JOB", "enqueue", "execute", "rerun_at_tier", "run_job", "start_sync", "stored_answer"]
+__all__ = ["JOB", "enqueue", "execute", "rerun_at_tier", "run_job", "start_sync", "store_outcome", "stored_answer"]

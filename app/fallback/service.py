@@ -3,7 +3,7 @@
 A sync request runs right in the web process that received it (``start_sync``): stored first, leased
 to that process, its cascade in a greenlet beside the HTTP request, so an answer costs no queue round
 trip and waiting on the model costs no thread. An async request, or a sync one whose web process died,
-runs in a worker (``run_job``). Both end in ``_store_outcome``: one transaction with the outcome, the
+runs in a worker (``run_job``). Both end in ``store_outcome``: one transaction with the outcome, the
 attempts, the review item and the callback (``app.outbox``). State moves go through ``app.lifecycle``.
 """
 from __future__ import annotations
@@ -96,7 +96,7 @@ def run_claimed(rt: Runtime, claimed: lifecycle.Claimed, *, task: SyncTask | Non
                          observers=[InFlightCalls(rt.redis, claimed.request_id, rt.policy().prices)])
         result.attempts[:0] = lost
         by_response = task is not None and task.respond_or_callback()
-        answer = _store_outcome(rt, claimed.request_id, result, payload, callback=not by_response,
+        answer = store_outcome(rt, claimed.request_id, result, payload, callback=not by_response,
                                 recovered=claimed.recovered)
     if answer is not None and shadowed(rt.policy(), result.task_type):
         from app.shadow import after_delivery
@@ -131,7 +131,7 @@ def answer_of(request_id: str, result: CascadeResult, payload: dict[str, Any]) -
             "review_id": None, "review_url": None}
 
 
-def _store_outcome(rt: Runtime, request_id: str, result: CascadeResult, payload: dict[str, Any], *,
+def store_outcome(rt: Runtime, request_id: str, result: CascadeResult, payload: dict[str, Any], *,
                    callback: bool, recovered: bool = False, create_review: bool = True) -> dict[str, Any] | None:
     """Outcome, attempts, review item and callback in one transaction; None if this process lost the request."""
     answer = answer_of(request_id, result, payload)
@@ -221,7 +221,7 @@ def mark_failed(rt: Runtime, request_id: str, exc: BaseException, *, final: bool
         session.execute(update(Request).where(Request.id == request_id)
                         .values(status=lifecycle.RUNNING, owner=rt.leases.owner)
                         .execution_options(synchronize_session=False))
-    _store_outcome(rt, request_id, failed, row.payload, callback=True)
+    store_outcome(rt, request_id, failed, row.payload, callback=True)
 
 
 def rerun_at_tier(rt: Runtime, payload: dict[str, Any], tier: str, *, api_key_id: int | None = None) -> dict[str, Any]:
@@ -244,7 +244,7 @@ def rerun_at_tier(rt: Runtime, payload: dict[str, Any], tier: str, *, api_key_id
                                                                      "finished_at": utcnow()})
         raise
     # The re-run's answer becomes a new review item of the reviews module, not one of ours.
-    return _store_outcome(rt, request_id, result, payload, callback=False, create_review=False) or {}
+    return store_outcome(rt, request_id, result, payload, callback=False, create_review=False) or {}
 
 
 def _error_text(exc: BaseException) -> str:

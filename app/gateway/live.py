@@ -88,7 +88,7 @@ class LiveStream:
                                model=attempt.model if reply else None, start_tier=tier, escalated=False,
                                needs_review=False, review_reasons=[], attempts=[attempt], error=error)
         # The outcome, attempt and totals in one transaction, as the fallback service stores a cascade's.
-        service._store_outcome(self.rt, call.request_id, result, call.payload, callback=False)
+        service.store_outcome(self.rt, call.request_id, result, call.payload, callback=False)
 
 
 def start_live(rt: Runtime, call: StoredCall) -> LiveStream | None:
