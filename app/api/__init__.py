@@ -8,3 +8,4 @@ from app.api import reviews  # noqa: E402,F401
 from app.api import reports  # noqa: E402,F401
 from app.api import classify  # noqa: E402,F401
 from app.api import fallback, jobs  # noqa: E402,F401  (issue 3)
+from app.api import policy  # noqa: E402,F401  (issue 17)
