@@ -13,7 +13,7 @@ export class TiergateApi implements ICredentialType {
 
 	icon: Icon = { light: 'file:../icons/tiergate.svg', dark: 'file:../icons/tiergate.dark.svg' };
 
-	documentationUrl = 'https://github.com/tiergate/tiergate/tree/main/n8n-nodes#credentials';
+	documentationUrl = 'https://github.com/tiergate-dev/tiergate/tree/main/n8n-nodes#credentials';
 
 	properties: INodeProperties[] = [
 		{

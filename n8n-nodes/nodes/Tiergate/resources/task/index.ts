@@ -1,5 +1,5 @@
 import type { INodeProperties } from 'n8n-workflow';
-import { awaitQueuedAnswer } from '../../shared/transport';
+import { awaitQueuedAnswer, simplifyFallbackAnswer } from '../../shared/transport';
 import { classifyDescription } from './classify';
 import { routeDescription } from './route';
 import { runWithFallbackDescription } from './runWithFallback';
@@ -38,7 +38,7 @@ export const taskDescription: INodeProperties[] = [
 					'Run on the cheapest tier, check the answer, escalate when the check fails, hold risky output for review',
 				routing: {
 					request: { method: 'POST', url: '/v1/fallback' },
-					output: { postReceive: [awaitQueuedAnswer] },
+					output: { postReceive: [awaitQueuedAnswer, simplifyFallbackAnswer] },
 				},
 			},
 		],
