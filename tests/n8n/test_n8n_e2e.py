@@ -215,3 +215,79 @@ def test_review_workflow_takes_the_rejected_branch(n8n, tiergate, workflows):
     assert rejected["status"] == "rejected"
     assert rejected["review_id"] == review_id
     assert harness.node_output(execution, "Approved reply") == []
+
+
+def test_classify_sends_each_label_to_its_own_output(n8n):
+    """Classify with "One Output per Label": B2B rows on output 0, B2C on 1, the unsure row on "Other"."""
+    path = Path(__file__).parent / "workflows" / "label-outputs.workflow.json"
+    n8n.cli("import:workflow", f"--input={path}")
+
+    execution = n8n.execute(json.loads(path.read_text())["id"])
+
+    assert execution["resultData"].get("error") is None, execution["resultData"]["error"]
+    b2b, b2c, other = (harness.node_output(execution, "Sort leads", output) for output in range(3))
+    assert [item["id"] for item in b2b] == ["a", "d"] and {item["label"] for item in b2b} == {"B2B"}
+    assert [item["id"] for item in b2c] == ["b"]
+    assert [item["id"] for item in other] == ["c"] and other[0]["needs_review"] is True
+    # One review per row: the flagged row has its own review item.
+    assert other[0]["review_id"] and other[0]["review_id"].startswith("rev")
+
+
+# -- the editor, as a person uses it (Playwright on Debian's Chromium) --------------------------------
+CHROMIUM = "/usr/bin/chromium"
+EDITOR_TIMEOUT_MS = 60_000
+ARTIFACTS = harness.REPO_ROOT / "test-artifacts"
+
+
+@pytest.fixture(scope="module")
+def editor(n8n):
+    """A Chromium page signed in to the n8n editor as its owner."""
+    from playwright.sync_api import sync_playwright
+
+    session = n8n.editor_session()
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=CHROMIUM, args=["--no-sandbox", "--disable-gpu"])
+        context = browser.new_context(viewport={"width": 1366, "height": 900})
+        context.add_cookies([{"name": c.name, "value": c.value, "url": n8n.url} for c in session.cookies])
+        page = context.new_page()
+        page.set_default_timeout(EDITOR_TIMEOUT_MS)
+        try:
+            yield page
+        finally:
+            context.close()
+            browser.close()
+
+
+def _open_node_panel(page):
+    page.keyboard.press("Tab")
+    return page.locator('[data-test-id="node-creator-search-bar"] input, input[placeholder^="Search nodes"]').first
+
+
+def test_node_panel_finds_tiergate_by_name(n8n, editor):
+    editor.goto(f"{n8n.url}/workflow/new")
+    editor.locator('[data-test-id="canvas-plus-button"], [data-test-id="canvas-add-button"]').first.wait_for()
+    search = _open_node_panel(editor)
+    search.fill("Tiergate")
+    found = editor.locator('[data-test-id="item-iterator-item"]', has_text="Tiergate")
+    found.first.wait_for()
+    editor.screenshot(path=str(ARTIFACTS / "n8n-node-panel-search.png"))
+    assert "Tiergate" in found.first.inner_text()
+
+
+def test_workflow_shows_the_subtitle_and_the_policy_task_types(n8n, editor, tiergate, workflows):
+    workflow = workflows["list-classification"]
+    editor.goto(f"{n8n.url}/workflow/{workflow['id']}")
+    node = editor.locator('[data-test-id="canvas-node"]', has_text="Classify rows")
+    node.wait_for()
+    subtitle = editor.get_by_text("Classify · 3 labels")
+    subtitle.wait_for()
+    editor.screenshot(path=str(ARTIFACTS / "n8n-classify-subtitle.png"))
+
+    node.dblclick()
+    editor.locator('[data-test-id="parameter-input-taskType"]').click()
+    options = editor.locator(".el-select-dropdown__item:visible, [role='option']:visible")
+    options.first.wait_for()
+    shown = {text.strip() for text in options.all_inner_texts()}
+    editor.screenshot(path=str(ARTIFACTS / "n8n-task-type-dropdown.png"))
+    expected = {item["name"] for item in tiergate.api("GET", "/v1/policy/task-types").json()["items"]}
+    assert expected and expected <= {line.splitlines()[0] for line in shown if line}, shown
