@@ -274,6 +274,21 @@ def test_node_panel_finds_tiergate_by_name(n8n, editor):
     assert "Tiergate" in found.first.inner_text()
 
 
+def test_node_panel_still_lists_tiergate_under_ai(n8n, editor, workflows):
+    """AI > Other AI nodes > Miscellaneous, where n8n lists its own AI app nodes."""
+    editor.goto(f"{n8n.url}/workflow/{workflows['crm-cleanup']['id']}")  # has a trigger: the action view opens
+    editor.locator('[data-test-id="canvas-node"]').first.wait_for()
+    _open_node_panel(editor).wait_for()
+    items = editor.locator('[data-test-id="item-iterator-item"]')
+    try:
+        items.filter(has_text=re.compile(r"^\s*AI\s*$|^\s*AI\n", re.M)).first.click()
+        items.filter(has_text=re.compile("Other AI nodes", re.I)).first.click()
+        items.filter(has_text="Miscellaneous").first.click()
+        items.filter(has_text="Tiergate").first.wait_for()
+    finally:
+        editor.screenshot(path=str(ARTIFACTS / "n8n-node-panel-ai.png"))
+
+
 def test_workflow_shows_the_subtitle_and_the_policy_task_types(n8n, editor, tiergate, workflows):
     workflow = workflows["list-classification"]
     editor.goto(f"{n8n.url}/workflow/{workflow['id']}")
