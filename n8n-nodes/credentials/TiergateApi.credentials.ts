@@ -35,6 +35,15 @@ export class TiergateApi implements ICredentialType {
 				'A key from "tiergate keys create --name n8n --scopes route,classify,fallback,review"',
 			required: true,
 		},
+		{
+			displayName: 'Callback Secret',
+			name: 'callbackSecret',
+			type: 'string',
+			typeOptions: { password: true },
+			default: '',
+			description:
+				'Optional: Tiergate\'s TIERGATE_CALLBACK_SECRET. When set, "Run and Wait for Review" accepts a decision only with a valid X-Tiergate-Signature.',
+		},
 	];
 
 	authenticate: IAuthenticateGeneric = {

@@ -279,10 +279,11 @@ def test_node_panel_still_lists_tiergate_under_ai(n8n, editor, workflows):
     editor.goto(f"{n8n.url}/workflow/{workflows['crm-cleanup']['id']}")  # has a trigger: the action view opens
     editor.locator('[data-test-id="canvas-node"]').first.wait_for()
     _open_node_panel(editor).wait_for()
-    items = editor.locator('[data-test-id="item-iterator-item"]')
+    panel = editor.locator('[data-test-id="node-creator"]')
     try:
-        items.filter(has_text=re.compile(r"^\s*AI\s*$|^\s*AI\n", re.M)).first.click()
-        items.filter(has_text=re.compile("Other AI nodes", re.I)).first.click()
+        items = panel.locator('[data-test-id="item-iterator-item"]:visible')
+        panel.get_by_text("AI", exact=True).first.click()
+        items.filter(has_text=re.compile("Other AI Nodes", re.I)).first.click()
         items.filter(has_text="Miscellaneous").first.click()
         items.filter(has_text="Tiergate").first.wait_for()
     finally:
@@ -306,3 +307,34 @@ def test_workflow_shows_the_subtitle_and_the_policy_task_types(n8n, editor, tier
     editor.screenshot(path=str(ARTIFACTS / "n8n-task-type-dropdown.png"))
     expected = {item["name"] for item in tiergate.api("GET", "/v1/policy/task-types").json()["items"]}
     assert expected and expected <= {line.splitlines()[0] for line in shown if line}, shown
+
+
+def test_run_and_wait_for_review_pauses_in_one_node_until_the_decision(n8n, tiergate, workflows):
+    workflow = workflows["support-reply-one-node"]
+    node = "Draft and wait for the reviewer"
+    before = n8n.last_execution_id(workflow["id"])
+    response = n8n.webhook(harness.webhook_path(workflow), {
+        "customer_email": "sam.lee@example.com", "customer_name": "Sam Lee", "subject": "Invoice 2291",
+        "message": "Hi, I was charged twice for invoice 2291. Can you refund one of them?"},
+        timeout=WEBHOOK_TIMEOUT_SECONDS)
+    assert response.status_code == 200, response.text[:2000]
+    execution_id, _ = n8n.wait_for_execution(workflow["id"], before, {"waiting"}, EXECUTION_TIMEOUT_SECONDS)
+
+    pending = tiergate.api("GET", "/v1/reviews", params={"status": "pending"}).json()["items"]
+    (review,) = [item for item in pending if (item.get("metadata") or {}).get("customer_email") == "sam.lee@example.com"]
+    time.sleep(2)  # nothing resumes it but the decision
+    assert n8n.wait_for_execution(workflow["id"], execution_id - 1, {"waiting"}, 5)[1] == "waiting"
+
+    edited = "Dear Sam, we refunded the second charge for invoice 2291 today. (edited by Jo)"
+    decided = tiergate.api("POST", f"/v1/reviews/{review['review_id']}/decision",
+                           json={"action": "approve", "text": edited, "minutes_spent": 1})
+    assert decided.status_code == 200, decided.text
+
+    n8n.wait_for_execution(workflow["id"], execution_id - 1, {"success"}, EXECUTION_TIMEOUT_SECONDS)
+    execution = n8n.execution(execution_id)
+    (decision,) = harness.node_output(execution, node)
+    assert (decision["event"], decision["action"], decision["approved"]) == ("review.decided", "approve", True)
+    assert decision["review_id"] == review["review_id"]
+    (reply,) = harness.node_output(execution, "Reply to send")
+    assert (reply["reply"], reply["to"]) == (edited, "sam.lee@example.com")
+    assert harness.node_output(execution, "Not approved") == []

@@ -3,6 +3,7 @@ import { jobDescription } from './resources/job';
 import { reviewDescription } from './resources/review';
 import { taskDescription } from './resources/task';
 import { classifyItems } from './resources/task/classify';
+import { resumeOnDecision, runAndWaitForReview } from './resources/task/runAndWaitForReview';
 import { getTaskTypes } from './methods/loadOptions';
 
 /**
@@ -23,6 +24,9 @@ const configuredOutputs = (parameters: {
 };
 
 
+// The only webhook is a restart webhook (like n8n's Wait node): it exists while an execution waits
+// for a review decision, so there is nothing to register on Tiergate's side.
+// eslint-disable-next-line @n8n/community-nodes/webhook-lifecycle-complete
 export class Tiergate implements INodeType {
 	description: INodeTypeDescription = {
 		displayName: 'Tiergate',
@@ -35,7 +39,7 @@ export class Tiergate implements INodeType {
 		defaultVersion: 1.1,
 		// What the canvas shows under the node, like n8n's own: "Classify · 3 labels".
 		subtitle:
-			'={{ ({ classify: "Classify", route: "Route", runWithFallback: "Run with fallback", get: "Get job", getPending: "Get pending reviews", decide: "Decide review" })[$parameter["operation"]] + ($parameter["operation"] === "classify" ? " · " + ($parameter["labelList"] ? ($parameter["labelList"].labels || []).length : String($parameter["labels"] || "").split(",").filter(l => l.trim()).length) + " labels" : ($parameter["taskType"] ? " · " + $parameter["taskType"] : "")) }}',
+			'={{ ({ classify: "Classify", route: "Route", runWithFallback: "Run with fallback", runAndWaitForReview: "Run and wait for review", get: "Get job", getPending: "Get pending reviews", decide: "Decide review" })[$parameter["operation"]] + ($parameter["operation"] === "classify" ? " · " + ($parameter["labelList"] ? ($parameter["labelList"].labels || []).length : String($parameter["labels"] || "").split(",").filter(l => l.trim()).length) + " labels" : ($parameter["taskType"] ? " · " + $parameter["taskType"] : "")) }}',
 		description:
 			'Send LLM tasks to the cheapest model tier that does them well, with checks, escalation and human review',
 		defaults: {
@@ -43,6 +47,17 @@ export class Tiergate implements INodeType {
 		},
 		usableAsTool: true,
 		inputs: [NodeConnectionTypes.Main],
+		// Run and Wait for Review parks the execution; Tiergate's review.decided callback to
+		// $execution.resumeUrl resumes it here, as with n8n's Wait node.
+		webhooks: [
+			{
+				name: 'default',
+				httpMethod: 'POST',
+				responseMode: 'onReceived',
+				path: '',
+				restartWebhook: true,
+			},
+		],
 		outputs: `={{(${configuredOutputs})($parameter)}}`,
 		credentials: [
 			{
@@ -92,6 +107,9 @@ export class Tiergate implements INodeType {
 	customOperations = {
 		task: {
 			classify: classifyItems,
+			runAndWaitForReview,
 		},
 	};
+
+	webhook = resumeOnDecision;
 }
