@@ -23,3 +23,8 @@ def test_task_types_need_a_key(client):
     assert response.status_code == 401
     assert response.get_json()["error"]["field"] == "Authorization"
     assert client.get("/v1/policy/task-types", headers={"X-API-Key": "tg_nope"}).status_code == 401
+
+
+def test_task_types_are_in_the_openapi_document(client):
+    paths = client.get("/openapi.json").get_json()["paths"]
+    assert "get" in paths["/v1/policy/task-types"]

@@ -9,6 +9,7 @@ from flask import jsonify
 
 from app.api import bp
 from app.auth import authenticate_any
+from app.openapi import document
 from app.routing_state import current_policy
 
 
@@ -21,3 +22,8 @@ def list_task_types():
               "output_format": task.output_format}
              for name, task in sorted(policy.task_types.items())]
     return jsonify({"items": items})
+
+
+document("/v1/policy/task-types", "get", "The policy's task types with their descriptions (for integration pickers)",
+         scope="any", responses={"200": "items: [{name, description, tier, review, output_format}]",
+                                 "401": "no or bad key"})
