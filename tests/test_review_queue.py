@@ -97,3 +97,15 @@ def test_bulk_approve_sends_one_signed_callback_per_item_once(app, client, store
     finally:
         worker.stop()
         receiver.close()
+
+
+def test_the_api_pages_and_searches_the_queue(client, store, auth):
+    ids = [add_flagged_draft(store, draft=f"draft {i}", reasons=LOW_RISK,
+                             metadata={"workflow": "leads" if i % 2 else "crm"}) for i in range(7)]
+    first = client.get("/v1/reviews?limit=3", headers=auth).get_json()
+    third = client.get("/v1/reviews?limit=3&offset=6", headers=auth).get_json()
+    assert [item["review_id"] for item in first["items"]] == ids[:3] and first["total"] == 7
+    assert [item["review_id"] for item in third["items"]] == ids[6:]
+    leads = client.get("/v1/reviews?q=leads", headers=auth).get_json()
+    assert [item["review_id"] for item in leads["items"]] == ids[1::2] and leads["total"] == 3
+    assert client.get("/v1/reviews?offset=-1", headers=auth).status_code == 422

@@ -172,7 +172,7 @@ def _start_review_run(n8n, tiergate, workflow) -> tuple[int, str]:
     (draft,) = harness.node_output(n8n.execution(execution_id), "Draft reply")
     assert draft["needs_review"] is True, draft
     assert draft["status"] == "needs_review", draft
-    pending = tiergate.api("GET", "/v1/reviews", params={"status": "pending"}).json()["items"]
+    pending = tiergate.api("GET", "/v1/reviews", params={"status": "pending", "task_type": "support_reply", "limit": 500}).json()["items"]
     assert draft["review_id"] in [item["review_id"] for item in pending]
     return execution_id, draft["review_id"]
 
@@ -320,7 +320,7 @@ def test_run_and_wait_for_review_pauses_in_one_node_until_the_decision(n8n, tier
     assert response.status_code == 200, response.text[:2000]
     execution_id, _ = n8n.wait_for_execution(workflow["id"], before, {"waiting"}, EXECUTION_TIMEOUT_SECONDS)
 
-    pending = tiergate.api("GET", "/v1/reviews", params={"status": "pending"}).json()["items"]
+    pending = tiergate.api("GET", "/v1/reviews", params={"status": "pending", "task_type": "support_reply", "limit": 500}).json()["items"]
     (review,) = [item for item in pending if (item.get("metadata") or {}).get("customer_email") == "sam.lee@example.com"]
     time.sleep(2)  # nothing resumes it but the decision
     assert n8n.wait_for_execution(workflow["id"], execution_id - 1, {"waiting"}, 5)[1] == "waiting"
