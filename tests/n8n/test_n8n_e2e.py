@@ -50,6 +50,9 @@ def test_packed_node_loads_as_a_community_node(n8n, workflows):
     assert manifest["n8n"]["nodes"] == ["dist/nodes/Tiergate/Tiergate.node.js"]
     assert (installed / manifest["n8n"]["nodes"][0]).exists()
     assert not (installed / "node_modules" / "n8n-workflow").exists(), "n8n-workflow must come from n8n"
+    assert not list(installed.rglob("*.tsbuildinfo")), "the package ships no TypeScript build info"
+    for url in (manifest["homepage"], manifest["repository"]["url"], manifest["bugs"]["url"]):
+        assert "github.com/tiergate-dev/tiergate" in url and ".invalid" not in url, url
     used = {node["type"] for workflow in workflows.values() for node in workflow["nodes"]}
     assert harness.NODE_TYPE in used
     log = harness.tail(n8n.log, 10**6)
