@@ -92,6 +92,17 @@ def authenticate(scope: str) -> ApiKey:
     return key
 
 
+def authenticate_any() -> KeyIdentity:
+    """The request's key if it exists and is not revoked, whatever its scopes (read-only lookups)."""
+    plain = presented_key()
+    if not plain:
+        raise Unauthorized("missing API key: send 'Authorization: Bearer <key>' or 'X-API-Key: <key>'", "Authorization")
+    key = _lookup(hash_key(plain))
+    if key is None:
+        raise Unauthorized("invalid or revoked API key", "Authorization")
+    return key
+
+
 def _lookup(key_hash: str) -> KeyIdentity | None:
     try:
         generation, redis_up = get_queue().redis.get(KEY_GENERATION), True

@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 from typing import Any
 
-from sqlalchemy import func, select, update
+from sqlalchemy import String, cast, func, or_, select, update
 from sqlalchemy.orm import Session
 
 from app.errors import ApiError, Conflict, InvalidField, NotFound, TiergateError
@@ -46,6 +46,8 @@ class QueueFilter:
     older_than_minutes: float | None = None
     newer_than_minutes: float | None = None
     limit: int = DEFAULT_PAGE_SIZE
+    search: str | None = None  # text in the id, task type, input, draft or metadata (customer, workflow)
+    offset: int = 0
 
 
 @dataclass(frozen=True)
@@ -59,6 +61,34 @@ class DecisionInput:
 
 # -- reading -------------------------------------------------------------------------------------
 
+# What a reviewer reads instead of a flagger's code. Unknown codes are shown as they are.
+REASON_LABELS = {
+    "high_risk": "High risk",
+    "external": "Goes to a customer",
+    "task_type_review": "Always reviewed (task type)",
+    "sensitive_content": "Sensitive content",
+    "gates_failed": "Failed the checks",
+    "spend_cap": "Stopped at the spend cap",
+    "rerun": "Re-run on a higher tier",
+    "low confidence: still unsure after escalation": "Low confidence",
+    "no usable answer for some items": "No usable answer",
+}
+# Items flagged for one of these are never approved in bulk: a person reads each one.
+NOT_BULK_APPROVABLE = frozenset({"high_risk", "external", "task_type_review", "sensitive_content", "spend_cap"})
+
+
+def reason_label(reason: Any) -> str:
+    """A reason as a reviewer reads it: "Goes to a customer" rather than ``external``."""
+    key = reason_key(reason)
+    return REASON_LABELS.get(key, key.replace("_", " ").capitalize())
+
+
+def is_low_risk(review: Review) -> bool:
+    """A pending draft whose reasons are only doubt about the answer, so it may be approved in bulk."""
+    return (review.status == "pending" and review.kind == "draft"
+            and not {reason_key(r) for r in review.reasons or []} & NOT_BULK_APPROVABLE)
+
+
 def reason_key(reason: Any) -> str:
     """A reason's short name, whether the flagger stored a string or a ``{rule, detail}`` object."""
     if isinstance(reason, dict):
@@ -71,8 +101,7 @@ def _aware(moment: datetime) -> datetime:
     return moment if moment.tzinfo else moment.replace(tzinfo=timezone.utc)
 
 
-def list_reviews(session: Session, flt: QueueFilter) -> list[Review]:
-    """Items matching the filter, oldest first (the longest-waiting workflow comes first)."""
+def _filtered(flt: QueueFilter):
     query = select(Review)
     if flt.status:
         query = query.where(Review.status == flt.status)
@@ -85,14 +114,33 @@ def list_reviews(session: Session, flt: QueueFilter) -> list[Review]:
         query = query.where(Review.created_at <= now - timedelta(minutes=flt.older_than_minutes))
     if flt.newer_than_minutes is not None:
         query = query.where(Review.created_at >= now - timedelta(minutes=flt.newer_than_minutes))
-    query = query.order_by(Review.created_at, Review.id)
-    limit = max(1, min(flt.limit, MAX_PAGE_SIZE))
+    if flt.search and flt.search.strip():
+        # Metadata is JSON; its text form holds the caller's fields (customer, workflow) on every database.
+        pattern = f"%{flt.search.strip()}%"
+        query = query.where(or_(Review.id.ilike(pattern), Review.task_type.ilike(pattern),
+                                Review.input_text.ilike(pattern), Review.draft.ilike(pattern),
+                                cast(Review.request_metadata, String).ilike(pattern)))
+    return query.order_by(Review.created_at, Review.id)
+
+
+def count_reviews(session: Session, flt: QueueFilter) -> int:
+    """How many items match the filter (for the pager)."""
+    if flt.reason:
+        return sum(1 for review in session.scalars(_filtered(flt))
+                   if flt.reason in {reason_key(r) for r in review.reasons or []})
+    return session.scalar(select(func.count()).select_from(_filtered(flt).order_by(None).subquery())) or 0
+
+
+def list_reviews(session: Session, flt: QueueFilter) -> list[Review]:
+    """Items matching the filter, oldest first (the longest-waiting workflow comes first)."""
+    query = _filtered(flt)
+    limit, offset = max(1, min(flt.limit, MAX_PAGE_SIZE)), max(0, flt.offset)
     if not flt.reason:
-        return list(session.scalars(query.limit(limit)))
+        return list(session.scalars(query.offset(offset).limit(limit)))
     # Reasons are a JSON list whose SQL operators differ per database; the queue is small enough
     # (hundreds of items, not millions) to filter them here.
     matched = [review for review in session.scalars(query) if flt.reason in {reason_key(r) for r in review.reasons or []}]
-    return matched[:limit]
+    return matched[offset:offset + limit]
 
 
 def queue_counts(session: Session, flt: QueueFilter) -> dict[str, dict[str, int]]:

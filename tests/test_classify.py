@@ -96,6 +96,22 @@ def test_below_threshold_escalates_once_then_unknown_and_review(client, auth, ap
         review = session.get(Review, body["review_id"])
         assert review.status == "pending" and review.request_id == body["request_id"]
         assert '"id": 2' in review.draft and "low confidence" in review.reasons[0]
+        assert review.input_text == "c" and review.request_metadata["row_id"] == 2
+
+
+def test_every_flagged_row_gets_its_own_review(client, auth, app, fake_anthropic):
+    fake_anthropic.script(HAIKU, verdicts(("B2C", 0.5), ("B2B", 0.95), ("B2C", 0.4)))
+    fake_anthropic.script(SONNET, verdicts(("Unsure", 0.5), ("Unsure", 0.55)))
+    body = client.post("/v1/classify", json={"items": ["x", "Acme GmbH", "y"], "labels": LABELS,
+                                             "metadata": {"workflow": "leads"}}, headers=auth).get_json()
+    first, second, third = body["results"]
+    assert first["needs_review"] and third["needs_review"] and not second["needs_review"]
+    assert first["review_id"] != third["review_id"] and "review_id" not in second
+    with app.extensions["store"].session() as session:
+        reviews = [session.get(Review, r["review_id"]) for r in (first, third)]
+        assert [(r.input_text, r.request_metadata) for r in reviews] == [
+            ("x", {"workflow": "leads", "row_id": 0}), ("y", {"workflow": "leads", "row_id": 2})]
+        assert all(r.status == "pending" and r.request_id == body["request_id"] for r in reviews)
 
 
 def test_without_unknown_an_unsure_item_keeps_its_best_label_and_is_flagged(client, auth, fake_anthropic):

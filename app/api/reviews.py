@@ -12,12 +12,13 @@ from app.api.body import read_body
 from app.auth import require_scope
 from app.errors import InvalidField
 from app.openapi import document
-from app.reviews import KINDS, MAX_PAGE_SIZE, STATUSES, DecisionInput, QueueFilter, attempts_of, decide, get_review, \
-    list_reviews, queue_counts, review_json
+from app.reviews import KINDS, MAX_PAGE_SIZE, STATUSES, DecisionInput, QueueFilter, attempts_of, count_reviews, decide, \
+    get_review, list_reviews, queue_counts, review_json
 from app.store import db
 
 # Age filters past this are meaningless, and far past it the date arithmetic overflows (a 500).
 MAX_AGE_MINUTES = 10 * 366 * 24 * 60
+MAX_OFFSET = 10**9  # past any real queue; far past it the database's integer overflows
 
 
 class DecisionBody(BaseModel):
@@ -71,11 +72,13 @@ def filter_from_args() -> QueueFilter:
     limit = _number_arg("limit", integer=True)
     if limit is not None and not 1 <= limit <= MAX_PAGE_SIZE:
         raise InvalidField(f"limit must be between 1 and {MAX_PAGE_SIZE}", "limit")
+    offset = _number_arg("offset", integer=True, maximum=MAX_OFFSET) or 0
     return QueueFilter(status=None if status == "all" else status, kind=kind,
                        task_type=request.args.get("task_type", "").strip() or None,
                        reason=request.args.get("reason", "").strip() or None,
                        older_than_minutes=_number_arg("older_than_minutes", maximum=MAX_AGE_MINUTES),
                        newer_than_minutes=_number_arg("newer_than_minutes", maximum=MAX_AGE_MINUTES),
+                       search=request.args.get("q", "").strip() or None, offset=offset,
                        **({"limit": limit} if limit else {}))
 
 
@@ -84,7 +87,8 @@ def filter_from_args() -> QueueFilter:
 def reviews_list():
     flt = filter_from_args()
     items = [review_json(review) for review in list_reviews(db(), flt)]
-    return jsonify({"items": items, "count": len(items), "counts": queue_counts(db(), flt)})
+    return jsonify({"items": items, "count": len(items), "total": count_reviews(db(), flt), "offset": flt.offset,
+                    "counts": queue_counts(db(), flt)})
 
 
 @bp.get("/reviews/<review_id>")
@@ -116,9 +120,11 @@ QUEUE_FILTERS = [
     {"name": "limit", "in": "query", "schema": {"type": "integer", "minimum": 1, "maximum": MAX_PAGE_SIZE}},
 ]
 document("/v1/reviews", "get", "List review items (default: pending), with counts per status, reason and task type",
-         scope="review", parameters=QUEUE_FILTERS,
-         responses={"200": "{items: [...], count, counts}", "403": "key lacks the review scope",
-                    "422": "a filter is invalid"})
+         scope="review", parameters=QUEUE_FILTERS + [
+             {"name": "q", "in": "query", "schema": {"type": "string"}},
+             {"name": "offset", "in": "query", "schema": {"type": "integer", "minimum": 0, "maximum": MAX_OFFSET}}],
+         responses={"200": "{items: [...], count, total, offset, counts}; q searches text and metadata, offset pages",
+                    "403": "key lacks the review scope", "422": "a filter is invalid"})
 document("/v1/reviews/{review_id}", "get", "One review item with its input, draft and every attempt", scope="review",
          parameters=[REVIEW_ID], responses={"200": "the item", "404": "no such item"})
 document("/v1/reviews/{review_id}/decision", "post", "Approve (optionally with edited text), reject or re-run an item",

@@ -271,16 +271,15 @@ def finish(app: Flask, request_id: str, *, notify: bool = True) -> dict[str, Any
         row.finished_at = utcnow()
         row.progress_done = len(results)
         review_id = None
-        if flagged:
-            review = Review(kind="draft", request_id=row.id, task_type=row.task_type, tier=row.tier,
-                            reasons=row.review_reasons, input_text=f"{len(flagged)} of {len(results)} items need a look",
-                            draft=_review_draft(flagged), callback_url=row.callback_url,
-                            request_metadata=row.request_metadata)
+        texts = {str(item["id"]): item.get("text") for item in row.payload["items"]}
+        for result in flagged:  # one review per row, so a reviewer can decide rows one by one
+            review = Review(id=new_id("rev"), kind="draft", request_id=row.id, task_type=row.task_type, tier=row.tier,
+                            reasons=_review_reasons([result]), input_text=texts.get(str(result["id"])),
+                            draft=_review_draft([result]), callback_url=row.callback_url,
+                            request_metadata={**(row.request_metadata or {}), "row_id": result["id"]})
             session.add(review)
-            session.flush()
-            review_id = review.id
-            for result in flagged:
-                result["review_id"] = review_id
+            result["review_id"] = review.id
+            review_id = review_id or review.id  # the answer's review_id: the first flagged row's
         row.result = response_body(row, results, review_id)
         row.owner, row.lease_until = None, None
         body = row.result

@@ -6,6 +6,7 @@ asset from outside the app. The CSV downloads are the API's CSV behind the revie
 from __future__ import annotations
 
 from datetime import datetime, timezone
+from decimal import Decimal
 
 from flask import Blueprint, current_app, render_template, request
 
@@ -16,7 +17,7 @@ from app.reports import (DEFAULT_GROUPING, GROUPINGS, DisplayCurrency, Period, p
 from app.reports.charts import Marker, Series, bar_chart, column_chart, dollars
 from app.reports.export import CENTS, figures_row
 from app.reports.quality import (ESCALATION_GOOD_BELOW_PCT, ESCALATION_START_HIGHER_ABOVE_PCT,
-                                 FORMAT_SUCCESS_TARGET_PCT, class_row)
+                                 FORMAT_SUCCESS_TARGET_PCT, MIN_REQUESTS_FOR_SUGGESTION, class_row)
 from app.routing_state import current_policy
 from app.store import db
 from app.web.auth import login_required
@@ -43,6 +44,32 @@ def _period() -> tuple[Period, str | None]:
         return default_period(), exc.message
 
 
+# Below this baseline a month's figures are mostly fractions of a cent, so the page shows four
+# decimals ($0.0042) instead of rounding nearly everything to $0.00.
+SUB_CENT_BELOW_USD = Decimal("1")
+SUB_CENT = Decimal("0.0001")
+
+
+def money_places(baseline_usd) -> Decimal:
+    """Cents for real money, tenths of a mill for small-business volumes."""
+    return CENTS if abs(Decimal(str(baseline_usd or 0))) >= SUB_CENT_BELOW_USD else SUB_CENT
+
+
+def money_formatter(places: Decimal):
+    """Dollars at ``places`` with the minus sign in front: −$0.0100, $0.0042."""
+    digits = max(2, -places.as_tuple().exponent)
+
+    def fmt(value) -> str:
+        value = Decimal(str(value or 0))
+        return f"−${-value:,.{digits}f}" if value < 0 else f"${value:,.{digits}f}"
+    return fmt
+
+
+def per_thousand(cost_usd, requests: int) -> Decimal | None:
+    """Cost per 1,000 requests: the figure that stays readable when each request costs a fraction of a cent."""
+    return Decimal(str(cost_usd)) * 1000 / requests if requests else None
+
+
 def _pct(value: float) -> str:
     return f"{value:.0f}%"
 
@@ -55,11 +82,15 @@ def page():
     display = DisplayCurrency.from_settings(current_app.config.get("TIERGATE"))
     by_month = savings_report(session, policy, period, "month")
     quality = quality_report(session, policy, period)
-    # Cents on the page, rounded so that the shown levers add up to the shown saving.
-    total = figures_row(by_month.total, display, CENTS)
-    months = [figures_row(group, places=CENTS) for group in by_month.groups]
+    # Cents on the page (or four decimals at small volumes), rounded so that the shown levers add up
+    # to the shown saving.
+    places = money_places(by_month.total.baseline)
+    total = figures_row(by_month.total, display, places)
+    months = [figures_row(group, places=places) for group in by_month.groups]
     classes = [class_row(entry) for entry in quality.classes]
-    savings_by_class = {group.key: figures_row(group, places=CENTS) for group in quality.savings.groups}
+    savings_by_class = {group.key: figures_row(group, places=places) for group in quality.savings.groups}
+    workflows = [figures_row(group, places=places) for group in savings_report(session, policy, period, "workflow").groups]
+    waiting = [row for row in classes if row["requests"] < MIN_REQUESTS_FOR_SUGGESTION]
     labels = [row["task_type"] for row in classes]
     charts = {
         "by_month": column_chart(
@@ -85,7 +116,9 @@ def page():
     }
     return render_template("reports.html", period=period, problem=problem, total=total, months=months,
                            classes=classes, savings_by_class=savings_by_class, suggestions=quality.suggestions,
-                           charts=charts, display=display, money=dollars, baseline_model=policy.baseline_model,
+                           charts=charts, display=display, money=money_formatter(places), baseline_model=policy.baseline_model,
+                           workflows=workflows, waiting=waiting, min_requests=MIN_REQUESTS_FOR_SUGGESTION,
+                           per_thousand=per_thousand,
                            unattributed=by_month.unattributed, args=request.args,
                            window={name: request.args[name] for name in ("from", "to") if request.args.get(name)})
 

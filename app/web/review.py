@@ -4,8 +4,8 @@ from __future__ import annotations
 from flask import Blueprint, flash, redirect, render_template, request, url_for
 
 from app.errors import ApiError, Conflict, NotFound
-from app.reviews import KINDS, STATUSES, DecisionInput, QueueFilter, age_seconds, attempts_of, decide, get_review, \
-    list_reviews, next_pending_id, queue_counts, reason_key
+from app.reviews import KINDS, STATUSES, DecisionInput, QueueFilter, age_seconds, attempts_of, count_reviews, decide, \
+    get_review, is_low_risk, list_reviews, next_pending_id, queue_counts, reason_key, reason_label
 from app.store import db
 from app.web.auth import current_reviewer, login_required
 
@@ -13,7 +13,15 @@ bp = Blueprint("review", __name__, url_prefix="/review")
 
 # The age filter's choices: label -> minutes.
 AGE_CHOICES = {"": None, "15m": 15, "1h": 60, "4h": 240, "1d": 1440, "7d": 10080}
+PAGE_SIZE = 50  # rows per page of the queue; a phone scrolls 50 comfortably
 ACTION_MESSAGES = {"approve": "Approved", "reject": "Rejected", "rerun": "Sent for a re-run on a higher tier"}
+
+
+def _page() -> int:
+    try:
+        return max(1, int(request.args.get("page", "1")))
+    except ValueError:
+        return 1
 
 
 def _queue_filter() -> QueueFilter:
@@ -22,7 +30,8 @@ def _queue_filter() -> QueueFilter:
     return QueueFilter(status=None if status == "all" else (status if status in STATUSES else "pending"),
                        kind=kind if kind in KINDS else None,
                        task_type=request.args.get("task_type") or None, reason=request.args.get("reason") or None,
-                       older_than_minutes=AGE_CHOICES.get(request.args.get("age", ""), None), limit=200)
+                       older_than_minutes=AGE_CHOICES.get(request.args.get("age", ""), None),
+                       search=request.args.get("q") or None, limit=PAGE_SIZE, offset=(_page() - 1) * PAGE_SIZE)
 
 
 @bp.get("")
@@ -30,9 +39,43 @@ def _queue_filter() -> QueueFilter:
 def queue():
     flt = _queue_filter()
     items = list_reviews(db(), flt)
+    total = count_reviews(db(), flt)
+    page, pages = _page(), max(1, -(-total // PAGE_SIZE))
+    links = {key: value for key, value in request.args.items() if key != "page"}
     return render_template("review_list.html", items=items, counts=queue_counts(db(), flt), flt=flt,
                            args=request.args, age_choices=AGE_CHOICES, statuses=STATUSES, kinds=KINDS,
-                           age_seconds=age_seconds, reason_key=reason_key)
+                           age_seconds=age_seconds, reason_key=reason_key, reason_label=reason_label,
+                           is_low_risk=is_low_risk, total=total, page=page, pages=pages, links=links,
+                           first=flt.offset + 1 if items else 0, last=flt.offset + len(items))
+
+
+@bp.post("/bulk-approve")
+@login_required
+def bulk_approve():
+    """Approve the selected low-risk items as they are: one decision, so one callback, per item."""
+    ids = request.form.getlist("review_id")
+    approved, skipped = [], []
+    for review_id in dict.fromkeys(ids):  # a repeated id is decided once
+        try:
+            review = get_review(db(), review_id)
+        except NotFound:
+            skipped.append(review_id)
+            continue
+        if not is_low_risk(review):
+            skipped.append(review_id)
+            continue
+        try:
+            decide(db(), review_id, DecisionInput(action="approve", note="bulk approve"), current_reviewer().email)
+        except (Conflict, ApiError):
+            skipped.append(review_id)
+            continue
+        approved.append(review_id)
+    message = f"Approved {len(approved)} item{'' if len(approved) == 1 else 's'}"
+    if skipped:
+        message += f"; skipped {len(skipped)} (already decided or not low-risk)"
+    flash(message + ".")
+    back = request.form.get("next", "")
+    return redirect(back if back.startswith("/review") and "//" not in back else url_for("review.queue"))
 
 
 @bp.get("/<review_id>")
@@ -50,6 +93,7 @@ def _render_item(review_id: str, *, error: str | None = None, status: int = 200,
     review = get_review(db(), review_id)
     return render_template("review_item.html", review=review, attempts=attempts_of(db(), review),
                            next_id=next_pending_id(db(), review), age=age_seconds(review), reason_key=reason_key,
+                           reason_label=reason_label,
                            error=error, form=form or {}), status
 
 

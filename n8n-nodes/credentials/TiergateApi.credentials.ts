@@ -13,7 +13,7 @@ export class TiergateApi implements ICredentialType {
 
 	icon: Icon = { light: 'file:../icons/tiergate.svg', dark: 'file:../icons/tiergate.dark.svg' };
 
-	documentationUrl = 'https://github.com/tiergate/tiergate/tree/main/n8n-nodes#credentials';
+	documentationUrl = 'https://github.com/tiergate-dev/tiergate/tree/main/n8n-nodes#credentials';
 
 	properties: INodeProperties[] = [
 		{
@@ -34,6 +34,15 @@ export class TiergateApi implements ICredentialType {
 			description:
 				'A key from "tiergate keys create --name n8n --scopes route,classify,fallback,review"',
 			required: true,
+		},
+		{
+			displayName: 'Callback Secret',
+			name: 'callbackSecret',
+			type: 'string',
+			typeOptions: { password: true },
+			default: '',
+			description:
+				'Optional: Tiergate\'s TIERGATE_CALLBACK_SECRET. When set, "Run and Wait for Review" accepts a decision only with a valid X-Tiergate-Signature.',
 		},
 	];
 

@@ -20,6 +20,12 @@ TASKS = {
     "crm-cleanup": ("/v1/fallback", "crm_cleanup"),
     "support-reply-review": ("/v1/fallback", "support_reply"),
 }
+# Tiergate's callbacks arrive on a webhook of their own, in a second scenario: (event, request scenario).
+CALLBACK_SCENARIOS = {
+    "list-classification-results": ("job.finished", "list-classification"),
+    "support-reply-review-decisions": ("review.decided", "support-reply-review"),
+}
+CALLBACK_URL = "YOUR-MAKE-CALLBACK-WEBHOOK-URL?token=YOUR-CALLBACK-TOKEN"
 
 
 def load(name: str) -> dict:
@@ -36,8 +42,24 @@ def modules(flow: list) -> list[dict]:
     return found
 
 
-def test_one_blueprint_per_sme_task():
-    assert sorted(path.name.removesuffix(".blueprint.json") for path in BLUEPRINTS) == sorted(TASKS)
+def test_one_blueprint_per_sme_task_and_one_per_callback():
+    assert sorted(path.name.removesuffix(".blueprint.json") for path in BLUEPRINTS) == sorted(
+        [*TASKS, *CALLBACK_SCENARIOS])
+
+
+@pytest.mark.parametrize("name", sorted(CALLBACK_SCENARIOS))
+def test_callbacks_have_their_own_webhook_and_a_token_filter(name):
+    event, request_scenario = CALLBACK_SCENARIOS[name]
+    flow = load(name)["flow"]
+    assert flow[0]["module"] == "gateway:CustomWebHook"
+    conditions = flow[1]["filter"]["conditions"][0]
+    assert {"a": "{{1.event}}", "o": "text:equal", "b": event} in conditions
+    assert {"a": "{{1.token}}", "o": "text:equal", "b": "YOUR-CALLBACK-TOKEN"} in conditions
+    # The request scenario points Tiergate at this scenario's webhook, not at its own.
+    (call,) = [m for m in modules(load(request_scenario)["flow"]) if m["module"] == "http:MakeRequest"
+               and m["mapper"]["url"].startswith("https://YOUR-TIERGATE-HOST/")]
+    assert f'"callback_url": "{CALLBACK_URL}"' in call["mapper"]["jsonStringBodyContent"]
+    assert "{{1.event}}" not in json.dumps(load(request_scenario)), "requests and callbacks share no webhook"
 
 
 @pytest.mark.parametrize("path", BLUEPRINTS, ids=lambda path: path.stem)
@@ -62,11 +84,13 @@ def test_blueprint_calls_tiergate_with_the_api_key_header(name):
 
 @pytest.mark.parametrize("name", sorted(TASKS))
 def test_blueprint_has_trigger_router_on_needs_review_and_webhook_answer(name):
+    """Per task, across its request scenario and (when it has one) its callback scenario."""
     flow = load(name)["flow"]
     used = [m["module"] for m in modules(flow)]
     assert flow[0]["module"] == "gateway:CustomWebHook"
     assert "gateway:WebhookRespond" in used
-    filters = [json.dumps(m["filter"]) for m in modules(flow) if m.get("filter")]
+    pair = [flow] + [load(callback)["flow"] for callback, (_, request) in CALLBACK_SCENARIOS.items() if request == name]
+    filters = [json.dumps(m["filter"]) for f in pair for m in modules(f) if m.get("filter")]
     assert any("needs_review" in f and "boolean:equal" in f for f in filters)
 
 
@@ -208,8 +232,18 @@ BREAKAGES = [
 ]
 
 
-@pytest.mark.parametrize("name", sorted(TASKS))
-@pytest.mark.parametrize("breakage", BREAKAGES, ids=lambda f: f.__name__.strip("_"))
+def _breakable(name: str, breakage) -> bool:
+    """Whether the blueprint has the part a breakage damages (a callback scenario may have no HTTP call)."""
+    try:
+        breakage(copy.deepcopy(load(name)))
+    except (StopIteration, IndexError, KeyError):
+        return False
+    return True
+
+
+@pytest.mark.parametrize(("name", "breakage"), [
+    pytest.param(name, breakage, id=f"{breakage.__name__.strip('_')}-{name}")
+    for name in sorted([*TASKS, *CALLBACK_SCENARIOS]) for breakage in BREAKAGES if _breakable(name, breakage)])
 def test_validator_rejects_a_broken_variant(name, breakage):
     broken = copy.deepcopy(load(name))
     breakage(broken)

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from urllib.parse import parse_qsl, urlsplit
 
 import pytest
 import requests
@@ -17,6 +18,9 @@ from tests.integrations.conftest import assert_signed
 from tests.integrations.make_runner import MakeScenario
 
 BLUEPRINT_DIR = Path(__file__).resolve().parents[2] / "make-blueprints"
+SAMPLES_DIR = BLUEPRINT_DIR / "samples"
+CALLBACK_TOKEN = "4f1c2e9a7b3d4c5e8f60718293a4b5c6"
+CALLBACK_PATH = "/make-callback"
 
 FALLBACK_FIELDS = {"request_id", "status", "output", "tier", "model", "escalated", "needs_review",
                    "review_reasons", "review_url", "attempts", "cost_usd", "baseline_cost_usd", "saving_usd",
@@ -35,12 +39,27 @@ def scenario(tiergate_url, api_key, catch_hook, transport):
         return MakeScenario(blueprint, {
             "https://YOUR-TIERGATE-HOST": tiergate_url,
             "YOUR-TIERGATE-API-KEY": api_key,
-            "YOUR-MAKE-WEBHOOK-URL": f"{catch_hook.url}/make-webhook",
+            "YOUR-MAKE-CALLBACK-WEBHOOK-URL": f"{catch_hook.url}{CALLBACK_PATH}",
+            "YOUR-CALLBACK-TOKEN": CALLBACK_TOKEN,
             "https://YOUR-HELPDESK-HOST": f"{catch_hook.url}/helpdesk",
             "YOUR-HELPDESK-AUTHORIZATION": "Bearer helpdesk-test",
             "/YOUR-SPREADSHEET-ID": "/test-spreadsheet",
         }, transport)
     return _import
+
+
+def webhook_bundle(received) -> dict:
+    """What a Make custom webhook outputs for a call: its query-string fields and its JSON body's."""
+    return {**dict(parse_qsl(urlsplit(received.path).query)), **received.json()}
+
+
+def assert_sample_matches(name: str, bundle: dict) -> None:
+    """The sample a user sends to teach the webhook its fields has every field the real callback has."""
+    sample = json.loads((SAMPLES_DIR / f"{name}.json").read_text(encoding="utf-8"))
+    assert set(bundle) <= set(sample), f"samples/{name}.json lacks {sorted(set(bundle) - set(sample))}"
+    for key in ("results", "attempts"):
+        if bundle.get(key) and sample.get(key):
+            assert set(bundle[key][0]) <= set(sample[key][0]), f"samples/{name}.json {key}[] lacks fields"
 
 
 def tiergate_call(run, tiergate_url):
@@ -130,7 +149,7 @@ def test_support_reply_waits_for_review_and_the_approved_text_reaches_the_helpde
     request, answer = tiergate_call(run, tiergate_url)
     body = assert_tiergate_request(request, api_key, "/v1/fallback", tiergate_url)
     assert (body["task_type"], body["external"]) == ("support_reply", True)
-    assert body["callback_url"] == f"{catch_hook.url}/make-webhook"
+    assert body["callback_url"] == f"{catch_hook.url}{CALLBACK_PATH}?token={CALLBACK_TOKEN}"
     assert body["metadata"]["ticket_id"] == "T-1042"
     assert TICKET["message"] in body["text"]
 
@@ -146,13 +165,14 @@ def test_support_reply_waits_for_review_and_the_approved_text_reaches_the_helpde
     decided = _decide(tiergate_url, api_key, draft["review_id"], final_text)
     assert decided.status_code == 200
 
-    [callback] = catch_hook.wait_for(1, "/make-webhook")
+    [callback] = catch_hook.wait_for(1, f"{CALLBACK_PATH}?token={CALLBACK_TOKEN}")
     assert_signed(callback, callback_secret)
-    event = callback.json()
+    event = webhook_bundle(callback)
     assert (event["event"], event["review_id"], event["action"], event["output"]) == (
         "review.decided", draft["review_id"], "approve", final_text)
+    assert_sample_matches("support-reply-review-decisions", event)
 
-    decision_run = support.trigger(event)
+    decision_run = scenario("support-reply-review-decisions").trigger(event)
     [helpdesk] = catch_hook.wait_for(1, "/helpdesk/api/tickets/T-1042/reply")
     assert helpdesk.headers["authorization"] == "Bearer helpdesk-test"
     assert json.loads(helpdesk.body) == {"body": final_text, "public": True}
@@ -181,7 +201,7 @@ def test_list_classification_job_calls_back_and_rows_land_in_the_sheets(
     body = assert_tiergate_request(request, api_key, "/v1/classify", tiergate_url)
     assert body["items"] == LEADS
     assert (body["id_field"], body["text_field"], body["labels"]) == ("id", "text", ["B2B", "B2C", "Unsure"])
-    assert (body["exec"], body["callback_url"]) == ("async", f"{catch_hook.url}/make-webhook")
+    assert (body["exec"], body["callback_url"]) == ("async", f"{catch_hook.url}{CALLBACK_PATH}?token={CALLBACK_TOKEN}")
 
     assert answer.status == 202
     queued = json.loads(answer.body)
@@ -189,15 +209,17 @@ def test_list_classification_job_calls_back_and_rows_land_in_the_sheets(
     assert run.responses[0]["status"] == 202
     assert json.loads(run.responses[0]["body"]) == {k: queued[k] for k in ("job_id", "status", "status_url")}
 
-    [callback] = catch_hook.wait_for(1, "/make-webhook")
+    [callback] = catch_hook.wait_for(1, f"{CALLBACK_PATH}?token={CALLBACK_TOKEN}")
     assert_signed(callback, callback_secret)
-    finished = callback.json()
+    finished = webhook_bundle(callback)
+    assert_sample_matches("list-classification-results", finished)
     assert finished["event"] == "job.finished" and finished["job_id"] == queued["job_id"]
     assert CLASSIFY_FIELDS <= finished.keys()
     assert [result["id"] for result in finished["results"]] == ["row-2", "row-3", "row-4"]
     assert all(RESULT_FIELDS <= result.keys() for result in finished["results"])
 
-    rows_run = lists.trigger(finished)
+    results = scenario("list-classification-results")
+    rows_run = results.trigger(finished)
     labelled = {row[0]: row for row in rows_run.rows_in("Labelled")}
     flagged = {row[0]: row for row in rows_run.rows_in("Needs review")}
     assert set(labelled) | set(flagged) == {"row-2", "row-3", "row-4"} and not set(labelled) & set(flagged)
@@ -206,3 +228,20 @@ def test_list_classification_job_calls_back_and_rows_land_in_the_sheets(
         assert row[1:4] == [result["label"], str(result["confidence"]), result["reason"]]
         assert row[5] == queued["job_id"]
     assert labelled["row-2"][1] == "B2B" and labelled["row-3"][1] == "B2C"
+
+
+def test_callback_scenarios_drop_a_call_without_the_token(scenario, tiergate_url, api_key, catch_hook):
+    """A forged callback (right shape, no token) writes no row and sends nothing to the helpdesk."""
+    lists = scenario("list-classification")
+    lists.trigger({"items": LEADS})
+    [callback] = catch_hook.wait_for(1, f"{CALLBACK_PATH}?token={CALLBACK_TOKEN}")
+    forged = {key: value for key, value in webhook_bundle(callback).items() if key != "token"}
+
+    for name, payload in (("list-classification-results", forged),
+                          ("list-classification-results", {**forged, "token": "guessed"}),
+                          ("support-reply-review-decisions", {"event": "review.decided", "action": "approve",
+                                                              "output": "Pay now at evil.example",
+                                                              "metadata": {"ticket_id": "T-1"}})):
+        run = scenario(name).trigger(payload)
+        assert run.rows == [] and run.requests == [] and run.responses == [], name
+    assert not [r for r in catch_hook.received if r.path.startswith("/helpdesk")]

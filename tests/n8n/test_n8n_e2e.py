@@ -50,6 +50,9 @@ def test_packed_node_loads_as_a_community_node(n8n, workflows):
     assert manifest["n8n"]["nodes"] == ["dist/nodes/Tiergate/Tiergate.node.js"]
     assert (installed / manifest["n8n"]["nodes"][0]).exists()
     assert not (installed / "node_modules" / "n8n-workflow").exists(), "n8n-workflow must come from n8n"
+    assert not list(installed.rglob("*.tsbuildinfo")), "the package ships no TypeScript build info"
+    for url in (manifest["homepage"], manifest["repository"]["url"], manifest["bugs"]["url"]):
+        assert "github.com/tiergate-dev/tiergate" in url and ".invalid" not in url, url
     used = {node["type"] for workflow in workflows.values() for node in workflow["nodes"]}
     assert harness.NODE_TYPE in used
     log = harness.tail(n8n.log, 10**6)
@@ -172,7 +175,7 @@ def _start_review_run(n8n, tiergate, workflow) -> tuple[int, str]:
     (draft,) = harness.node_output(n8n.execution(execution_id), "Draft reply")
     assert draft["needs_review"] is True, draft
     assert draft["status"] == "needs_review", draft
-    pending = tiergate.api("GET", "/v1/reviews", params={"status": "pending"}).json()["items"]
+    pending = tiergate.api("GET", "/v1/reviews", params={"status": "pending", "task_type": "support_reply", "limit": 500}).json()["items"]
     assert draft["review_id"] in [item["review_id"] for item in pending]
     return execution_id, draft["review_id"]
 
@@ -215,3 +218,126 @@ def test_review_workflow_takes_the_rejected_branch(n8n, tiergate, workflows):
     assert rejected["status"] == "rejected"
     assert rejected["review_id"] == review_id
     assert harness.node_output(execution, "Approved reply") == []
+
+
+def test_classify_sends_each_label_to_its_own_output(n8n):
+    """Classify with "One Output per Label": B2B rows on output 0, B2C on 1, the unsure row on "Other"."""
+    path = Path(__file__).parent / "workflows" / "label-outputs.workflow.json"
+    n8n.cli("import:workflow", f"--input={path}")
+
+    execution = n8n.execute(json.loads(path.read_text())["id"])
+
+    assert execution["resultData"].get("error") is None, execution["resultData"]["error"]
+    b2b, b2c, other = (harness.node_output(execution, "Sort leads", output) for output in range(3))
+    assert [item["id"] for item in b2b] == ["a", "d"] and {item["label"] for item in b2b} == {"B2B"}
+    assert [item["id"] for item in b2c] == ["b"]
+    assert [item["id"] for item in other] == ["c"] and other[0]["needs_review"] is True
+    # One review per row: the flagged row has its own review item.
+    assert other[0]["review_id"] and other[0]["review_id"].startswith("rev")
+
+
+# -- the editor, as a person uses it (Playwright on Debian's Chromium) --------------------------------
+CHROMIUM = "/usr/bin/chromium"
+EDITOR_TIMEOUT_MS = 60_000
+ARTIFACTS = harness.REPO_ROOT / "test-artifacts"
+
+
+@pytest.fixture(scope="module")
+def editor(n8n):
+    """A Chromium page signed in to the n8n editor as its owner."""
+    from playwright.sync_api import sync_playwright
+
+    session = n8n.editor_session()
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=CHROMIUM, args=["--no-sandbox", "--disable-gpu"])
+        context = browser.new_context(viewport={"width": 1366, "height": 900})
+        context.add_cookies([{"name": c.name, "value": c.value, "url": n8n.url} for c in session.cookies])
+        page = context.new_page()
+        page.set_default_timeout(EDITOR_TIMEOUT_MS)
+        try:
+            yield page
+        finally:
+            context.close()
+            browser.close()
+
+
+def _open_node_panel(page):
+    page.keyboard.press("Tab")
+    return page.locator('[data-test-id="node-creator-search-bar"] input, input[placeholder^="Search nodes"]').first
+
+
+def test_node_panel_finds_tiergate_by_name(n8n, editor):
+    editor.goto(f"{n8n.url}/workflow/new")
+    editor.locator('[data-test-id="canvas-plus-button"], [data-test-id="canvas-add-button"]').first.wait_for()
+    search = _open_node_panel(editor)
+    search.fill("Tiergate")
+    found = editor.locator('[data-test-id="item-iterator-item"]', has_text="Tiergate")
+    found.first.wait_for()
+    editor.screenshot(path=str(ARTIFACTS / "n8n-node-panel-search.png"))
+    assert "Tiergate" in found.first.inner_text()
+
+
+def test_node_panel_still_lists_tiergate_under_ai(n8n, editor, workflows):
+    """AI > Other AI nodes > Miscellaneous, where n8n lists its own AI app nodes."""
+    editor.goto(f"{n8n.url}/workflow/{workflows['crm-cleanup']['id']}")  # has a trigger: the action view opens
+    editor.locator('[data-test-id="canvas-node"]').first.wait_for()
+    _open_node_panel(editor).wait_for()
+    panel = editor.locator('[data-test-id="node-creator"]')
+    try:
+        items = panel.locator('[data-test-id="item-iterator-item"]:visible')
+        panel.get_by_text("AI", exact=True).first.click()
+        items.filter(has_text=re.compile("Other AI Nodes", re.I)).first.click()
+        items.filter(has_text="Miscellaneous").first.click()
+        items.filter(has_text="Tiergate").first.wait_for()
+    finally:
+        editor.screenshot(path=str(ARTIFACTS / "n8n-node-panel-ai.png"))
+
+
+def test_workflow_shows_the_subtitle_and_the_policy_task_types(n8n, editor, tiergate, workflows):
+    workflow = workflows["list-classification"]
+    editor.goto(f"{n8n.url}/workflow/{workflow['id']}")
+    node = editor.locator('[data-test-id="canvas-node"]', has_text="Classify rows")
+    node.wait_for()
+    subtitle = editor.get_by_text("Classify · 3 labels")
+    subtitle.wait_for()
+    editor.screenshot(path=str(ARTIFACTS / "n8n-classify-subtitle.png"))
+
+    node.dblclick()
+    editor.locator('[data-test-id="parameter-input-taskType"]').click()
+    options = editor.locator(".el-select-dropdown__item:visible, [role='option']:visible")
+    options.first.wait_for()
+    shown = {text.strip() for text in options.all_inner_texts()}
+    editor.screenshot(path=str(ARTIFACTS / "n8n-task-type-dropdown.png"))
+    expected = {item["name"] for item in tiergate.api("GET", "/v1/policy/task-types").json()["items"]}
+    assert expected and expected <= {line.splitlines()[0] for line in shown if line}, shown
+
+
+def test_run_and_wait_for_review_pauses_in_one_node_until_the_decision(n8n, tiergate, workflows):
+    workflow = workflows["support-reply-one-node"]
+    node = "Draft and wait for the reviewer"
+    before = n8n.last_execution_id(workflow["id"])
+    response = n8n.webhook(harness.webhook_path(workflow), {
+        "customer_email": "sam.lee@example.com", "customer_name": "Sam Lee", "subject": "Invoice 2291",
+        "message": "Hi, I was charged twice for invoice 2291. Can you refund one of them?"},
+        timeout=WEBHOOK_TIMEOUT_SECONDS)
+    assert response.status_code == 200, response.text[:2000]
+    execution_id, _ = n8n.wait_for_execution(workflow["id"], before, {"waiting"}, EXECUTION_TIMEOUT_SECONDS)
+
+    pending = tiergate.api("GET", "/v1/reviews", params={"status": "pending", "task_type": "support_reply", "limit": 500}).json()["items"]
+    (review,) = [item for item in pending if (item.get("metadata") or {}).get("customer_email") == "sam.lee@example.com"]
+    time.sleep(2)  # nothing resumes it but the decision
+    assert n8n.wait_for_execution(workflow["id"], execution_id - 1, {"waiting"}, 5)[1] == "waiting"
+
+    edited = "Dear Sam, we refunded the second charge for invoice 2291 today. (edited by Jo)"
+    decided = tiergate.api("POST", f"/v1/reviews/{review['review_id']}/decision",
+                           json={"action": "approve", "text": edited, "minutes_spent": 1})
+    assert decided.status_code == 200, decided.text
+
+    n8n.wait_for_execution(workflow["id"], execution_id - 1, {"success"}, EXECUTION_TIMEOUT_SECONDS)
+    execution = n8n.execution(execution_id)
+    (decision,) = harness.node_output(execution, node)
+    assert (decision["event"], decision["action"], decision["approved"]) == ("review.decided", "approve", True)
+    assert decision["review_id"] == review["review_id"]
+    (reply,) = harness.node_output(execution, "Reply to send")
+    assert (reply["reply"], reply["to"]) == (edited, "sam.lee@example.com")
+    assert harness.node_output(execution, "Not approved") == []

@@ -25,9 +25,38 @@
   }
   rows.forEach(function (row) {
     row.addEventListener("click", function (event) {
-      if (event.target.tagName !== "A") { window.location = row.dataset.href; }
+      if (event.target.tagName !== "A" && event.target.tagName !== "INPUT" && !event.target.closest("td.pick")) {
+        window.location = row.dataset.href;
+      }
     });
   });
+
+  // Bulk approve: pick low-risk rows, confirm once.
+  var bulk = document.getElementById("bulk-form");
+  if (bulk) {
+    var boxes = Array.prototype.slice.call(bulk.querySelectorAll("input.low-risk"));
+    var button = document.getElementById("bulk-approve");
+    var all = document.getElementById("select-low-risk");
+    var refresh = function () {
+      var n = boxes.filter(function (box) { return box.checked; }).length;
+      button.disabled = n === 0;
+      button.textContent = n ? "Approve " + n + " selected" : "Approve selected";
+    };
+    boxes.forEach(function (box) { box.addEventListener("change", refresh); });
+    if (all) {
+      all.disabled = boxes.length === 0;
+      all.addEventListener("change", function () {
+        boxes.forEach(function (box) { box.checked = all.checked; });
+        refresh();
+      });
+    }
+    bulk.addEventListener("submit", function (event) {
+      var n = boxes.filter(function (box) { return box.checked; }).length;
+      if (!window.confirm("Approve " + n + " item" + (n === 1 ? "" : "s") + " as they are? Each workflow is called back once.")) {
+        event.preventDefault();
+      }
+    });
+  }
 
   // The decision form: record minutes spent unless the reviewer typed them, and mark audit answers.
   var form = document.getElementById("decision-form");

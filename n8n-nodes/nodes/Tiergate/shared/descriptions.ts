@@ -7,13 +7,13 @@ export const PARSE_JSON_VALUE = '={{ typeof $value === "string" ? JSON.parse($va
 export const OMIT_IF_EMPTY = '={{ $value === "" ? undefined : $value }}';
 
 export const taskTypeField: INodeProperties = {
-	displayName: 'Task Type',
+	displayName: 'Task Type Name or ID',
 	name: 'taskType',
-	type: 'string',
+	type: 'options',
+	typeOptions: { loadOptionsMethod: 'getTaskTypes' },
 	default: '',
-	placeholder: 'e.g. support_reply',
 	description:
-		'A task type of the Tiergate policy (list_classification, crm_cleanup, support_reply, ...). Leave empty to let Tiergate work it out.',
+		'A task type of the Tiergate policy, or none to let Tiergate work it out. Choose from the list, or specify an ID using an <a href="https://docs.n8n.io/code/expressions/">expression</a>.',
 	routing: { send: { type: 'body', property: 'task_type', value: OMIT_IF_EMPTY } },
 };
 
@@ -71,4 +71,13 @@ export const idempotencyKeyOption: INodeProperties = {
 	description:
 		'Sent as the Idempotency-Key header: a retried request with the same key gets the first answer instead of paying twice',
 	routing: { request: { headers: { 'Idempotency-Key': '={{ $value || undefined }}' } } },
+};
+
+export const simplifyField: INodeProperties = {
+	displayName: 'Simplify',
+	name: 'simplify',
+	type: 'boolean',
+	default: true,
+	description:
+		'Whether to return a simplified version of the response instead of the raw data (the output, status, review and cost fields, without the attempts)',
 };

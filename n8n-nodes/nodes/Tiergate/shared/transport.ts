@@ -3,6 +3,7 @@ import type {
 	IExecuteFunctions,
 	IExecuteSingleFunctions,
 	IHttpRequestMethods,
+	ILoadOptionsFunctions,
 	IHttpRequestOptions,
 	IN8nHttpFullResponse,
 	INodeExecutionData,
@@ -16,7 +17,7 @@ export const CREDENTIAL_TYPE = 'tiergateApi';
 export const JOB_TIMEOUT_SECONDS = 900;
 export const JOB_POLL_SECONDS = 2;
 
-type TiergateContext = IExecuteFunctions | IExecuteSingleFunctions;
+type TiergateContext = IExecuteFunctions | IExecuteSingleFunctions | ILoadOptionsFunctions;
 
 /** Job states after which `GET /v1/jobs/<id>` no longer changes. */
 const FINISHED_JOB_STATES = ['done', 'finished', 'needs_review', 'failed', 'canceled', 'cancelled'];
@@ -114,10 +115,45 @@ export async function awaitQueuedAnswer(
 	const exec = this.getNodeParameter('fallbackOptions.exec', 'sync') as string;
 	if (response.statusCode !== 202 || exec === 'async' || !body?.job_id) return items;
 	const result = await waitForJob.call(
-		this,
+		this as IExecuteSingleFunctions,
 		String(body.job_id),
 		Number(this.getNodeParameter('fallbackOptions.jobTimeoutSeconds', JOB_TIMEOUT_SECONDS)),
 		JOB_POLL_SECONDS,
 	);
 	return items.map((item) => ({ ...item, json: result }));
+}
+
+/** The fields of a `/v1/fallback` answer that a workflow usually reads; the rest is audit detail. */
+const SIMPLE_FALLBACK_FIELDS = [
+	'request_id',
+	'job_id',
+	'status',
+	'status_url',
+	'output',
+	'needs_review',
+	'review_id',
+	'review_url',
+	'review_reasons',
+	'task_type',
+	'tier',
+	'model',
+	'escalated',
+	'cost_usd',
+	'saving_usd',
+	'metadata',
+];
+
+/** With "Simplify" on, keep only the fields a workflow usually reads (no attempts list). */
+export async function simplifyFallbackAnswer(
+	this: IExecuteSingleFunctions,
+	items: INodeExecutionData[],
+): Promise<INodeExecutionData[]> {
+	if (!this.getNodeParameter('simplify', true)) return items;
+	return items.map((item) => {
+		const simple: IDataObject = {};
+		for (const field of SIMPLE_FALLBACK_FIELDS) {
+			if (item.json[field] !== undefined) simple[field] = item.json[field];
+		}
+		return { ...item, json: simple };
+	});
 }

@@ -16,6 +16,15 @@ export const reviewGetPendingDescription: INodeProperties[] = [
 		displayOptions: { show: showOnlyForGetPending },
 		options: [
 			{
+				displayName: 'Search',
+				name: 'search',
+				type: 'string',
+				default: '',
+				placeholder: 'e.g. Acme GmbH',
+				description: 'Only reviews whose text, draft or metadata (customer, workflow) contains this',
+				routing: { send: { type: 'query', property: 'q', value: OMIT_IF_EMPTY } },
+			},
+			{
 				displayName: 'Task Type',
 				name: 'taskType',
 				type: 'string',

@@ -5,7 +5,7 @@ import type {
 	INodeProperties,
 } from 'n8n-workflow';
 import { NodeOperationError } from 'n8n-workflow';
-import { idempotencyKeyOption } from '../../shared/descriptions';
+import { idempotencyKeyOption, taskTypeField } from '../../shared/descriptions';
 import {
 	JOB_POLL_SECONDS,
 	JOB_TIMEOUT_SECONDS,
@@ -36,16 +36,60 @@ export const classifyDescription: INodeProperties[] = [
 		default: '',
 		required: true,
 		placeholder: 'e.g. B2B, B2C, Unsure',
-		displayOptions: { show: showOnlyForClassify },
+		displayOptions: { show: { ...showOnlyForClassify, '@version': [1] } },
 		description: 'The allowed labels, separated by commas',
 	},
 	{
-		displayName: 'Task Type',
-		name: 'taskType',
-		type: 'string',
+		displayName: 'Labels',
+		name: 'labelList',
+		type: 'fixedCollection',
+		typeOptions: { multipleValues: true, sortable: true },
+		placeholder: 'Add Label',
+		default: { labels: [] },
+		required: true,
+		displayOptions: { show: { ...showOnlyForClassify, '@version': [{ _cnd: { gte: 1.1 } }] } },
+		description: 'The allowed labels; a description helps the model tell them apart',
+		options: [
+			{
+				displayName: 'Label',
+				name: 'labels',
+				values: [
+					{
+						displayName: 'Name',
+						name: 'name',
+						type: 'string',
+						default: '',
+						placeholder: 'e.g. B2B',
+						required: true,
+					},
+					{
+						displayName: 'Description',
+						name: 'description',
+						type: 'string',
+						default: '',
+						placeholder: 'e.g. The lead buys for a company',
+						description: 'What the label means, for the model',
+					},
+				],
+			},
+		],
+	},
+	{
+		...taskTypeField,
 		default: 'list_classification',
 		displayOptions: { show: showOnlyForClassify },
-		description: 'The task type of the Tiergate policy these labels belong to',
+		description:
+			'The task type of the Tiergate policy these labels belong to. Choose from the list, or specify an ID using an <a href="https://docs.n8n.io/code/expressions/">expression</a>.',
+		routing: undefined,
+	},
+	{
+		displayName: 'One Output per Label',
+		name: 'outputPerLabel',
+		type: 'boolean',
+		default: false,
+		displayOptions: { show: { ...showOnlyForClassify, '@version': [{ _cnd: { gte: 1.1 } }] } },
+		description:
+			'Whether to send each item to the output of its label, and items held for review or left unknown to an "Other / Needs Review" output',
 	},
 	{
 		displayName: 'Options',
@@ -110,11 +154,28 @@ export const classifyDescription: INodeProperties[] = [
 	},
 ];
 
-function parseLabels(raw: string): string[] {
-	return raw
-		.split(',')
-		.map((label) => label.trim())
-		.filter((label) => label.length > 0);
+type Label = string | { name: string; description: string };
+
+function labelName(label: Label): string {
+	return typeof label === 'string' ? label : label.name;
+}
+
+/** The labels in either shape: v1's comma-separated text, v1.1's list of {name, description}. */
+function readLabels(this: IExecuteFunctions): Label[] {
+	if (this.getNode().typeVersion < 1.1) {
+		return (this.getNodeParameter('labels', 0) as string)
+			.split(',')
+			.map((label) => label.trim())
+			.filter((label) => label.length > 0);
+	}
+	const entries = (this.getNodeParameter('labelList.labels', 0, []) as IDataObject[]) ?? [];
+	return entries
+		.map((entry) => ({
+			name: String(entry.name ?? '').trim(),
+			description: String(entry.description ?? '').trim(),
+		}))
+		.filter((entry) => entry.name.length > 0)
+		.map((entry) => (entry.description ? entry : entry.name));
 }
 
 function parseJsonOption(this: IExecuteFunctions, value: unknown): IDataObject | undefined {
@@ -138,7 +199,7 @@ export async function classifyItems(this: IExecuteFunctions): Promise<INodeExecu
 	const items = this.getInputData();
 	if (items.length === 0) return [[]];
 
-	const labels = parseLabels(this.getNodeParameter('labels', 0) as string);
+	const labels = readLabels.call(this);
 	if (labels.length === 0) {
 		throw new NodeOperationError(this.getNode(), 'Give at least one label');
 	}
@@ -197,21 +258,31 @@ export async function classifyItems(this: IExecuteFunctions): Promise<INodeExecu
 		);
 	}
 	const byId = new Map(results.map((result) => [String(result.id), result]));
+	const labelled = items.map((item, index) => {
+		const result = byId.get(String(index)) ?? results[index];
+		const json: IDataObject = {
+			...item.json,
+			label: result.label,
+			confidence: result.confidence,
+			reason: result.reason,
+			model: result.model,
+			needs_review: result.needs_review === true,
+			request_id: answer.request_id,
+		};
+		if (result.review_id !== undefined) json.review_id = result.review_id;
+		return { json, pairedItem: { item: index } };
+	});
 
-	return [
-		items.map((item, index) => {
-			const result = byId.get(String(index)) ?? results[index];
-			const labelled: IDataObject = {
-				...item.json,
-				label: result.label,
-				confidence: result.confidence,
-				reason: result.reason,
-				model: result.model,
-				needs_review: result.needs_review === true,
-				request_id: answer.request_id,
-			};
-			if (result.review_id !== undefined) labelled.review_id = result.review_id;
-			return { json: labelled, pairedItem: { item: index } };
-		}),
-	];
+	const perLabel =
+		this.getNode().typeVersion >= 1.1 && (this.getNodeParameter('outputPerLabel', 0, false) as boolean);
+	if (!perLabel) return [labelled];
+	// Like n8n's Text Classifier: one output per label in the order given, then "Other / Needs
+	// Review" for items held for review, labelled unknown, or without an answer.
+	const names = labels.map(labelName);
+	const outputs: INodeExecutionData[][] = [...names.map(() => []), []];
+	for (const item of labelled) {
+		const at = item.json.needs_review ? -1 : names.indexOf(String(item.json.label));
+		outputs[at === -1 ? names.length : at].push(item);
+	}
+	return outputs;
 }

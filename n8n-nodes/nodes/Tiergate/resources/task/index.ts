@@ -1,7 +1,8 @@
 import type { INodeProperties } from 'n8n-workflow';
-import { awaitQueuedAnswer } from '../../shared/transport';
+import { awaitQueuedAnswer, simplifyFallbackAnswer } from '../../shared/transport';
 import { classifyDescription } from './classify';
 import { routeDescription } from './route';
+import { runAndWaitForReviewDescription } from './runAndWaitForReview';
 import { runWithFallbackDescription } from './runWithFallback';
 
 const showOnlyForTasks = {
@@ -31,6 +32,13 @@ export const taskDescription: INodeProperties[] = [
 				routing: { request: { method: 'POST', url: '/v1/route' } },
 			},
 			{
+				name: 'Run and Wait for Review',
+				value: 'runAndWaitForReview',
+				action: 'Run a task and wait for the reviewer',
+				description:
+					'Run through the cascade; when the answer is held for review, pause until a reviewer approves, edits or rejects it',
+			},
+			{
 				name: 'Run With Fallback',
 				value: 'runWithFallback',
 				action: 'Run a task through the cascade',
@@ -38,7 +46,7 @@ export const taskDescription: INodeProperties[] = [
 					'Run on the cheapest tier, check the answer, escalate when the check fails, hold risky output for review',
 				routing: {
 					request: { method: 'POST', url: '/v1/fallback' },
-					output: { postReceive: [awaitQueuedAnswer] },
+					output: { postReceive: [awaitQueuedAnswer, simplifyFallbackAnswer] },
 				},
 			},
 		],
@@ -47,4 +55,5 @@ export const taskDescription: INodeProperties[] = [
 	...classifyDescription,
 	...routeDescription,
 	...runWithFallbackDescription,
+	...runAndWaitForReviewDescription,
 ];

@@ -6,6 +6,7 @@ import {
 	OMIT_IF_EMPTY,
 	PARSE_JSON_VALUE,
 	riskField,
+	simplifyField,
 	taskTypeField,
 	textField,
 } from '../../shared/descriptions';
@@ -20,6 +21,7 @@ export const runWithFallbackDescription: INodeProperties[] = [
 	{ ...textField, displayOptions: { show: showOnlyForRunWithFallback } },
 	{ ...riskField, displayOptions: { show: showOnlyForRunWithFallback } },
 	{ ...externalField, displayOptions: { show: showOnlyForRunWithFallback } },
+	{ ...simplifyField, displayOptions: { show: showOnlyForRunWithFallback } },
 	{
 		displayName: 'Options',
 		name: 'fallbackOptions',
