@@ -112,11 +112,13 @@ def test_rules_route_by_text_and_apply_the_upgrade_rules():
 def test_cache_needs_the_minimum_prefix_and_expires_after_five_minutes():
     small = simulate([row(task_type="classification", cached_prefix_tokens=900)] * 3, POLICY)
     assert small.by_tier["tier1"].cache_read_tokens == 0 and small.levers.caching == 0  # below Haiku's floor
-    timed = [row(task_type="summary", input_tokens=3000, cached_prefix_tokens=2000,
+    short = simulate([row(task_type="summary", input_tokens=3000, cached_prefix_tokens=2000)] * 3, POLICY)
+    assert short.by_tier["tier2"].cache_read_tokens == 0  # below Sonnet 4.6's 2,048-token floor
+    timed = [row(task_type="summary", input_tokens=3000, cached_prefix_tokens=2100,
                  timestamp=datetime_at(minute)) for minute in (0, 4, 8, 20)]
     result = simulate(timed, POLICY)
     # 0: write; 4: read (4 min); 8: read (4 min after the last use); 20: 12 min later, cold -> write.
-    assert (result.by_tier["tier2"].cache_write_tokens, result.by_tier["tier2"].cache_read_tokens) == (4000, 4000)
+    assert (result.by_tier["tier2"].cache_write_tokens, result.by_tier["tier2"].cache_read_tokens) == (4200, 4200)
 
 
 def datetime_at(minute: int) -> datetime:

@@ -26,8 +26,7 @@ from app.classify import prompt, service
 from app.classify.chunk import ClassifyPlan, classify_chunk
 from app.classify.request import ClassifySpec
 from app.errors import ProviderError
-from app.pricing import Usage
-from app.providers.anthropic import AnthropicProvider
+from app.providers.anthropic import AnthropicProvider, read_usage
 from app.providers.base import ModelReply
 from app.store import Request
 
@@ -63,7 +62,7 @@ def submit(app: Flask, request_id: str) -> str:
         call = prompt.chunk_call(model=model, tier=plan.start_tier, prefix=plan.prefix,
                                  texts=[item["text"] for item in payload["items"][start:end]], purpose="answer")
         params = {"model": call.model, "max_tokens": call.max_tokens, "messages": call.messages,
-                  **AnthropicProvider._system(call)}
+                  **provider._system(call)}
         requests.append({"custom_id": f"{start}-{end}", "params": params})
     try:
         batch = provider.client.messages.batches.create(requests=requests)
@@ -135,9 +134,7 @@ def _reply(result: Any, model: str) -> tuple[ModelReply | None, str | None]:
     message, usage = result.message, result.message.usage
     text = "".join(block.text for block in message.content if getattr(block, "type", "") == "text")
     return ModelReply(text=text, latency_ms=0.0, model=message.model or model, stop_reason=message.stop_reason,
-                      usage=Usage(input_tokens=usage.input_tokens, output_tokens=usage.output_tokens,
-                                  cache_write_tokens=usage.cache_creation_input_tokens or 0,
-                                  cache_read_tokens=usage.cache_read_input_tokens or 0)), None
+                      usage=read_usage(usage)), None
 
 
 def _schedule_poll(app: Flask, request_id: str) -> None:

@@ -188,6 +188,7 @@ def add_attempts(session: Session, row: Request, records: list[AttemptRecord]) -
                             output_tokens=record.usage.output_tokens,
                             cache_read_tokens=record.usage.cache_read_tokens,
                             cache_write_tokens=record.usage.cache_write_tokens, batch=batch,
+                            cache_write_1h_tokens=record.usage.cache_write_1h_tokens,
                             cost_usd=record.cost_usd, baseline_cost_usd=record.baseline_cost_usd,
                             latency_ms=record.latency_ms,
                             output_text=(record.output_text or "")[:MAX_OUTPUT_TEXT_CHARS] or None))

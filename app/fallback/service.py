@@ -142,6 +142,7 @@ def persist(app: Flask, request_id: str, result: CascadeResult, payload: dict[st
                 ok=attempt.ok, gate=attempt.gate, reason=attempt.reason, gate_results=attempt.gate_results,
                 input_tokens=attempt.usage.input_tokens, output_tokens=attempt.usage.output_tokens,
                 cache_read_tokens=attempt.usage.cache_read_tokens, cache_write_tokens=attempt.usage.cache_write_tokens,
+                cache_write_1h_tokens=attempt.usage.cache_write_1h_tokens,
                 cost_usd=attempt.cost_usd, baseline_cost_usd=attempt.baseline_cost_usd,
                 latency_ms=attempt.latency_ms, output_text=attempt.output_text))
         if result.needs_review and create_review:

@@ -143,14 +143,16 @@ def savings_report(session: Session, policy: Policy, period: Period, group_by: s
         select(key, Attempt.purpose, Attempt.model, Attempt.batch,
                func.sum(Attempt.input_tokens), func.sum(Attempt.output_tokens),
                func.sum(Attempt.cache_read_tokens), func.sum(Attempt.cache_write_tokens),
-               func.sum(Attempt.cost_usd), func.sum(Attempt.baseline_cost_usd))
+               func.sum(Attempt.cost_usd), func.sum(Attempt.baseline_cost_usd),
+               func.sum(Attempt.cache_write_1h_tokens))
         .join(Request, Attempt.request_id == Request.id)
         .group_by(key, Attempt.purpose, Attempt.model, Attempt.batch), period)
     prices = policy.prices
     for row in session.execute(attempts):
-        raw, purpose, model, _batch, tokens_in, tokens_out, cache_read, cache_write, cost, baseline = row
+        raw, purpose, model, _batch, tokens_in, tokens_out, cache_read, cache_write, cost, baseline, write_1h = row
         group = figures(raw)
-        usage = Usage(int(tokens_in or 0), int(tokens_out or 0), int(cache_write or 0), int(cache_read or 0))
+        usage = Usage(int(tokens_in or 0), int(tokens_out or 0), int(cache_write or 0), int(cache_read or 0),
+                      int(write_1h or 0))
         cost, baseline = _money(cost), _money(baseline)
         group.input_tokens += usage.input_tokens
         group.output_tokens += usage.output_tokens

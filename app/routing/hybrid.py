@@ -86,7 +86,8 @@ def record_router_call(decision: LlmRouteDecision, mode: str) -> None:
                                 provider=attempt.provider, ok=attempt.ok, gate=attempt.gate, reason=attempt.reason,
                                 input_tokens=attempt.usage.input_tokens, output_tokens=attempt.usage.output_tokens,
                                 cache_read_tokens=attempt.usage.cache_read_tokens,
-                                cache_write_tokens=attempt.usage.cache_write_tokens, cost_usd=attempt.cost_usd,
+                                cache_write_tokens=attempt.usage.cache_write_tokens,
+                                cache_write_1h_tokens=attempt.usage.cache_write_1h_tokens, cost_usd=attempt.cost_usd,
                                 baseline_cost_usd=Decimal(0), latency_ms=attempt.latency_ms,
                                 output_text=attempt.output_text))
     session = db()
