@@ -307,7 +307,8 @@ def rerun_review(app, review_id: str) -> dict[str, Any]:
             raise NotFound(f"review {review_id} has no stored fallback request to re-run", "review_id")
         tier = rerun_tier(review, current_policy())
         payload, api_key_id = dict(request.payload), request.api_key_id
-    answer = service.rerun_at_tier(app, payload, tier, api_key_id=api_key_id)
+        original = request.parent_request_id if request.kind == "rerun" else request.id  # a re-run of a re-run
+    answer = service.rerun_at_tier(app, payload, tier, api_key_id=api_key_id, parent_request_id=original)
     with store.session() as session:
         old = session.get(Review, review_id)
         reasons = list(answer.get("review_reasons") or []) + [

@@ -23,7 +23,8 @@ from app.errors import InvalidField
 from app.fallback import service
 from app.openapi import document
 from app.routing_state import current_policy
-from app.store import Request, db, new_id
+from app.overhead import admit_task
+from app.store import Request, db, get_store, new_id
 
 LIST_FIELDS = frozenset({"labels", "knowledge"})
 MAX_SNIPPETS = 50
@@ -112,11 +113,13 @@ def fallback():
 
 def _store(body: FallbackRequest, request_id: str, api_key_id: int, claim) -> None:
     decision = decide(body)
+    overhead = admit_task(db(), get_store(), current_policy(), decision, request_id, api_key_id, body.metadata)
     decision_id = record_decision(decision, body)
     session = db()
     payload = body.model_dump(mode="json")
     payload["decision"] = {"id": decision_id, "tier": decision.tier, "model": decision.model,
-                           "task_type": decision.task_type, "review_reasons": list(decision.review_reasons)}
+                           "task_type": decision.task_type, "review_reasons": list(decision.review_reasons),
+                           **overhead}
     row = Request(id=request_id, kind="fallback", api_key_id=api_key_id, decision_id=decision_id,
                   task_type=decision.task_type, tier=decision.tier, model=decision.model, status="queued",
                   exec_mode=body.exec, payload=payload, callback_url=body.callback_url, progress_total=1,

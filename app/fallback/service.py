@@ -14,8 +14,10 @@ from typing import Any, Callable
 from flask import Flask
 from rq import Retry
 
+from app.budgets import budgets_for
 from app.cascade import CascadeInput, CascadeResult, run_cascade
 from app.errors import NotFound
+from app.overhead import as_rerun, with_overhead, workflow_of
 from app.policy import Policy, TaskType
 from app.policy.schema import GateSpec
 from app.providers import Cooldown, Provider, build_tier_providers
@@ -98,9 +100,13 @@ def run_request(app: Flask, request_id: str, *, progress: Progress | None = None
             return row.result
         row.status = "running"
         payload = dict(row.payload)
+        spend = budgets_for(store).spend(request_id, api_key_id=row.api_key_id, workflow=row.workflow)
     if progress:
         progress(0, 1)
-    result = execute(app, payload)
+    try:
+        result = execute(app, payload, spend=spend)
+    finally:
+        spend.release()
     answer = persist(app, request_id, result, payload)
     if progress:
         progress(1, 1)
@@ -108,7 +114,7 @@ def run_request(app: Flask, request_id: str, *, progress: Progress | None = None
     return answer
 
 
-def execute(app: Flask, payload: dict[str, Any], tier: str | None = None) -> CascadeResult:
+def execute(app: Flask, payload: dict[str, Any], tier: str | None = None, spend=None) -> CascadeResult:
     """The cascade for a stored payload, on the decision's tier or ``tier``."""
     from app.routing_state import current_policy
 
@@ -124,7 +130,7 @@ def execute(app: Flask, payload: dict[str, Any], tier: str | None = None) -> Cas
         labels=payload.get("labels"), snippets=snippets, review_reasons=list(decision.get("review_reasons") or []),
         confidence_threshold=payload.get("confidence_threshold"),
     )
-    return run_cascade(policy, job, providers_for(app, policy), cooldown=cooldown_for(app))
+    return run_cascade(policy, job, providers_for(app, policy), cooldown=cooldown_for(app), spend=spend)
 
 
 def persist(app: Flask, request_id: str, result: CascadeResult, payload: dict[str, Any], *,
@@ -134,6 +140,7 @@ def persist(app: Flask, request_id: str, result: CascadeResult, payload: dict[st
     answer = {"request_id": request_id, "job_id": request_id, **result.to_dict(),
               "decision_id": payload["decision"].get("id"), "metadata": payload.get("metadata") or {},
               "review_id": None, "review_url": None}
+    answer = with_overhead(None, request_id, answer, payload.get("decision"))
     with app.extensions["store"].session() as session:
         row = session.get(Request, request_id)
         for seq, attempt in enumerate(result.attempts, start=1):
@@ -186,8 +193,10 @@ def mark_failed(app: Flask, request_id: str, exc: BaseException, *, final: bool)
             return
         row.status, row.error = ("failed" if final else "queued"), error
         payload = dict(row.payload)
+        spend = budgets_for(app.extensions["store"]).spend(request_id, api_key_id=row.api_key_id, workflow=row.workflow)
     if not final:
         return
+    spend.release()
     decision = payload.get("decision") or {}
     failed = CascadeResult(task_type=decision.get("task_type", "unknown"), status="failed", output=None, tier=None,
                            model=None, start_tier=decision.get("tier", ""), escalated=False, needs_review=False,
@@ -196,17 +205,27 @@ def mark_failed(app: Flask, request_id: str, exc: BaseException, *, final: bool)
     _deliver(app, request_id, answer, payload)
 
 
-def rerun_at_tier(app: Flask, payload: dict[str, Any], tier: str, *, api_key_id: int | None = None) -> dict[str, Any]:
-    """A reviewer's re-run: a new ledger request for the same payload on ``tier`` (no new review row)."""
-    payload = {**payload, "decision": {**payload["decision"], "tier": tier}}
+def rerun_at_tier(app: Flask, payload: dict[str, Any], tier: str, *, api_key_id: int | None = None,
+                  parent_request_id: str | None = None) -> dict[str, Any]:
+    """A reviewer's re-run: a ledger row of kind ``rerun``, overhead of the original request
+    (``app.overhead``), for the same payload on ``tier`` (no new review row)."""
+    payload = {**payload, "decision": {key: value for key, value in {**payload["decision"], "tier": tier}.items()
+                                       if not key.startswith("router_")}}
+    workflow = workflow_of(payload.get("metadata"))
     with app.extensions["store"].session() as session:
-        row = Request(kind="fallback", task_type=payload["decision"]["task_type"], tier=tier, status="running",
+        row = Request(kind="rerun", task_type=payload["decision"]["task_type"], tier=tier, status="running",
                       exec_mode="rerun", payload=payload, api_key_id=api_key_id, progress_total=1,
-                      request_metadata=payload.get("metadata") or {})
+                      request_metadata=payload.get("metadata") or {}, workflow=workflow,
+                      parent_request_id=parent_request_id)
         session.add(row)
         session.flush()
         request_id = row.id
-    return persist(app, request_id, execute(app, payload, tier), payload, create_review=False)
+    spend = budgets_for(app.extensions["store"]).spend(request_id, api_key_id=api_key_id, workflow=workflow)
+    try:
+        result = as_rerun(execute(app, payload, tier, spend=spend))
+    finally:
+        spend.release()
+    return persist(app, request_id, result, payload, create_review=False)
 
 
 def _input_text(payload: dict[str, Any]) -> str:

@@ -3,7 +3,8 @@
 Definitions (each figure is per task type over the report window):
 
 - cost per request: the class's attempt costs / its requests.
-- escalation rate: requests marked ``escalated`` / requests. Health bands from the field: under 20%
+- escalation rate: requests answered by a higher tier than they started on / requests (a request that
+  failed on every tier is counted as failed, not escalated). Health bands from the field: under 20%
   good, 20-60% normal, over 60% the class should start one tier higher (it pays for the cheap try and
   the escalation on most requests).
 - format success rate: of the *task attempts* (every model answer to the task itself: purposes answer,
@@ -31,7 +32,7 @@ from sqlalchemy.orm import Session
 
 from app.policy import Policy
 from app.reports.attribution import ZERO, round_money
-from app.reports.ledger import ROUTE_ONLY_KIND, SavingsReport, in_period, savings_report
+from app.reports.ledger import OVERHEAD_KINDS, SavingsReport, in_period, savings_report
 from app.reports.period import Period
 from app.store import Attempt, Request, Review
 
@@ -55,6 +56,7 @@ class ClassQuality:
     cost: Decimal = ZERO
     baseline: Decimal = ZERO
     escalated: int = 0
+    failed: int = 0
     needs_review: int = 0
     task_attempts: int = 0
     format_failures: int = 0
@@ -170,12 +172,16 @@ def quality_report(session: Session, policy: Policy, period: Period) -> QualityR
         entry = of(group.key)
         entry.cost, entry.baseline = group.cost, group.baseline
 
-    requests = in_period(select(Request.task_type, func.count(Request.id), _count(Request.escalated.is_(True)),
-                                _count(Request.needs_review.is_(True)))
-                         .where(Request.kind != ROUTE_ONLY_KIND).group_by(Request.task_type), period)
-    for task_type, count, escalated, needs_review in session.execute(requests):
+    # A request that failed on every tier was not answered by a higher tier: it is failed, not escalated.
+    failed = Request.status == "failed"
+    requests = in_period(select(Request.task_type, func.count(Request.id),
+                                _count(Request.escalated.is_(True) & ~failed), _count(Request.needs_review.is_(True)),
+                                _count(failed))
+                         .where(Request.kind.not_in(OVERHEAD_KINDS)).group_by(Request.task_type), period)
+    for task_type, count, escalated, needs_review, failures in session.execute(requests):
         entry = of(task_type)
         entry.requests, entry.escalated, entry.needs_review = count, int(escalated), int(needs_review)
+        entry.failed = int(failures)
 
     format_failed = Attempt.ok.is_(False) & Attempt.gate.in_(FORMAT_GATES)
     answered = Attempt.gate.is_(None) | (Attempt.gate != PROVIDER_FAILURE)
@@ -187,7 +193,7 @@ def quality_report(session: Session, policy: Policy, period: Period) -> QualityR
         entry.task_attempts, entry.format_failures = count, int(failures)
 
     latencies = in_period(select(Request.task_type, Request.latency_ms)
-                          .where(Request.latency_ms.is_not(None), Request.kind != ROUTE_ONLY_KIND), period)
+                          .where(Request.latency_ms.is_not(None), Request.kind.not_in(OVERHEAD_KINDS)), period)
     by_class: dict[str, list[float]] = defaultdict(list)
     for task_type, latency in session.execute(latencies):
         by_class[task_type].append(float(latency))
@@ -236,6 +242,7 @@ def class_row(entry: ClassQuality) -> dict:
         "cost_per_request_usd": round_money(entry.cost_per_request),
         "escalation_pct": entry.escalation_pct,
         "escalation_band": entry.escalation_band,
+        "failed": entry.failed,
         "format_success_pct": entry.format_success_pct,
         "format_target_met": None if entry.format_success_pct is None else entry.format_success_pct >= FORMAT_SUCCESS_TARGET_PCT,
         "review_pct": entry.review_pct,
