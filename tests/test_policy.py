@@ -38,7 +38,7 @@ def _line_of(text: str, needle: str) -> int:
      "task_types.extraction.tier", "unknown tier 'tier9'"),
     ("max_input_tokens: 8000", "max_input_tokens: lots", "rules.max_input_tokens", "valid integer"),
     ("confidence_threshold: 0.75", "confidence_threshold: 1.5", "rules.confidence_threshold", "less than or equal to 1"),
-    ("claude-haiku-4-5: {input: 1, output: 5}", "claude-haiku-4-5: {input: -1, output: 5}",
+    ("claude-haiku-4-5: {input: 1, output: 5,", "claude-haiku-4-5: {input: -1, output: 5,",
      "prices.models.claude-haiku-4-5.input", "greater than or equal to 0"),
     ("  expected_output_ratio: 0.25", "  expected_output_ratio: 0.25\n  surprise: 1", "rules.surprise", "Extra inputs"),
     ("unknown_task_tier: tier2", "unknown_task_tier: tier7", "rules.unknown_task_tier", "unknown tier 'tier7'"),
