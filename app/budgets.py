@@ -351,6 +351,19 @@ def admit_request(store, policy, request_id: str, *, api_key_id: int | None, wor
     return tier, admission
 
 
+def admit_list(store, policy, request_id: str, body, api_key_id: int | None, chunk_size: int) -> Admission:
+    """Admission of a ``/v1/classify`` list: its first chunk's estimate is held (or 402). A list already
+    runs on its task type's own tier, so a spent ``downgrade`` budget lets it run there."""
+    from app.overhead import workflow_of
+    from app.routing.tokens import estimate_tokens
+
+    task = policy.task_types.get(body.task_type)
+    tier = task.tier if task is not None else policy.tier_order[0]
+    first_chunk = sum(estimate_tokens(str(item)) for item in body.items[:chunk_size])
+    return budgets_for(store).admit(request_id, api_key_id=api_key_id, workflow=workflow_of(body.metadata),
+                                    estimate=first_call_estimate(policy, tier, body.task_type, first_chunk))
+
+
 def first_call_estimate(policy, tier: str, task_type: str, input_tokens: int) -> Decimal:
     """The first call's cost before it runs: the task prompt and the input at the plain input price,
     the expected answer at the output price (the cascade's ``call_estimate`` on the same text)."""
@@ -370,4 +383,4 @@ def budgets_for(store) -> Budgets:
 
 
 __all__ = ["ACTIONS", "PERIODS", "SCOPES", "Admission", "BudgetExhausted", "BudgetStatus", "Budgets", "RequestSpend",
-           "admit_request", "budgets_for", "first_call_estimate", "list_budgets", "period_key", "send_callback", "set_budget"]
+           "admit_list", "admit_request", "budgets_for", "first_call_estimate", "list_budgets", "period_key", "send_callback", "set_budget"]

@@ -107,7 +107,7 @@ def test_200_concurrent_requests_overshoot_a_refuse_budget_by_at_most_one_estima
     assert spent == ledger_cost(app, Request.api_key_id == key_id)  # every paid cent is booked
     assert spent <= limit + estimate, (spent, limit, estimate)
     assert D(str(budget.reserved_usd)).quantize(D("1e-8")) == 0  # every hold was released
-    assert len(fake_anthropic.requests) == ledger_requests(app, key_id)  # one call per admitted request
+    assert len(fake_anthropic.requests) == ledger_attempts(app, key_id)  # every model call is in the ledger
 
     (alert,) = [d for d in receiver.wait(1) if d.path == "/budget"]
     time.sleep(1.0)  # a second alert would have been sent by now
@@ -129,9 +129,10 @@ def test_200_concurrent_requests_overshoot_a_refuse_budget_by_at_most_one_estima
     assert {group["key"] for group in by_workflow["groups"]} == {"wf-a", "wf-b"}
 
 
-def ledger_requests(app, key_id: int) -> int:
+def ledger_attempts(app, key_id: int) -> int:
     with app.extensions["store"].session() as session:
-        return session.scalar(select(func.count()).select_from(Request).where(Request.api_key_id == key_id))
+        return session.scalar(select(func.count()).select_from(Attempt).join(Request, Attempt.request_id == Request.id)
+                              .where(Request.api_key_id == key_id))
 
 
 def test_200_concurrent_requests_on_a_spent_downgrade_budget_run_on_the_cheapest_tier(client, app, worker,
@@ -179,3 +180,21 @@ def test_keys_create_with_a_budget_and_budgets_set_and_list(app, client, cli_env
     with app.extensions["store"].session() as session:
         rows = {(b.scope, b.period, b.action, D(str(b.limit_usd)), b.alert_pct) for b in session.scalars(select(Budget))}
     assert ("api_key", "month", "downgrade", D(25), 80) in rows and ("workflow", "day", "refuse", D(3), 90) in rows
+
+
+def test_a_classify_list_counts_on_the_budgets_and_is_refused_once_they_are_spent(client, app, fake_anthropic):
+    with app.extensions["store"].session() as session:
+        _key, plain = create_key(session, "classify", ["classify"])
+        set_budget(session, "workflow", "leads", D("0.05"))
+    headers = {"X-API-Key": plain}
+    body = {"items": ["Acme GmbH, 40 staff", "a birthday gift"], "labels": ["B2B", "B2C"],
+            "metadata": {"workflow": "leads"}}
+    answer = client.post("/v1/classify", headers=headers, json=body).get_json()
+    assert answer["status"] in ("done", "needs_review") and answer["cost_usd"] > 0
+    with app.extensions["store"].session() as session:
+        workflow_budget = session.scalars(select(Budget).where(Budget.scope == "workflow")).one()
+        assert D(str(workflow_budget.spent_usd)).quantize(D("1e-8")) == ledger_cost(app, Request.workflow == "leads")
+        assert D(str(workflow_budget.reserved_usd)) == 0
+        set_budget(session, "workflow", "leads", D(str(workflow_budget.spent_usd)))  # nothing left
+    refused = client.post("/v1/classify", headers=headers, json=body)
+    assert refused.status_code == 402 and "workflow leads" in refused.get_json()["error"]["message"]

@@ -21,7 +21,8 @@ from app.classify.request import ClassifyRequest
 from app.errors import InvalidField, PayloadTooLarge
 from app.openapi import document
 from app.routing_state import current_policy
-from app.store import db, new_id
+from app.budgets import admit_list
+from app.store import db, get_store, new_id
 
 LIST_FIELDS = frozenset({"items", "labels"})
 BATCH_JOB = "workers.classify.submit_batch_job"
@@ -52,6 +53,7 @@ def classify():
         if not claim.first:
             return replayed_response(claim.request_id)
     try:
+        admit_list(get_store(), policy, request_id, body, g.api_key.id, settings.classify_chunk_size)
         session = db()
         service.create_request(session, body, policy=policy, api_key_id=g.api_key.id,
                                chunk_size=settings.classify_chunk_size,

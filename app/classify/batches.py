@@ -22,6 +22,7 @@ from typing import Any
 
 from flask import Flask
 
+from app.budgets import budgets_for
 from app.classify import prompt, service
 from app.classify.chunk import ClassifyPlan, classify_chunk
 from app.classify.request import ClassifySpec
@@ -85,7 +86,7 @@ def poll(app: Flask, request_id: str, *, progress: service.Progress | None = Non
         if row.result is not None:
             return "finished"
         payload = dict(row.payload)
-    plan = _plan(app, payload)
+    plan = _plan(app, payload, request_id)
     provider = plan.providers[plan.start_tier]
     batch_id = payload["batch"]["id"]
     batch = provider.client.messages.batches.retrieve(batch_id)
@@ -111,10 +112,16 @@ def poll(app: Flask, request_id: str, *, progress: service.Progress | None = Non
     return "collected"
 
 
-def _plan(app: Flask, payload: dict[str, Any]) -> ClassifyPlan:
+def _plan(app: Flask, payload: dict[str, Any], request_id: str | None = None) -> ClassifyPlan:
     policy = app.extensions["routing"].policy
+    spend = None
+    if request_id is not None:  # collecting: the batch's answers and any follow-up calls count on the budgets
+        with app.extensions["store"].session() as session:
+            row = session.get(Request, request_id)
+            spend = budgets_for(app.extensions["store"]).spend(request_id, api_key_id=row.api_key_id,
+                                                               workflow=row.workflow)
     return ClassifyPlan(policy, ClassifySpec.from_dict(payload["spec"]), service.tier_providers(app, policy),
-                        service.cooldown_for(app))
+                        service.cooldown_for(app), spend=spend)
 
 
 def _open_chunks(payload: dict[str, Any]) -> list[tuple[int, int]]:

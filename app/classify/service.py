@@ -21,6 +21,7 @@ from rq import Retry
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
+from app.budgets import budgets_for
 from app.callbacks import CallbackRefused, enqueue_callback
 from app.cascade.records import AttemptRecord
 from app.classify.chunk import ChunkOutcome, ClassifyPlan, classify_chunk
@@ -114,7 +115,8 @@ def run(app: Flask, request_id: str, *, deadline: float | None = None, progress:
         chunk_size = int(row.payload.get("chunk_size") or 50)
         spec = ClassifySpec.from_dict(row.payload["spec"])
         warm = session.scalar(select(func.count()).select_from(Attempt).where(Attempt.request_id == request_id)) > 0
-    plan = ClassifyPlan(policy, spec, tier_providers(app, policy), cooldown_for(app))
+        spend = budgets_for(store).spend(request_id, api_key_id=row.api_key_id, workflow=row.workflow)
+    plan = ClassifyPlan(policy, spec, tier_providers(app, policy), cooldown_for(app), spend=spend)
     todo = [(start, min(start + chunk_size, len(items))) for start in range(0, len(items), chunk_size)
             if any(result is None for result in results[start:start + chunk_size])]
 
@@ -150,6 +152,7 @@ def run(app: Flask, request_id: str, *, deadline: float | None = None, progress:
                     crashed = crashed or exc
                     continue
                 save(bounds, outcome)
+    spend.release()
     if crashed is not None:
         raise crashed
     if any(result is None for result in results):
