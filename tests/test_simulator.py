@@ -192,3 +192,13 @@ def test_docs_show_the_figures_the_simulator_prints():
         result = simulate(rows, POLICY, escalation_rate=rate)
         assert f"${result.after.quantize(D('0.01'))}" == after and f"{result.saving_pct.quantize(D('0.1'))}%" == pct
         assert after in docs and pct in docs
+
+
+def test_the_saving_without_caching_is_reported_beside_the_total():
+    rows = [row(task_type="classification", input_tokens=5000, output_tokens=500, cached_prefix_tokens=4200)] * 2
+    document = summary(simulate(rows, POLICY))
+    # Haiku: write 4,200 x $1.25 + read 4,200 x $0.10 + 2 x (800 x $1 + 500 x $5), per million tokens;
+    # without the cache: 2 x (5,000 x $1 + 500 x $5).
+    assert document["after_usd"] == Decimal("0.012270")
+    assert document["without_caching"]["after_usd"] == Decimal("0.015000")
+    assert document["without_caching"]["saving_usd"] == document["before_usd"] - Decimal("0.015000")
