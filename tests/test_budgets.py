@@ -198,3 +198,19 @@ def test_a_classify_list_counts_on_the_budgets_and_is_refused_once_they_are_spen
         set_budget(session, "workflow", "leads", D(str(workflow_budget.spent_usd)))  # nothing left
     refused = client.post("/v1/classify", headers=headers, json=body)
     assert refused.status_code == 402 and "workflow leads" in refused.get_json()["error"]["message"]
+
+
+def test_the_reports_page_shows_each_budget_spent_and_left(app, client, worker, fake_anthropic):
+    from tests.test_reports_page import log_in
+
+    key_id, headers = new_key(app, D("2.50"))
+    with app.extensions["store"].session() as session:
+        set_budget(session, "workflow", "invoices", D("10"), period="day", action="downgrade")
+    answer = client.post("/v1/fallback", headers=headers, json={"task_type": "classification", "text": TEXT}).get_json()
+    spent = D(str(budget_row(app, key_id).spent_usd))
+    assert spent == D(repr(answer["cost_usd"])) > 0
+    log_in(app, client)
+    page = client.get("/reports").get_data(as_text=True)
+    section = page[page.index("<h2>Budgets</h2>"):]
+    assert f"api key {key_id}" in section and "workflow invoices" in section
+    assert f"${spent:.4f}" in section and f"${D('2.50') - spent:.4f}" in section and "$10.00" in section
