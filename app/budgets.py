@@ -265,7 +265,9 @@ class RequestSpend:
         if not self.ids:
             return
         with self.budgets.store.session() as session:
-            holds = session.scalars(select(BudgetHold).where(BudgetHold.request_id == self.request_id)).all()
+            # Budget rows in id order, as everywhere: two transactions never wait on each other in a circle.
+            holds = session.scalars(select(BudgetHold).where(BudgetHold.request_id == self.request_id)
+                                    .order_by(BudgetHold.budget_id)).all()
             for hold in holds:
                 session.execute(update(Budget).where(Budget.id == hold.budget_id)
                                 .values(reserved_usd=Budget.reserved_usd - hold.amount_usd)

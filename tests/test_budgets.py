@@ -87,7 +87,7 @@ def test_200_concurrent_requests_overshoot_a_refuse_budget_by_at_most_one_estima
                                                                                    fake_anthropic):
     estimate = first_call_estimate(POLICY, "tier1", "classification", input_tokens_of(TEXT, None))
     limit = (estimate * ROOM_FOR).quantize(D("1e-8"))
-    key_id, headers = new_key(app, limit, alert_pct=50, alert_url=receiver.url + "/budget")
+    key_id, headers = new_key(app, limit, alert_url=receiver.url + "/budget")  # alert at the default 80%
     responses = post_all(client, headers, [task(n) for n in range(CONCURRENT_REQUESTS)])
     statuses = [response.status_code for response in responses]
     refused = [response.get_json()["error"] for response in responses if response.status_code == 402]
