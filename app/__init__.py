@@ -47,6 +47,7 @@ def _count_requests(app: Flask) -> None:
     @app.before_request
     def _start_timer():
         request.environ["tiergate.started"] = time.perf_counter()
+        request.environ["tiergate.arrived"] = time.monotonic()
 
     @app.after_request
     def _observe(response):

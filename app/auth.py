@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from functools import wraps
 
 from flask import g, request
-from redis import Redis
+from redis import Redis, RedisError
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
@@ -93,13 +93,18 @@ def authenticate(scope: str) -> ApiKey:
 
 
 def _lookup(key_hash: str) -> KeyIdentity | None:
-    generation = get_queue().redis.get(KEY_GENERATION)
+    try:
+        generation, redis_up = get_queue().redis.get(KEY_GENERATION), True
+    except RedisError:  # Redis is only the fast path: ask the database, and cache nothing meanwhile
+        generation, redis_up = None, False
     cached = _key_cache.get(key_hash)
-    if cached is not None and cached[0] == generation:
+    if redis_up and cached is not None and cached[0] == generation:
         return cached[1]
     row = db().scalar(select(ApiKey).where(ApiKey.key_hash == key_hash))
     identity = (KeyIdentity(row.id, row.name, frozenset(row.scope_set))
                 if row is not None and row.revoked_at is None else None)
+    if not redis_up:
+        return identity
     if len(_key_cache) >= KEY_CACHE_MAX_ENTRIES:
         _key_cache.clear()
     _key_cache[key_hash] = (generation, identity)

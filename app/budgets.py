@@ -379,10 +379,20 @@ def first_call_estimate(policy, tier: str, task_type: str, input_tokens: int) ->
     return policy.prices.plain_cost(policy.model_for(tier), Usage(input_tokens=tokens_in, output_tokens=tokens_out))
 
 
+def request_spend(store, request_id: str) -> RequestSpend:
+    """The guard of a stored request, with its API key and workflow read from the ledger row."""
+    from app.store.models import Request
+
+    with store.session() as session:
+        row = session.execute(select(Request.api_key_id, Request.workflow).where(Request.id == request_id)).first()
+    api_key_id, workflow = (row.api_key_id, row.workflow) if row is not None else (None, None)
+    return budgets_for(store).spend(request_id, api_key_id=api_key_id, workflow=workflow)
+
+
 def budgets_for(store) -> Budgets:
     """The budget ledger of ``store`` (built per use: it holds no state of its own)."""
     return Budgets(store)
 
 
 __all__ = ["ACTIONS", "PERIODS", "SCOPES", "Admission", "BudgetExhausted", "BudgetStatus", "Budgets", "RequestSpend",
-           "admit_list", "admit_request", "budgets_for", "first_call_estimate", "list_budgets", "period_key", "send_callback", "set_budget"]
+           "admit_list", "admit_request", "budgets_for", "request_spend", "first_call_estimate", "list_budgets", "period_key", "send_callback", "set_budget"]

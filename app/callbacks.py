@@ -1,7 +1,8 @@
 """Signed callbacks to the waiting workflow (an n8n Wait-node resume URL, a Make or Zapier hook).
 
-Each delivery is its own RQ job, retried with backoff, so a receiver that is down for a while still
-gets the result. Signing (PRODUCT.md section 11)::
+Each callback is a row in the outbox (``app.outbox``), written with the answer it carries and
+delivered with retries and backoff, so a receiver that is down for a while still gets the result and a
+Redis restart loses none. Signing::
 
     X-Tiergate-Timestamp: <unix seconds>
     X-Tiergate-Signature: sha256=<hex HMAC-SHA256 of "<timestamp>.<body>" with TIERGATE_CALLBACK_SECRET>
@@ -28,12 +29,9 @@ from urllib.parse import urlsplit
 
 from app.errors import InvalidField, TiergateError
 
-DELIVER_JOB = "workers.callbacks.deliver_callback_job"
 TIMESTAMP_HEADER = "X-Tiergate-Timestamp"
 SIGNATURE_HEADER = "X-Tiergate-Signature"
 DELIVERY_TIMEOUT_SECONDS = 10.0
-# Backoff between delivery attempts, seconds: a receiver restarting, then one down for a while.
-RETRY_INTERVALS_SECONDS = [10, 60, 300, 1800, 3600]
 
 
 class CallbackRefused(InvalidField):
@@ -78,28 +76,33 @@ def check_target(url: str, allowed_hosts: set[str]) -> None:
                 "TIERGATE_CALLBACK_ALLOW_HOSTS to allow it (e.g. a self-hosted n8n on your network)", "callback_url")
 
 
-def enqueue_callback(url: str, payload: dict[str, Any], *, queue=None) -> str:
-    """Queue one signed delivery of ``payload`` to ``url``; returns the RQ job id.
+def enqueue_callback(url: str, payload: dict[str, Any], *, session=None, request_id: str | None = None,
+                     review_id: str | None = None) -> int:
+    """Put one signed callback in the outbox; it is delivered in the background once committed.
 
-    Needs an app context (for the queue and settings) unless ``queue`` is given.
+    With ``session`` the callback joins the caller's transaction (a review decision and its callback
+    commit together, or neither does); without, it is committed at once. Needs an app context.
     """
     from flask import current_app
-    from rq import Retry
+    from sqlalchemy import event
+
+    from app import outbox
 
     settings = current_app.config["TIERGATE"]
     check_target(url, settings.allowed_callback_hosts)
-    if queue is None:
-        from app.queue import get_queue
-
-        queue = get_queue()
-    job = queue.enqueue(DELIVER_JOB, url, payload, retry=Retry(max=len(RETRY_INTERVALS_SECONDS),
-                                                                interval=RETRY_INTERVALS_SECONDS),
-                        job_timeout=int(DELIVERY_TIMEOUT_SECONDS * 3), result_ttl=24 * 3600, failure_ttl=30 * 24 * 3600)
-    return job.id
+    store = current_app.extensions["store"]
+    if session is not None:
+        delivery_id = outbox.add(session, url, payload, request_id=request_id, review_id=review_id).id
+        event.listen(session, "after_commit", lambda _s: outbox.kick(store, settings, [delivery_id]), once=True)
+        return delivery_id
+    with store.session() as own:
+        delivery_id = outbox.add(own, url, payload, request_id=request_id, review_id=review_id).id
+    outbox.kick(store, settings, [delivery_id])
+    return delivery_id
 
 
 def deliver(url: str, payload: dict[str, Any], secret: str, allowed_hosts: set[str]) -> int:
-    """POST the signed payload once; raises on refusal, network failure or a non-2xx answer (so RQ retries)."""
+    """POST the signed payload once; raises on refusal, network failure or a non-2xx answer (the outbox retries)."""
     import requests
 
     check_target(url, allowed_hosts)
@@ -112,4 +115,4 @@ def deliver(url: str, payload: dict[str, Any], secret: str, allowed_hosts: set[s
 
 
 class CallbackDeliveryError(TiergateError):
-    """The receiver did not accept the callback; RQ retries the delivery job."""
+    """The receiver did not accept the callback; the outbox tries again later."""

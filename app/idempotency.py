@@ -1,32 +1,27 @@
 """``Idempotency-Key``: a retried webhook gets the first answer and never pays for a model twice.
 
-The claim is one Redis ``SET NX`` per (API key, Idempotency-Key) holding the body's hash and the
-request id, with the configured TTL: atomic across web processes, so two copies of the same webhook
-arriving together still run once. The same key with a different body is a 409, because silently
-answering a different question with the first answer would be worse than refusing.
+Checked in the database, not in Redis: the request row carries the key under a unique index on
+(API key, Idempotency-Key), so two copies of the same webhook arriving together still store one
+request, and a Redis restart or flush cannot make a retry pay again. The same key with a different
+body is a 409, because silently answering a different question with the first answer would be worse
+than refusing. A key older than ``TIERGATE_IDEMPOTENCY_TTL_SECONDS`` may be used again for a new request.
 """
 from __future__ import annotations
 
 import hashlib
 import json
-from dataclasses import dataclass
+from datetime import timedelta
 from typing import Any
 
-from redis import Redis
+from sqlalchemy import select, update
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
 
 from app.errors import Conflict
+from app.store import Request, utcnow
 
 HEADER = "Idempotency-Key"
-KEY_PREFIX = "tiergate:idempotency"
 MAX_KEY_LENGTH = 200
-
-
-@dataclass(frozen=True)
-class Claim:
-    key: str
-    body_hash: str
-    request_id: str
-    first: bool  # True: this request runs; False: replay the answer of ``request_id``
 
 
 def body_hash(body: dict[str, Any]) -> str:
@@ -35,24 +30,46 @@ def body_hash(body: dict[str, Any]) -> str:
     return hashlib.sha256(canonical.encode()).hexdigest()
 
 
-def claim(redis: Redis, api_key_id: int | None, key: str, digest: str, request_id: str, ttl_seconds: int) -> Claim:
-    """Claim ``key`` for ``request_id``, or find who holds it; Conflict when the body differs."""
-    key = key.strip()[:MAX_KEY_LENGTH]
-    redis_key = f"{KEY_PREFIX}:{api_key_id or 0}:{key}"
-    value = f"{digest}:{request_id}"
-    if redis.set(redis_key, value, nx=True, ex=ttl_seconds):
-        return Claim(key, digest, request_id, True)
-    held = redis.get(redis_key)
-    if held is None:  # expired between the two calls: claim again
-        return claim(redis, api_key_id, key, digest, request_id, ttl_seconds)
-    held_hash, _, held_request = (held.decode() if isinstance(held, bytes) else held).partition(":")
-    if held_hash != digest:
-        raise Conflict(f"Idempotency-Key {key!r} was already used with a different request body "
-                       f"(request {held_request}); use a new key for a new request", HEADER,
-                       code="idempotency_conflict")
-    return Claim(key, digest, held_request, False)
+def normalised(header: str | None) -> str | None:
+    key = (header or "").strip()[:MAX_KEY_LENGTH]
+    return key or None
 
 
-def release(redis: Redis, api_key_id: int | None, key: str) -> None:
-    """Drop a claim whose request was refused before it was stored, so a corrected retry can run."""
-    redis.delete(f"{KEY_PREFIX}:{api_key_id or 0}:{key.strip()[:MAX_KEY_LENGTH]}")
+def store_once(session: Session, rows: list, request: Request, ttl_seconds: int) -> str | None:
+    """Insert ``rows`` (ending with ``request``) and commit; or, when the request's Idempotency-Key was
+    used before with the same body, store nothing and return the earlier request's id.
+
+    Raises Conflict when the key was used with a different body.
+    """
+    for _try in range(2):
+        session.add_all(rows)
+        try:
+            session.commit()
+            return None
+        except IntegrityError:
+            session.rollback()
+            if request.idempotency_key is None:
+                raise
+        earlier = session.execute(select(Request.id, Request.idempotency_hash, Request.created_at)
+                                  .where(Request.api_key_id == request.api_key_id,
+                                         Request.idempotency_key == request.idempotency_key)).first()
+        if earlier is None:
+            continue  # released meanwhile: try again
+        if _aware(earlier.created_at) < utcnow() - timedelta(seconds=ttl_seconds):
+            session.execute(update(Request).where(Request.id == earlier.id).values(idempotency_key=None)
+                            .execution_options(synchronize_session=False))
+            session.commit()
+            continue
+        if earlier.idempotency_hash != request.idempotency_hash:
+            raise Conflict(f"Idempotency-Key {request.idempotency_key!r} was already used with a different request "
+                           f"body (request {earlier.id}); use a new key for a new request", HEADER,
+                           code="idempotency_conflict")
+        return earlier.id
+    raise Conflict(f"Idempotency-Key {request.idempotency_key!r} is being used by another request", HEADER,
+                   code="idempotency_conflict")
+
+
+def _aware(moment):
+    from datetime import timezone
+
+    return moment if moment.tzinfo else moment.replace(tzinfo=timezone.utc)

@@ -6,6 +6,7 @@ In multi-process gunicorn each worker has its own registry unless PROMETHEUS_MUL
 from __future__ import annotations
 
 import os
+import time
 
 from flask import Response
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, Histogram, generate_latest, multiprocess
@@ -17,6 +18,13 @@ HTTP_LATENCY = Histogram("tiergate_http_request_seconds", "HTTP request latency"
 ROUTE_DECISIONS = Counter("tiergate_route_decisions_total", "Routing decisions", ["tier", "decided_by"])
 MODEL_CALLS = Counter("tiergate_model_calls_total", "Model calls made", ["model", "ok"])
 COST_USD = Counter("tiergate_cost_usd_total", "Provider cost in USD", ["model"])
+
+
+def arrival() -> float:
+    """When this HTTP request arrived, in ``time.monotonic()`` seconds (set first thing by the app)."""
+    from flask import request
+
+    return request.environ.get("tiergate.arrived") or time.monotonic()
 
 
 def metrics_response() -> Response:

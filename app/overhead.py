@@ -17,7 +17,7 @@ from typing import Any
 from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session
 
-from app.budgets import admit_request
+from app.budgets import admit_request, budgets_for
 from app.cascade.records import CascadeResult
 from app.pricing import usd
 from app.store.models import Request
@@ -57,6 +57,11 @@ def admit_task(session: Session, store, policy, decision, request_id: str, api_k
                                  + (f" ({decision.tier} -> {tier})" if tier != decision.tier else "")})
         decision.tier, decision.model = tier, policy.model_for(tier)
     return {"router_request_id": router_id, "router_cost_usd": str(router_cost)} if router_id else {}
+
+
+def release_admission(store, request_id: str, api_key_id: int | None, metadata: dict[str, Any] | None) -> None:
+    """Free the hold of a request that will not run (an idempotent replay of an earlier one)."""
+    budgets_for(store).spend(request_id, api_key_id=api_key_id, workflow=workflow_of(metadata)).release()
 
 
 def as_rerun(result: CascadeResult) -> CascadeResult:

@@ -1,7 +1,7 @@
 """The Redis connection and the RQ queue, registered on the app.
 
-Jobs are enqueued by dotted path (``workers.jobs.run_fallback``) so the web process never imports
-worker code.
+Jobs are enqueued by dotted path (``workers.fallback.run_fallback_job``) so the web process never
+imports worker code.
 """
 from __future__ import annotations
 
@@ -21,15 +21,25 @@ def resolve_redis_url(settings: Settings) -> str:
 
 
 REDIS_CONNECT_TIMEOUT_SECONDS = 5
-# Longer than any blocking read we issue: a sync request waits on BLPOP for up to
-# TIERGATE_SYNC_WAIT_SECONDS, and redis-py's own default (5 s) would cut that wait short.
-REDIS_SOCKET_TIMEOUT_MARGIN_SECONDS = 30
+# Longer than any single command we send; a worker's blocking dequeue gets its own longer timeout from RQ.
+REDIS_SOCKET_TIMEOUT_SECONDS = 10
+# A Redis blip (a restart takes a second or two) is retried this many times with backoff before the
+# caller sees the error; beyond that the database holds the work and the sweeper catches up.
+REDIS_RETRIES = 3
+REDIS_BACKOFF_CAP_SECONDS = 1.0
+REDIS_BACKOFF_BASE_SECONDS = 0.1
 
 
 def connect(url: str, blocking_seconds: float = 0) -> Redis:
+    from redis.backoff import ExponentialBackoff
+    from redis.exceptions import ConnectionError, TimeoutError
+    from redis.retry import Retry
+
     return Redis.from_url(url, socket_connect_timeout=REDIS_CONNECT_TIMEOUT_SECONDS,
-                          socket_timeout=blocking_seconds + REDIS_SOCKET_TIMEOUT_MARGIN_SECONDS,
-                          health_check_interval=30)
+                          socket_timeout=blocking_seconds + REDIS_SOCKET_TIMEOUT_SECONDS, health_check_interval=30,
+                          retry=Retry(ExponentialBackoff(cap=REDIS_BACKOFF_CAP_SECONDS, base=REDIS_BACKOFF_BASE_SECONDS),
+                                      REDIS_RETRIES),
+                          retry_on_error=[ConnectionError, TimeoutError])
 
 
 class JobQueue:
@@ -37,7 +47,7 @@ class JobQueue:
 
     def __init__(self, settings: Settings):
         self.url = resolve_redis_url(settings)
-        self.redis = connect(self.url, blocking_seconds=settings.sync_wait_seconds)
+        self.redis = connect(self.url)
         self.queue = Queue(settings.queue_name, connection=self.redis)
 
     def enqueue(self, func_path: str, *args, **kwargs):

@@ -19,7 +19,7 @@ from typing import Any
 from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session
 
-from app.errors import ApiError, Conflict, InvalidField, NotFound
+from app.errors import ApiError, Conflict, InvalidField, NotFound, TiergateError
 from app.store import Attempt, Request, Review, utcnow
 
 log = logging.getLogger(__name__)
@@ -211,8 +211,9 @@ def _audit_correct(review: Review, decision: DecisionInput) -> bool | None:
 def decide(session: Session, review_id: str, decision: DecisionInput, reviewer: str) -> Review:
     """Record a decision once and enqueue what follows it; Conflict if someone decided first.
 
-    The callback (or the re-run job) is enqueued *before* the commit: if Redis refuses, the decision
-    rolls back and the reviewer can try again, rather than the workflow never hearing of it.
+    The callback goes into the outbox in the decision's own transaction (both or neither), and the
+    re-run job is enqueued before the commit: if Redis refuses, the decision rolls back and the
+    reviewer can try again, rather than the workflow never hearing of it.
     """
     review = get_review(session, review_id)
     validate_decision(review, decision)
@@ -233,7 +234,7 @@ def decide(session: Session, review_id: str, decision: DecisionInput, reviewer: 
         if decision.action == "rerun":
             _enqueue_rerun(review)
         elif review.callback_url:
-            _enqueue_decided_callback(review)
+            _enqueue_decided_callback(session, review)
     except ApiError as exc:
         # The target is refused now (its host became private, or no longer resolves). The decision
         # stands and the item says why the workflow was not called; retrying would not help.
@@ -261,10 +262,11 @@ def callback_payload(review: Review) -> dict[str, Any]:
     return payload
 
 
-def _enqueue_decided_callback(review: Review) -> None:
-    from app.callbacks import enqueue_callback  # the signer and SSRF-checked delivery of the cascade issue
+def _enqueue_decided_callback(session: Session, review: Review) -> None:
+    from app.callbacks import enqueue_callback  # signed, SSRF-checked, delivered from the outbox
 
-    enqueue_callback(review.callback_url, callback_payload(review))
+    enqueue_callback(review.callback_url, callback_payload(review), session=session, request_id=review.request_id,
+                     review_id=review.id)
 
 
 def _enqueue_rerun(review: Review) -> None:
@@ -291,6 +293,10 @@ def reopen_after_failed_rerun(app, review_id: str, exc: Exception) -> None:
                                        "rerun_error": f"{type(exc).__name__}: {exc}"[:500]}
 
 
+class RerunFailed(TiergateError):
+    """A re-run produced no answer; its review item goes back to the queue with the reason."""
+
+
 def rerun_review(app, review_id: str) -> dict[str, Any]:
     """Run the reviewed request's payload on the next tier and queue the new answer for review."""
     from app.fallback import service
@@ -308,7 +314,11 @@ def rerun_review(app, review_id: str) -> dict[str, Any]:
         tier = rerun_tier(review, current_policy())
         payload, api_key_id = dict(request.payload), request.api_key_id
         original = request.parent_request_id if request.kind == "rerun" else request.id  # a re-run of a re-run
-    answer = service.rerun_at_tier(app, payload, tier, api_key_id=api_key_id, parent_request_id=original)
+    from app.runtime import runtime_of
+
+    answer = service.rerun_at_tier(runtime_of(app), payload, tier, api_key_id=api_key_id, parent_request_id=original)
+    if answer.get("status") == "failed":  # no answer to review (a provider outage): the item goes back
+        raise RerunFailed(f"the re-run on {tier} failed: {answer.get('error')}")
     with store.session() as session:
         old = session.get(Review, review_id)
         reasons = list(answer.get("review_reasons") or []) + [

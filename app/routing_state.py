@@ -6,6 +6,7 @@ object, so a request in flight keeps the policy it started with.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import cached_property
 
 from flask import current_app
 
@@ -17,6 +18,13 @@ from app.routing import RulesRouter
 class RoutingState:
     policy: Policy
     rules: RulesRouter
+
+    @cached_property
+    def learned(self):
+        """The learned router for this policy, built on first use (it reads the shipped weight file)."""
+        from app.routing.learned import LearnedRouter
+
+        return LearnedRouter(self.policy, self.rules)
 
     @classmethod
     def from_policy(cls, policy: Policy) -> "RoutingState":

@@ -1,4 +1,4 @@
-"""Callback signing, SSRF refusal and delivery with retry."""
+"""Callback signing, SSRF refusal, and delivery from the outbox with retry."""
 from __future__ import annotations
 
 import hashlib
@@ -7,17 +7,15 @@ import json
 import time
 
 import pytest
-from rq.job import Job
-from rq.registry import ScheduledJobRegistry
+from sqlalchemy import update
 
-from app import create_app
-from app.callbacks import (RETRY_INTERVALS_SECONDS, CallbackDeliveryError, CallbackRefused, body_bytes, check_target,
-                           deliver, enqueue_callback, sign, signed_headers)
+from app import create_app, outbox
+from app.callbacks import (CallbackDeliveryError, CallbackRefused, body_bytes, check_target, deliver, enqueue_callback,
+                           sign, signed_headers)
 from app.config import load_settings
-from app.queue import get_queue
+from app.store import Delivery, utcnow
 from tests.conftest import TEST_QUEUE
 from tests.support.receiver import CallbackReceiver
-from tests.support.worker import WorkerProcess
 
 
 def test_signature_is_hmac_sha256_over_timestamp_dot_body():
@@ -76,28 +74,72 @@ def test_a_failing_receiver_raises_so_the_job_is_retried():
         receiver.close()
 
 
-def test_delivery_runs_as_its_own_job_and_is_rescheduled_after_a_failure(tmp_path, redis_url, database_url,
-                                                                        redis_conn):
+def test_a_callback_waits_in_the_outbox_until_the_receiver_takes_it(tmp_path, redis_url, database_url, redis_conn):
+    """A receiver that fails gets the callback again later (the row says why meanwhile); Redis plays no part."""
     receiver = CallbackReceiver(statuses=[503])
     settings = load_settings(TIERGATE_DATA_DIR=tmp_path / "data", REDIS_URL=redis_url, DATABASE_URL=database_url,
                              TIERGATE_QUEUE=TEST_QUEUE, TIERGATE_CALLBACK_ALLOW_HOSTS="127.0.0.1",
                              TIERGATE_CALLBACK_SECRET="k")
     app = create_app(settings, migrate=False)
-    worker = WorkerProcess(settings, redis_conn).start()
+    store = app.extensions["store"]
     try:
         with app.app_context():
-            job_id = enqueue_callback(receiver.url + "/hook", {"event": "review.decided", "review_id": "rev_9"})
+            delivery_id = enqueue_callback(receiver.url + "/hook?sig=1", {"event": "review.decided", "review_id": "rev_9"})
             with pytest.raises(CallbackRefused):
                 enqueue_callback("http://10.0.0.1/hook", {"event": "review.decided"})
-            queue = get_queue().queue
         receiver.wait(1)
-        deadline = time.monotonic() + 10
-        while Job.fetch(job_id, connection=redis_conn).get_status() != "scheduled" and time.monotonic() < deadline:
-            time.sleep(0.05)
-        job = Job.fetch(job_id, connection=redis_conn)
-        assert job.get_status() == "scheduled" and job.retries_left == len(RETRY_INTERVALS_SECONDS) - 1
-        assert job_id in ScheduledJobRegistry(queue=queue).get_job_ids()
+        row = _delivery(store, delivery_id, lambda row: row.attempts == 1 and row.status == outbox.PENDING
+                        and row.last_error)
+        assert "503" in row.last_error and "sig=1" not in row.last_error
+        due_in = (_aware(row.next_attempt_at) - utcnow()).total_seconds()
+        assert outbox.RETRY_INTERVALS_SECONDS[0] - 2 < due_in <= outbox.RETRY_INTERVALS_SECONDS[0]
+
+        redis_conn.flushdb()  # nothing about the callback lives in Redis
+        with store.session() as session:  # its retry time comes
+            session.execute(update(Delivery).where(Delivery.id == delivery_id).values(next_attempt_at=utcnow()))
+        assert outbox.deliver_due(store, settings) == 1
+        (first, second) = receiver.wait(2)
+        assert first.body == second.body and json.loads(second.body)["review_id"] == "rev_9"
+        assert _delivery(store, delivery_id, lambda row: row.status == outbox.DELIVERED).attempts == 2
+        assert outbox.deliver_due(store, settings) == 0  # delivered once, never again
     finally:
-        worker.stop()
         receiver.close()
-        app.extensions["store"].dispose()
+        store.dispose()
+
+
+def test_a_receiver_that_never_answers_ends_dead_not_forgotten(tmp_path, redis_url, database_url, redis_conn):
+    receiver = CallbackReceiver(statuses=[500] * outbox.MAX_TRIES)
+    settings = load_settings(TIERGATE_DATA_DIR=tmp_path / "data", REDIS_URL=redis_url, DATABASE_URL=database_url,
+                             TIERGATE_CALLBACK_ALLOW_HOSTS="127.0.0.1", TIERGATE_CALLBACK_SECRET="k")
+    app = create_app(settings, migrate=False)
+    store = app.extensions["store"]
+    try:
+        with store.session() as session:
+            delivery_id = outbox.add(session, receiver.url + "/hook", {"event": "job.finished"}).id
+        for _ in range(outbox.MAX_TRIES):
+            with store.session() as session:
+                session.execute(update(Delivery).where(Delivery.id == delivery_id).values(next_attempt_at=utcnow()))
+            outbox.deliver(store, settings, delivery_id)
+        row = _delivery(store, delivery_id, lambda row: True)
+        assert (row.status, row.attempts) == (outbox.DEAD, outbox.MAX_TRIES) and "500" in row.last_error
+        with store.session() as session:
+            assert outbox.dead_count(session) == 1
+    finally:
+        receiver.close()
+        store.dispose()
+
+
+def _delivery(store, delivery_id, ready, seconds: float = 10):
+    deadline = time.monotonic() + seconds
+    while True:
+        with store.session() as session:
+            row = session.get(Delivery, delivery_id)
+        if ready(row) or time.monotonic() > deadline:
+            return row
+        time.sleep(0.05)
+
+
+def _aware(moment):
+    from datetime import timezone
+
+    return moment if moment.tzinfo else moment.replace(tzinfo=timezone.utc)

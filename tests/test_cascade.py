@@ -12,7 +12,9 @@ import pytest
 
 from app.cascade import CascadeInput, run_cascade
 from app.policy import GateSpec, load_policy
-from app.providers import AnthropicProvider, Cooldown, DryRunProvider
+import time
+
+from app.providers import AnthropicProvider, CircuitBreaker, DryRunProvider
 from tests.support.fake_anthropic import Reply
 
 HAIKU, SONNET, OPUS = "claude-haiku-4-5", "claude-sonnet-4-6", "claude-opus-4-7"
@@ -29,8 +31,13 @@ def job(task_type: str, tier: str | None = None, **fields) -> CascadeInput:
     return CascadeInput(task_type=task_type, task=task, tier=tier or task.tier, **fields)
 
 
-def run(provider, cascade_input: CascadeInput, **options):
-    return run_cascade(POLICY, cascade_input, {tier: provider for tier in POLICY.tiers}, **options)
+# The same policy with every tier set to move on when its provider fails (the default is to wait).
+NEXT_TIER_POLICY = POLICY.model_copy(update={"tiers": {name: tier.model_copy(update={"on_provider_error": "next_tier"})
+                                                       for name, tier in POLICY.tiers.items()}})
+
+
+def run(provider, cascade_input: CascadeInput, policy=POLICY, **options):
+    return run_cascade(policy, cascade_input, {tier: provider for tier in policy.tiers}, **options)
 
 
 def path(result) -> list[tuple[str, str, bool, str | None]]:
@@ -135,11 +142,11 @@ def test_a_customer_reply_is_always_a_draft_in_review(fake_anthropic, sdk_provid
 
 @pytest.mark.parametrize("failure", [Reply.overloaded(), Reply.server_error(), Reply.rate_limited(0),
                                      Reply.hang(3), Reply.malformed()])
-def test_a_provider_failure_moves_to_the_next_tier_without_a_hint(fake_anthropic, failure):
+def test_a_provider_failure_moves_to_the_next_tier_without_a_hint_when_the_policy_says_so(fake_anthropic, failure):
     provider = AnthropicProvider("k", fake_anthropic.url, timeout=0.3, max_retries=0)
     fake_anthropic.script(HAIKU, failure)
     fake_anthropic.script(SONNET, Reply.ok('{"label": "B2B", "confidence": 0.9}', 100, 10))
-    result = run(provider, job("classification", labels=LABELS))
+    result = run(provider, job("classification", labels=LABELS), NEXT_TIER_POLICY)
     assert path(result) == [("tier1", "retry", False, "provider"), ("tier2", "answer", True, None)]
     assert result.attempts[0].cost_usd == 0 and result.escalated
     assert fake_anthropic.requests_for(SONNET)[0].uncached_system == [
@@ -147,22 +154,52 @@ def test_a_provider_failure_moves_to_the_next_tier_without_a_hint(fake_anthropic
     assert result.cost_usd == Decimal("0.00045")  # 100*3 + 10*15
 
 
-def test_a_failing_model_is_cooled_down_and_skipped_with_the_reason(fake_anthropic, sdk_provider, redis_conn):
-    cooldown = Cooldown(redis_conn, failures=1, cooldown_seconds=60)
+def test_an_open_circuit_is_skipped_with_the_reason_when_the_policy_says_next_tier(fake_anthropic, sdk_provider,
+                                                                                   redis_conn):
+    breaker = CircuitBreaker(redis_conn, failures=1, open_seconds=60)
     fake_anthropic.script(HAIKU, Reply.overloaded())
-    first = run(sdk_provider, job("classification", labels=LABELS), cooldown=cooldown)
-    assert first.attempts[0].reason.endswith("; claude-haiku-4-5 is now cooling down")
-    second = run(sdk_provider, job("classification", labels=LABELS), cooldown=cooldown)
+    first = run(sdk_provider, job("classification", labels=LABELS), NEXT_TIER_POLICY, breaker=breaker)
+    assert first.attempts[0].reason.endswith("; the circuit for claude-haiku-4-5 is now open")
+    second = run(sdk_provider, job("classification", labels=LABELS), NEXT_TIER_POLICY, breaker=breaker)
     assert len(fake_anthropic.requests_for(HAIKU)) == 1  # the second request never reached Haiku
     assert path(second) == [("tier2", "answer", True, None)] and second.escalated
     assert second.skipped[0]["tier"] == "tier1" and second.skipped[0]["model"] == HAIKU
-    assert "cooling down after repeated failures" in second.skipped[0]["reason"]
+    assert "circuit open after repeated failures" in second.skipped[0]["reason"]
+
+
+def test_by_default_a_provider_outage_is_waited_out_on_the_same_tier_never_paid_on_a_dearer_one(
+        fake_anthropic, sdk_provider, redis_conn):
+    """529s for a while, then Haiku is back: the run waits (within its bound) and answers on tier1."""
+    breaker = CircuitBreaker(redis_conn, failures=2, open_seconds=0.5)
+    fake_anthropic.script(HAIKU, *[Reply.overloaded()] * 3, Reply.ok('{"label": "B2B", "confidence": 0.9}', 100, 10))
+    result = run(sdk_provider, job("classification", labels=LABELS, wait_until=time.monotonic() + 20), breaker=breaker)
+    assert result.status == "done" and result.tier == "tier1" and not result.escalated
+    assert [a.gate for a in result.attempts] == ["provider"] * 3 + [None]
+    assert fake_anthropic.requests_for(SONNET) == [] and fake_anthropic.requests_for(OPUS) == []
+
+
+def test_an_outage_longer_than_the_bound_fails_naming_the_provider_state(fake_anthropic, sdk_provider, redis_conn):
+    breaker = CircuitBreaker(redis_conn, failures=1, open_seconds=30)
+    fake_anthropic.outage(60)
+    started = time.monotonic()
+    result = run(sdk_provider, job("classification", labels=LABELS, wait_until=started + 1.5), breaker=breaker)
+    assert 1.0 < time.monotonic() - started < 5
+    assert result.status == "failed" and result.escalated is False and fake_anthropic.requests_for(SONNET) == []
+    assert "HTTP 529" in result.error and "waited as long as the request allows" in result.error
+
+
+def test_fail_on_provider_error_fails_at_once(fake_anthropic, sdk_provider):
+    policy = POLICY.model_copy(update={"tiers": {name: tier.model_copy(update={"on_provider_error": "fail"})
+                                                 for name, tier in POLICY.tiers.items()}})
+    fake_anthropic.script(HAIKU, Reply.server_error())
+    result = run(sdk_provider, job("classification", labels=LABELS, wait_until=time.monotonic() + 30), policy)
+    assert result.status == "failed" and len(result.attempts) == 1 and "HTTP 500" in result.error
 
 
 def test_every_tier_failing_is_a_failed_result(fake_anthropic, sdk_provider):
     for model in (HAIKU, SONNET, OPUS):
         fake_anthropic.script(model, Reply.server_error())
-    result = run(sdk_provider, job("summary", tier="tier1"))
+    result = run(sdk_provider, job("summary", tier="tier1"), NEXT_TIER_POLICY)
     assert (result.status, result.output, result.tier, result.needs_review) == ("failed", None, None, False)
     assert result.error.startswith("the top tier (tier3) failed: claude-opus-4-7: HTTP 500 api_error")
     assert result.cost_usd == 0 and len(result.attempts) == 3

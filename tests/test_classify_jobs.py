@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import threading
+import time
 
 import pytest
 from rq import SimpleWorker
@@ -99,35 +100,62 @@ def test_async_request_answers_202_and_the_job_result_is_the_contract_answer(cli
         assert status["progress"] == {"done": 1, "total": 1} and status["result"]["results"][0]["label"] == "B2B"
 
 
-def test_a_retried_job_does_not_pay_again_for_finished_chunks(client, auth, app, fake_anthropic, monkeypatch):
-    # The first chunk works, then the worker "dies": the second chunk's call raises inside the job.
-    items = [f"B2B company {n}" for n in range(100)]  # two chunks of 50
-    response = client.post("/v1/classify", json={"items": items, "labels": LABELS, "exec": "async"}, headers=auth)
-    request_id = response.get_json()["job_id"]
-    from app.classify import service
+def test_a_worker_killed_mid_list_resumes_without_paying_again_for_finished_chunks(tmp_path, redis_url, database_url,
+                                                                                    redis_conn, make_key):
+    """Chunk 1 is answered, the worker is SIGKILLed during chunk 2's call: another worker finishes the list,
+    chunk 1 is not asked again, and the lost call is in the ledger at its estimated cost."""
+    from tests.support.fake_anthropic import FakeAnthropic, Reply
+    from tests.support.worker import WorkerProcess
 
     calls = []
-    original = service.classify_chunk
 
-    def dying(plan, texts):
-        calls.append(len(texts))
-        if len(calls) == 2:
-            raise RuntimeError("worker killed")
-        return original(plan, texts)
+    def second_call_hangs(body):
+        calls.append(body)
+        return Reply.hang(60, text="never delivered") if len(calls) == 2 else sme_responder(body)
 
-    monkeypatch.setattr(service, "classify_chunk", dying)
-    run_worker(app, monkeypatch)
-    with app.extensions["store"].session() as session:
-        row = session.get(Request, request_id)
-        # RQ will retry the job: the row says why and waits, with the first chunk's answers kept.
-        assert (row.status, row.progress_done) == ("queued", 50) and "worker killed" in row.error
-    monkeypatch.setattr(service, "classify_chunk", original)
-    app.extensions["job_queue"].enqueue(service.JOB, request_id, job_id=request_id)  # the retry, without the wait
-    run_worker(app, monkeypatch)
-    with app.extensions["store"].session() as session:
-        row = session.get(Request, request_id)
-        assert row.status == "done" and len(row.result["results"]) == 100
-        assert session.scalar(select(func.count()).select_from(Attempt).where(Attempt.request_id == request_id)) == 2
+    with FakeAnthropic(second_call_hangs) as fake:
+        application = app_with_fake(tmp_path, redis_url, database_url, fake)
+        try:
+            auth = {"X-API-Key": _key(application)}
+            items = [f"B2B company {n}" for n in range(100)]  # two chunks of 50
+            request_id = application.test_client().post("/v1/classify", headers=auth, json={
+                "items": items, "labels": LABELS, "exec": "async"}).get_json()["job_id"]
+            first = WorkerProcess(application.config["TIERGATE"], redis_conn).start()
+            deadline = time.monotonic() + 30
+            while len(calls) < 2:
+                assert time.monotonic() < deadline, "the second chunk was never asked"
+                time.sleep(0.05)
+            first.kill()
+            second = WorkerProcess(application.config["TIERGATE"], redis_conn).start()
+            try:
+                deadline = time.monotonic() + 120
+                while _row(application, request_id).status != "done":
+                    assert time.monotonic() < deadline, "the list was not finished after the kill"
+                    time.sleep(0.2)
+            finally:
+                second.stop()
+            row = _row(application, request_id)
+            assert len(row.result["results"]) == 100 and row.result["counts"]["B2B"] == 100
+            assert len(calls) == 3  # chunk 1 once, chunk 2 twice (the lost call and its re-run)
+            with application.extensions["store"].session() as session:
+                attempts = session.scalars(select(Attempt).where(Attempt.request_id == request_id)
+                                           .order_by(Attempt.seq)).all()
+            assert [a.purpose for a in attempts] == ["answer", "lost", "answer"]
+            assert attempts[1].cost_usd > 0 and row.cost_usd == sum(a.cost_usd for a in attempts)
+        finally:
+            application.extensions["store"].dispose()
+
+
+def _key(application) -> str:
+    from app.auth import SCOPES, create_key
+
+    with application.extensions["store"].session() as session:
+        return create_key(session, "test", list(SCOPES))[1]
+
+
+def _row(application, request_id):
+    with application.extensions["store"].session() as session:
+        return session.get(Request, request_id)
 
 
 @pytest.fixture

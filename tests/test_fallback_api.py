@@ -186,13 +186,13 @@ def test_without_a_key_every_answer_is_a_dry_run(client, auth, worker, fake_anth
 
 
 def test_a_reviewer_rerun_runs_the_stored_request_on_another_tier(client, auth, app, worker, fake_anthropic):
-    from app import cascade
+    from app.fallback import service
+    from app.runtime import runtime_of
 
     body = client.post("/v1/fallback", headers=auth, json={"task_type": "summary", "text": "notes"}).get_json()
     fake_anthropic.script("claude-opus-4-7", Reply.ok("a better summary", 10, 5))
     (row,) = rows(app, Request, id=body["request_id"])
-    with app.app_context():
-        outcome = cascade.rerun_at_tier(row.payload, tier="tier3")
+    outcome = service.rerun_at_tier(runtime_of(app), row.payload, tier="tier3")
     assert (outcome["tier"], outcome["output"], outcome["status"]) == ("tier3", "a better summary", "done")
     assert outcome["request_id"] != body["request_id"] and rows(app, Request, id=outcome["request_id"])
 
@@ -204,23 +204,14 @@ def test_a_job_that_fails_for_good_still_calls_the_workflow_back(client, auth, a
     response = client.post("/v1/fallback", headers=auth, json={
         "task_type": "summary", "text": "notes", "exec": "async", "callback_url": receiver.url + "/hook?sig=1"})
     job_id = response.get_json()["job_id"]
-    with app.app_context():  # as in the worker's job
-        service.mark_failed(app, job_id, RuntimeError("database went away"), final=True)
+    from app.runtime import runtime_of
 
-    payload = verify(receiver_deliveries_via_worker(app, receiver))
+    # as in the worker's job after its last retry
+    service.mark_failed(runtime_of(app), job_id, RuntimeError("database went away"), final=True)
+
+    (delivery,) = receiver.wait(1)
+    payload = verify(delivery)
     assert (payload["event"], payload["job_id"], payload["status"]) == ("job.finished", job_id, "failed")
     assert "database went away" in payload["error"] and payload["output"] is None
     job = client.get(f"/v1/jobs/{job_id}", headers=auth).get_json()
     assert job["status"] == "failed" and job["result"]["status"] == "failed"
-
-
-def receiver_deliveries_via_worker(app, receiver):
-    """Run the queued callback delivery job in a real worker process and return the one delivery."""
-    from tests.support.worker import WorkerProcess
-
-    process = WorkerProcess(app.config["TIERGATE"], app.extensions["job_queue"].redis).start()
-    try:
-        (delivery,) = receiver.wait(1)
-    finally:
-        process.stop()
-    return delivery

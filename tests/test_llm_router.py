@@ -100,10 +100,12 @@ def test_hybrid_asks_the_llm_for_a_free_form_request(client, auth, app, fake_ant
     assert len(router_ledger(app)[1]) == 1
 
 
-def test_hybrid_asks_the_llm_when_the_signals_conflict(client, auth, fake_anthropic):
+def test_hybrid_hands_conflicting_signals_to_the_learned_router_when_it_is_sure(client, auth, fake_anthropic):
+    # The rules' keywords conflict (translate, summarize); the learned router is sure, so no router call.
     router_says(fake_anthropic, "tier1", "translation", 0.9)
     body = route(client, auth, text="Translate and summarize this", mode="hybrid")
-    assert body["decided_by"] == "llm" and "conflicting or weak signals" in body["reasons"][0]["detail"]
+    assert body["decided_by"] == "learned" and "conflicting or weak signals" in body["reasons"][0]["detail"]
+    assert "learned router placed it" in body["reasons"][0]["detail"] and fake_anthropic.requests == []
 
 
 def test_without_a_key_the_rules_decide_and_say_so(client, auth, tmp_path, redis_url, database_url, make_key):

@@ -6,7 +6,13 @@ import json
 import time
 from decimal import Decimal
 
+from pathlib import Path
+
+import pytest
 from sqlalchemy import func, select
+
+from app import create_app
+from app.auth import create_key
 
 from app.config import load_settings
 from app.policy import load_policy
@@ -17,7 +23,7 @@ from app.reports.quality import class_row, quality_report
 from app.store import Attempt, Request, Review
 from tests.support.fake_anthropic import Reply
 from tests.test_classify import GLOSSARY
-from tests.test_fallback_api import HAIKU, SONNET, app, worker  # noqa: F401  (fixtures)
+from tests.test_fallback_api import HAIKU, SONNET, app, fallback_settings, worker  # noqa: F401  (fixtures)
 
 D = Decimal
 OPUS = "claude-opus-4-7"
@@ -81,7 +87,8 @@ def test_a_hybrid_routed_request_carries_its_router_cost(client, auth, app, work
                                                       "confidence": 0.9}), 400, 30))
     fake_anthropic.script(SONNET, Reply.ok("A short answer to the question.", 100, 50))
     response = client.post("/v1/fallback", headers=auth, json={
-        "text": "Please help with the thing we talked about", "mode": "hybrid", "metadata": {"workflow": "wf-h"}})
+        "text": "Our bakery opens a second shop in June. Can you help us announce it nicely?", "mode": "hybrid",
+        "metadata": {"workflow": "wf-h"}})
     body = response.get_json()
     assert response.status_code == 200, body
     # Router: 400 x $1 + 30 x $5 = $0.00055; answer on Sonnet: 100 x $3 + 50 x $15 = $0.00105.
@@ -134,10 +141,25 @@ def test_a_rerun_is_overhead_of_the_original_task(client, app, worker, make_key,
 
 # -- 4. failed is not escalated ---------------------------------------------------------------------
 
-def test_a_job_that_failed_on_every_tier_is_failed_not_escalated(client, auth, app, worker, fake_anthropic):
+@pytest.fixture
+def next_tier_app(tmp_path, redis_url, database_url, redis_conn, fake_anthropic):
+    """Tiers that hand a provider error to the next tier at once (no waiting out the outage)."""
+    policy = tmp_path / "policy.yaml"
+    policy.write_text(Path("app/policy/default.yaml").read_text().replace(
+        "{model: claude-", "{on_provider_error: next_tier, model: claude-"))
+    application = create_app(fallback_settings(tmp_path, redis_url, database_url, fake_anthropic,
+                                               TIERGATE_POLICY=str(policy)), migrate=False)
+    yield application
+    application.extensions["store"].dispose()
+
+
+def test_a_job_that_failed_on_every_tier_is_failed_not_escalated(next_tier_app, make_key, fake_anthropic):
+    app = next_tier_app
     for model in (HAIKU, SONNET, OPUS):
         fake_anthropic.script(model, Reply.server_error())
-    body = client.post("/v1/fallback", headers=auth, json={
+    with app.extensions["store"].session() as session:
+        _key, plain = create_key(session, "test", ["fallback"])
+    body = app.test_client().post("/v1/fallback", headers={"X-API-Key": plain}, json={
         "task_type": "classification", "text": "Acme GmbH: B2B or B2C?"}).get_json()
     assert body["status"] == "failed" and body["cost_usd"] == 0.0
     with app.extensions["store"].session() as session:

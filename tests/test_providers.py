@@ -1,4 +1,4 @@
-"""Providers: the real Anthropic SDK against the fake API, an OpenAI-compatible endpoint, dry run, cooldown."""
+"""Providers: the real Anthropic SDK against the fake API, an OpenAI-compatible endpoint, dry run, circuit breaker."""
 from __future__ import annotations
 
 import json
@@ -14,7 +14,7 @@ from app.errors import ProviderError
 from app.policy import load_policy, parse_policy
 from app.policy.loader import default_policy_text
 from app.pricing import Usage
-from app.providers import (PROVIDERS, AnthropicProvider, Cooldown, DryRunProvider, ModelCall, OpenAIProvider,
+from app.providers import (PROVIDERS, AnthropicProvider, CircuitBreaker, DryRunProvider, ModelCall, OpenAIProvider,
                            build_tier_providers)
 from tests.support.fake_anthropic import Reply
 
@@ -204,26 +204,39 @@ def test_no_key_means_dry_run_for_anthropic_tiers_but_an_openai_tier_stays_real(
     assert str(real["tier1"].client.base_url).startswith("http://127.0.0.1:1")
 
 
-# -- cooldown ----------------------------------------------------------------------------------------
+# -- circuit breaker --------------------------------------------------------------------------------
 
-def test_cooldown_after_repeated_failures_is_shared_through_redis(redis_conn):
-    web, worker = Cooldown(redis_conn, failures=3, cooldown_seconds=30), Cooldown(redis_conn, failures=3, cooldown_seconds=30)
+def test_the_circuit_opens_after_repeated_failures_for_every_process(redis_conn):
+    web, worker = CircuitBreaker(redis_conn, failures=3, open_seconds=5), CircuitBreaker(redis_conn, failures=3, open_seconds=5)
     assert [web.record_failure(HAIKU), worker.record_failure(HAIKU)] == [False, False]
-    assert worker.remaining(HAIKU) == 0
+    assert worker.acquire(HAIKU) and worker.remaining(HAIKU) == 0
     assert web.record_failure(HAIKU) is True
-    assert 29 < worker.remaining(HAIKU) <= 30
-    assert redis_conn.pttl(f"tiergate:cooldown:until:{HAIKU}") > 29_000
+    assert not worker.acquire(HAIKU) and 4 < worker.remaining(HAIKU) <= 5
+    assert "circuit open" in worker.describe(HAIKU)
 
 
 def test_a_success_resets_the_failure_count(redis_conn):
-    cooldown = Cooldown(redis_conn, failures=2, cooldown_seconds=30)
-    cooldown.record_failure(HAIKU)
-    cooldown.record_success(HAIKU)
-    assert cooldown.record_failure(HAIKU) is False and cooldown.remaining(HAIKU) == 0
+    breaker = CircuitBreaker(redis_conn, failures=2, open_seconds=30)
+    breaker.record_failure(HAIKU)
+    breaker.record_success(HAIKU)
+    assert breaker.record_failure(HAIKU) is False and breaker.remaining(HAIKU) == 0
 
 
-def test_cooldown_expires(redis_conn):
-    cooldown = Cooldown(redis_conn, failures=1, cooldown_seconds=0.2)
-    assert cooldown.record_failure(HAIKU) is True and cooldown.remaining(HAIKU) > 0
+def test_half_open_lets_one_probe_through_and_a_failed_probe_opens_it_for_longer(redis_conn):
+    web, worker = CircuitBreaker(redis_conn, failures=1, open_seconds=0.2), CircuitBreaker(redis_conn, failures=1, open_seconds=0.2)
+    assert web.record_failure(HAIKU) is True
     time.sleep(0.3)
-    assert cooldown.remaining(HAIKU) == 0
+    assert [web.acquire(HAIKU), worker.acquire(HAIKU)] == [True, False]  # one probe, the other waits
+    assert web.record_failure(HAIKU) is True  # the probe failed: open again, twice as long
+    assert 0.2 < worker.remaining(HAIKU) <= 0.4
+    time.sleep(0.45)
+    assert worker.acquire(HAIKU)
+    worker.record_success(HAIKU)  # the probe came back: closed for everyone
+    assert web.acquire(HAIKU) and worker.acquire(HAIKU) and web.remaining(HAIKU) == 0
+
+
+def test_without_redis_the_breaker_never_blocks_a_call():
+    from redis import Redis
+
+    breaker = CircuitBreaker(Redis(port=1, socket_connect_timeout=0.2), failures=1, open_seconds=30)
+    assert breaker.record_failure(HAIKU) is False and breaker.acquire(HAIKU) and breaker.remaining(HAIKU) == 0

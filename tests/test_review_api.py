@@ -33,13 +33,16 @@ def review_auth(make_key):
 
 @pytest.fixture
 def sent_callbacks(app):
-    """The signed deliveries queued so far, as ``(url, payload)``: read from the real RQ queue (no
-    worker runs in these tests, so nothing is actually POSTed)."""
-    from app.callbacks import DELIVER_JOB
+    """The signed callbacks put in the outbox so far, as ``(url, payload)`` (their hosts do not resolve
+    here, so they stay pending)."""
+    from sqlalchemy import select
+
+    from app.store import Delivery
 
     def queued() -> list[tuple[str, dict]]:
-        jobs = app.extensions["job_queue"].queue.get_jobs()
-        return [(job.args[0], job.args[1]) for job in jobs if job.func_name == DELIVER_JOB]
+        with app.extensions["store"].session() as session:
+            return [(row.url, row.payload) for row in session.execute(
+                select(Delivery.url, Delivery.payload).order_by(Delivery.id))]
     return queued
 
 

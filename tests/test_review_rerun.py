@@ -3,48 +3,50 @@ hears nothing until a person approves or rejects an answer."""
 from __future__ import annotations
 
 import pytest
-from rq.job import Job
 from sqlalchemy import select
 
-from app.callbacks import DELIVER_JOB
 from app.config import load_settings
-from app.store import Request, Review
+from app.store import Delivery, Request, Review
+from tests.support.fake_anthropic import Reply
 from tests.conftest import TEST_QUEUE
 from tests.review_seed import CUSTOMER_MESSAGE, run_queued_jobs
 
 
 @pytest.fixture
-def settings(tmp_path, redis_url, database_url, redis_conn):
+def settings(tmp_path, redis_url, database_url, redis_conn, fake_anthropic, request):
+    """Dry run, unless the test is marked ``real_provider`` (then the real SDK against the fake API)."""
+    provider = {}
+    if request.node.get_closest_marker("real_provider"):
+        provider = dict(ANTHROPIC_API_KEY="test-key", ANTHROPIC_BASE_URL=fake_anthropic.url,
+                        TIERGATE_PROVIDER_MAX_RETRIES=0)
     return load_settings(TIERGATE_DATA_DIR=tmp_path / "data", REDIS_URL=redis_url, DATABASE_URL=database_url,
-                         TIERGATE_QUEUE=TEST_QUEUE, TIERGATE_CALLBACK_ALLOW_HOSTS="hooks.example.com")
+                         TIERGATE_QUEUE=TEST_QUEUE, TIERGATE_CALLBACK_ALLOW_HOSTS="hooks.example.com", **provider)
 
 
 class QueuedDeliveries:
-    """The signed callback deliveries enqueued since the last ``clear()``, as ``(url, payload)``.
+    """The signed callbacks put in the outbox since the last ``clear()``, as ``(url, payload)``.
 
-    Read from the real RQ job records, so deliveries that already ran (and failed: the hook host has
-    no DNS here) still count.
+    Read from the outbox table, so deliveries that already ran (and failed: the hook host has no DNS
+    here) still count.
     """
 
-    def __init__(self, redis):
-        self.redis, self.seen = redis, set()
+    def __init__(self, store):
+        self.store, self.seen = store, set()
 
-    def _jobs(self):
-        ids = [key.decode().split(":", 2)[2] for key in self.redis.scan_iter("rq:job:*")
-               if key.decode().count(":") == 2]
-        jobs = [job for job in Job.fetch_many(ids, connection=self.redis) if job and job.func_name == DELIVER_JOB]
-        return sorted(jobs, key=lambda job: job.enqueued_at or job.created_at)
+    def _rows(self):
+        with self.store.session() as session:
+            return session.execute(select(Delivery.id, Delivery.url, Delivery.payload).order_by(Delivery.id)).all()
 
     def clear(self) -> None:
-        self.seen = {job.id for job in self._jobs()}
+        self.seen = {row.id for row in self._rows()}
 
     def __call__(self) -> list[tuple[str, dict]]:
-        return [(job.args[0], job.args[1]) for job in self._jobs() if job.id not in self.seen]
+        return [(row.url, row.payload) for row in self._rows() if row.id not in self.seen]
 
 
 @pytest.fixture
 def sent(app):
-    return QueuedDeliveries(app.extensions["job_queue"].redis)
+    return QueuedDeliveries(app.extensions["store"])
 
 
 @pytest.fixture
@@ -83,22 +85,22 @@ def test_rerun_moves_up_a_tier_and_waits_for_a_person(client, app, make_key, sen
     assert payload["event"] == "review.decided" and payload["review_id"] == second["review_id"]
 
 
-def test_a_failed_rerun_puts_the_item_back_in_the_queue(client, app, make_key, sent, jobs, monkeypatch):
+@pytest.mark.real_provider
+def test_a_rerun_that_meets_a_provider_outage_puts_the_item_back_in_the_queue(client, app, make_key, jobs,
+                                                                             fake_anthropic):
     keys = {"X-API-Key": make_key(["fallback", "review"])}
     client.post("/v1/fallback", headers=keys, json={"task_type": "support_reply", "text": CUSTOMER_MESSAGE,
                                                      "exec": "async"})
     jobs()
     [item] = client.get("/v1/reviews", headers=keys).json["items"]
 
-    def broken(*_args, **_kwargs):
-        raise RuntimeError("provider outage")
-
-    monkeypatch.setattr("app.fallback.service.rerun_at_tier", broken)
+    fake_anthropic.script("claude-opus-4-7", Reply.overloaded())  # the next tier's provider is down
     client.post(f"/v1/reviews/{item['review_id']}/decision", headers=keys, json={"action": "rerun"})
     jobs()
     [again] = client.get("/v1/reviews", headers=keys).json["items"]
     assert again["review_id"] == item["review_id"] and again["status"] == "pending"
-    assert "provider outage" in again["metadata"]["rerun_error"]
+    assert "HTTP 529" in again["metadata"]["rerun_error"]
+    assert len(fake_anthropic.requests_for("claude-opus-4-7")) == 1
 
 
 def test_audit_items_cannot_be_rerun(client, app, make_key):

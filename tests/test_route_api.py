@@ -42,8 +42,16 @@ def test_form_booleans_apply_the_external_rule(client, auth):
 
 
 def test_inferred_task_type_is_reported_as_rules(client, auth):
-    body = client.post("/v1/route", json={"text": "Please summarize these meeting notes: ..."}, headers=auth).get_json()
+    body = client.post("/v1/route", json={"text": "Please summarize these meeting notes: ...", "mode": "rules"},
+                       headers=auth).get_json()
     assert (body["task_type"], body["task_type_source"], body["tier"]) == ("summary", "rules", "tier2")
+
+
+def test_free_text_without_mode_is_placed_by_the_learned_router(client, auth):
+    body = client.post("/v1/route", json={"text": "Please summarize these meeting notes: ..."}, headers=auth).get_json()
+    assert (body["task_type"], body["task_type_source"], body["decided_by"], body["tier"]) == (
+        "summary", "learned", "learned", "tier2")
+    assert body["router_cost_usd"] == 0 and body["router_request_id"] is None
 
 
 def test_costs_are_estimated_from_prices(client, auth):

@@ -88,3 +88,65 @@ def test_second_start_reuses_data_and_prints_no_new_key(tmp_path):
         process.wait(timeout=40)
         printed = "admin API key" in log.read_text()
         assert printed == (attempt == 0)
+
+
+def test_a_killed_worker_or_redis_is_restarted_while_the_web_server_keeps_serving(tmp_path):
+    import psutil
+
+    data_dir = tmp_path / "data"
+    port = _free_port()
+    process, log = _start(data_dir, port, {})
+    url = f"http://127.0.0.1:{port}"
+    key = re.search(r"admin API key \(shown once, store it now\): (tg_\S+)", log.read_text()).group(1)
+    route = {"task_type": "classification", "text": "Acme GmbH, B2B or B2C?"}
+
+    def children(marker: str) -> list[psutil.Process]:
+        found = []
+        for child in psutil.Process(process.pid).children():
+            try:
+                if marker in " ".join(child.cmdline()):
+                    found.append(child)
+            except psutil.Error:  # a killed child the supervisor has not reaped yet
+                pass
+        return found
+
+    try:
+        (worker,) = children("app.cli.worker")
+        worker.kill()
+        assert requests.post(url + "/v1/route", headers={"X-API-Key": key}, data=route, timeout=5).status_code == 200
+        deadline = time.monotonic() + 30
+        while not [p for p in children("app.cli.worker") if p.pid != worker.pid]:
+            assert time.monotonic() < deadline, log.read_text()
+            time.sleep(0.2)
+        assert "worker 1 exited (killed by SIGKILL); restarting" in log.read_text()
+
+        (redis_server,) = children("redis-server")
+        redis_server.kill()
+        killed = time.monotonic()
+        while True:  # a fallback call needs Redis-backed parts (the circuit breaker, the queue) to be back
+            try:
+                answer = requests.post(url + "/v1/fallback", headers={"X-API-Key": key},
+                                       json={"task_type": "summary", "text": "notes", "exec": "async"}, timeout=5)
+                ready = requests.get(url + "/readyz", timeout=5).status_code
+                if answer.status_code == 202 and ready == 200 and children("redis-server"):
+                    break
+            except requests.RequestException:
+                pass
+            assert time.monotonic() - killed < 30, log.read_text()
+            time.sleep(0.5)
+        assert "embedded Redis restarted" in log.read_text()
+    finally:
+        process.send_signal(signal.SIGINT)
+        process.wait(timeout=40)
+    assert process.returncode == 0
+
+
+def test_the_callback_secret_is_shown_on_the_first_start_only(tmp_path):
+    data_dir = tmp_path / "data"
+    shown = []
+    for _attempt in range(2):
+        process, log = _start(data_dir, _free_port(), {})
+        process.send_signal(signal.SIGINT)
+        process.wait(timeout=40)
+        shown.append("callback signing secret" in log.read_text())
+    assert shown == [True, False]

@@ -23,15 +23,20 @@ def run_classify_job(request_id: str) -> dict:
     """Label the list ``request_id``; returns the final answer (also stored on the request row)."""
     from app.classify import service
 
+    from app.runtime import runtime_of
+
     app = job_app()
     with app.app_context():
-        try:
-            service.run(app, request_id, progress=_progress)
-        except Exception as exc:
-            job = get_current_job()
-            service.mark_failed(app, request_id, exc, final=not (job and job.retries_left))
-            raise  # RQ records the failure and retries; the row says why meanwhile
-        return service.finish(app, request_id)
+        if not service.claim(app, request_id):  # finished, or running in a live process
+            return service.stored_result(app, request_id) or {}
+        with runtime_of(app).leases.hold(request_id):
+            try:
+                service.run(app, request_id, progress=_progress)
+            except Exception as exc:
+                job = get_current_job()
+                service.mark_failed(app, request_id, exc, final=not (job and job.retries_left))
+                raise  # RQ records the failure and retries; the row says why meanwhile
+            return service.finish(app, request_id)
 
 
 def submit_batch_job(request_id: str) -> str:

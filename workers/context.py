@@ -1,9 +1,18 @@
-"""The worker's app: built once when the worker starts, shared by every job it runs."""
+"""The worker's app and runtime: built once when the worker starts, shared by every job it runs."""
 from __future__ import annotations
+
+import time
 
 from flask import Flask
 
+from app.runtime import Runtime, runtime_of
+
+# How often a worker checks that it runs the policy version in force (an operator may apply or roll
+# back one while it runs): a query per job was a tenth of a job's CPU.
+POLICY_CHECK_SECONDS = 5.0
+
 _app: Flask | None = None
+_checked_at = 0.0
 
 
 def worker_app() -> Flask:
@@ -16,14 +25,19 @@ def worker_app() -> Flask:
     return _app
 
 
-def job_app() -> Flask:
-    """The worker's app with the policy version in force, checked at the start of every job.
-
-    An operator may apply or roll back a policy version while the worker runs; one cheap query per
-    job keeps the worker on the same policy as the web processes.
-    """
-    from app.sampling import sync_policy
-
+def worker_runtime() -> Runtime:
+    """The worker's runtime, on the policy version in force (checked every few seconds)."""
+    global _checked_at
     app = worker_app()
-    sync_policy(app)
-    return app
+    if time.monotonic() - _checked_at >= POLICY_CHECK_SECONDS:
+        from app.sampling import sync_policy
+
+        _checked_at = time.monotonic()
+        sync_policy(app)
+    return runtime_of(app)
+
+
+def job_app() -> Flask:
+    """The worker's app, on the policy version in force (for jobs not yet moved onto the runtime)."""
+    worker_runtime()
+    return worker_app()

@@ -1,7 +1,7 @@
-"""RQ job of /v1/fallback. The job id is the request id; progress lives in ``job.meta``.
+"""RQ job of /v1/fallback. The job id is the request id.
 
-The job is safe to run twice (RQ's retry, or the re-run of a job abandoned by a killed worker): a
-request that already has its answer is not run again, so no model is paid twice for a finished request.
+Safe to run twice (RQ's retry, the sweeper's rescue of a request whose process died): the request is
+claimed in the database first, and one that is answered or running elsewhere is not run again.
 """
 from __future__ import annotations
 
@@ -9,25 +9,12 @@ from typing import Any
 
 from rq import get_current_job
 
-from workers.context import job_app
+from workers.context import worker_runtime
 
 
-def _progress(done: int, total: int) -> None:
-    job = get_current_job()
-    if job is not None:
-        job.meta["progress"] = {"done": done, "total": total}
-        job.save_meta()
-
-
-def run_fallback_job(request_id: str) -> dict[str, Any]:
+def run_fallback_job(request_id: str) -> dict[str, Any] | None:
     """Run the cascade for ``request_id`` and store the answer; returns the contract's answer object."""
     from app.fallback import service
 
-    app = job_app()
-    with app.app_context():
-        try:
-            return service.run_request(app, request_id, progress=_progress)
-        except Exception as exc:
-            job = get_current_job()
-            service.mark_failed(app, request_id, exc, final=not (job and job.retries_left))
-            raise  # RQ records the failure and retries; the row says why meanwhile
+    job = get_current_job()
+    return service.run_job(worker_runtime(), request_id, final_try=not (job and job.retries_left))

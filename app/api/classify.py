@@ -6,11 +6,9 @@ about 30 s). A long list, ``exec: async`` or ``batch: true`` is queued at once.
 """
 from __future__ import annotations
 
-import time
-
 from flask import current_app, g, jsonify, request
 
-from app import idempotency
+from app import idempotency, lifecycle
 from app.api import bp
 from app.api.jobs import queued_response, replayed_response
 from app.api.body import read_body
@@ -19,10 +17,13 @@ from app.callbacks import check_target
 from app.classify import service
 from app.classify.request import ClassifyRequest
 from app.errors import InvalidField, PayloadTooLarge
+from app.metrics import arrival
 from app.openapi import document
 from app.routing_state import current_policy
+from app.runtime import runtime_of
 from app.budgets import admit_list
-from app.store import db, get_store, new_id
+from app.overhead import release_admission
+from app.store import db, new_id
 
 LIST_FIELDS = frozenset({"items", "labels"})
 BATCH_JOB = "workers.classify.submit_batch_job"
@@ -43,36 +44,39 @@ def classify():
         check_target(body.callback_url, settings.allowed_callback_hosts)
     background = body.exec == "async" or body.batch or len(body.items) > settings.classify_sync_max_items
 
+    rt = runtime_of(app)
     request_id = new_id("req")
-    header = request.headers.get(idempotency.HEADER, "").strip()
-    claim = None
-    if header:
-        redis = app.extensions["job_queue"].redis
-        claim = idempotency.claim(redis, g.api_key.id, header, idempotency.body_hash(body.model_dump(mode="json")),
-                                  request_id, settings.idempotency_ttl_seconds)
-        if not claim.first:
-            return replayed_response(claim.request_id)
-    try:
-        admit_list(get_store(), policy, request_id, body, g.api_key.id, settings.classify_chunk_size)
-        session = db()
-        service.create_request(session, body, policy=policy, api_key_id=g.api_key.id,
-                               chunk_size=settings.classify_chunk_size,
-                               exec_mode="async" if background else "sync",
-                               idempotency=(claim.key, claim.body_hash) if claim else None, request_id=request_id)
-        session.commit()
-    except BaseException:
-        if claim is not None:
-            idempotency.release(app.extensions["job_queue"].redis, g.api_key.id, header)
-        raise
+    admit_list(rt.store, policy, request_id, body, g.api_key.id, settings.classify_chunk_size)
+    session = db()
+    row = service.create_request(session, body, policy=policy, api_key_id=g.api_key.id,
+                                 chunk_size=settings.classify_chunk_size, exec_mode="async" if background else "sync",
+                                 idempotency=_idempotency(body), request_id=request_id)
+    if not background:  # this web process runs it, under its lease, until the sync bound
+        row.status, row.owner, row.lease_until = lifecycle.RUNNING, rt.leases.owner, lifecycle.lease()
+    earlier = idempotency.store_once(session, [row], row, settings.idempotency_ttl_seconds)
+    if earlier is not None:
+        release_admission(rt.store, request_id, g.api_key.id, body.metadata)
+        return replayed_response(earlier)
 
     if background:
         service.enqueue(app, request_id, BATCH_JOB if body.batch else service.JOB)
         return queued_response(request_id)
-    deadline = time.monotonic() + settings.sync_wait_seconds
-    if service.run(app, request_id, deadline=deadline, notify=False):
+    deadline = arrival() + settings.sync_wait_seconds
+    try:
+        with rt.leases.hold(request_id):
+            finished = service.run(app, request_id, deadline=deadline, notify=False)
+    except Exception:
+        service.hand_to_workers(app, request_id)  # a worker retries it from the chunks already done
+        raise
+    if finished:
         return jsonify(service.stored_result(app, request_id))
-    service.enqueue(app, request_id)  # the rest in a worker; the callback carries the answer
+    service.hand_to_workers(app, request_id)  # the rest in a worker; the callback carries the answer
     return queued_response(request_id)
+
+
+def _idempotency(body: ClassifyRequest) -> tuple[str, str] | None:
+    key = idempotency.normalised(request.headers.get(idempotency.HEADER))
+    return (key, idempotency.body_hash(body.model_dump(mode="json"))) if key else None
 
 
 document("/v1/classify", "post", "Label a list of items with caller-given labels, chunk by chunk on the cheapest tier",

@@ -1,17 +1,19 @@
 """POST /v1/fallback: run a task through the cascade, wait up to the sync bound, else answer 202.
 
-The request is stored and queued before anything else happens, so a web process that dies while
-waiting loses nothing: the worker finishes the job and the callback (or ``GET /v1/jobs/<id>``)
-carries the answer.
+The request is stored before anything else happens. A sync request then runs right here, in a
+greenlet of this web process (no queue round trip); if this process dies, the request's lease runs out
+and a worker finishes it, and the callback (or ``GET /v1/jobs/<id>``) carries the answer. An async
+request is queued for the workers.
 """
 from __future__ import annotations
 
+import time
 from typing import Any, Literal
 
 from flask import current_app, g, jsonify, request
 from pydantic import Field, field_validator
 
-from app import idempotency
+from app import idempotency, lifecycle
 from app.api import bp
 from app.api.jobs import queued_response, replayed_response
 from app.api.body import read_body
@@ -21,9 +23,11 @@ from app.auth import require_scope
 from app.callbacks import check_target
 from app.errors import InvalidField
 from app.fallback import service
+from app.metrics import arrival
 from app.openapi import document
 from app.routing_state import current_policy
-from app.overhead import admit_task
+from app.runtime import runtime_of
+from app.overhead import admit_task, release_admission
 from app.store import Request, db, get_store, new_id
 
 LIST_FIELDS = frozenset({"labels", "knowledge"})
@@ -31,7 +35,7 @@ MAX_SNIPPETS = 50
 
 
 class FallbackRequest(TaskInput):
-    """Contract fields (PRODUCT.md section 11) plus optional cascade inputs.
+    """The contract's fields plus optional cascade inputs.
 
     ``labels`` feed the label gate; ``brand_rules`` and ``knowledge`` join the task prompt in the cached
     system prefix.
@@ -79,55 +83,51 @@ class FallbackRequest(TaskInput):
 @bp.post("/fallback")
 @require_scope("fallback")
 def fallback():
-    app = current_app._get_current_object()
-    settings = app.config["TIERGATE"]
+    rt = runtime_of(current_app)
+    settings = rt.settings
     body = FallbackRequest.model_validate(read_body(list_fields=LIST_FIELDS))
     if body.task_type and body.task_type not in current_policy().task_types:
         raise InvalidField(f"task type {body.task_type!r} is not in the policy", "task_type")
     if body.callback_url:
         check_target(body.callback_url, settings.allowed_callback_hosts)
-    api_key_id = g.api_key.id
     request_id = new_id("req")
-    header = request.headers.get(idempotency.HEADER, "").strip()
-    claim = None
-    if header:
-        redis = app.extensions["job_queue"].redis
-        claim = idempotency.claim(redis, api_key_id, header, idempotency.body_hash(body.model_dump(mode="json")),
-                                  request_id, settings.idempotency_ttl_seconds)
-        if not claim.first:
-            return replayed_response(claim.request_id)
-    try:
-        _store(body, request_id, api_key_id, claim)
-    except BaseException:
-        if claim is not None:
-            idempotency.release(app.extensions["job_queue"].redis, api_key_id, header)
-        raise
+    row = _stored_row(body, request_id, g.api_key.id, owner=rt.leases.owner)
+    earlier = idempotency.store_once(db(), [row], row, settings.idempotency_ttl_seconds)
+    if earlier is not None:
+        release_admission(rt.store, request_id, g.api_key.id, body.metadata)
+        return replayed_response(earlier)
     if body.exec == "async":
-        service.claim_delivery(app, request_id, "callback")
-        service.enqueue(app, request_id)
+        service.enqueue(rt, request_id)
         return queued_response(request_id)
-    service.enqueue(app, request_id)
-    answer = service.wait_for_answer(app, request_id, settings.sync_wait_seconds)
+    # The bound counts from the request's arrival, not from when a thread was free to take it.
+    deadline = arrival() + settings.sync_wait_seconds
+    task = service.start_sync(rt, request_id, row.payload, wait_until=deadline - service.SYNC_WAIT_MARGIN_SECONDS)
+    answer = task.wait(deadline - time.monotonic())
     return jsonify(answer) if answer is not None else queued_response(request_id)
 
 
-def _store(body: FallbackRequest, request_id: str, api_key_id: int, claim) -> None:
+def _stored_row(body: FallbackRequest, request_id: str, api_key_id: int, *, owner: str) -> Request:
+    """The request's ledger row with its routing decision in the payload, ready to insert.
+
+    A sync request is stored already leased to this process, which runs it; an async one is stored
+    queued, for a worker.
+    """
     decision = decide(body)
     overhead = admit_task(db(), get_store(), current_policy(), decision, request_id, api_key_id, body.metadata)
     decision_id = record_decision(decision, body)
-    session = db()
     payload = body.model_dump(mode="json")
     payload["decision"] = {"id": decision_id, "tier": decision.tier, "model": decision.model,
                            "task_type": decision.task_type, "review_reasons": list(decision.review_reasons),
                            **overhead}
-    row = Request(id=request_id, kind="fallback", api_key_id=api_key_id, decision_id=decision_id,
-                  task_type=decision.task_type, tier=decision.tier, model=decision.model, status="queued",
-                  exec_mode=body.exec, payload=payload, callback_url=body.callback_url, progress_total=1,
-                  request_metadata=body.metadata, workflow=str(body.metadata.get("workflow") or "")[:200] or None)
-    if claim is not None:
-        row.idempotency_key, row.idempotency_hash = claim.key, claim.body_hash
-    session.add(row)
-    session.commit()
+    sync = body.exec == "sync"
+    return Request(id=request_id, kind="fallback", api_key_id=api_key_id, decision_id=decision_id,
+                   task_type=decision.task_type, tier=decision.tier, model=decision.model,
+                   status=lifecycle.RUNNING if sync else lifecycle.QUEUED, owner=owner if sync else None,
+                   lease_until=lifecycle.lease() if sync else lifecycle.lease(lifecycle.QUEUE_CHECK_SECONDS),
+                   exec_mode=body.exec, payload=payload, callback_url=body.callback_url, progress_total=1,
+                   request_metadata=body.metadata, workflow=str(body.metadata.get("workflow") or "")[:200] or None,
+                   idempotency_key=idempotency.normalised(request.headers.get(idempotency.HEADER)),
+                   idempotency_hash=idempotency.body_hash(body.model_dump(mode="json")))
 
 
 document("/v1/fallback", "post", "Run a task through the cascade: tier, gates, retry, escalation with a hint, review",

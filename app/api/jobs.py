@@ -6,9 +6,11 @@ RQ's ``job.meta`` while the job runs. A key sees its own jobs; an admin key sees
 from __future__ import annotations
 
 from flask import current_app, jsonify, url_for
+from redis import RedisError
 from rq.exceptions import NoSuchJobError
 from rq.job import Job
 
+from app import outbox
 from app.api import bp
 from app.auth import authenticate
 from app.errors import NotFound
@@ -35,13 +37,15 @@ def get_job(job_id: str):
             "result": result}
     if row.error and row.result is None:
         body["error"] = row.error
+    if row.callback_url:
+        body["callbacks"] = outbox.summary(db(), row.id)
     return jsonify(body)
 
 
 def _live_progress(job_id: str) -> dict | None:
     try:
         job = Job.fetch(job_id, connection=current_app.extensions["job_queue"].redis)
-    except NoSuchJobError:
+    except (NoSuchJobError, RedisError):  # Redis is the fast path; the row's progress stands without it
         return None
     return job.meta.get("progress")
 

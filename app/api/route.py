@@ -1,4 +1,4 @@
-"""POST /v1/route: decide tier and model, explain why, store the decision. No model call in rules mode."""
+"""POST /v1/route: decide tier and model, explain why, store the decision. No model call in rules or learned mode."""
 from __future__ import annotations
 
 from decimal import Decimal
@@ -13,6 +13,7 @@ from app.budgets import budgets_for
 from app.overhead import workflow_of
 from app.auth import require_scope
 from app.errors import InvalidField
+from app.routing.learned import WeightFileError
 from app.metrics import ROUTE_DECISIONS
 from app.openapi import document
 from app.pricing import usd
@@ -26,20 +27,27 @@ def decide(body: RouteRequest) -> RouteDecision:
     route_input = RouteInput(text=input_text(body.text, [m.model_dump() for m in body.messages or []]),
                              task_type=body.task_type, risk=body.risk, external=body.external,
                              input_tokens=input_tokens_of(body.text, [m.model_dump() for m in body.messages or []]))
-    if body.mode == "rules":
+    mode = body.resolved_mode
+    if mode == "rules":
         return routing.rules.decide(route_input)
-    llm_modes = current_app.extensions.get("llm_routing")
-    if llm_modes is None:
-        raise InvalidField(f"mode '{body.mode}' needs the LLM router, which is not available yet; use mode 'rules'",
-                           "mode", code="mode_unavailable")
-    return llm_modes.decide(route_input, body.mode)
+    try:
+        if mode == "learned":
+            return routing.learned.decide(route_input)
+        llm_modes = current_app.extensions.get("llm_routing")
+        if llm_modes is None:
+            raise InvalidField(f"mode '{mode}' needs the LLM router, which is not available yet; use mode 'rules'",
+                               "mode", code="mode_unavailable")
+        return llm_modes.decide(route_input, mode)
+    except WeightFileError as exc:
+        raise InvalidField(f"mode '{mode}' needs the learned router, which cannot load: {exc}; use mode 'rules'",
+                           "mode", code="mode_unavailable") from None
 
 
 def record_decision(decision: RouteDecision, body: RouteRequest) -> str:
     """Store the decision and return its id (a plain INSERT: /v1/route is the hot path)."""
     decision_id = new_id("dec")
     db().execute(insert(Decision), [dict(
-        id=decision_id, api_key_id=getattr(g, "api_key", None) and g.api_key.id, mode=body.mode,
+        id=decision_id, api_key_id=getattr(g, "api_key", None) and g.api_key.id, mode=body.resolved_mode,
         task_type=decision.task_type, task_type_source=decision.task_type_source,
         decided_by=decision.decided_by, tier=decision.tier, model=decision.model,
         confidence=decision.confidence, risk=body.risk, external=body.external,
@@ -87,7 +95,8 @@ def route():
     return jsonify(decision_json(decision, decision_id, body.metadata))
 
 
-document("/v1/route", "post", "Decide tier and model for a task, with the reason trail (no model call in rules mode)",
+document("/v1/route", "post", "Decide tier and model for a task, with the reason trail (no model call in rules or "
+         "learned mode; learned is the default without a task_type)",
          scope="route", request_model=RouteRequest,
          responses={"200": "the decision", "400": "malformed body", "403": "key lacks the scope",
                     "413": "body too large"})

@@ -25,7 +25,8 @@ class TaskInput(BaseModel):
     messages: list[Message] | None = None
     risk: Literal["low", "medium", "high"] = "low"
     external: bool = False
-    mode: Literal["rules", "llm", "hybrid"] = "rules"
+    # None: ``learned`` for free text, ``rules`` when the caller names the task type (see resolved_mode).
+    mode: Literal["rules", "learned", "llm", "hybrid"] | None = None
     metadata: dict[str, Any] = Field(default_factory=dict)
 
     @field_validator("task_type", "text", mode="before")
@@ -43,6 +44,10 @@ class TaskInput(BaseModel):
         if not self.text and not self.messages:
             raise ValueError("give the input as 'text' or as 'messages'")
         return self
+
+    @property
+    def resolved_mode(self) -> str:
+        return self.mode or ("rules" if self.task_type else "learned")
 
     def as_messages(self) -> list[dict[str, str]]:
         if self.messages:

@@ -2,13 +2,16 @@
 
 PRODUCT.md section 4, step by step:
 
-1. Call the decision's tier (skipping a tier whose model is cooling down, recorded in ``skipped``).
+1. Call the decision's tier. A model whose circuit is open (``app.providers.breaker``) is handled as
+   its tier's ``on_provider_error`` says: ``wait`` for it (within ``CascadeInput.wait_until``),
+   ``next_tier`` (recorded in ``skipped``), or ``fail``.
 2. Run the task type's gates, cheapest first. Pass -> keep the answer.
 3. A format failure on the starting tier gets exactly one retry there, with the failure as a hint.
 4. Otherwise go one tier up, passing every failed answer and its failure reason as hints.
 5. The top tier failing, or the spend cap (``max_cost_usd``) leaving no room for the next try, ends
-   the run as a draft for review. A provider failure (after the transport's own retries) moves on to
-   the next tier and counts towards that model's cooldown.
+   the run as a draft for review. A provider failure (after the transport's own retries) counts
+   towards the model's circuit breaker and is handled by ``on_provider_error`` as in step 1: by
+   default the run waits for the provider instead of paying a more expensive tier for its outage.
 6. High-risk, external and ``review: always`` tasks always end as ``needs_review`` drafts.
 
 The ledger rule (app.store.models): only the kept answer attempt carries a baseline cost (its tokens on
@@ -16,9 +19,10 @@ the baseline model, no discounts); retries, discarded escalations and self-check
 """
 from __future__ import annotations
 
+import time
 from dataclasses import dataclass, field
 from decimal import Decimal
-from typing import Any, Mapping, Protocol
+from typing import Any, Mapping, Protocol, Sequence
 
 from app.errors import ProviderError
 from app.gates import GATES, GateContext, build_gates, run_gates
@@ -26,20 +30,10 @@ from app.gates.base import Gate
 from app.policy.schema import Policy, TaskType
 from app.pricing import PriceTable, Usage, usd
 from app.providers.base import ModelCall, Provider, call_text
+from app.providers.breaker import CircuitBreaker
 from app.routing.tokens import estimate_tokens
-from app.providers.cooldown import Cooldown
 from app.cascade import prompts
 from app.cascade.records import ANSWER, ESCALATION, RETRY, SELF_CHECK, AttemptRecord, CascadeResult
-
-
-class SpendGuard(Protocol):
-    """Budgets around each model call (``app.budgets.RequestSpend``)."""
-
-    def reserve(self, model: str, estimate: Decimal) -> str | None:
-        """Hold ``estimate`` before a call; returns why the call may not run, or None."""
-
-    def settle(self, estimate: Decimal, cost: Decimal) -> None:
-        """Book the call's actual cost."""
 
 
 @dataclass
@@ -59,17 +53,43 @@ class CascadeInput:
     snippets: list[str] = field(default_factory=list)
     review_reasons: list[str] = field(default_factory=list)
     confidence_threshold: float | None = None
+    # time.monotonic() until which the run may wait out a provider outage (``on_provider_error: wait``);
+    # None: no waiting, an unavailable provider fails the run at once.
+    wait_until: float | None = None
+
+
+class CallObserver(Protocol):
+    """Told about every model call just before it goes out and once it is over (e.g. to remember the
+    calls in flight, so a crash mid-call still shows in the ledger)."""
+
+    def before(self, call: ModelCall) -> None: ...
+
+    def after(self, call: ModelCall) -> None: ...
+
+
+class SpendGuard(Protocol):
+    """Budgets around each model call (``app.budgets.RequestSpend``)."""
+
+    def reserve(self, model: str, estimate: Decimal) -> str | None:
+        """Hold ``estimate`` before a call; returns why the call may not run, or None."""
+
+    def settle(self, estimate: Decimal, cost: Decimal) -> None:
+        """Book the call's actual cost."""
+
+
+# Between tries of a model that failed while its tier waits for it, at least this long.
+PROVIDER_RETRY_SECONDS = 1.0
 
 
 def run_cascade(policy: Policy, job: CascadeInput, providers: Mapping[str, Provider], *,
-                cooldown: Cooldown | None = None, prices: PriceTable | None = None,
-                spend: SpendGuard | None = None) -> CascadeResult:
+                breaker: CircuitBreaker | None = None, prices: PriceTable | None = None,
+                observers: Sequence[CallObserver] = (), spend: SpendGuard | None = None) -> CascadeResult:
     """Run ``job`` through the cascade; never raises for model trouble (that is a ``failed`` result).
 
     ``spend`` reserves each call's estimate before it and books its cost after; a call it refuses ends
     the run like the spend cap does.
     """
-    return _Run(policy, job, providers, cooldown, prices or policy.prices, spend).run()
+    return _Run(policy, job, providers, breaker, prices or policy.prices, observers, spend).run()
 
 
 def call_estimate(prices: PriceTable, call: ModelCall) -> Decimal:
@@ -81,8 +101,9 @@ def call_estimate(prices: PriceTable, call: ModelCall) -> Decimal:
 
 
 class _Run:
-    def __init__(self, policy, job, providers, cooldown, prices, spend=None):
-        self.policy, self.job, self.providers, self.cooldown, self.prices = policy, job, providers, cooldown, prices
+    def __init__(self, policy, job, providers, breaker, prices, observers=(), spend=None):
+        self.policy, self.job, self.providers, self.breaker, self.prices = policy, job, providers, breaker, prices
+        self.observers = observers
         self.spend = spend
         self.blocked = False
         self.attempts: list[AttemptRecord] = []
@@ -108,8 +129,11 @@ class _Run:
         kept: AttemptRecord | None = None
         while tier is not None:
             model = self.policy.model_for(tier)
-            if self._cooling(tier, model):
-                tier = self.policy.next_tier(tier)
+            if self.breaker and not self.breaker.acquire(model):
+                action = self._on_provider_error(tier, model, self.breaker.remaining(model))
+                if action == "stop":
+                    break
+                tier = self.policy.next_tier(tier) if action == "next_tier" else tier
                 continue
             if self.attempts and self._over_cap(model):
                 break
@@ -121,7 +145,13 @@ class _Run:
             if attempt.ok:
                 kept = attempt
                 break
-            if attempt.gate != "provider":
+            if attempt.gate == "provider":
+                action = self._on_provider_error(tier, model, PROVIDER_RETRY_SECONDS, attempt.reason)
+                if action == "stop":
+                    break
+                if action == "wait":
+                    continue
+            else:
                 self.hints.append(prompts.Hint(tier, model, attempt.output_text or "", attempt.reason or ""))
                 gate_cls = GATES.get(attempt.gate or "")
                 if tier == self.job.tier and not retried and gate_cls is not None and gate_cls.retry_same_tier:
@@ -132,17 +162,31 @@ class _Run:
                 self.stop_rule, self.stop_reason = "top_tier_failed", f"the top tier ({tier}) failed: {attempt.reason}"
             tier = next_tier
         if kept is None and self.stop_reason is None and self.skipped and not self._drafts():
-            self.stop_rule, self.stop_reason = "cooldown", "every tier from the decision's tier up is cooling down"
+            self.stop_rule, self.stop_reason = "provider_unavailable", (
+                "every tier from the decision's tier up is unavailable: "
+                + "; ".join(skip["reason"] for skip in self.skipped))
         draft = kept or next(iter(reversed(self._drafts())), None)
         return self._finish(draft, passed=kept is not None)
 
     # -- steps -----------------------------------------------------------------------------------
-    def _cooling(self, tier: str, model: str) -> bool:
-        left = self.cooldown.remaining(model) if self.cooldown else 0.0
-        if left > 0:
-            self.skipped.append({"tier": tier, "model": model,
-                                 "reason": f"{model} is cooling down after repeated failures ({left:.0f} s left)"})
-        return left > 0
+    def _on_provider_error(self, tier: str, model: str, wait_seconds: float, failure: str | None = None) -> str:
+        """What to do when ``model`` failed or its circuit is open: "wait" (slept; try the same tier
+        again), "next_tier" (recorded in ``skipped``) or "stop" (the run fails, naming the provider state)."""
+        action = self.policy.tiers[tier].on_provider_error
+        state = self.breaker.describe(model) if self.breaker else f"{model} failed"
+        if action == "next_tier":
+            if failure is None:
+                self.skipped.append({"tier": tier, "model": model, "reason": state})
+            return "next_tier"
+        left = (self.job.wait_until - time.monotonic()) if self.job.wait_until is not None else 0.0
+        if action == "wait" and left > 0:
+            time.sleep(min(max(wait_seconds, 0.05), left))
+            return "wait"
+        self.stop_rule = "provider_unavailable"
+        waited = " (waited as long as the request allows)" if action == "wait" and self.job.wait_until else ""
+        last = failure or next((a.reason for a in reversed(self.attempts) if a.gate == "provider"), None)
+        self.stop_reason = f"{state}; last failure: {last}{waited}" if last and not failure else f"{failure or state}{waited}"
+        return "stop"
 
     def _over_cap(self, model: str) -> bool:
         """Would the next try break the spend cap? Estimate: the last call's tokens plus its answer as a
@@ -210,17 +254,22 @@ class _Run:
             record.gate, record.reason = "budget", refused
             return record
         self.attempts.append(record)
+        for observer in self.observers:
+            observer.before(call)
         try:
             reply = provider.complete(call)
         except ProviderError as exc:
             if self.spend is not None:
                 self.spend.settle(estimate, Decimal(0))
             record.gate, record.reason = "provider", str(exc)
-            if self.cooldown and self.cooldown.record_failure(call.model):
-                record.reason += f"; {call.model} is now cooling down"
+            if self.breaker and self.breaker.record_failure(call.model):
+                record.reason += f"; the circuit for {call.model} is now open"
             return record
-        if self.cooldown:
-            self.cooldown.record_success(call.model)
+        finally:
+            for observer in self.observers:
+                observer.after(call)
+        if self.breaker:
+            self.breaker.record_success(call.model)
         record.usage, record.latency_ms, record.output_text = reply.usage, reply.latency_ms, reply.text
         record.cost_usd = self.prices.cost(call.model, reply.usage)
         if self.spend is not None:

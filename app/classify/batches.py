@@ -21,15 +21,16 @@ from datetime import timedelta
 from typing import Any
 
 from flask import Flask
+from sqlalchemy import select
 
-from app.budgets import budgets_for
+from app.budgets import request_spend
 from app.classify import prompt, service
 from app.classify.chunk import ClassifyPlan, classify_chunk
 from app.classify.request import ClassifySpec
 from app.errors import ProviderError
 from app.providers.anthropic import AnthropicProvider, read_usage
 from app.providers.base import ModelReply
-from app.store import Request
+from app.store import ClassifyChunk, Request
 
 log = logging.getLogger(__name__)
 
@@ -50,13 +51,13 @@ def submit(app: Flask, request_id: str) -> str:
         if (row.payload.get("batch") or {}).get("id"):
             return row.payload["batch"]["id"]  # submitted before; a repeated job must not pay twice
         payload = dict(row.payload)
+        chunks = _open_chunks(session, request_id, payload)
     plan = _plan(app, payload)
     provider = plan.providers[plan.start_tier]
     if not isinstance(provider, AnthropicProvider):
         log.info("classify %s: %s has no batch API; running the list directly", request_id, provider.name)
         service.run(app, request_id)
         return "direct"
-    chunks = _open_chunks(payload)
     model = policy.model_for(plan.start_tier)
     requests = []
     for start, end in chunks:
@@ -71,7 +72,8 @@ def submit(app: Flask, request_id: str) -> str:
         raise ProviderError(f"{model}: the batch could not be submitted: {exc}", retryable=True) from None
     with store.session() as session:
         row = session.get(Request, request_id)
-        row.status = "running"
+        # The provider holds the list now and scheduled polls collect it: no lease for the sweeper to watch.
+        row.status, row.owner, row.lease_until = "running", "batch", None
         row.payload = {**row.payload, "batch": {"id": batch.id, "submitted": time.time(),
                                                 "chunks": [list(bounds) for bounds in chunks]}}
     _schedule_poll(app, request_id)
@@ -86,6 +88,7 @@ def poll(app: Flask, request_id: str, *, progress: service.Progress | None = Non
         if row.result is not None:
             return "finished"
         payload = dict(row.payload)
+        open_chunks = _open_chunks(session, request_id, payload)
     plan = _plan(app, payload, request_id)
     provider = plan.providers[plan.start_tier]
     batch_id = payload["batch"]["id"]
@@ -98,8 +101,10 @@ def poll(app: Flask, request_id: str, *, progress: service.Progress | None = Non
     answers: dict[str, Any] = {entry.custom_id: entry.result for entry in provider.client.messages.batches.results(batch_id)}
     items = payload["items"]
     total = len(items)
-    done = total - sum(end - start for start, end in _open_chunks(payload))
+    done = total - sum(end - start for start, end in open_chunks)
     for start, end in (tuple(bounds) for bounds in payload["batch"]["chunks"]):
+        if (start, end) not in open_chunks:
+            continue  # collected by an earlier poll that stopped half-way
         result = answers.get(f"{start}-{end}")
         reply, error = _reply(result, plan.policy.model_for(plan.start_tier))
         outcome = classify_chunk(plan, [item["text"] for item in items[start:end]], batch_reply=reply,
@@ -114,21 +119,16 @@ def poll(app: Flask, request_id: str, *, progress: service.Progress | None = Non
 
 def _plan(app: Flask, payload: dict[str, Any], request_id: str | None = None) -> ClassifyPlan:
     policy = app.extensions["routing"].policy
-    spend = None
-    if request_id is not None:  # collecting: the batch's answers and any follow-up calls count on the budgets
-        with app.extensions["store"].session() as session:
-            row = session.get(Request, request_id)
-            spend = budgets_for(app.extensions["store"]).spend(request_id, api_key_id=row.api_key_id,
-                                                               workflow=row.workflow)
+    # Collecting: the batch's answers and any follow-up calls count on the request's budgets.
+    spend = request_spend(app.extensions["store"], request_id) if request_id is not None else None
     return ClassifyPlan(policy, ClassifySpec.from_dict(payload["spec"]), service.tier_providers(app, policy),
-                        service.cooldown_for(app), spend=spend)
+                        service.breaker_for(app), spend=spend)
 
 
-def _open_chunks(payload: dict[str, Any]) -> list[tuple[int, int]]:
-    size = int(payload.get("chunk_size") or 50)
-    results = payload.get("results") or [None] * len(payload["items"])
-    return [(start, min(start + size, len(results))) for start in range(0, len(results), size)
-            if any(result is None for result in results[start:start + size])]
+def _open_chunks(session, request_id: str, payload: dict[str, Any]) -> list[tuple[int, int]]:
+    size, total = int(payload.get("chunk_size") or 50), len(payload["items"])
+    done = set(session.scalars(select(ClassifyChunk.start).where(ClassifyChunk.request_id == request_id)))
+    return [(start, min(start + size, total)) for start in range(0, total, size) if start not in done]
 
 
 def _reply(result: Any, model: str) -> tuple[ModelReply | None, str | None]:

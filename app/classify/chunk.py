@@ -20,7 +20,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from decimal import Decimal
-from typing import Any, Mapping
+from typing import Any, Mapping, Sequence
 
 from app.cascade.engine import call_estimate
 from app.cascade.records import ANSWER, ESCALATION, RETRY, AttemptRecord
@@ -31,7 +31,7 @@ from app.errors import ProviderError
 from app.policy.schema import Policy
 from app.pricing import PriceTable
 from app.providers.base import ModelReply, Provider
-from app.providers.cooldown import Cooldown
+from app.providers.breaker import CircuitBreaker
 
 
 @dataclass
@@ -50,7 +50,8 @@ class ClassifyPlan:
     policy: Policy
     spec: ClassifySpec
     providers: Mapping[str, Provider]
-    cooldown: Cooldown | None = None
+    breaker: CircuitBreaker | None = None
+    observers: Sequence[Any] = ()  # told about each call (``app.cascade.CallObserver``)
     spend: Any = None  # the request's budget guard (app.budgets.RequestSpend), around every call
 
     def __post_init__(self):
@@ -137,8 +138,8 @@ class _Chunk:
                 record.gate, record.reason = "provider", f"the batch request failed: {self.batch_error}"
                 return None
             return self._booked(self._read(record, positions, self.batch_reply, batch=True), record, None)
-        if plan.cooldown and plan.cooldown.remaining(model) > 0:
-            record.gate, record.reason = "provider", f"{model} is cooling down after repeated failures"
+        if plan.breaker and not plan.breaker.acquire(model):
+            record.gate, record.reason = "provider", plan.breaker.describe(model)
             return None
         call = prompt.chunk_call(model=model, tier=tier, prefix=plan.prefix, texts=[self.texts[p] for p in positions],
                                  purpose=ANSWER if not self.answered else overhead, hint=hint)
@@ -147,16 +148,21 @@ class _Chunk:
         if refused:
             record.gate, record.reason = "budget", refused
             return None
+        for observer in plan.observers:
+            observer.before(call)
         try:
             reply = provider.complete(call)
         except ProviderError as exc:
             self._booked(None, record, estimate)
             record.gate, record.reason = "provider", str(exc)
-            if plan.cooldown and plan.cooldown.record_failure(model):
-                record.reason += f"; {model} is now cooling down"
+            if plan.breaker and plan.breaker.record_failure(model):
+                record.reason += f"; the circuit for {model} is now open"
             return None
-        if plan.cooldown:
-            plan.cooldown.record_success(model)
+        finally:
+            for observer in plan.observers:
+                observer.after(call)
+        if plan.breaker:
+            plan.breaker.record_success(model)
         return self._booked(self._read(record, positions, reply), record, estimate)
 
     def _booked(self, read, record: AttemptRecord, estimate: Decimal | None):

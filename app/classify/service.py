@@ -1,11 +1,13 @@
 """A classify request from start to finish: the ledger row, the chunks, progress, review and callback.
 
-The ``requests`` row is the job's state. Its payload holds the normalised items and labels and, while
-the list runs, ``payload["results"]``: one entry per item, ``None`` until its chunk is done
-(``result`` stays empty until the list is finished, so ``GET /v1/jobs/<id>`` and an idempotent replay
-never mistake a half-done list for an answer); ``progress_done`` counts the finished items. So a list can start in the web process (a short list
+The ``requests`` row is the job's state. Its payload holds the normalised items and labels; each chunk's
+answers go into a ``classify_chunks`` row as the chunk finishes (one small INSERT, never a rewrite of the
+whole list, so storage grows linearly with the list). ``result`` stays empty until the list is finished,
+so ``GET /v1/jobs/<id>`` and an idempotent replay never mistake a half-done list for an answer;
+``progress_done`` counts the finished items. So a list can start in the web process (a short list
 answers within the call), continue in a worker when the call's time is up, and resume after a worker
-was killed mid-list without paying twice for the chunks already done.
+was killed mid-list without paying twice for the chunks already done. Claims and hand-overs go through
+``app.lifecycle``.
 """
 from __future__ import annotations
 
@@ -18,19 +20,21 @@ from typing import Any, Callable
 
 from flask import Flask
 from rq import Retry
-from sqlalchemy import func, select
+from sqlalchemy import func, insert, select, update
 from sqlalchemy.orm import Session
 
-from app.budgets import budgets_for
-from app.callbacks import CallbackRefused, enqueue_callback
+from app import lifecycle, outbox
+from app.budgets import request_spend
+from app.callbacks import CallbackRefused, check_target
 from app.cascade.records import AttemptRecord
 from app.classify.chunk import ChunkOutcome, ClassifyPlan, classify_chunk
 from app.classify.request import ClassifyRequest, ClassifySpec
+from app.execution import InFlightCalls, lost_calls
 from app.policy.schema import Policy
 from app.pricing import usd
-from app.providers import Provider
-from app.providers.cooldown import Cooldown
-from app.store import Attempt, Request, Review, new_id, utcnow
+from app.providers import CircuitBreaker, Provider
+from app.runtime import Runtime, runtime_of
+from app.store import Attempt, ClassifyChunk, Request, Review, new_id, utcnow
 
 log = logging.getLogger(__name__)
 
@@ -58,37 +62,66 @@ def create_request(session: Session, body: ClassifyRequest, *, policy: Policy, a
     task = policy.task_types.get(body.task_type)
     tier = task.tier if task else policy.tier_order[0]
     row = Request(id=request_id or new_id("req"), kind="classify", api_key_id=api_key_id, task_type=body.task_type, tier=tier,
-                  model=policy.model_for(tier), status="queued", exec_mode=exec_mode, batch=body.batch,
-                  payload={"items": items, "spec": body.spec().to_dict(), "chunk_size": chunk_size,
-                           "results": [None] * len(items)},
+                  model=policy.model_for(tier), status=lifecycle.QUEUED, exec_mode=exec_mode, batch=body.batch,
+                  lease_until=lifecycle.lease(lifecycle.QUEUE_CHECK_SECONDS),
+                  payload={"items": items, "spec": body.spec().to_dict(), "chunk_size": chunk_size},
                   progress_total=len(items), progress_done=0,
                   callback_url=body.callback_url, request_metadata=body.metadata,
                   workflow=str(body.metadata.get("workflow") or "")[:200] or None)
     if idempotency:
         row.idempotency_key, row.idempotency_hash = idempotency
-    session.add(row)
-    session.flush()
     return row
 
 
 def tier_providers(app: Flask, policy: Policy) -> dict[str, Provider]:
     """The providers per tier this process uses, shared with /v1/fallback (built once per policy)."""
-    from app.fallback.service import providers_for
-
-    return providers_for(app, policy)
+    return runtime_of(app).providers(policy)
 
 
-def cooldown_for(app: Flask) -> Cooldown:
-    from app.fallback.service import cooldown_for as shared
-
-    return shared(app)
+def breaker_for(app: Flask) -> CircuitBreaker:
+    return runtime_of(app).breaker
 
 
 def enqueue(app: Flask, request_id: str, job: str = JOB) -> None:
     """Queue the list's job; RQ retries it, and a retry resumes after the chunks already done."""
-    app.extensions["job_queue"].enqueue(job, request_id, job_id=request_id, retry=JOB_RETRY,
-                                        job_timeout=JOB_TIMEOUT_SECONDS, result_ttl=RESULT_TTL_SECONDS,
-                                        failure_ttl=30 * 24 * 3600)
+    enqueue_job(runtime_of(app), request_id, job)
+
+
+def enqueue_job(rt: Runtime, request_id: str, job: str = JOB) -> bool:
+    """Queue the list's job; False when Redis is away (the row is stored: the sweeper queues it later)."""
+    try:
+        rt.job_queue.enqueue(job, request_id, job_id=request_id, retry=JOB_RETRY, job_timeout=JOB_TIMEOUT_SECONDS,
+                             result_ttl=RESULT_TTL_SECONDS, failure_ttl=7 * 24 * 3600)
+        return True
+    except Exception as exc:
+        log.warning("classify %s stored but not queued (%s); the sweeper will queue it", request_id,
+                    type(exc).__name__)
+        return False
+
+
+def hand_to_workers(app: Flask, request_id: str) -> None:
+    """The web process ran out of time: the rest of the list goes to a worker."""
+    rt = runtime_of(app)
+    with rt.store.session() as session:
+        lifecycle.requeue(session, request_id, rt.leases.owner)
+    enqueue_job(rt, request_id)
+
+
+def claim(app: Flask, request_id: str) -> bool:
+    """Take the list for this process (a worker's job); False when it is finished or running elsewhere."""
+    rt = runtime_of(app)
+    with rt.store.session() as session:
+        claimed = lifecycle.claim(session, request_id, rt.leases.owner)
+        if claimed is None:
+            return False
+        if claimed.recovered:  # the call its dead process had in flight goes in the ledger, at its estimate
+            lost = lost_calls(rt.redis, request_id)
+            if lost:
+                tier = session.scalar(select(Request.tier).where(Request.id == request_id))
+                session.execute(update(Request).where(Request.id == request_id)
+                                .values(**add_attempts(session, request_id, tier, lost))
+                                .execution_options(synchronize_session=False))
+    return True
 
 
 # -- running -------------------------------------------------------------------------------------
@@ -101,36 +134,37 @@ def run(app: Flask, request_id: str, *, deadline: float | None = None, progress:
     and are saved), so the caller can hand the rest to a worker. ``notify`` sends the callback when the
     list finishes (not when the answer goes back in the HTTP response).
     """
-    store = app.extensions["store"]
-    policy: Policy = app.extensions["routing"].policy
-    with store.session() as session:
-        row = session.get(Request, request_id)
+    rt = runtime_of(app)
+    policy: Policy = rt.policy()
+    with rt.store.session() as session:
+        row = session.execute(select(Request.result, Request.payload).where(Request.id == request_id)).first()
         if row is None:
             raise LookupError(f"no classify request {request_id}")
         if row.result is not None:  # finished before (a repeated job)
             return True
-        row.status, row.error = "running", None
         items = [item["text"] for item in row.payload["items"]]
-        results = list(row.payload.get("results") or [None] * len(items))
         chunk_size = int(row.payload.get("chunk_size") or 50)
         spec = ClassifySpec.from_dict(row.payload["spec"])
-        warm = session.scalar(select(func.count()).select_from(Attempt).where(Attempt.request_id == request_id)) > 0
-        spend = budgets_for(store).spend(request_id, api_key_id=row.api_key_id, workflow=row.workflow)
-    plan = ClassifyPlan(policy, spec, tier_providers(app, policy), cooldown_for(app), spend=spend)
+        done_starts = set(session.scalars(select(ClassifyChunk.start).where(ClassifyChunk.request_id == request_id)))
+    spend = request_spend(rt.store, request_id)
+    plan = ClassifyPlan(policy, spec, rt.providers(policy), rt.breaker,
+                        observers=[InFlightCalls(rt.redis, request_id, policy.prices)], spend=spend)
     todo = [(start, min(start + chunk_size, len(items))) for start in range(0, len(items), chunk_size)
-            if any(result is None for result in results[start:start + chunk_size])]
+            if start not in done_starts]
+    warm = bool(done_starts)
+    remaining = {"items": sum(end - start for start, end in todo)}
 
     def save(bounds: tuple[int, int], outcome: ChunkOutcome) -> None:
-        results[bounds[0]:bounds[1]] = outcome.results
         done = save_chunk(app, request_id, bounds, outcome)
+        remaining["items"] -= bounds[1] - bounds[0]
         if progress:
-            progress(done, len(results))
+            progress(done, len(items))
 
     def expired() -> bool:
         return deadline is not None and time.monotonic() > deadline
 
     if progress:
-        progress(len(results) - sum(end - start for start, end in todo), len(results))
+        progress(len(items) - remaining["items"], len(items))
     if todo and not warm:  # the first chunk alone: it writes the prompt cache the others read
         bounds = todo.pop(0)
         save(bounds, classify_chunk(plan, items[bounds[0]:bounds[1]]))
@@ -155,51 +189,69 @@ def run(app: Flask, request_id: str, *, deadline: float | None = None, progress:
     spend.release()
     if crashed is not None:
         raise crashed
-    if any(result is None for result in results):
+    if remaining["items"] > 0:
         return False
     finish(app, request_id, notify=notify)
     return True
 
 
 def save_chunk(app: Flask, request_id: str, bounds: tuple[int, int], outcome: ChunkOutcome) -> int:
-    """Store one chunk's results and attempts in one transaction; returns the items done so far."""
+    """Store one chunk's results and attempts in one transaction; returns the items done so far.
+
+    One INSERT for the chunk's answers, one for its attempts and one UPDATE of the totals: the cost
+    of a chunk does not grow with the length of the list.
+    """
     start, end = bounds
     with app.extensions["store"].session() as session:
-        row = session.get(Request, request_id)
-        results = list(row.payload["results"])
-        results[start:end] = outcome.results
-        add_attempts(session, row, outcome.attempts)
-        row.payload = {**row.payload, "results": results}
-        row.progress_done = sum(result is not None for result in results)
-        row.dry_run = row.dry_run or outcome.dry_run
-        return row.progress_done
+        tier = session.scalar(select(Request.tier).where(Request.id == request_id))
+        session.add(ClassifyChunk(request_id=request_id, start=start, end=end, results=outcome.results))
+        totals = add_attempts(session, request_id, tier, outcome.attempts)
+        session.execute(update(Request).where(Request.id == request_id).values(
+            progress_done=Request.progress_done + (end - start), dry_run=Request.dry_run | outcome.dry_run,
+            **totals).execution_options(synchronize_session=False))
+        return session.scalar(select(Request.progress_done).where(Request.id == request_id))
 
 
-def add_attempts(session: Session, row: Request, records: list[AttemptRecord]) -> None:
-    """The chunk's model calls as ``attempts`` rows, and their cost on the request's totals."""
-    seq = session.scalar(select(func.coalesce(func.max(Attempt.seq), 0)).where(Attempt.request_id == row.id)) or 0
+def add_attempts(session: Session, request_id: str, tier: str | None, records: list[AttemptRecord]) -> dict[str, Any]:
+    """The chunk's model calls as ``attempts`` rows; returns the UPDATE values that add them to the totals."""
+    seq = session.scalar(select(func.coalesce(func.max(Attempt.seq), 0)).where(Attempt.request_id == request_id)) or 0
+    rows, cost, baseline, latency, escalated = [], Decimal(0), Decimal(0), 0.0, False
     for record in records:
         seq += 1
         # The ledger keeps 8 decimal places: round once here, so the request's totals are the exact
         # sum of its attempts.
         record.cost_usd = record.cost_usd.quantize(LEDGER_PLACES)
         record.baseline_cost_usd = record.baseline_cost_usd.quantize(LEDGER_PLACES)
-        batch = getattr(record, "batch", False)
-        session.add(Attempt(request_id=row.id, seq=seq, purpose=record.purpose, tier=record.tier, model=record.model,
-                            provider=record.provider, ok=record.ok, gate=record.gate, reason=record.reason,
-                            gate_results=record.gate_results, input_tokens=record.usage.input_tokens,
-                            output_tokens=record.usage.output_tokens,
-                            cache_read_tokens=record.usage.cache_read_tokens,
-                            cache_write_tokens=record.usage.cache_write_tokens, batch=batch,
-                            cache_write_1h_tokens=record.usage.cache_write_1h_tokens,
-                            cost_usd=record.cost_usd, baseline_cost_usd=record.baseline_cost_usd,
-                            latency_ms=record.latency_ms,
-                            output_text=(record.output_text or "")[:MAX_OUTPUT_TEXT_CHARS] or None))
-        row.cost_usd = (row.cost_usd or Decimal(0)) + record.cost_usd
-        row.baseline_cost_usd = (row.baseline_cost_usd or Decimal(0)) + record.baseline_cost_usd
-        row.latency_ms = (row.latency_ms or 0.0) + record.latency_ms
-        if record.tier != row.tier and record.purpose != "router":
-            row.escalated = True
+        rows.append(dict(request_id=request_id, seq=seq, created_at=utcnow(), purpose=record.purpose,
+                         tier=record.tier, model=record.model, provider=record.provider, ok=record.ok,
+                         gate=record.gate, reason=record.reason, gate_results=record.gate_results,
+                         input_tokens=record.usage.input_tokens, output_tokens=record.usage.output_tokens,
+                         cache_read_tokens=record.usage.cache_read_tokens,
+                         cache_write_tokens=record.usage.cache_write_tokens, batch=getattr(record, "batch", False),
+                         cache_write_1h_tokens=record.usage.cache_write_1h_tokens,
+                         cost_usd=record.cost_usd, baseline_cost_usd=record.baseline_cost_usd,
+                         latency_ms=record.latency_ms,
+                         output_text=(record.output_text or "")[:MAX_OUTPUT_TEXT_CHARS] or None))
+        cost += record.cost_usd
+        baseline += record.baseline_cost_usd
+        latency += record.latency_ms
+        escalated = escalated or (record.tier != tier and record.purpose != "router")
+    if rows:
+        session.execute(insert(Attempt), rows)
+    totals: dict[str, Any] = {"cost_usd": Request.cost_usd + cost, "baseline_cost_usd": Request.baseline_cost_usd + baseline,
+                              "latency_ms": func.coalesce(Request.latency_ms, 0.0) + latency}
+    if escalated:
+        totals["escalated"] = True
+    return totals
+
+
+def chunk_results(session: Session, request_id: str, total: int) -> list[dict[str, Any] | None]:
+    """Every item's answer so far, in input order (None where its chunk has not run)."""
+    results: list[dict[str, Any] | None] = [None] * total
+    for start, answers in session.execute(select(ClassifyChunk.start, ClassifyChunk.results)
+                                          .where(ClassifyChunk.request_id == request_id)):
+        results[start:start + len(answers)] = answers
+    return results
 
 
 # -- finishing -----------------------------------------------------------------------------------
@@ -207,12 +259,13 @@ def add_attempts(session: Session, row: Request, records: list[AttemptRecord]) -
 def finish(app: Flask, request_id: str, *, notify: bool = True) -> dict[str, Any]:
     """Ids back on, counts, the review item for flagged rows, the final answer, then the callback."""
     store = app.extensions["store"]
+    deliveries: list[int] = []
     with store.session() as session:
         row = session.get(Request, request_id)
         if row.result is not None:
             return row.result
-        results = [{"id": item["id"], **(result or {})}
-                   for item, result in zip(row.payload["items"], row.payload["results"])]
+        answers = chunk_results(session, request_id, len(row.payload["items"]))
+        results = [{"id": item["id"], **(result or {})} for item, result in zip(row.payload["items"], answers)]
         flagged = [result for result in results if result.get("needs_review")]
         errors = sum(1 for result in results if result.get("error"))
         row.needs_review = bool(flagged)
@@ -232,10 +285,11 @@ def finish(app: Flask, request_id: str, *, notify: bool = True) -> dict[str, Any
             for result in flagged:
                 result["review_id"] = review_id
         row.result = response_body(row, results, review_id)
-        row.payload = {key: value for key, value in row.payload.items() if key != "results"}  # now in result
+        row.owner, row.lease_until = None, None
         body = row.result
-    if notify:
-        _send_callback(row.callback_url, body)
+        if notify and row.callback_url:
+            deliveries = _callback(session, row.callback_url, body, app.config["TIERGATE"])
+    outbox.kick(store, app.config["TIERGATE"], deliveries)
     return body
 
 
@@ -282,14 +336,16 @@ def _review_draft(flagged: list[dict[str, Any]]) -> str:
     return "\n".join(lines)
 
 
-def _send_callback(url: str | None, body: dict[str, Any]) -> None:
-    """The signed ``job.finished`` POST (checked against private ranges again: DNS may have changed)."""
-    if not url:
-        return
+def _callback(session: Session, url: str, body: dict[str, Any], settings) -> list[int]:
+    """The signed ``job.finished`` callback, into the outbox with the answer (checked against private
+    ranges again: DNS may have changed since the request came in)."""
     try:
-        enqueue_callback(url, {**body, "job_id": body["request_id"], "event": "job.finished"})
+        check_target(url, settings.allowed_callback_hosts)
     except CallbackRefused as exc:  # the answer is stored either way; GET /v1/jobs/<id> still has it
         log.warning("classify %s: callback not sent: %s", body["request_id"], exc)
+        return []
+    return [outbox.add(session, url, {**body, "job_id": body["request_id"], "event": "job.finished"},
+                       request_id=body["request_id"]).id]
 
 
 def mark_failed(app: Flask, request_id: str, exc: BaseException, *, final: bool) -> None:
@@ -302,10 +358,14 @@ def mark_failed(app: Flask, request_id: str, exc: BaseException, *, final: bool)
         row = session.get(Request, request_id)
         if row is None or row.result is not None:
             return
-        row.status, row.error = ("failed" if final else "queued"), error
-        if final:
-            results = list(row.payload.get("results") or [None] * len(row.payload["items"]))
-            row.payload = {**row.payload, "results": [result or _job_failed_entry(error) for result in results]}
+        row.status, row.error = ("failed" if final else lifecycle.QUEUED), error
+        row.owner, row.lease_until = None, lifecycle.lease(lifecycle.QUEUE_CHECK_SECONDS)
+        if final:  # every item not labelled gets an error entry, in a chunk row of its own
+            answers = chunk_results(session, request_id, len(row.payload["items"]))
+            for position, answer in enumerate(answers):
+                if answer is None:
+                    session.add(ClassifyChunk(request_id=request_id, start=position, end=position + 1,
+                                              results=[_job_failed_entry(error)]))
     if final:
         finish(app, request_id)
 

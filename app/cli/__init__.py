@@ -16,6 +16,7 @@ def cli() -> None:
 from app.cli import keys, policy, up  # noqa: E402,F401  (subcommands register on cli)
 from app.cli import reviewers, sample  # noqa: E402,F401
 from app.cli import simulate  # noqa: E402,F401
+from app.cli import router  # noqa: E402,F401
 from app.cli import budgets  # noqa: E402,F401
 
 

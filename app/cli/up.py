@@ -1,9 +1,11 @@
-"""``tiergate up``: everything on one machine — embedded Redis if needed, gunicorn, RQ workers.
+"""``tiergate up``: everything on one machine — embedded Redis if needed, gunicorn, workers — supervised.
 
 The supervisor owns its children, each in its own session so that a terminal's Ctrl-C reaches only
 the supervisor, which then sends each child exactly one SIGTERM (a second signal would make RQ kill a
-running job): Ctrl-C (or SIGTERM) stops the web server and workers first, so
-running jobs finish or are requeued, and the embedded Redis last, after it has saved its data.
+running job). A child that dies (a killed worker, a crashed web server, the embedded Redis) is started
+again with backoff, and the log says why; the others keep serving. Ctrl-C (or SIGTERM) stops the web
+server and workers first, so running jobs finish or are handed back, and the embedded Redis last,
+after it has saved its data. No child outlives the supervisor.
 """
 from __future__ import annotations
 
@@ -13,6 +15,8 @@ import signal
 import subprocess
 import sys
 import time
+from dataclasses import dataclass, field
+from typing import Callable
 
 import click
 from sqlalchemy import func, select
@@ -23,23 +27,65 @@ from app.cli.common import cli_settings
 from app.embedded_redis import EmbeddedRedis
 from app.store import ApiKey, Store
 
-# Threads per gunicorn process: enough for sync requests that wait on a job (up to
-# TIERGATE_SYNC_WAIT_SECONDS) without blocking the rest; more made /v1/route's tail worse under load
-# on 2 cores (GIL contention, concurrent SQLite writers): bench/route_http.py, see bench/README.md.
-DEFAULT_GUNICORN_THREADS = 4
+# One gevent web process per core holds hundreds of requests each (a request waiting on a model is a
+# greenlet, not a thread); one worker process holds hundreds of jobs. See bench/README.md.
+DEFAULT_WEB_WORKERS = 2
+DEFAULT_WORKERS = 1
+DEFAULT_WORKER_CONNECTIONS = 1000
+WEB_WORKER_CLASS = "gevent"
 STOP_TIMEOUT_SECONDS = 20.0
 POLL_SECONDS = 0.5
+# Restart backoff of a child that keeps dying: doubled each time up to the max, reset after it has run
+# for RESTART_RESET_SECONDS.
+RESTART_BACKOFF_SECONDS = 1.0
+RESTART_BACKOFF_MAX_SECONDS = 30.0
+RESTART_RESET_SECONDS = 60.0
+
+
+@dataclass
+class Child:
+    """A supervised process: how to start it, and when it may be started again."""
+
+    name: str
+    start: Callable[[], subprocess.Popen]
+    process: subprocess.Popen | None = None
+    started_at: float = 0.0
+    backoff: float = RESTART_BACKOFF_SECONDS
+    restart_at: float | None = None
+    restarts: int = field(default=0)
+
+    def launch(self) -> None:
+        self.process, self.started_at, self.restart_at = self.start(), time.monotonic(), None
+
+    def check(self) -> None:
+        """Restart the child if it died, after its backoff."""
+        now = time.monotonic()
+        if self.process is not None and self.process.poll() is not None:
+            code = self.process.returncode
+            if now - self.started_at > RESTART_RESET_SECONDS:
+                self.backoff = RESTART_BACKOFF_SECONDS
+            self.restart_at = now + self.backoff
+            click.echo(f"{self.name} exited ({_exit_reason(code)}); restarting in {self.backoff:.0f} s", err=True)
+            self.backoff = min(self.backoff * 2, RESTART_BACKOFF_MAX_SECONDS)
+            self.process = None
+        if self.process is None and self.restart_at is not None and now >= self.restart_at:
+            self.restarts += 1
+            self.launch()
+            click.echo(f"{self.name} restarted (pid {self.process.pid})", err=True)
 
 
 @cli.command()
 @click.option("--port", type=int, default=None, help="Port to serve on (default: PORT or 8080).")
 @click.option("--host", default="127.0.0.1", show_default=True, help="Interface to bind; 0.0.0.0 for the LAN.")
-@click.option("--workers", "worker_count", type=int, default=1, show_default=True, help="RQ worker processes.")
-@click.option("--web-workers", type=int, default=2, show_default=True, help="gunicorn worker processes.")
-@click.option("--threads", type=int, default=DEFAULT_GUNICORN_THREADS, show_default=True,
-              help="Threads per gunicorn process (each sync request holds one while it waits).")
-def up(port: int | None, host: str, worker_count: int, web_workers: int, threads: int) -> None:
+@click.option("--workers", "worker_count", type=int, default=DEFAULT_WORKERS, show_default=True,
+              help="Worker processes (each runs hundreds of jobs at once).")
+@click.option("--web-workers", type=int, default=DEFAULT_WEB_WORKERS, show_default=True,
+              help="gunicorn processes (each holds hundreds of requests at once).")
+@click.option("--connections", type=int, default=DEFAULT_WORKER_CONNECTIONS, show_default=True,
+              help="Open connections per web process.")
+def up(port: int | None, host: str, worker_count: int, web_workers: int, connections: int) -> None:
     """Start Tiergate locally; Ctrl-C stops all of it."""
+    first_start = not _secret_file_exists()
     settings = cli_settings()
     port = port or settings.port
     env = dict(os.environ, TIERGATE_DATA_DIR=str(settings.data_dir.resolve()))
@@ -54,8 +100,9 @@ def up(port: int | None, host: str, worker_count: int, web_workers: int, threads
     store.migrate()
     _first_start_key(store)
     store.dispose()
-    if not os.environ.get("TIERGATE_CALLBACK_SECRET"):
-        click.echo(f"callback signing secret (TIERGATE_CALLBACK_SECRET, verify callbacks with it): {settings.callback_secret}")
+    if first_start and not os.environ.get("TIERGATE_CALLBACK_SECRET"):
+        click.echo("callback signing secret (TIERGATE_CALLBACK_SECRET; shown once, verify callbacks with it): "
+                   f"{settings.callback_secret}")
     if settings.dry_run:
         click.echo("no ANTHROPIC_API_KEY: dry-run provider, no model is called")
 
@@ -64,12 +111,19 @@ def up(port: int | None, host: str, worker_count: int, web_workers: int, threads
     metrics_dir.mkdir(parents=True)
     env["PROMETHEUS_MULTIPROC_DIR"] = str(metrics_dir)
 
-    children: list[subprocess.Popen] = [subprocess.Popen(
-        [sys.executable, "-m", "gunicorn", "--bind", f"{host}:{port}", "--workers", str(web_workers),
-         "--worker-class", "gthread", "--threads", str(threads), "--access-logfile", "-",
-         "--graceful-timeout", str(int(STOP_TIMEOUT_SECONDS)), "app:create_app(migrate=False)"], env=env, start_new_session=True)]
-    for _ in range(worker_count):
-        children.append(subprocess.Popen([sys.executable, "-m", "app.cli.worker"], env=env, start_new_session=True))
+    def web() -> subprocess.Popen:
+        return subprocess.Popen(
+            [sys.executable, "-m", "gunicorn", "--bind", f"{host}:{port}", "--workers", str(web_workers),
+             "--worker-class", WEB_WORKER_CLASS, "--worker-connections", str(connections), "--access-logfile", "-",
+             "--graceful-timeout", str(int(STOP_TIMEOUT_SECONDS)), "app:create_app(migrate=False)"],
+            env=env, start_new_session=True)
+
+    def worker() -> subprocess.Popen:
+        return subprocess.Popen([sys.executable, "-m", "app.cli.worker"], env=env, start_new_session=True)
+
+    children = [Child("web server", web)] + [Child(f"worker {n + 1}", worker) for n in range(worker_count)]
+    for child in children:
+        child.launch()
     click.echo(f"Tiergate on http://{host}:{port} ({web_workers} web, {worker_count} worker); Ctrl-C to stop")
 
     stopping = False
@@ -80,17 +134,46 @@ def up(port: int | None, host: str, worker_count: int, web_workers: int, threads
 
     signal.signal(signal.SIGINT, _stop)
     signal.signal(signal.SIGTERM, _stop)
+    redis_backoff, redis_restart_at = RESTART_BACKOFF_SECONDS, None
     try:
         while not stopping:
-            if any(child.poll() is not None for child in children):
-                click.echo("a child process exited; stopping everything", err=True)
-                break
+            if redis_server is not None and not redis_server.alive():
+                if redis_restart_at is None:
+                    click.echo(f"embedded Redis stopped; restarting in {redis_backoff:.0f} s", err=True)
+                    redis_restart_at = time.monotonic() + redis_backoff
+                elif time.monotonic() >= redis_restart_at:
+                    try:
+                        redis_server.start()
+                        click.echo("embedded Redis restarted", err=True)
+                        redis_backoff, redis_restart_at = RESTART_BACKOFF_SECONDS, None
+                    except RuntimeError as exc:
+                        redis_backoff = min(redis_backoff * 2, RESTART_BACKOFF_MAX_SECONDS)
+                        redis_restart_at = time.monotonic() + redis_backoff
+                        click.echo(f"embedded Redis did not start ({exc}); trying again in {redis_backoff:.0f} s",
+                                   err=True)
+            for child in children:
+                child.check()
             time.sleep(POLL_SECONDS)
     finally:
-        _stop_children(children)
+        _stop_children([child.process for child in children if child.process is not None])
         if redis_server is not None:
             redis_server.stop()
         click.echo("stopped")
+
+
+def _secret_file_exists() -> bool:
+    from app.config import load_settings
+
+    return (load_settings().data_dir / "callback_secret").exists()
+
+
+def _exit_reason(code: int | None) -> str:
+    if code is not None and code < 0:
+        try:
+            return f"killed by {signal.Signals(-code).name}"
+        except ValueError:
+            return f"signal {-code}"
+    return f"exit code {code}"
 
 
 def _first_start_key(store: Store) -> None:
@@ -111,5 +194,5 @@ def _stop_children(children: list[subprocess.Popen]) -> None:
         try:
             child.wait(timeout=max(0.1, deadline - time.monotonic()))
         except subprocess.TimeoutExpired:
-            child.kill()
+            os.killpg(child.pid, signal.SIGKILL)
             child.wait()

@@ -1,19 +1,49 @@
-"""Entry point of one RQ worker process (``python -m app.cli.worker``), used by ``tiergate up``.
+"""Entry point of one worker process (``python -m app.cli.worker``), used by ``tiergate up`` and the Procfile.
 
-In production the Procfile runs ``rq worker`` with the same worker class directly.
+gevent's monkey patching comes first, before anything imports sockets or threads: then every wait on a
+model (httpx), Redis, the database (psycopg, sqlite3's calls are short) or a callback receiver yields to
+the other jobs instead of blocking the process.
 """
-from __future__ import annotations
+from gevent import monkey
 
-from app.config import load_settings
-from app.queue import connect, resolve_redis_url
+monkey.patch_all()
+
+import logging  # noqa: E402
+import time  # noqa: E402
+
+from gevent.pool import Pool  # noqa: E402
+
+# Waiting between restarts of the work loop after Redis went away: doubled each time, up to the max.
+RESTART_BACKOFF_SECONDS = 1.0
+RESTART_BACKOFF_MAX_SECONDS = 30.0
 
 
 def run_worker() -> None:
-    from workers.worker import TiergateWorker
+    from app.config import load_settings
+    from app.queue import connect, resolve_redis_url
+    from app.sweeper import sweep_forever
+    from workers.context import worker_runtime
+    from workers.worker import JOB_CONCURRENCY, TiergateWorker
 
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     settings = load_settings()
     connection = connect(resolve_redis_url(settings))
-    TiergateWorker([settings.queue_name], connection=connection).work(with_scheduler=True)
+    pool = Pool(JOB_CONCURRENCY)
+    sweep_forever(worker_runtime())
+    backoff = RESTART_BACKOFF_SECONDS
+    while True:
+        worker = TiergateWorker([settings.queue_name], connection=connection, pool=pool)
+        started = time.monotonic()
+        try:
+            worker.work()
+        except Exception as exc:  # Redis gone while starting: wait and start again, never exit for it
+            logging.getLogger(__name__).warning("worker loop stopped: %s: %s", type(exc).__name__, exc)
+        if worker._stop_requested:  # SIGTERM / SIGINT: a real stop
+            return
+        if time.monotonic() - started > 60:
+            backoff = RESTART_BACKOFF_SECONDS
+        time.sleep(backoff)
+        backoff = min(backoff * 2, RESTART_BACKOFF_MAX_SECONDS)
 
 
 if __name__ == "__main__":

@@ -1,124 +1,114 @@
-"""Run a stored fallback request through the cascade and write the ledger: request, attempts, review.
+"""Run a stored fallback request through the cascade and write the ledger: attempts, totals, review, callback.
 
-Every request is stored before it is queued, and runs as an RQ job whose id is the request id, so
-the web process and the workers share one record. Who delivers the answer is settled once in Redis
-with ``SET NX``: the waiting web request ("response") or the callback ("callback"), never both, so a
-Wait node in n8n resumes exactly once.
+A sync request runs right in the web process that received it (``start_sync``): stored first, leased
+to that process, its cascade in a greenlet beside the HTTP request, so an answer costs no queue round
+trip and waiting on the model costs no thread. An async request, or a sync one whose web process died,
+runs in a worker (``run_job``). Both end in ``_store_outcome``: one transaction with the outcome, the
+attempts, the review item and the callback (``app.outbox``). State moves go through ``app.lifecycle``.
 """
 from __future__ import annotations
 
+import logging
+import threading
 import time
 from decimal import Decimal
-from typing import Any, Callable
+from typing import Any
 
-from flask import Flask
 from rq import Retry
+from sqlalchemy import func, insert, select, update
 
-from app.budgets import budgets_for
+from app import lifecycle, outbox
+from app.budgets import request_spend
 from app.cascade import CascadeInput, CascadeResult, run_cascade
-from app.errors import NotFound
+from app.cascade.records import AttemptRecord
+from app.execution import InFlightCalls, SyncTask, lost_calls
 from app.overhead import as_rerun, with_overhead, workflow_of
-from app.policy import Policy, TaskType
+from app.policy import TaskType
 from app.policy.schema import GateSpec
-from app.providers import Cooldown, Provider, build_tier_providers
+from app.runtime import Runtime
 from app.store import Attempt, Request, Review, utcnow
+
+log = logging.getLogger(__name__)
 
 JOB = "workers.fallback.run_fallback_job"
 JOB_TIMEOUT_SECONDS = 15 * 60
-# The first retry is immediate: it is usually a job abandoned by a killed worker, and the scheduler that
-# would run a delayed retry may have died with that worker (its lock outlives it by minutes).
+# The first retry is immediate: it is usually a job whose worker crashed. The sweeper is the net under it.
 JOB_RETRY = Retry(max=2, interval=[0, 60])
-RESULT_TTL_SECONDS = 24 * 3600
-DONE_KEY = "tiergate:fallback:done:{}"
-DELIVERY_KEY = "tiergate:fallback:delivery:{}"
-SIGNAL_TTL_SECONDS = 24 * 3600
-WAIT_SLICE_SECONDS = 1.0
-TERMINAL = ("done", "needs_review", "failed")
+RESULT_TTL_SECONDS = 3600
+# How long an async request may wait out a provider outage (``on_provider_error: wait``) before it fails.
+PROVIDER_WAIT_SECONDS = 10 * 60
+# A sync request stops waiting for a provider this long before its bound, to answer with the reason.
+SYNC_WAIT_MARGIN_SECONDS = 1.0
 GENERIC_TASK = TaskType(tier="tier2", gates=[GateSpec(name="non_empty")])
-
-Progress = Callable[[int, int], None]
-
-
-def providers_for(app: Flask, policy: Policy) -> dict[str, Provider]:
-    """This process's providers per tier (built at start by ``app.providers.init_app``), rebuilt only
-    when the policy's tiers, providers or prices change; shared with /v1/classify."""
-    built_for = app.extensions.get("providers.policy")
-    if "providers" not in app.extensions or built_for is None or _transport(built_for) != _transport(policy):
-        app.extensions["providers"] = build_tier_providers(policy, app.config["TIERGATE"])
-    app.extensions["providers.policy"] = policy
-    return app.extensions["providers"]
+MAX_OUTPUT_TEXT_CHARS = 20_000
 
 
-def _transport(policy: Policy) -> tuple:
-    return policy.tiers, policy.providers, policy.prices
-
-
-def cooldown_for(app: Flask) -> Cooldown:
-    return Cooldown.from_settings(app.extensions["job_queue"].redis, app.config["TIERGATE"])
-
-
-def enqueue(app: Flask, request_id: str) -> None:
-    app.extensions["job_queue"].enqueue(JOB, request_id, job_id=request_id, retry=JOB_RETRY,
-                                        job_timeout=JOB_TIMEOUT_SECONDS, result_ttl=RESULT_TTL_SECONDS,
-                                        failure_ttl=30 * 24 * 3600)
-
-
-def claim_delivery(app: Flask, request_id: str, who: str) -> str:
-    """Settle who delivers the answer; returns the winner ("response" or "callback")."""
-    redis = app.extensions["job_queue"].redis
-    key = DELIVERY_KEY.format(request_id)
-    if redis.set(key, who, nx=True, ex=SIGNAL_TTL_SECONDS):
-        return who
-    held = redis.get(key)
-    return held.decode() if isinstance(held, bytes) else (held or who)
-
-
-def wait_for_answer(app: Flask, request_id: str, seconds: float) -> dict[str, Any] | None:
-    """The answer if the job finishes within ``seconds``; else None, and the callback will carry it."""
-    redis = app.extensions["job_queue"].redis
-    deadline = time.monotonic() + seconds
-    # Short blocking slices: a BLPOP longer than the client's socket timeout would fail, not wait.
-    while (left := deadline - time.monotonic()) > 0:
-        if redis.blpop([DONE_KEY.format(request_id)], timeout=min(left, WAIT_SLICE_SECONDS)):
-            break
-    if claim_delivery(app, request_id, "callback") == "callback":
-        return None
-    with app.extensions["store"].session() as session:
-        return session.get(Request, request_id).result
-
-
-# -- the job -------------------------------------------------------------------------------------
-
-def run_request(app: Flask, request_id: str, *, progress: Progress | None = None) -> dict[str, Any]:
-    """Run the cascade for a stored request (idempotent: an answered request is not run again)."""
-    store = app.extensions["store"]
-    with store.session() as session:
-        row = session.get(Request, request_id)
-        if row is None:
-            raise NotFound(f"no request {request_id}", "job_id")
-        if row.result is not None:
-            return row.result
-        row.status = "running"
-        payload = dict(row.payload)
-        spend = budgets_for(store).spend(request_id, api_key_id=row.api_key_id, workflow=row.workflow)
-    if progress:
-        progress(0, 1)
+def enqueue(rt: Runtime, request_id: str) -> bool:
+    """Put the request's job on the queue; False when Redis is away (the sweeper queues it later)."""
     try:
-        result = execute(app, payload, spend=spend)
-    finally:
-        spend.release()
-    answer = persist(app, request_id, result, payload)
-    if progress:
-        progress(1, 1)
-    _deliver(app, request_id, answer, payload)
-    return answer
+        rt.job_queue.enqueue(JOB, request_id, job_id=request_id, retry=JOB_RETRY, job_timeout=JOB_TIMEOUT_SECONDS,
+                             result_ttl=RESULT_TTL_SECONDS, failure_ttl=7 * 24 * 3600)
+        return True
+    except Exception as exc:  # RedisError or a timeout: the request is stored, so it is not lost
+        log.warning("request %s stored but not queued (%s); the sweeper will queue it", request_id,
+                    type(exc).__name__)
+        return False
 
 
-def execute(app: Flask, payload: dict[str, Any], tier: str | None = None, spend=None) -> CascadeResult:
+def start_sync(rt: Runtime, request_id: str, payload: dict[str, Any], *, wait_until: float) -> SyncTask:
+    """Run a stored sync request (leased to this process) in a greenlet; the caller waits on the task."""
+    task = SyncTask()
+    claimed = lifecycle.Claimed(request_id, "fallback", payload, recovered=False)
+
+    def _run():
+        answer = None
+        try:
+            answer = run_claimed(rt, claimed, task=task, wait_until=wait_until)
+        except Exception as exc:
+            log.exception("request %s failed in the web process; handing it to the workers", request_id)
+            _hand_back(rt, request_id, exc)
+        finally:
+            task.finish(answer)
+
+    threading.Thread(target=_run, daemon=True, name=f"tiergate-{request_id}").start()
+    return task
+
+
+def run_job(rt: Runtime, request_id: str, *, final_try: bool = True) -> dict[str, Any] | None:
+    """A worker's run of a queued request (or one rescued from a dead process); safe to run twice."""
+    with rt.store.session() as session:
+        claimed = lifecycle.claim(session, request_id, rt.leases.owner)
+    if claimed is None:  # finished already, or running in a live process
+        return stored_answer(rt, request_id)
+    try:
+        return run_claimed(rt, claimed, wait_until=time.monotonic() + PROVIDER_WAIT_SECONDS)
+    except Exception as exc:
+        mark_failed(rt, request_id, exc, final=final_try)
+        raise
+
+
+def run_claimed(rt: Runtime, claimed: lifecycle.Claimed, *, task: SyncTask | None = None,
+                wait_until: float | None = None) -> dict[str, Any] | None:
+    """Run the cascade for a request this process owns and store the outcome; returns the answer."""
+    payload = claimed.payload
+    lost = lost_calls(rt.redis, claimed.request_id) if claimed.recovered else []
+    spend = request_spend(rt.store, claimed.request_id)
+    with rt.leases.hold(claimed.request_id):
+        try:
+            result = execute(rt, payload, wait_until=wait_until, spend=spend,
+                             observers=[InFlightCalls(rt.redis, claimed.request_id, rt.policy().prices)])
+        finally:
+            spend.release()
+        result.attempts[:0] = lost
+        by_response = task is not None and task.respond_or_callback()
+        return _store_outcome(rt, claimed.request_id, result, payload, callback=not by_response,
+                              recovered=claimed.recovered)
+
+
+def execute(rt: Runtime, payload: dict[str, Any], tier: str | None = None, *, wait_until: float | None = None,
+            observers=(), spend=None) -> CascadeResult:
     """The cascade for a stored payload, on the decision's tier or ``tier``."""
-    from app.routing_state import current_policy
-
-    policy = current_policy()
+    policy = rt.policy()
     decision = payload["decision"]
     task = policy.task_types.get(decision["task_type"]) or GENERIC_TASK
     snippets = ([payload["brand_rules"]] if payload.get("brand_rules") else []) + list(payload.get("knowledge") or [])
@@ -128,30 +118,25 @@ def execute(app: Flask, payload: dict[str, Any], tier: str | None = None, spend=
         output_schema=payload.get("output_schema"),
         max_cost_usd=Decimal(str(payload["max_cost_usd"])) if payload.get("max_cost_usd") else None,
         labels=payload.get("labels"), snippets=snippets, review_reasons=list(decision.get("review_reasons") or []),
-        confidence_threshold=payload.get("confidence_threshold"),
+        confidence_threshold=payload.get("confidence_threshold"), wait_until=wait_until,
     )
-    return run_cascade(policy, job, providers_for(app, policy), cooldown=cooldown_for(app), spend=spend)
+    return run_cascade(policy, job, rt.providers(policy), breaker=rt.breaker, observers=observers, spend=spend)
 
 
-def persist(app: Flask, request_id: str, result: CascadeResult, payload: dict[str, Any], *,
-            create_review: bool = True) -> dict[str, Any]:
-    """Write attempts, the request's totals and (for drafts) a pending review; returns the answer."""
-    settings = app.config["TIERGATE"]
+def answer_of(request_id: str, result: CascadeResult, payload: dict[str, Any]) -> dict[str, Any]:
+    """The contract's ``/v1/fallback`` answer for a cascade outcome."""
     answer = {"request_id": request_id, "job_id": request_id, **result.to_dict(),
               "decision_id": payload["decision"].get("id"), "metadata": payload.get("metadata") or {},
               "review_id": None, "review_url": None}
-    answer = with_overhead(None, request_id, answer, payload.get("decision"))
-    with app.extensions["store"].session() as session:
-        row = session.get(Request, request_id)
-        for seq, attempt in enumerate(result.attempts, start=1):
-            row.attempts.append(Attempt(
-                seq=seq, purpose=attempt.purpose, tier=attempt.tier, model=attempt.model, provider=attempt.provider,
-                ok=attempt.ok, gate=attempt.gate, reason=attempt.reason, gate_results=attempt.gate_results,
-                input_tokens=attempt.usage.input_tokens, output_tokens=attempt.usage.output_tokens,
-                cache_read_tokens=attempt.usage.cache_read_tokens, cache_write_tokens=attempt.usage.cache_write_tokens,
-                cache_write_1h_tokens=attempt.usage.cache_write_1h_tokens,
-                cost_usd=attempt.cost_usd, baseline_cost_usd=attempt.baseline_cost_usd,
-                latency_ms=attempt.latency_ms, output_text=attempt.output_text))
+    return with_overhead(None, request_id, answer, payload["decision"])
+
+
+def _store_outcome(rt: Runtime, request_id: str, result: CascadeResult, payload: dict[str, Any], *,
+                   callback: bool, recovered: bool = False, create_review: bool = True) -> dict[str, Any] | None:
+    """Outcome, attempts, review item and callback in one transaction; None if this process lost the request."""
+    answer = answer_of(request_id, result, payload)
+    deliveries: list[int] = []
+    with rt.store.session() as session:
         if result.needs_review and create_review:
             review = Review(kind="draft", status="pending", request_id=request_id, task_type=result.task_type,
                             tier=result.tier, reasons=result.review_details, input_text=_input_text(payload),
@@ -159,73 +144,120 @@ def persist(app: Flask, request_id: str, result: CascadeResult, payload: dict[st
                             request_metadata=payload.get("metadata") or {})
             session.add(review)
             session.flush()
-            base = (settings.public_url or "").rstrip("/")
+            base = (rt.settings.public_url or "").rstrip("/")
             answer.update(review_id=review.id, review_url=f"{base}/review/{review.id}")
-        row.status, row.tier, row.model = result.status, result.tier or row.tier, result.model
-        row.escalated, row.needs_review, row.review_reasons = result.escalated, result.needs_review, result.review_reasons
-        row.dry_run, row.cost_usd, row.baseline_cost_usd = result.dry_run, result.cost_usd, result.baseline_cost_usd
-        row.latency_ms, row.finished_at, row.error = result.latency_ms, utcnow(), result.error
-        row.progress_done, row.progress_total, row.result = 1, 1, answer
+        values = dict(
+            status=result.status, tier=result.tier or payload["decision"]["tier"], model=result.model,
+            escalated=result.escalated, needs_review=result.needs_review, review_reasons=result.review_reasons,
+            dry_run=result.dry_run, cost_usd=result.cost_usd, baseline_cost_usd=result.baseline_cost_usd,
+            latency_ms=result.latency_ms, finished_at=utcnow(), error=result.error, progress_done=1,
+            progress_total=1, result=answer)
+        if not lifecycle.finish(session, request_id, rt.leases.owner, values):
+            session.rollback()
+            log.warning("request %s: lease lost before the outcome was stored; its new owner finishes it", request_id)
+            return None
+        first_seq = _attempt_count(session, request_id) if recovered else 0
+        if result.attempts:
+            session.execute(insert(Attempt), [_attempt_row(request_id, first_seq + seq, attempt)
+                                              for seq, attempt in enumerate(result.attempts, start=1)])
+        if callback and payload.get("callback_url"):
+            deliveries.append(outbox.add(session, payload["callback_url"], {**answer, "event": "job.finished"},
+                                         request_id=request_id).id)
+    outbox.kick(rt.store, rt.settings, deliveries)
     return answer
 
 
-def _deliver(app: Flask, request_id: str, answer: dict[str, Any], payload: dict[str, Any]) -> None:
-    redis = app.extensions["job_queue"].redis
-    if claim_delivery(app, request_id, "response") == "callback" and payload.get("callback_url"):
-        from app.callbacks import enqueue_callback
-
-        enqueue_callback(payload["callback_url"], {**answer, "event": "job.finished"})
-    done = DONE_KEY.format(request_id)
-    redis.rpush(done, "1")
-    redis.expire(done, 60)
+def _attempt_count(session, request_id: str) -> int:
+    return session.scalar(select(func.count()).select_from(Attempt).where(Attempt.request_id == request_id)) or 0
 
 
-def mark_failed(app: Flask, request_id: str, exc: BaseException, *, final: bool) -> None:
-    """Record a job error on the row: back to ``queued`` while RQ will retry, else a final ``failed``.
+def _attempt_row(request_id: str, seq: int, attempt: AttemptRecord) -> dict[str, Any]:
+    return dict(request_id=request_id, seq=seq, created_at=utcnow(), purpose=attempt.purpose, tier=attempt.tier,
+                model=attempt.model, provider=attempt.provider, ok=attempt.ok, gate=attempt.gate,
+                reason=attempt.reason, gate_results=attempt.gate_results, input_tokens=attempt.usage.input_tokens,
+                output_tokens=attempt.usage.output_tokens, cache_read_tokens=attempt.usage.cache_read_tokens,
+                cache_write_tokens=attempt.usage.cache_write_tokens, batch=False, cost_usd=attempt.cost_usd,
+                cache_write_1h_tokens=attempt.usage.cache_write_1h_tokens,
+                baseline_cost_usd=attempt.baseline_cost_usd, latency_ms=attempt.latency_ms,
+                output_text=(attempt.output_text or "")[:MAX_OUTPUT_TEXT_CHARS] or None)
 
-    A final failure is answered like any other outcome (status ``failed`` with the error), so a waiting
-    sync request wakes up and a workflow waiting on ``callback_url`` resumes instead of hanging forever.
+
+def stored_answer(rt: Runtime, request_id: str) -> dict[str, Any] | None:
+    with rt.store.session() as session:
+        return session.scalar(select(Request.result).where(Request.id == request_id))
+
+
+def _hand_back(rt: Runtime, request_id: str, exc: BaseException) -> None:
+    """A crash in the web process: give the request to the workers (queued, and on the queue)."""
+    try:
+        with rt.store.session() as session:
+            moved = lifecycle.requeue(session, request_id, rt.leases.owner, error=_error_text(exc))
+        if moved:
+            enqueue(rt, request_id)
+    except Exception:
+        log.exception("request %s: could not hand back; the sweeper rescues it when its lease runs out", request_id)
+
+
+def mark_failed(rt: Runtime, request_id: str, exc: BaseException, *, final: bool) -> None:
+    """A job that crashed: back to ``queued`` while RQ will retry, else a final ``failed`` answer.
+
+    A final failure is answered like any other outcome (status ``failed`` with the error, and the
+    callback), so a workflow waiting on ``callback_url`` resumes instead of hanging forever.
     """
-    error = f"{type(exc).__name__}: {exc}"[:2000]
-    with app.extensions["store"].session() as session:
-        row = session.get(Request, request_id)
-        if row is None or row.result is not None:
-            return
-        row.status, row.error = ("failed" if final else "queued"), error
-        payload = dict(row.payload)
-        spend = budgets_for(app.extensions["store"]).spend(request_id, api_key_id=row.api_key_id, workflow=row.workflow)
-    if not final:
+    error = _error_text(exc)
+    with rt.store.session() as session:
+        row = session.execute(select(Request.payload, Request.status, Request.owner)
+                              .where(Request.id == request_id)).first()
+    if row is None or row.status not in (lifecycle.QUEUED, lifecycle.RUNNING):
         return
-    spend.release()
-    decision = payload.get("decision") or {}
+    if not final:
+        with rt.store.session() as session:
+            lifecycle.requeue(session, request_id, None, error=error)
+        return
+    request_spend(rt.store, request_id).release()
+    decision = row.payload.get("decision") or {}
     failed = CascadeResult(task_type=decision.get("task_type", "unknown"), status="failed", output=None, tier=None,
                            model=None, start_tier=decision.get("tier", ""), escalated=False, needs_review=False,
                            review_reasons=[], attempts=[], error=f"the job failed after its retries: {error}")
-    answer = persist(app, request_id, failed, payload, create_review=False)
-    _deliver(app, request_id, answer, payload)
+    with rt.store.session() as session:  # take it over whoever held it: it is over
+        session.execute(update(Request).where(Request.id == request_id)
+                        .values(status=lifecycle.RUNNING, owner=rt.leases.owner)
+                        .execution_options(synchronize_session=False))
+    _store_outcome(rt, request_id, failed, row.payload, callback=True)
 
 
-def rerun_at_tier(app: Flask, payload: dict[str, Any], tier: str, *, api_key_id: int | None = None,
+def rerun_at_tier(rt: Runtime, payload: dict[str, Any], tier: str, *, api_key_id: int | None = None,
                   parent_request_id: str | None = None) -> dict[str, Any]:
     """A reviewer's re-run: a ledger row of kind ``rerun``, overhead of the original request
     (``app.overhead``), for the same payload on ``tier`` (no new review row)."""
     payload = {**payload, "decision": {key: value for key, value in {**payload["decision"], "tier": tier}.items()
                                        if not key.startswith("router_")}}
-    workflow = workflow_of(payload.get("metadata"))
-    with app.extensions["store"].session() as session:
-        row = Request(kind="rerun", task_type=payload["decision"]["task_type"], tier=tier, status="running",
+    with rt.store.session() as session:
+        row = Request(kind="rerun", task_type=payload["decision"]["task_type"], tier=tier,
+                      status=lifecycle.RUNNING, owner=rt.leases.owner, lease_until=lifecycle.lease(),
                       exec_mode="rerun", payload=payload, api_key_id=api_key_id, progress_total=1,
-                      request_metadata=payload.get("metadata") or {}, workflow=workflow,
+                      request_metadata=payload.get("metadata") or {}, workflow=workflow_of(payload.get("metadata")),
                       parent_request_id=parent_request_id)
         session.add(row)
         session.flush()
         request_id = row.id
-    spend = budgets_for(app.extensions["store"]).spend(request_id, api_key_id=api_key_id, workflow=workflow)
+    spend = request_spend(rt.store, request_id)
     try:
-        result = as_rerun(execute(app, payload, tier, spend=spend))
+        with rt.leases.hold(request_id):
+            result = as_rerun(execute(rt, payload, tier, spend=spend))
+    except Exception as exc:
+        with rt.store.session() as session:
+            lifecycle.finish(session, request_id, rt.leases.owner, {"status": "failed", "error": _error_text(exc),
+                                                                     "finished_at": utcnow()})
+        raise
     finally:
         spend.release()
-    return persist(app, request_id, result, payload, create_review=False)
+    # The re-run's answer becomes a new review item of the reviews module, not one of ours.
+    return _store_outcome(rt, request_id, result, payload, callback=False, create_review=False) or {}
+
+
+def _error_text(exc: BaseException) -> str:
+    return f"{type(exc).__name__}: {exc}"[:2000]
 
 
 def _input_text(payload: dict[str, Any]) -> str:

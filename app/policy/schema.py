@@ -25,6 +25,9 @@ class TierSpec(Strict):
     model: str
     provider: str = "anthropic"
     max_output_tokens: int = Field(default=1024, gt=0)
+    # What a provider failure (after the SDK's retries) does: wait for the model to come back (within
+    # the request's bound), move the task to the next tier (which costs more), or fail the request.
+    on_provider_error: Literal["wait", "next_tier", "fail"] = "wait"
 
 
 class ProviderSpec(Strict):
@@ -107,11 +110,17 @@ class TaskType(Strict):
 
 
 class RouterSpec(Strict):
-    """Settings of the LLM-as-router used in ``llm`` and ``hybrid`` modes."""
+    """Settings of the LLM-as-router (``llm``, ``hybrid``) and of the learned router (``learned``, ``hybrid``)."""
 
     tier: str = "tier1"
     rubric: str = ""
     max_output_tokens: int = Field(default=200, gt=0)
+    # About this share of typical traffic goes up from the cheapest tier on "premium needed".
+    premium_share: float = Field(default=0.2, ge=0, le=1)
+    # Set by `tiergate router calibrate` from the operator's own log; overrides premium_share.
+    premium_threshold: float | None = Field(default=None, ge=0, le=1)
+    # Below this task-type probability the learned router is unsure: one tier up, or the LLM router in hybrid.
+    learned_confidence_threshold: float = Field(default=0.5, ge=0, le=1)
 
 
 class Policy(Strict):

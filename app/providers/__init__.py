@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING
 
 from app.providers.anthropic import AnthropicProvider
 from app.providers.base import ModelCall, ModelReply, Provider
-from app.providers.cooldown import Cooldown
+from app.providers.breaker import CircuitBreaker
 from app.providers.dry_run import DryRunProvider
 from app.providers.openai import OpenAIProvider
 
@@ -58,5 +58,5 @@ def init_app(app) -> None:
     app.extensions["providers.policy"] = policy
 
 
-__all__ = ["PROVIDERS", "AnthropicProvider", "Cooldown", "DryRunProvider", "ModelCall", "ModelReply",
+__all__ = ["PROVIDERS", "AnthropicProvider", "CircuitBreaker", "DryRunProvider", "ModelCall", "ModelReply",
            "OpenAIProvider", "Provider", "build_tier_providers", "init_app"]

@@ -1,9 +1,11 @@
 """``hybrid`` mode, and the app extension that serves both model-assisted modes.
 
-Hybrid: the rules first; the LLM router only where the rules cannot place the request — no task type
-keyword matched (unknown type), or the signals conflict (two task types matched and the margin leaves
-the detection below the confidence threshold). A caller-given task type is always placed by the
-rules. The answer's ``decided_by`` says which layer decided, and the first reason says why.
+Hybrid: the rules first; then the learned router where the rules cannot place the request — no task
+type keyword matched (unknown type), or the signals conflict (two task types matched and the margin
+leaves the detection below ``rules.confidence_threshold``); the LLM router only where the learned
+router is unsure too (its task-type probability below ``router.learned_confidence_threshold``). A
+caller-given task type is always placed by the rules. The answer's ``decided_by`` says which layer
+decided, and the first reason says why.
 """
 from __future__ import annotations
 
@@ -12,6 +14,7 @@ from decimal import Decimal
 from flask import Flask, has_app_context
 
 from app.policy.schema import Policy
+from app.routing.learned import LearnedRouter
 from app.routing.llm import LlmRouteDecision, LlmRouter
 from app.routing.rules import UNKNOWN_TASK_TYPE, RouteDecision, RouteInput, RulesRouter
 from app.store import Attempt, Request, utcnow
@@ -34,14 +37,22 @@ def rules_cannot_place(decision: RouteDecision, policy: Policy) -> str | None:
     return None
 
 
-def hybrid_decide(rules: RulesRouter, llm: LlmRouter, request: RouteInput) -> RouteDecision:
+def hybrid_decide(rules: RulesRouter, learned: LearnedRouter, llm: LlmRouter, request: RouteInput) -> RouteDecision:
     decision = rules.decide(request)
     why = rules_cannot_place(decision, rules.policy)
     if why is None:
         decision.reasons.insert(0, {"rule": "hybrid", "detail": "the rules placed the request; no router call"})
         return decision
+    scored = learned.score(request.text)
+    if learned.is_sure(scored):
+        placed = learned.decide(request, scored)
+        placed.reasons.insert(0, {"rule": "hybrid", "detail": f"the rules could not place the request ({why}); the "
+                                                              "learned router placed it; no router call"})
+        return placed
     placed = llm.decide(request)
-    placed.reasons.insert(0, {"rule": "hybrid", "detail": f"the rules could not place the request ({why}); "
+    placed.reasons.insert(0, {"rule": "hybrid", "detail": f"the rules could not place the request ({why}) and the "
+                                                          f"learned router is unsure ({scored.task_type} p="
+                                                          f"{scored.probability:.2f} < {learned.confidence_threshold:g}); "
                                                           "asked the LLM router"})
     return placed
 
@@ -65,7 +76,10 @@ class LlmRouting:
 
     def decide(self, request: RouteInput, mode: str) -> RouteDecision:
         rules, llm = self.router()
-        decision = llm.decide(request) if mode == "llm" else hybrid_decide(rules, llm, request)
+        if mode == "llm":
+            decision = llm.decide(request)
+        else:
+            decision = hybrid_decide(rules, self.app.extensions["routing"].learned, llm, request)
         if isinstance(decision, LlmRouteDecision) and decision.router_attempt is not None and has_app_context():
             record_router_call(decision, mode)
         return decision

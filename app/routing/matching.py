@@ -33,15 +33,10 @@ class PhraseMatcher:
         for phrase, names in phrases.items():
             words = phrase.split(" ")
             self._by_first_word[words[0]].append((words, phrase, names))
-        # All patterns in one alternation, so the text is scanned once; group names map back to sets.
-        self._pattern_owner: dict[str, str] = {}
-        alternatives = []
-        for name, keywords in keyword_sets.items():
-            for pattern in keywords.patterns:
-                group = f"p{len(alternatives)}"
-                self._pattern_owner[group] = name
-                alternatives.append(f"(?P<{group}>{pattern})")
-        self._patterns = re.compile("|".join(alternatives), re.IGNORECASE) if alternatives else None
+        # Each pattern on its own: one big alternation tries every branch at every position, which made
+        # it slower than the separate scans (0.37 vs 0.29 ms on 1.6 KB of text with the default lists).
+        self._patterns = [(name, re.compile(pattern, re.IGNORECASE))
+                          for name, keywords in keyword_sets.items() for pattern in keywords.patterns]
 
     def match(self, text: str, words: list[str] | None = None) -> dict[str, tuple[list[str], list[str]]]:
         """``{name: (keyword hits, pattern hits)}`` for every set with at least one hit."""
@@ -57,12 +52,8 @@ class PhraseMatcher:
                     for name in names:
                         hits[name].add(phrase)
         pattern_hits: dict[str, list[str]] = defaultdict(list)
-        if self._patterns is not None:
-            for match in self._patterns.finditer(text):
-                # lastgroup is None when an operator's pattern has capturing groups of its own.
-                group = match.lastgroup if match.lastgroup in self._pattern_owner else next(
-                    name for name, value in match.groupdict().items() if value is not None)
-                owner = self._pattern_owner[group]
+        for owner, pattern in self._patterns:
+            for match in pattern.finditer(text):
                 if match.group(0) not in pattern_hits[owner]:
                     pattern_hits[owner].append(match.group(0))
         return {name: (sorted(hits.get(name, ())), pattern_hits.get(name, []))

@@ -1,6 +1,6 @@
 """Durable storage: SQLAlchemy models and the store that owns the engine."""
 from app.store.db import Store, db, get_store
-from app.store.models import ApiKey, Attempt, Base, Decision, PolicyVersion, Request, Review, Reviewer, new_id, utcnow
+from app.store.models import ApiKey, Attempt, Base, ClassifyChunk, Decision, Delivery, PolicyVersion, Request, Review, Reviewer, new_id, utcnow
 
-__all__ = ["ApiKey", "Attempt", "Base", "Decision", "PolicyVersion", "Request", "Review", "Reviewer", "Store", "db",
+__all__ = ["ApiKey", "Attempt", "Base", "ClassifyChunk", "Decision", "Delivery", "PolicyVersion", "Request", "Review", "Reviewer", "Store", "db",
            "get_store", "new_id", "utcnow"]

@@ -75,10 +75,18 @@ class Decision(Base):
 
 
 class Request(Base):
-    """The ledger entry of one fallback or classify request; the job id is this id."""
+    """The ledger entry of one fallback or classify request; the job id is this id.
+
+    ``status``, ``owner`` and ``lease_until`` are the request's place in its lifecycle; only
+    ``app.lifecycle`` changes them (see there for the states and who may move a request on).
+    """
 
     __tablename__ = "requests"
-    __table_args__ = (Index("ix_requests_created_task", "created_at", "task_type"),)
+    __table_args__ = (Index("ix_requests_created_task", "created_at", "task_type"),
+                      Index("ix_requests_status_lease", "status", "lease_until"),
+                      # Idempotency-Key is checked here, in the database: a Redis flush must not make a
+                      # retried webhook pay again.
+                      Index("uq_requests_idempotency", "api_key_id", "idempotency_key", unique=True))
 
     id: Mapped[str] = mapped_column(String(40), primary_key=True, default=lambda: new_id("req"))
     kind: Mapped[str] = mapped_column(String(20))  # fallback | classify | route | rerun
@@ -90,6 +98,8 @@ class Request(Base):
     tier: Mapped[str | None] = mapped_column(String(20))
     model: Mapped[str | None] = mapped_column(String(100))
     status: Mapped[str] = mapped_column(String(20), default="queued")  # queued|running|done|needs_review|failed
+    owner: Mapped[str | None] = mapped_column(String(120))  # the process running it (status running)
+    lease_until: Mapped[datetime | None]  # running: the owner's lease; queued: when to check the queue holds it
     exec_mode: Mapped[str] = mapped_column(String(10), default="sync")
     payload: Mapped[dict[str, Any]] = mapped_column(JSON)
     result: Mapped[dict[str, Any] | None] = mapped_column(JSON)
@@ -150,6 +160,45 @@ class Attempt(Base):
     output_text: Mapped[str | None] = mapped_column(Text)
 
     request: Mapped[Request] = relationship(back_populates="attempts")
+
+
+class Delivery(Base):
+    """One callback in the outbox: written with the answer it carries, delivered until accepted or dead.
+
+    ``status``: ``pending`` (due at ``next_attempt_at``), ``delivered`` or ``dead`` (gave up after the
+    last retry; shown in the API and on the reports page so nobody waits in silence).
+    """
+
+    __tablename__ = "deliveries"
+    __table_args__ = (Index("ix_deliveries_due", "status", "next_attempt_at"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    request_id: Mapped[str | None] = mapped_column(String(40), index=True)
+    review_id: Mapped[str | None] = mapped_column(String(40))
+    event: Mapped[str] = mapped_column(String(40))
+    url: Mapped[str] = mapped_column(Text)
+    payload: Mapped[dict[str, Any]] = mapped_column(JSON)
+    status: Mapped[str] = mapped_column(String(20), default="pending")
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    next_attempt_at: Mapped[datetime] = mapped_column(default=utcnow)
+    last_error: Mapped[str | None] = mapped_column(Text)
+    delivered_at: Mapped[datetime | None]
+
+
+class ClassifyChunk(Base):
+    """The answers of one chunk of a classify list, stored as it finishes.
+
+    One row per chunk instead of rewriting the whole list's results on every chunk, so a list's
+    storage cost grows with its length, not with its square.
+    """
+
+    __tablename__ = "classify_chunks"
+
+    request_id: Mapped[str] = mapped_column(ForeignKey("requests.id", ondelete="CASCADE"), primary_key=True)
+    start: Mapped[int] = mapped_column(Integer, primary_key=True)
+    end: Mapped[int] = mapped_column(Integer)
+    results: Mapped[list[Any]] = mapped_column(JSON)
 
 
 class Review(Base):

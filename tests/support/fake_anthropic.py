@@ -130,15 +130,21 @@ class RecordedRequest:
 class FakeAnthropic:
     """The fake server. ``with FakeAnthropic() as fake: Anthropic(base_url=fake.url, ...)``."""
 
-    def __init__(self, responder: Responder | None = None, host: str = "127.0.0.1", port: int = 0):
+    def __init__(self, responder: Responder | None = None, host: str = "127.0.0.1", port: int = 0,
+                 latency_seconds: float = 0.0):
         self.responder: Responder = responder or sme_responder
+        # Every answer of /v1/messages waits this long, as a real model takes seconds to answer.
+        self.latency_seconds = latency_seconds
+        # Until this time.monotonic() every /v1/messages call gets ``outage_reply`` (a provider outage).
+        self.outage_until = 0.0
+        self.outage_reply: Reply | None = None
         self._scripts: dict[str, deque[Reply]] = defaultdict(deque)
         self._cache: set[tuple[str, str]] = set()
         self._batches: dict[str, dict[str, Any]] = {}
         self._lock = threading.Lock()
         self._stopping = threading.Event()
         self.requests: list[RecordedRequest] = []
-        self._server = ThreadingHTTPServer((host, port), _handler_for(self))
+        self._server = _Server((host, port), _handler_for(self))
         self._server.daemon_threads = True
         self._server.block_on_close = False
         self._thread: threading.Thread | None = None
@@ -166,6 +172,11 @@ class FakeAnthropic:
         self.stop()
 
     # -- scripting and assertions ------------------------------------------------------------------
+    def outage(self, seconds: float, reply: "Reply | None" = None) -> None:
+        """Answer every call with ``reply`` (default: 529 overloaded) for the next ``seconds``."""
+        self.outage_reply = reply or Reply.overloaded()
+        self.outage_until = time.monotonic() + seconds
+
     def script(self, model: str, *replies: Reply | str) -> None:
         """Queue replies for ``model``; they are used in order before the responder is asked."""
         with self._lock:
@@ -270,6 +281,12 @@ def _system_blocks(system: Any) -> list[dict[str, Any]]:
 BATCH_PATH = re.compile(r"^/v1/messages/batches/(?P<id>[\w-]+)(?P<results>/results)?$")
 
 
+class _Server(ThreadingHTTPServer):
+    # Hundreds of calls arrive at once in the concurrency tests; the default backlog of 5 would make
+    # the kernel drop and re-send connections, adding seconds a real API does not.
+    request_queue_size = 1024
+
+
 def _handler_for(fake: FakeAnthropic) -> type[BaseHTTPRequestHandler]:
     class Handler(BaseHTTPRequestHandler):
         protocol_version = "HTTP/1.1"
@@ -307,6 +324,11 @@ def _handler_for(fake: FakeAnthropic) -> type[BaseHTTPRequestHandler]:
             if path != "/v1/messages":
                 return self._send(404, Reply.error(404, f"no route {path}", error_type="not_found_error").raw_body)
             fake._record(path, body, headers)
+            if fake.latency_seconds and fake._stopping.wait(fake.latency_seconds):
+                return
+            if fake.outage_reply is not None and time.monotonic() < fake.outage_until:
+                reply = fake.outage_reply
+                return self._send(reply.status, reply.raw_body or b"{}", reply.headers)
             reply = fake._next_reply(body)
             if reply.hang_seconds and fake._stopping.wait(reply.hang_seconds):
                 return
@@ -338,8 +360,10 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--host", default="127.0.0.1")
     parser.add_argument("--port", type=int, default=8765)
     parser.add_argument("--responder", help="module:function answering (request json) -> text")
+    parser.add_argument("--latency", type=float, default=0.0, help="seconds every answer takes (a real model: 1-30)")
     args = parser.parse_args(argv)
-    fake = FakeAnthropic(load_responder(args.responder) if args.responder else None, args.host, args.port)
+    fake = FakeAnthropic(load_responder(args.responder) if args.responder else None, args.host, args.port,
+                         latency_seconds=args.latency)
     print(f"fake Anthropic API on {fake.url} (set ANTHROPIC_BASE_URL={fake.url})", flush=True)
     try:
         fake._server.serve_forever()

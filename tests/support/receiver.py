@@ -14,6 +14,13 @@ class Delivery:
     body: bytes
 
 
+class _Server(ThreadingHTTPServer):
+    # Hundreds of callbacks may arrive at once (the benchmarks, the outage tests); the default backlog of
+    # 5 would make the kernel drop connections and the sender retry them a second later.
+    request_queue_size = 1024
+    daemon_threads = True
+
+
 class CallbackReceiver:
     def __init__(self, statuses: list[int] | None = None):
         self.deliveries: list[Delivery] = []
@@ -35,7 +42,7 @@ class CallbackReceiver:
                 self.send_header("content-length", "0")
                 self.end_headers()
 
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.server = _Server(("127.0.0.1", 0), Handler)
         threading.Thread(target=self.server.serve_forever, daemon=True).start()
         self.url = f"http://127.0.0.1:{self.server.server_address[1]}"
 

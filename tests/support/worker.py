@@ -21,7 +21,9 @@ def settings_env(settings) -> dict[str, str]:
            "TIERGATE_PROVIDER_MAX_RETRIES": str(settings.provider_max_retries),
            "TIERGATE_PROVIDER_TIMEOUT_SECONDS": str(settings.provider_timeout_seconds),
            "TIERGATE_CALLBACK_ALLOW_HOSTS": settings.callback_allow_hosts,
-           "TIERGATE_COOLDOWN_SECONDS": str(settings.cooldown_seconds)}
+           "TIERGATE_COOLDOWN_SECONDS": str(settings.cooldown_seconds),
+           "TIERGATE_COOLDOWN_FAILURES": str(settings.cooldown_failures),
+           "TIERGATE_SYNC_WAIT_SECONDS": str(settings.sync_wait_seconds)}
     optional = {"REDIS_URL": settings.redis_url, "DATABASE_URL": settings.database_url,
                 "ANTHROPIC_API_KEY": settings.anthropic_api_key, "ANTHROPIC_BASE_URL": settings.anthropic_base_url,
                 "TIERGATE_CALLBACK_SECRET": settings.callback_secret, "TIERGATE_SECRET_KEY": settings.secret_key}
@@ -32,8 +34,8 @@ def settings_env(settings) -> dict[str, str]:
 class WorkerProcess:
     """``python -m app.cli.worker`` in a session of its own, stopped with the signals an operator sends."""
 
-    def __init__(self, settings, redis: Redis):
-        self.settings, self.redis = settings, redis
+    def __init__(self, settings, redis: Redis, log_path=None):
+        self.settings, self.redis, self.log_path = settings, redis, log_path
         self.process: subprocess.Popen | None = None
 
     def start(self) -> "WorkerProcess":
@@ -42,8 +44,9 @@ class WorkerProcess:
             if not getattr(self.settings, name.lower(), None):
                 env.pop(name, None)
         before = {w.name for w in self.workers()}
+        out = open(self.log_path, "a") if self.log_path else subprocess.DEVNULL
         self.process = subprocess.Popen([sys.executable, "-m", "app.cli.worker"], cwd=PROJECT_ROOT, env=env,
-                                        start_new_session=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+                                        start_new_session=True, stdout=out, stderr=subprocess.STDOUT)
         deadline = time.monotonic() + STARTUP_TIMEOUT_SECONDS
         while not ({w.name for w in self.workers()} - before):
             if self.process.poll() is not None or time.monotonic() > deadline:

@@ -36,6 +36,11 @@ export const routeDescription: INodeProperties[] = [
 						description: 'The policy table only, no model call',
 					},
 					{
+						name: 'Learned',
+						value: 'learned',
+						description: 'A small local model, no model call (what Tiergate uses when no mode and no task type are sent)',
+					},
+					{
 						name: 'LLM',
 						value: 'llm',
 						description: 'A tier1 model reads the request against the rubric',
@@ -43,7 +48,7 @@ export const routeDescription: INodeProperties[] = [
 					{
 						name: 'Hybrid',
 						value: 'hybrid',
-						description: 'Rules first, the LLM router only where the rules cannot place it',
+						description: 'Rules first, then the learned model, the LLM router only where both are unsure',
 					},
 				],
 				default: 'rules',

@@ -1,0 +1,112 @@
+"""A circuit breaker per model, shared by every process through Redis.
+
+closed -> (``failures`` failed calls in a row) -> open for ``open_seconds`` -> half-open: exactly one
+probe call goes through (``SET NX``), the rest keep waiting. A probe that succeeds closes the circuit;
+one that fails opens it again for twice as long, up to ``MAX_OPEN_SECONDS``.
+
+A fixed 60 s cooldown outlasted short provider outages and failed requests sent after recovery; the
+half-open probe finds the recovery within seconds. Failures here are what is left after the SDK's own
+retries (one retry layer: the SDK's for single calls, this one across calls).
+
+Redis trouble never blocks a model call: without Redis the breaker is closed.
+"""
+from __future__ import annotations
+
+import logging
+import time
+
+from redis import Redis, RedisError
+
+log = logging.getLogger(__name__)
+
+KEY_PREFIX = "tiergate:breaker"
+DEFAULT_FAILURES = 3
+DEFAULT_OPEN_SECONDS = 5.0
+MAX_OPEN_SECONDS = 30.0
+# A probe that never reports back (its process died) frees the slot after this long.
+PROBE_TIMEOUT_SECONDS = 60.0
+STATE_TTL_SECONDS = 3600
+
+
+class CircuitBreaker:
+    def __init__(self, redis: Redis, failures: int = DEFAULT_FAILURES, open_seconds: float = DEFAULT_OPEN_SECONDS,
+                 prefix: str = KEY_PREFIX):
+        self.redis = redis
+        self.failures = failures
+        self.open_seconds = open_seconds
+        self.prefix = prefix
+
+    @classmethod
+    def from_settings(cls, redis: Redis, settings) -> "CircuitBreaker":
+        return cls(redis, settings.cooldown_failures, settings.cooldown_seconds)
+
+    def _key(self, model: str, part: str) -> str:
+        return f"{self.prefix}:{model}:{part}"
+
+    def remaining(self, model: str) -> float:
+        """Seconds until ``model`` may be tried again (0: closed, or half-open with the probe free)."""
+        if self.open_seconds <= 0:
+            return 0.0
+        try:
+            ttl_ms = self.redis.pttl(self._key(model, "open"))
+            if ttl_ms and ttl_ms > 0:
+                return ttl_ms / 1000
+            if self.redis.exists(self._key(model, "probe")):
+                return 0.5  # someone is probing: look again shortly
+        except RedisError:
+            return 0.0
+        return 0.0
+
+    def acquire(self, model: str) -> bool:
+        """May this call go? Closed: yes. Open: no. Half-open: only the one caller that takes the probe."""
+        if self.open_seconds <= 0:
+            return True
+        try:
+            if self.redis.pttl(self._key(model, "open")) > 0:
+                return False
+            if not self.redis.exists(self._key(model, "trips")):
+                return True  # closed
+            return bool(self.redis.set(self._key(model, "probe"), "1", nx=True, px=int(PROBE_TIMEOUT_SECONDS * 1000)))
+        except RedisError:
+            return True
+
+    def record_failure(self, model: str) -> bool:
+        """Count a failed call; True when this one opens the circuit."""
+        if self.open_seconds <= 0:
+            return False
+        try:
+            trips = int(self.redis.get(self._key(model, "trips")) or 0)
+            if trips:  # a failed probe: open again, for longer
+                return self._open(model, trips + 1)
+            count = self.redis.incr(self._key(model, "failures"))
+            self.redis.expire(self._key(model, "failures"), STATE_TTL_SECONDS)
+            return self._open(model, 1) if count >= self.failures else False
+        except RedisError:
+            return False
+
+    def _open(self, model: str, trips: int) -> bool:
+        seconds = min(self.open_seconds * 2 ** (trips - 1), MAX_OPEN_SECONDS)
+        with self.redis.pipeline() as pipe:
+            pipe.set(self._key(model, "open"), str(time.time()), px=max(int(seconds * 1000), 1))
+            pipe.set(self._key(model, "trips"), trips, ex=STATE_TTL_SECONDS)
+            pipe.delete(self._key(model, "failures"), self._key(model, "probe"))
+            pipe.execute()
+        log.warning("circuit for %s open for %.0f s (trip %d)", model, seconds, trips)
+        return True
+
+    def record_success(self, model: str) -> None:
+        """A success closes the circuit and clears the count: only failures in a row open it."""
+        try:
+            self.redis.delete(*(self._key(model, part) for part in ("failures", "trips", "probe", "open")))
+        except RedisError:
+            pass
+
+    def describe(self, model: str) -> str:
+        """The circuit's state in words, for an answer that names why a model was not called."""
+        left = self.remaining(model)
+        if left <= 0:
+            return f"{model} is reachable again"
+        return f"{model} is unavailable (circuit open after repeated failures; next try in {left:.0f} s)"
+
+    def clear(self, model: str) -> None:
+        self.record_success(model)

@@ -1,0 +1,140 @@
+"""The shipped weight file and its two heads, scored in plain Python.
+
+A head is a linear model over the n-gram features of ``features.py``: every feature it knows counts
+``1/sqrt(n)`` (n = how many of its features the text has), so a long text does not shout louder than a
+short one. ``softmax`` heads name one of several classes (the task type); ``logistic`` heads give one
+probability (premium needed). The plugin shape is the routers' own: a base class with one abstract
+method and a registry keyed by the ``kind`` written in the weight file.
+
+The file is gzip JSON: ``{"format": 1, "heads": {name: {kind, bias, weights, ...}}, "calibration":
+{...}, "checks": [...], "trained": {...}}``. A missing, unreadable or inconsistent file raises
+``WeightFileError`` naming the file and what is wrong with it.
+"""
+from __future__ import annotations
+
+import gzip
+import json
+import math
+from abc import ABC, abstractmethod
+from pathlib import Path
+
+from app.errors import ConfigError
+from app.routing.learned.calibration import threshold_for
+from app.routing.learned.features import features
+
+WEIGHTS_FILE = Path(__file__).with_name("weights.json.gz")
+FORMAT = 1
+
+
+class WeightFileError(ConfigError):
+    """The learned router's weight file is missing, unreadable or not in the expected shape."""
+
+
+class Head(ABC):
+    """One linear head over the shared features."""
+
+    def __init__(self, spec: dict):
+        self.weights: dict = spec["weights"]
+        self.bias = spec["bias"]
+
+    @abstractmethod
+    def score(self, found: set[str]):
+        """The head's probability (or class probabilities) for a text's feature set."""
+
+
+class LogisticHead(Head):
+    def score(self, found: set[str]) -> float:
+        weights = self.weights
+        total, count = 0.0, 0
+        for feature in found:
+            weight = weights.get(feature)
+            if weight is not None:
+                total += weight
+                count += 1
+        z = self.bias + (total / math.sqrt(count) if count else 0.0)
+        return 1.0 / (1.0 + math.exp(-z)) if z >= 0 else math.exp(z) / (1.0 + math.exp(z))
+
+
+class SoftmaxHead(Head):
+    def __init__(self, spec: dict):
+        super().__init__(spec)
+        self.classes: list[str] = spec["classes"]
+        if len(self.bias) != len(self.classes):
+            raise ValueError(f"{len(self.bias)} biases for {len(self.classes)} classes")
+
+    def score(self, found: set[str]) -> dict[str, float]:
+        weights = self.weights
+        hits = [weights[feature] for feature in found if feature in weights]
+        scale = 1.0 / math.sqrt(len(hits)) if hits else 0.0
+        logits = list(self.bias)
+        for row in hits:
+            for index, weight in enumerate(row):
+                logits[index] += weight * scale
+        top = max(logits)
+        exps = [math.exp(value - top) for value in logits]
+        norm = sum(exps)
+        return {name: value / norm for name, value in zip(self.classes, exps)}
+
+
+HEAD_KINDS: dict[str, type[Head]] = {"logistic": LogisticHead, "softmax": SoftmaxHead}
+
+
+class LearnedModel:
+    """The heads and the premium calibration table of one weight file."""
+
+    def __init__(self, document: dict, origin: str = "<memory>"):
+        if not isinstance(document, dict) or document.get("format") != FORMAT:
+            raise WeightFileError(f"{origin}: not a Tiergate router weight file of format {FORMAT}")
+        try:
+            heads = document["heads"]
+            self.task_type = self._head(heads["task_type"], SoftmaxHead)
+            self.premium = self._head(heads["premium"], LogisticHead)
+            # [[share, threshold], ...], share ascending: the share of typical traffic scoring >= threshold.
+            self.calibration = [(float(share), float(threshold)) for share, threshold in document["calibration"]["premium"]]
+        except (KeyError, TypeError, ValueError) as exc:
+            raise WeightFileError(f"{origin}: weight file is incomplete or malformed ({type(exc).__name__}: {exc})") from None
+        if not self.calibration:
+            raise WeightFileError(f"{origin}: the premium calibration table is empty")
+        self.trained = document.get("trained", {})
+        self.checks = document.get("checks", [])
+
+    @staticmethod
+    def _head(spec: dict, expected: type[Head]) -> Head:
+        head = HEAD_KINDS[spec["kind"]](spec)
+        if not isinstance(head, expected):
+            raise ValueError(f"head kind {spec['kind']!r} where {expected.__name__} is needed")
+        return head
+
+    def score(self, text: str) -> tuple[dict[str, float], float]:
+        """Task-type probabilities and the probability that the premium tier is needed."""
+        found = features(text)
+        return self.task_type.score(found), self.premium.score(found)
+
+    def premium_threshold(self, share: float) -> float:
+        """The "premium needed" threshold above which about ``share`` of typical traffic falls."""
+        return threshold_for(self.calibration, share)
+
+
+def read_weights(path: Path | str = WEIGHTS_FILE) -> LearnedModel:
+    """Load and check a weight file; every failure is a ``WeightFileError`` that names the file."""
+    path = Path(path)
+    if not path.is_file():
+        raise WeightFileError(f"router weight file {path} is missing: reinstall Tiergate or run `tiergate router train`")
+    try:
+        with gzip.open(path, "rt", encoding="utf-8") as stream:
+            document = json.load(stream)
+    except (OSError, EOFError, UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise WeightFileError(f"router weight file {path} is corrupt ({exc}): reinstall Tiergate or run "
+                              "`tiergate router train`") from None
+    return LearnedModel(document, str(path))
+
+
+_shipped: LearnedModel | None = None
+
+
+def shipped_model() -> LearnedModel:
+    """The weight file inside the package, read once per process."""
+    global _shipped
+    if _shipped is None:
+        _shipped = read_weights(WEIGHTS_FILE)
+    return _shipped

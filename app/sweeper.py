@@ -1,0 +1,116 @@
+"""The sweeper: the database's net under Redis, run every few seconds by each worker process.
+
+- A queued request whose job the queue no longer holds (Redis restarted, was flushed, or was down when
+  the request was stored) is queued again.
+- A running request whose owner stopped renewing its lease (a killed worker or web process) is queued
+  again; the worker that claims it records the call the dead process had in flight (``app.lifecycle``).
+- A callback whose delivery is due (the writer died before sending it, or a retry's time has come) is
+  sent (``app.outbox``).
+- Jobs RQ scheduled for later (retries with an interval, batch polls, the monthly sample) are put on
+  the queue when due: this replaces RQ's scheduler process, which cost a forked process per worker.
+
+Only one process sweeps the queue at a time (a Redis lock); callbacks need no lock, their delivery
+claims each row in the database.
+"""
+from __future__ import annotations
+
+import logging
+import threading
+import time
+
+from redis import RedisError
+from rq.job import Job, JobStatus
+from rq.scheduler import RQScheduler
+
+from app import lifecycle, outbox
+from app.runtime import Runtime
+from app.store import Request
+
+log = logging.getLogger(__name__)
+
+SWEEP_INTERVAL_SECONDS = 5.0
+LOCK_KEY = "tiergate:sweeper"
+LOCK_SECONDS = 30
+JOBS = {"fallback": "app.fallback.service", "classify": "app.classify.service"}
+WAITING = {JobStatus.QUEUED, JobStatus.SCHEDULED, JobStatus.DEFERRED, JobStatus.STARTED}
+
+
+def sweep(rt: Runtime) -> dict[str, int]:
+    """One pass; returns what it did, for logs and tests."""
+    done = {"requeued": 0, "rescued": 0, "callbacks": 0, "scheduled": 0}
+    done["callbacks"] = outbox.deliver_due(rt.store, rt.settings)
+    try:
+        if not rt.redis.set(LOCK_KEY, lifecycle.process_owner(), nx=True, ex=LOCK_SECONDS):
+            return done
+    except RedisError:
+        return done  # nothing can be queued while Redis is away; the rows wait in the database
+    try:
+        _requeue_overdue(rt, done)
+        done["scheduled"] = _enqueue_scheduled(rt)
+    finally:
+        try:
+            rt.redis.delete(LOCK_KEY)
+        except RedisError:
+            pass
+    return done
+
+
+def _requeue_overdue(rt: Runtime, done: dict[str, int]) -> None:
+    with rt.store.session() as session:
+        overdue = lifecycle.overdue(session)
+    for request_id, kind, status in overdue:
+        if kind not in JOBS:
+            continue
+        job = _job(rt, request_id)
+        if status == lifecycle.QUEUED and job is not None and job.get_status(refresh=False) in WAITING:
+            with rt.store.session() as session:
+                lifecycle.checked(session, request_id)  # the queue holds it: a long queue, not a lost job
+            continue
+        if job is not None:
+            job.delete()  # a dead worker's job: out of RQ's registries before it is queued afresh
+        _enqueue(rt, kind, request_id)
+        with rt.store.session() as session:
+            lifecycle.checked(session, request_id)
+        done["rescued" if status == lifecycle.RUNNING else "requeued"] += 1
+        log.warning("request %s (%s) %s", request_id, kind,
+                    "rescued from a process that stopped" if status == lifecycle.RUNNING else "queued again")
+
+
+def _job(rt: Runtime, request_id: str) -> Job | None:
+    try:
+        return Job.fetch(request_id, connection=rt.redis)
+    except Exception:  # NoSuchJobError, or a job Redis half-lost
+        return None
+
+
+def _enqueue(rt: Runtime, kind: str, request_id: str) -> None:
+    if kind == "fallback":
+        from app.fallback.service import enqueue
+        enqueue(rt, request_id)
+    else:
+        from app.classify.service import enqueue_job
+        enqueue_job(rt, request_id)
+
+
+def _enqueue_scheduled(rt: Runtime) -> int:
+    scheduler = RQScheduler([rt.settings.queue_name], connection=rt.redis)
+    if not scheduler.acquire_locks():
+        return 0
+    scheduler.enqueue_scheduled_jobs()
+    return 1
+
+
+def sweep_forever(rt: Runtime, interval: float = SWEEP_INTERVAL_SECONDS) -> threading.Thread:
+    """Sweep every ``interval`` seconds in the background, for the life of the process."""
+
+    def _loop():
+        while True:
+            try:
+                sweep(rt)
+            except Exception as exc:  # the database or Redis is down: try again next time
+                log.warning("sweep failed: %s: %s", type(exc).__name__, exc)
+            time.sleep(interval)
+
+    thread = threading.Thread(target=_loop, daemon=True, name="tiergate-sweeper")
+    thread.start()
+    return thread

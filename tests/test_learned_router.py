@@ -1,0 +1,164 @@
+"""The learned router: scorer fidelity, the premium_share knob, hybrid's use of the LLM router,
+policies with other task types, and a clear error for a bad weight file."""
+from __future__ import annotations
+
+import gzip
+import json
+import re
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+
+from app.cli import cli
+from app.policy import load_policy
+from app.policy.schema import KeywordSet, TaskType
+from app.routing import RouteInput, RulesRouter
+from app.routing.hybrid import rules_cannot_place
+from app.routing.learned import LearnedRouter, WeightFileError, read_weights, shipped_model
+from app.routing.learned.model import WEIGHTS_FILE
+from tests.test_classify import app  # noqa: F401  (the app fixture with a provider key)
+from tests.test_llm_router import route, router_says
+
+DATA = Path(__file__).resolve().parents[1] / "bench" / "data"
+SHARES = (0.05, 0.1, 0.2, 0.4, 0.6, 0.9)
+# Free text as n8n/Zapier callers send it; some the rules place, some the learned router, some neither.
+FREE_TEXTS = [
+    "Please summarize these meeting notes: budget agreed, launch in May",
+    "Translate and summarize this",
+    "Our bakery opens a second shop in June. Can you help us announce it nicely?",
+    "hello, can you help me with something",
+    "What is the derivative of x^3 * sin(x)?",
+    "Get me the street and the postcode out of this letter: Hauptstr. 5, 10115 Berlin",
+    "Is it a good idea to hire a second baker or buy a bigger oven first?",
+    "Tell me what you think about this",
+    "Write a short poem for our shop window",
+    "Classify this lead as B2B or B2C: Nordwind Logistik GmbH, 40 trucks",
+]
+
+
+def with_router(policy, **settings):
+    return policy.model_copy(update={"router": policy.router.model_copy(update=settings)})
+
+
+def test_each_head_scores_like_the_training_code():
+    model = shipped_model()
+    assert len(model.checks) >= 5, "the training writes reference probabilities for fixed texts"
+    for check in model.checks:
+        task_types, premium = model.score(check["text"])
+        assert premium == pytest.approx(check["premium"], abs=1e-4), check["text"]
+        assert task_types.keys() == check["task_type"].keys()
+        for name, probability in check["task_type"].items():
+            assert task_types[name] == pytest.approx(probability, abs=1e-4), (check["text"], name)
+
+
+def test_premium_share_moves_the_tier2_share_monotonically():
+    texts = [json.loads(line)["prompt"] for line in (DATA / "mt_bench.jsonl").read_text().splitlines()]
+    texts += [json.loads(line)["text"] for line in (DATA / "gsm8k_money_problems.jsonl").read_text().splitlines()]
+    policy = load_policy()
+    rules = RulesRouter(policy)
+    shares = []
+    for share in SHARES:
+        learned = LearnedRouter(with_router(policy, premium_share=share), rules)
+        decisions = [learned.decide(RouteInput(text=text)) for text in texts]
+        shares.append(sum(decision.tier != "tier1" for decision in decisions) / len(texts))
+    assert shares == sorted(shares), shares
+    assert shares[-1] - shares[0] > 0.5, shares
+
+
+def test_premium_threshold_overrides_the_share():
+    policy = load_policy()
+    learned = LearnedRouter(with_router(policy, premium_share=0.2, premium_threshold=0.99), RulesRouter(policy))
+    decision = learned.decide(RouteInput(text="What is the derivative of x^3 * sin(x)?"))
+    assert decision.tier == "tier1" and "0.990 (premium_threshold)" in decision.reasons[1]["detail"]
+
+
+def test_reason_trail_names_the_layer_the_probabilities_and_the_threshold():
+    policy = load_policy()
+    decision = LearnedRouter(policy, RulesRouter(policy)).decide(
+        RouteInput(text="Classify this lead as B2B or B2C: Nordwind Logistik GmbH, 40 trucks"))
+    assert (decision.task_type, decision.task_type_source, decision.decided_by, decision.tier) == (
+        "classification", "learned", "learned", "tier1")
+    rules = [reason["rule"] for reason in decision.reasons]
+    assert rules == ["learned_task_type", "premium_needed", "learned_tier"]
+    assert "classification p=0." in decision.reasons[0]["detail"]
+    assert "premium_share 0.2" in decision.reasons[1]["detail"]
+
+
+def test_hybrid_calls_the_llm_router_only_where_the_learned_router_is_unsure(client, auth, app, fake_anthropic):
+    policy = load_policy()
+    rules = RulesRouter(policy)
+    learned = LearnedRouter(policy, rules)
+    expected = {}
+    for text in FREE_TEXTS:
+        if rules_cannot_place(rules.decide(RouteInput(text=text)), policy) is None:
+            expected[text] = "rules"
+        else:
+            expected[text] = "learned" if learned.is_sure(learned.score(text)) else "llm"
+    assert set(expected.values()) == {"rules", "learned", "llm"}, "the set must exercise all three layers"
+    for text in FREE_TEXTS:
+        if expected[text] == "llm":
+            router_says(fake_anthropic, "tier2", "copywriting", 0.9)
+        body = route(client, auth, text=text, mode="hybrid")
+        assert body["decided_by"] == expected[text], (text, body["reasons"])
+    assert len(fake_anthropic.requests) == list(expected.values()).count("llm")
+
+
+def test_free_text_goes_mostly_to_tier1_and_needs_no_model_call(client, auth, fake_anthropic):
+    tiers = [route(client, auth, text=text)["tier"] for text in FREE_TEXTS]
+    assert fake_anthropic.requests == []
+    assert tiers.count("tier1") >= len(FREE_TEXTS) // 3, tiers
+
+
+def test_a_policy_with_other_task_types_still_routes():
+    policy = load_policy()
+    other = policy.model_copy(update={"task_types": {
+        "invoice_check": TaskType(tier="tier1", detect=KeywordSet(keywords=["check this invoice"])),
+        "legal_memo": TaskType(tier="tier3", detect=KeywordSet(keywords=["legal memo"])),
+    }})
+    learned = LearnedRouter(other, RulesRouter(other))
+    summary = learned.decide(RouteInput(text="Please summarize these meeting notes from the supplier call"))
+    assert summary.task_type == "unknown" and summary.tier == other.rules.unknown_task_tier
+    assert "not a task type of this policy, the rules decide" in summary.reasons[0]["detail"]
+    memo = learned.decide(RouteInput(text="Write a legal memo on our supplier terms"))
+    assert (memo.task_type, memo.task_type_source, memo.tier) == ("legal_memo", "rules", "tier3")
+    assert "the learned model does not know" in memo.reasons[0]["detail"]
+    trivia = learned.decide(RouteInput(text="What is the capital of France?"))
+    assert (trivia.task_type, trivia.decided_by, trivia.tier) == ("unknown", "learned", "tier1")
+    given = learned.decide(RouteInput(text="Acme order 7, please check it", task_type="invoice_check"))
+    assert (given.task_type, given.task_type_source, given.tier) == ("invoice_check", "given", "tier1")
+
+
+def test_a_missing_weight_file_is_a_clear_error(tmp_path):
+    with pytest.raises(WeightFileError, match=r"weights\.json\.gz is missing.*tiergate router train"):
+        read_weights(tmp_path / "weights.json.gz")
+
+
+@pytest.mark.parametrize("content, message", [
+    (b"not gzip at all", "is corrupt"),
+    (gzip.compress(b"{\"format\": 1, \"heads\""), "is corrupt"),
+    (gzip.compress(b"{\"format\": 99}"), "not a Tiergate router weight file of format 1"),
+    (gzip.compress(b"{\"format\": 1, \"heads\": {}}"), "incomplete or malformed"),
+])
+def test_a_corrupt_weight_file_is_a_clear_error(tmp_path, content, message):
+    path = tmp_path / "weights.json.gz"
+    path.write_bytes(content)
+    with pytest.raises(WeightFileError, match=message) as raised:
+        read_weights(path)
+    assert str(path) in str(raised.value)
+
+
+def test_the_shipped_weight_file_is_small():
+    assert WEIGHTS_FILE.stat().st_size < 5_000_000
+
+
+def test_calibrate_fits_the_threshold_to_the_operators_log(tmp_path):
+    texts = [json.loads(line)["prompt"] for line in (DATA / "mt_bench.jsonl").read_text().splitlines()]
+    log = tmp_path / "requests.jsonl"
+    log.write_text("".join(json.dumps({"payload": {"text": text}}) + "\n" for text in texts))
+    result = CliRunner().invoke(cli, ["router", "calibrate", str(log), "--share", "0.3"])
+    assert result.exit_code == 0, result.output
+    threshold = float(re.search(r"premium_threshold: ([0-9.]+)", result.output).group(1))
+    model = shipped_model()
+    share = sum(model.score(text)[1] >= threshold for text in texts) / len(texts)
+    assert share == pytest.approx(0.3, abs=1 / len(texts) + 1e-9)

@@ -1,0 +1,276 @@
+"""Train the learned router's two heads and write the weight file and its model card.
+
+    pip install -e '.[training]'
+    python -m training.train_router            # or: tiergate router train
+
+Reads ``training/data/routellm_pairs.jsonl.gz`` (build it with ``python -m training.routellm_data``)
+and the SME examples of ``training/sme_examples.py``; needs numpy and scikit-learn, which the
+service itself never imports. Deterministic: the same inputs give the same file.
+
+- task-type head: multinomial logistic regression over the default policy's task types plus
+  ``unknown`` (general questions and small talk, plus MMLU/GSM8K prompts), on the SME examples of the
+  training templates; whole templates are held out for the reported accuracy.
+- premium head: logistic regression on "the weak model answered wrong" over RouteLLM's MMLU and
+  GSM8K pairs (85% train, 15% held out by a hash of the prompt), plus the SME examples of tier1 types
+  (fixed-format, checkable work: premium not needed). The weak model's mistakes are the cheaper
+  tier's risk; as a training label they rank "strong right, weak wrong" better than that label does.
+
+MT-Bench is never read here: it is the benchmark ``bench/route_quality.py`` reports.
+"""
+from __future__ import annotations
+
+import argparse
+import gzip
+import hashlib
+import json
+import math
+import random
+import time
+from collections import Counter
+from pathlib import Path
+
+from app.routing.learned.calibration import calibration_table
+from app.routing.learned.features import MAX_CHARS, features
+from app.routing.learned.model import FORMAT, WEIGHTS_FILE, read_weights
+from training import sme_examples
+from training.routellm_data import PAIRS_FILE, ROUTELLM_COMMIT
+
+ROOT = Path(__file__).resolve().parents[1]
+MODEL_CARD = WEIGHTS_FILE.with_name("MODEL_CARD.md")
+SEED = 13
+HELD_OUT_PAIR_SHARE = 0.15
+HELD_OUT_TEMPLATES = (10, 11)  # template indexes kept out of training for every task type
+UNKNOWN_FROM_PAIRS = 400  # MMLU/GSM8K prompts used as "unknown" task-type examples
+TASK_MIN_DF, PREMIUM_MIN_DF = 2, 3
+PREMIUM_MAX_FEATURES = 40_000
+# PREMIUM_C and the label were chosen on MMLU subjects held out as a group (AUC for "strong right,
+# weak wrong": 0.689 with the weak-wrong label at C=0.2 against 0.668 with that label itself at C=1).
+TASK_C, PREMIUM_C = 16.0, 0.2  # TASK_C: best held-out-template accuracy of 1, 4, 16, 64
+SME_PREMIUM_SAMPLE_WEIGHT = 0.5
+DEFAULT_TIERS = {"classification": "tier1", "list_classification": "tier1", "extraction": "tier1",
+                 "crm_cleanup": "tier1", "format_rewrite": "tier1", "translation": "tier1", "faq_answer": "tier1",
+                 "summary": "tier2", "support_reply": "tier2", "copywriting": "tier2", "code_patch": "tier2",
+                 "code_review": "tier3", "strategy": "tier3"}
+CHECK_TEXTS = [
+    "Classify this lead as B2B or B2C: Nordwind Logistik GmbH, 40 trucks",
+    "Summarise the attached meeting notes for the sales team",
+    "Janet has 3 apples and buys 5 more at $2 each. How much did she spend?",
+    "Should we expand into the Austrian market next year or focus on our webshop?",
+    "What is the derivative of x^3 * sin(x)?",
+    "",
+]
+
+
+def stable_share(text: str) -> float:
+    return int(hashlib.sha256(text.encode("utf-8")).hexdigest()[:8], 16) / 0xFFFFFFFF
+
+
+def load_pairs() -> list[dict]:
+    with gzip.open(PAIRS_FILE, "rt", encoding="utf-8") as stream:
+        return [json.loads(line) for line in stream]
+
+
+def vocabulary(texts: list[str], min_df: int, limit: int | None = None) -> list[str]:
+    counts = Counter(feature for text in texts for feature in features(text))
+    kept = sorted((feature for feature, count in counts.items() if count >= min_df), key=lambda f: (-counts[f], f))
+    return sorted(kept[:limit] if limit else kept)
+
+
+def matrix(texts: list[str], vocab: list[str]):
+    """The same normalised binary features the scorer uses (app/routing/learned/model.py)."""
+    from scipy.sparse import csr_matrix
+
+    index = {feature: column for column, feature in enumerate(vocab)}
+    rows, cols, values = [], [], []
+    for row, text in enumerate(texts):
+        known = [index[feature] for feature in features(text) if feature in index]
+        for column in known:
+            rows.append(row)
+            cols.append(column)
+            values.append(1.0 / math.sqrt(len(known)))
+    return csr_matrix((values, (rows, cols)), shape=(len(texts), len(vocab)))
+
+
+def split_data(pairs: list[dict]):
+    rng = random.Random(SEED)
+    pair_train = [row for row in pairs if stable_share(row["prompt"]) >= HELD_OUT_PAIR_SHARE]
+    pair_test = [row for row in pairs if stable_share(row["prompt"]) < HELD_OUT_PAIR_SHARE]
+    sme = sme_examples.examples()
+    held = {f"{name}/{index}" for name in sme_examples.TEMPLATES for index in HELD_OUT_TEMPLATES}
+    sme_train = [row for row in sme if row["group"] not in held]
+    sme_test = [row for row in sme if row["group"] in held]
+    unknown_train = rng.sample(pair_train, UNKNOWN_FROM_PAIRS)
+    unknown_test = rng.sample(pair_test, UNKNOWN_FROM_PAIRS * len(pair_test) // len(pair_train))
+    task_train = [(row["text"], row["task_type"]) for row in sme_train]
+    task_train += [(row["prompt"], "unknown") for row in unknown_train]
+    task_test = [(row["text"], row["task_type"]) for row in sme_test]
+    task_test += [(row["prompt"], "unknown") for row in unknown_test]
+    return pair_train, pair_test, sme_train, sme_test, task_train, task_test
+
+
+def premium_rows(pairs: list[dict], sme: list[dict]) -> tuple[list[str], list[int], list[float]]:
+    texts = [row["prompt"] for row in pairs]
+    labels = [int(not row["weak_correct"]) for row in pairs]
+    weights = [1.0] * len(pairs)
+    for row in sme:
+        if DEFAULT_TIERS.get(row["task_type"]) == "tier1":
+            texts.append(row["text"])
+            labels.append(0)
+            weights.append(SME_PREMIUM_SAMPLE_WEIGHT)
+    return texts, labels, weights
+
+
+def auc(labels: list[int], scores: list[float]) -> float:
+    ranked = sorted(zip(scores, labels))
+    positives = sum(labels)
+    negatives = len(labels) - positives
+    rank_sum, index = 0.0, 0
+    while index < len(ranked):
+        end = index
+        while end + 1 < len(ranked) and ranked[end + 1][0] == ranked[index][0]:
+            end += 1
+        average_rank = (index + end) / 2 + 1
+        rank_sum += average_rank * sum(label for _, label in ranked[index:end + 1])
+        index = end + 1
+    return (rank_sum - positives * (positives + 1) / 2) / (positives * negatives)
+
+
+def rounded(value: float) -> float:
+    return float(f"{value:.6g}")
+
+
+def train(output: Path = WEIGHTS_FILE) -> dict:
+    import numpy as np
+    from sklearn.linear_model import LogisticRegression
+
+    started = time.monotonic()
+    pairs = load_pairs()
+    pair_train, pair_test, sme_train, sme_test, task_train, task_test = split_data(pairs)
+
+    task_vocab = vocabulary([text for text, _ in task_train], TASK_MIN_DF)
+    task_model = LogisticRegression(C=TASK_C, max_iter=3000)
+    task_model.fit(matrix([text for text, _ in task_train], task_vocab), [label for _, label in task_train])
+    classes = [str(name) for name in task_model.classes_]
+
+    premium_texts, premium_labels, premium_weights = premium_rows(pair_train, sme_train)
+    premium_vocab = vocabulary(premium_texts, PREMIUM_MIN_DF, PREMIUM_MAX_FEATURES)
+    premium_model = LogisticRegression(C=PREMIUM_C, max_iter=3000)
+    premium_model.fit(matrix(premium_texts, premium_vocab), premium_labels, sample_weight=np.array(premium_weights))
+
+    task_weights = {feature: [rounded(value) for value in task_model.coef_[:, column]]
+                    for column, feature in enumerate(task_vocab)}
+    premium_coef = premium_model.coef_[0]
+    premium_weights_out = {feature: rounded(premium_coef[column]) for column, feature in enumerate(premium_vocab)}
+
+    def premium_proba(texts: list[str]) -> list[float]:
+        return [float(p) for p in premium_model.predict_proba(matrix(texts, premium_vocab))[:, 1]]
+
+    def task_proba(texts: list[str]) -> list[dict[str, float]]:
+        return [{name: float(p) for name, p in zip(classes, row)}
+                for row in task_model.predict_proba(matrix(texts, task_vocab))]
+
+    # "Typical traffic" for the premium_share knob: held-out SME requests and held-out benchmark prompts.
+    typical = [row["text"] for row in sme_test] + [row["prompt"] for row in pair_test]
+    calibration = calibration_table(premium_proba(typical))
+
+    test_probs = task_proba([text for text, _ in task_test])
+    predicted = [max(probs, key=probs.get) for probs in test_probs]
+    task_accuracy = sum(p == label for p, (_, label) in zip(predicted, task_test)) / len(task_test)
+    sme_only = [(p, label) for p, (_, label) in zip(predicted, task_test) if label != "unknown"]
+    sme_tier_accuracy = sum(DEFAULT_TIERS.get(p) == DEFAULT_TIERS[label] for p, label in sme_only) / len(sme_only)
+    held_scores = premium_proba([row["prompt"] for row in pair_test])
+    premium_auc = auc([int(row["strong_correct"] and not row["weak_correct"]) for row in pair_test], held_scores)
+    weak_wrong_auc = auc([int(not row["weak_correct"]) for row in pair_test], held_scores)
+
+    checks = [{"text": text, "task_type": probs, "premium": premium}
+              for text, probs, premium in zip(CHECK_TEXTS, task_proba(CHECK_TEXTS), premium_proba(CHECK_TEXTS))]
+    document = {
+        "format": FORMAT,
+        "heads": {
+            "task_type": {"kind": "softmax", "classes": classes, "bias": [rounded(b) for b in task_model.intercept_],
+                          "weights": task_weights},
+            "premium": {"kind": "logistic", "bias": rounded(premium_model.intercept_[0]), "weights": premium_weights_out},
+        },
+        "calibration": {"premium": calibration, "on": f"{len(typical)} held-out requests (SME + MMLU/GSM8K)"},
+        "checks": checks,
+        "trained": {
+            "routellm_commit": ROUTELLM_COMMIT, "max_chars": MAX_CHARS,
+            "task_examples": len(task_train), "task_held_out": len(task_test),
+            "premium_examples": len(premium_texts), "premium_held_out": len(pair_test),
+            "task_features": len(task_vocab), "premium_features": len(premium_vocab),
+            "task_accuracy_held_out": round(task_accuracy, 4), "tier_accuracy_held_out_sme": round(sme_tier_accuracy, 4),
+            "premium_auc_held_out": round(premium_auc, 4), "weak_wrong_auc_held_out": round(weak_wrong_auc, 4),
+            "premium_positive_rate_train": round(sum(premium_labels) / len(premium_labels), 4),
+            "classes": classes,
+        },
+    }
+    output.parent.mkdir(parents=True, exist_ok=True)
+    with gzip.open(output, "wt", encoding="utf-8", compresslevel=9) as stream:
+        json.dump(document, stream, separators=(",", ":"), sort_keys=True)
+    # gzip writes the time into its header; zero it so the same data gives the same bytes.
+    raw = bytearray(output.read_bytes())
+    raw[4:8] = b"\0\0\0\0"
+    output.write_bytes(bytes(raw))
+    read_weights(output)  # the file we ship must load
+    stats = dict(document["trained"], size_bytes=output.stat().st_size, seconds=round(time.monotonic() - started, 1))
+    if output == WEIGHTS_FILE:
+        MODEL_CARD.write_text(model_card(stats))
+    return stats
+
+
+def model_card(stats: dict) -> str:
+    return f"""# Tiergate learned router: model card
+
+Written by `training/train_router.py`; the weights beside this file (`weights.json.gz`,
+{stats['size_bytes'] / 1e6:.2f} MB) are reproduced by `tiergate router train`.
+
+## What it is
+Two linear heads over word unigrams and bigrams of the first {stats['max_chars']} characters of a
+request, scored in plain Python (`app/routing/learned/model.py`):
+- **task type**: multinomial logistic regression over {len(stats['classes'])} classes
+  ({', '.join(stats['classes'])}); {stats['task_features']} features.
+- **premium needed**: logistic regression, the probability that the cheaper model's answer is wrong
+  (trained on Mixtral-8x7B's mistakes, ranked against GPT-4); {stats['premium_features']} features. The calibration table maps
+  `router.premium_share` to a threshold on this probability.
+
+## Data sources and licences
+| Source | Licence | Used for | Size | How obtained |
+|---|---|---|---|---|
+| RouteLLM evaluation data (`routellm/evals/mmlu/responses/*.csv`, `routellm/evals/gsm8k/gsm8k_responses.csv`, contamination lists), lm-sys/RouteLLM at `{stats['routellm_commit']}` | Apache-2.0 | premium head (label: Mixtral-8x7B wrong); a sample of prompts as `unknown` task type | {stats['premium_examples'] + stats['premium_held_out']} prompts incl. SME rows | compacted into `training/data/routellm_pairs.jsonl.gz` (committed) by `python -m training.routellm_data`, which reads a RouteLLM git dir or the pinned raw GitHub URLs |
+| Underlying MMLU questions (Hendrycks et al.) | MIT | (inside the RouteLLM files) | | |
+| Underlying GSM8K problems (OpenAI) | MIT | (inside the RouteLLM files) | | |
+| Tiergate SME request templates, `training/sme_examples.py` | this repository's licence (written for Tiergate) | task-type head; tier1 rows also train the premium head (premium not needed) | {stats['task_examples'] + stats['task_held_out']} rows incl. the sampled `unknown` prompts | generated deterministically from the templates |
+
+Not used for training or threshold tuning: MT-Bench (the reported benchmark), `tests/data/task_types_labelled.jsonl`
+(the outside task-type set) and the risk-detection sets.
+
+## Metrics on held-out data
+- Task type, held-out templates (whole templates never seen in training) plus held-out `unknown` prompts:
+  accuracy {stats['task_accuracy_held_out']:.3f} on {stats['task_held_out']} requests; tier accuracy on the SME rows
+  {stats['tier_accuracy_held_out_sme']:.3f}.
+- Premium head, held-out 15% of the MMLU/GSM8K pairs ({stats['premium_held_out']} prompts): ROC AUC
+  {stats['premium_auc_held_out']:.3f} for "GPT-4 right, Mixtral wrong", {stats['weak_wrong_auc_held_out']:.3f} for "Mixtral wrong"
+  (its training label; positive rate in training {stats['premium_positive_rate_train']:.3f}).
+- MT-Bench APGR / CPT, outside-set accuracy, latency and risk detection: `bench/README.md`
+  (`python bench/route_quality.py`).
+
+## Limits
+- English-centred: the training text is English; other languages fall mostly to `unknown` and the
+  premium head.
+- The premium head learnt "hard for a mid-size open model" from exam questions and maths; business
+  writing quality is represented only through the policy's tier1/tier3 task types.
+- The task-type classes are the default policy's; a policy with other task types still routes, with
+  unknown types handled by the rules and `rules.unknown_task_tier`.
+"""
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--output", type=Path, default=WEIGHTS_FILE)
+    args = parser.parse_args()
+    stats = train(args.output)
+    print(json.dumps(stats, indent=2))
+
+
+if __name__ == "__main__":
+    main()
