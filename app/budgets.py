@@ -20,7 +20,8 @@ past its limit (that is what the operator chose). The database serialises the co
 (a row lock on PostgreSQL, the write lock on SQLite), so this holds across web processes and workers.
 
 When settled spend first reaches ``alert_pct`` of the limit in a period, one signed ``budget.threshold``
-callback goes to the budget's ``alert_url``; a conditional update on ``alerted_period`` makes it once.
+callback goes to the budget's ``alert_url`` through the callback outbox; a conditional update on
+``alerted_period``, in the same transaction as the outbox row, makes it exactly once.
 
 Shadow calls, gateway calls or anything else that pays a model: ``spend = budgets_for(store).spend(
 request_id, api_key_id=..., workflow=...)``, then ``spend.reserve(model, estimate)`` / ``spend.settle(
@@ -33,7 +34,7 @@ import logging
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from decimal import Decimal
-from typing import Any, Callable
+from typing import Any
 
 from sqlalchemy import delete, or_, select, update
 from sqlalchemy.orm import Session
@@ -51,7 +52,6 @@ DEFAULT_ALERT_PCT = 80
 THRESHOLD_EVENT = "budget.threshold"
 ZERO = Decimal(0)
 
-Notify = Callable[[str, dict[str, Any]], None]
 
 
 class BudgetExhausted(ApiError):
@@ -70,11 +70,26 @@ def budget_name(budget: Budget) -> str:
     return f"{budget.period}ly budget of {budget.scope.replace('_', ' ')} {budget.subject}"
 
 
-def send_callback(url: str, payload: dict[str, Any]) -> None:
-    """The one place budgets send a signed callback (the product's callback delivery; needs an app context)."""
-    from app.callbacks import enqueue_callback
+def queue_callback(session: Session, url: str, payload: dict[str, Any], settings) -> int | None:
+    """The one place budgets send a signed callback: into the outbox, in the caller's transaction (the
+    alert is claimed and queued together, or neither). Delivered right after the commit when this
+    process knows its settings, else by the sweeper. None when the target is refused."""
+    from app import outbox
+    from app.callbacks import CallbackRefused, check_target
 
-    enqueue_callback(url, payload)
+    if settings is not None:
+        try:
+            check_target(url, settings.allowed_callback_hosts)
+        except CallbackRefused as exc:
+            log.warning("budget.threshold callback not sent: %s", exc.message)
+            return None
+    return outbox.add(session, url, payload).id
+
+
+def _settings_in_context():
+    from flask import current_app, has_app_context
+
+    return current_app.config.get("TIERGATE") if has_app_context() else None
 
 
 # -- configuration -------------------------------------------------------------------------------
@@ -161,9 +176,9 @@ class Admission:
 class Budgets:
     """The budget ledger over a store; ``spend(...)`` gives the per-request guard."""
 
-    def __init__(self, store, notify: Notify | None = None):
+    def __init__(self, store, settings=None):
         self.store = store
-        self.notify = notify or send_callback
+        self.settings = settings if settings is not None else _settings_in_context()
 
     def applicable(self, api_key_id: int | None, workflow: str | None) -> list[int]:
         """Ids of the budgets of this key and this workflow, in lock order."""
@@ -240,7 +255,7 @@ class RequestSpend:
         before the request was admitted, e.g. its router call, that held nothing)."""
         if not self.ids:
             return
-        alerts = []
+        deliveries = []
         with self.budgets.store.session() as session:
             _roll_periods(session, self.ids)
             held = self._held(session)
@@ -253,12 +268,12 @@ class RequestSpend:
             for budget_id in self.ids:
                 alert = _claim_alert(session, budget_id)
                 if alert is not None:
-                    alerts.append(alert)
-        for url, payload in alerts:
-            try:
-                self.budgets.notify(url, payload)
-            except ApiError as exc:  # a refused target: the spend stands, the operator sees the log
-                log.warning("budget.threshold callback not sent: %s", exc.message)
+                    delivery = queue_callback(session, *alert, self.budgets.settings)
+                    deliveries += [delivery] if delivery is not None else []
+        if deliveries and self.budgets.settings is not None:
+            from app import outbox
+
+            outbox.kick(self.budgets.store, self.budgets.settings, deliveries)
 
     def release(self) -> None:
         """Free what the request still holds (it has finished, or failed)."""
@@ -379,20 +394,21 @@ def first_call_estimate(policy, tier: str, task_type: str, input_tokens: int) ->
     return policy.prices.plain_cost(policy.model_for(tier), Usage(input_tokens=tokens_in, output_tokens=tokens_out))
 
 
-def request_spend(store, request_id: str) -> RequestSpend:
+def request_spend(store, request_id: str, settings=None) -> RequestSpend:
     """The guard of a stored request, with its API key and workflow read from the ledger row."""
     from app.store.models import Request
 
     with store.session() as session:
         row = session.execute(select(Request.api_key_id, Request.workflow).where(Request.id == request_id)).first()
     api_key_id, workflow = (row.api_key_id, row.workflow) if row is not None else (None, None)
-    return budgets_for(store).spend(request_id, api_key_id=api_key_id, workflow=workflow)
+    return budgets_for(store, settings).spend(request_id, api_key_id=api_key_id, workflow=workflow)
 
 
-def budgets_for(store) -> Budgets:
-    """The budget ledger of ``store`` (built per use: it holds no state of its own)."""
-    return Budgets(store)
+def budgets_for(store, settings=None) -> Budgets:
+    """The budget ledger of ``store`` (built per use: it holds no state of its own); ``settings`` (the
+    app's, when there is no app context) lets a threshold callback go out at once."""
+    return Budgets(store, settings)
 
 
 __all__ = ["ACTIONS", "PERIODS", "SCOPES", "Admission", "BudgetExhausted", "BudgetStatus", "Budgets", "RequestSpend",
-           "admit_list", "admit_request", "budgets_for", "request_spend", "first_call_estimate", "list_budgets", "period_key", "send_callback", "set_budget"]
+           "admit_list", "admit_request", "budgets_for", "request_spend", "first_call_estimate", "list_budgets", "period_key", "queue_callback", "set_budget"]

@@ -92,7 +92,7 @@ def run_claimed(rt: Runtime, claimed: lifecycle.Claimed, *, task: SyncTask | Non
     """Run the cascade for a request this process owns and store the outcome; returns the answer."""
     payload = claimed.payload
     lost = lost_calls(rt.redis, claimed.request_id) if claimed.recovered else []
-    spend = request_spend(rt.store, claimed.request_id)
+    spend = request_spend(rt.store, claimed.request_id, rt.settings)
     with rt.leases.hold(claimed.request_id):
         try:
             result = execute(rt, payload, wait_until=wait_until, spend=spend,
@@ -214,7 +214,7 @@ def mark_failed(rt: Runtime, request_id: str, exc: BaseException, *, final: bool
         with rt.store.session() as session:
             lifecycle.requeue(session, request_id, None, error=error)
         return
-    request_spend(rt.store, request_id).release()
+    request_spend(rt.store, request_id, rt.settings).release()
     decision = row.payload.get("decision") or {}
     failed = CascadeResult(task_type=decision.get("task_type", "unknown"), status="failed", output=None, tier=None,
                            model=None, start_tier=decision.get("tier", ""), escalated=False, needs_review=False,
@@ -241,7 +241,7 @@ def rerun_at_tier(rt: Runtime, payload: dict[str, Any], tier: str, *, api_key_id
         session.add(row)
         session.flush()
         request_id = row.id
-    spend = request_spend(rt.store, request_id)
+    spend = request_spend(rt.store, request_id, rt.settings)
     try:
         with rt.leases.hold(request_id):
             result = as_rerun(execute(rt, payload, tier, spend=spend))
