@@ -6,6 +6,7 @@ import time
 from flask import Flask, request
 
 from app import errors, health, providers, queue, web
+from app.redact import install_log_redaction
 from app.api import bp as api_bp
 from app.config import Settings, load_settings
 from app.metrics import HTTP_LATENCY, HTTP_REQUESTS
@@ -14,6 +15,7 @@ from app.routing import hybrid
 from app.routing_state import install_policy
 from app.store.db import Store, init_app as init_store
 from app.web.reports import bp as reports_bp
+from app import shadow
 
 __all__ = ["create_app"]
 
@@ -21,6 +23,7 @@ __all__ = ["create_app"]
 def create_app(settings: Settings | None = None, *, migrate: bool = True) -> Flask:
     """Build the app: settings, store, queue, policy, blueprints. Fails fast on a bad setting or policy."""
     settings = (settings or load_settings()).ensure_secrets()
+    install_log_redaction()  # callback URLs carry tokens: no log line of this process shows them whole
     app = Flask(__name__)
     app.config.update(TIERGATE=settings, SECRET_KEY=settings.secret_key, MAX_CONTENT_LENGTH=settings.max_body_bytes,
                       JSON_SORT_KEYS=False)
@@ -39,6 +42,7 @@ def create_app(settings: Settings | None = None, *, migrate: bool = True) -> Fla
     app.register_blueprint(api_bp)
     web.init_app(app)  # reviewer login, CSRF, review pages, the stored policy version
     app.register_blueprint(reports_bp)
+    shadow.init_app(app)  # the shadow comparisons section of the reports page
     _count_requests(app)
     return app
 

@@ -11,6 +11,7 @@ from pathlib import Path
 from pydantic import Field, ValidationError, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from app.datafiles import private_dir, private_file, tighten
 from app.errors import ConfigError
 
 DEFAULT_PORT = 8080
@@ -88,7 +89,7 @@ class Settings(BaseSettings):
 
         Never a hard-coded fallback: a generated secret survives restarts because it is persisted.
         """
-        self.data_dir.mkdir(parents=True, exist_ok=True)
+        private_dir(self.data_dir)
         if not self.secret_key:
             self.secret_key = _persisted_secret(self.data_dir / "secret_key")
         if not self.callback_secret:
@@ -98,10 +99,10 @@ class Settings(BaseSettings):
 
 def _persisted_secret(path: Path) -> str:
     if path.exists():
+        tighten(path)
         return path.read_text().strip()
     value = secrets.token_urlsafe(32)
-    path.touch(mode=0o600)
-    path.write_text(value)
+    private_file(path).write_text(value)
     return value
 
 

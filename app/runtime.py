@@ -27,6 +27,8 @@ class Runtime:
     # The app's extensions, read for the policy in force: an operator may swap it while we run.
     _state: MutableMapping[str, Any] = field(repr=False)
     leases: Leases = field(default=None)  # type: ignore[assignment]
+    # The Flask app, only for the shadow sampler, which still takes it (a refactor for later).
+    app: Any = field(default=None, repr=False)
 
     def __post_init__(self):
         if self.leases is None:
@@ -56,8 +58,9 @@ def _transport(policy: "Policy") -> tuple:
 
 def runtime_of(app) -> Runtime:
     """The app's runtime, built on first use."""
+    app = app._get_current_object() if hasattr(app, "_get_current_object") else app  # not the request proxy
     runtime = app.extensions.get("runtime")
     if runtime is None:
         runtime = app.extensions["runtime"] = Runtime(app.config["TIERGATE"], app.extensions["store"],
-                                                      app.extensions["job_queue"], app.extensions)
+                                                      app.extensions["job_queue"], app.extensions, app=app)
     return runtime

@@ -6,8 +6,9 @@
   again; the worker that claims it records the call the dead process had in flight (``app.lifecycle``).
 - A callback whose delivery is due (the writer died before sending it, or a retry's time has come) is
   sent (``app.outbox``).
-- Jobs RQ scheduled for later (retries with an interval, batch polls, the monthly sample) are put on
-  the queue when due: this replaces RQ's scheduler process, which cost a forked process per worker.
+- Jobs RQ scheduled for later (retries with an interval, batch polls, the monthly sample, shadow
+  comparisons) are put on the queue when due: this replaces RQ's scheduler process, which cost a forked
+  process per worker.
 
 Only one process sweeps the queue at a time (a Redis lock); callbacks need no lock, their delivery
 claims each row in the database.
@@ -20,7 +21,7 @@ import time
 
 from redis import RedisError
 from rq.job import Job, JobStatus
-from rq.scheduler import RQScheduler
+from rq.registry import ScheduledJobRegistry
 
 from app import lifecycle, outbox
 from app.runtime import Runtime
@@ -93,11 +94,17 @@ def _enqueue(rt: Runtime, kind: str, request_id: str) -> None:
 
 
 def _enqueue_scheduled(rt: Runtime) -> int:
-    scheduler = RQScheduler([rt.settings.queue_name], connection=rt.redis)
-    if not scheduler.acquire_locks():
-        return 0
-    scheduler.enqueue_scheduled_jobs()
-    return 1
+    """Queue the scheduled jobs that are due (RQ's scheduler does the same; the sweeper lock already
+    makes this process the only one doing it)."""
+    queue = rt.job_queue.queue
+    registry = ScheduledJobRegistry(queue=queue)
+    due = registry.get_jobs_to_schedule(int(time.time()))
+    for job_id in due:
+        job = _job(rt, job_id)
+        registry.remove(job_id)
+        if job is not None:
+            queue.enqueue_job(job)
+    return len(due)
 
 
 def sweep_forever(rt: Runtime, interval: float = SWEEP_INTERVAL_SECONDS) -> threading.Thread:

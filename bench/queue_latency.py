@@ -1,6 +1,6 @@
 """Enqueue-to-start latency of an RQ job with an idle Tiergate worker, median and p99.
 
-Starts an embedded Redis and one worker process (``python -m app.cli.worker``, the worker ``tiergate
+Starts an embedded Redis and one worker process (``python -m workers``, the worker ``tiergate
 up`` runs: it forks a work horse per job) in a temp data dir, then enqueues a trivial job
 (``time.time``) N times, one at a time. Latency = the time the job started (its return value) minus
 the time just before ``enqueue``; RQ's own ``started_at - enqueued_at`` is printed alongside.
@@ -50,7 +50,7 @@ def main() -> None:
     env = {k: v for k, v in os.environ.items() if k not in ("REDIS_URL", "DATABASE_URL")}
     env.update(TIERGATE_DATA_DIR=str(data_dir), REDIS_URL=redis_server.url, PYTHONPATH=str(ROOT))
     log = (data_dir / "worker.log").open("w")
-    worker = subprocess.Popen([sys.executable, "-m", "app.cli.worker"], cwd=ROOT, env=env, start_new_session=True,
+    worker = subprocess.Popen([sys.executable, "-m", "workers"], cwd=ROOT, env=env, start_new_session=True,
                               stdout=log, stderr=subprocess.STDOUT)
     try:
         deadline = time.monotonic() + 60

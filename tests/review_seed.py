@@ -13,9 +13,9 @@ CUSTOMER_MESSAGE = "Hi, my order #1042 arrived broken. Can I get a replacement? 
 DRAFT_REPLY = "Hi Dana, sorry your order arrived damaged. We will send a replacement today."
 
 
-def add_reviewer(store, email: str = REVIEWER_EMAIL, password: str = REVIEWER_PASSWORD) -> None:
+def add_reviewer(store, email: str = REVIEWER_EMAIL, password: str = REVIEWER_PASSWORD, *, admin: bool = False) -> None:
     with store.session() as session:
-        create_reviewer(session, email, password)
+        create_reviewer(session, email, password, admin=admin)
 
 
 def add_flagged_draft(store, *, task_type: str = "support_reply", draft: str = DRAFT_REPLY,

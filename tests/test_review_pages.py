@@ -140,6 +140,8 @@ def test_audit_page_draw_mark_apply_and_roll_back(client, store, app):
     from tests.review_seed import add_tier1_answers
 
     add_tier1_answers(store, "2026-03", {"classification": 20, "translation": 5})
+    with store.session() as session:  # applying and rolling back need an admin
+        session.query(Reviewer).filter_by(email=REVIEWER_EMAIL).one().role = "admin"
     login(client)
     token = csrf(client, "/review/audit?month=2026-03")
     drawn = client.post("/review/audit/sample", data={"csrf_token": token, "month": "2026-03"}, follow_redirects=True)

@@ -111,11 +111,11 @@ def test_a_killed_worker_or_redis_is_restarted_while_the_web_server_keeps_servin
         return found
 
     try:
-        (worker,) = children("app.cli.worker")
+        (worker,) = children("-m workers")
         worker.kill()
         assert requests.post(url + "/v1/route", headers={"X-API-Key": key}, data=route, timeout=5).status_code == 200
         deadline = time.monotonic() + 30
-        while not [p for p in children("app.cli.worker") if p.pid != worker.pid]:
+        while not [p for p in children("-m workers") if p.pid != worker.pid]:
             assert time.monotonic() < deadline, log.read_text()
             time.sleep(0.2)
         assert "worker 1 exited (killed by SIGKILL); restarting" in log.read_text()

@@ -41,7 +41,9 @@ def savings():
     display = DisplayCurrency.from_settings(current_app.config.get("TIERGATE"))
     if wanted == "csv":
         return csv_response(savings_csv(report, display), f"tiergate-savings-by-{group_by}.csv")
-    return jsonify(savings_json(report, display))
+    from app.shadow.report import shadow_report  # shadow and judge spend: their own line, not in the saving
+
+    return jsonify({**savings_json(report, display), "shadow": shadow_report(db(), current_policy(), period).spend()})
 
 
 @bp.get("/reports/quality")
@@ -65,7 +67,8 @@ document("/v1/reports/savings", "get",
          "Cost, baseline and saving per group, attributed to routing, caching and batch minus overheads", scope="admin",
          parameters=[*_WINDOW, {"name": "group_by", "in": "query",
                                 "schema": {"type": "string", "enum": list(GROUPINGS), "default": DEFAULT_GROUPING}}],
-         responses={"200": "total, groups and attribution (saving_usd = routing + caching + batch - overhead), or CSV",
+         responses={"200": "total, groups and attribution (saving_usd = routing + caching + batch - overhead), and "
+                           "shadow (shadow comparison spend, never in the saving); or CSV",
                     "403": "the key lacks the admin scope", "422": "a parameter is invalid"})
 document("/v1/reports/quality", "get",
          "Per task class: cost per request, escalation band, format success, reviews, latency, suggestions",

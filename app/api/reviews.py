@@ -1,6 +1,7 @@
 """The review queue over the API, for teams that review inside their own tools (``review`` scope)."""
 from __future__ import annotations
 
+import math
 from typing import Literal
 
 from flask import g, jsonify, request
@@ -14,6 +15,9 @@ from app.openapi import document
 from app.reviews import KINDS, MAX_PAGE_SIZE, STATUSES, DecisionInput, QueueFilter, attempts_of, decide, get_review, \
     list_reviews, queue_counts, review_json
 from app.store import db
+
+# Age filters past this are meaningless, and far past it the date arithmetic overflows (a 500).
+MAX_AGE_MINUTES = 10 * 366 * 24 * 60
 
 
 class DecisionBody(BaseModel):
@@ -39,7 +43,7 @@ class DecisionBody(BaseModel):
         return None if isinstance(value, str) and not value.strip() else value
 
 
-def _number_arg(name: str, *, integer: bool = False) -> float | int | None:
+def _number_arg(name: str, *, integer: bool = False, maximum: float | None = None) -> float | int | None:
     raw = request.args.get(name, "").strip()
     if not raw:
         return None
@@ -47,8 +51,12 @@ def _number_arg(name: str, *, integer: bool = False) -> float | int | None:
         value = int(raw) if integer else float(raw)
     except ValueError:
         raise InvalidField(f"{name} must be a number", name) from None
+    if not math.isfinite(value):
+        raise InvalidField(f"{name} must be a finite number", name)
     if value < 0:
         raise InvalidField(f"{name} must not be negative", name)
+    if maximum is not None and value > maximum:
+        raise InvalidField(f"{name} must be at most {maximum:g}", name)
     return value
 
 
@@ -66,8 +74,8 @@ def filter_from_args() -> QueueFilter:
     return QueueFilter(status=None if status == "all" else status, kind=kind,
                        task_type=request.args.get("task_type", "").strip() or None,
                        reason=request.args.get("reason", "").strip() or None,
-                       older_than_minutes=_number_arg("older_than_minutes"),
-                       newer_than_minutes=_number_arg("newer_than_minutes"),
+                       older_than_minutes=_number_arg("older_than_minutes", maximum=MAX_AGE_MINUTES),
+                       newer_than_minutes=_number_arg("newer_than_minutes", maximum=MAX_AGE_MINUTES),
                        **({"limit": limit} if limit else {}))
 
 
@@ -96,10 +104,23 @@ def reviews_decide(review_id: str):
     return jsonify(review_json(review, attempts_of(db(), review)))
 
 
+REVIEW_ID = {"name": "review_id", "in": "path", "required": True, "schema": {"type": "string"},
+             "description": "The review item's id (``review_id`` in fallback and classify answers)"}
+QUEUE_FILTERS = [
+    {"name": "status", "in": "query", "schema": {"type": "string", "enum": [*STATUSES, "all"], "default": "pending"}},
+    {"name": "kind", "in": "query", "schema": {"type": "string", "enum": list(KINDS)}},
+    {"name": "task_type", "in": "query", "schema": {"type": "string"}},
+    {"name": "reason", "in": "query", "schema": {"type": "string"}},
+    {"name": "older_than_minutes", "in": "query", "schema": {"type": "number", "minimum": 0, "maximum": MAX_AGE_MINUTES}},
+    {"name": "newer_than_minutes", "in": "query", "schema": {"type": "number", "minimum": 0, "maximum": MAX_AGE_MINUTES}},
+    {"name": "limit", "in": "query", "schema": {"type": "integer", "minimum": 1, "maximum": MAX_PAGE_SIZE}},
+]
 document("/v1/reviews", "get", "List review items (default: pending), with counts per status, reason and task type",
-         scope="review", responses={"200": "{items: [...], count, counts}", "403": "key lacks the review scope"})
+         scope="review", parameters=QUEUE_FILTERS,
+         responses={"200": "{items: [...], count, counts}", "403": "key lacks the review scope",
+                    "422": "a filter is invalid"})
 document("/v1/reviews/{review_id}", "get", "One review item with its input, draft and every attempt", scope="review",
-         responses={"200": "the item", "404": "no such item"})
+         parameters=[REVIEW_ID], responses={"200": "the item", "404": "no such item"})
 document("/v1/reviews/{review_id}/decision", "post", "Approve (optionally with edited text), reject or re-run an item",
-         scope="review", request_model=DecisionBody,
+         scope="review", request_model=DecisionBody, parameters=[REVIEW_ID],
          responses={"200": "the decided item", "404": "no such item", "409": "already decided", "422": "invalid field"})

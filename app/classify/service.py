@@ -34,6 +34,7 @@ from app.policy.schema import Policy
 from app.pricing import usd
 from app.providers import CircuitBreaker, Provider
 from app.runtime import Runtime, runtime_of
+from app.shadow.sampling import shadowed
 from app.store import Attempt, ClassifyChunk, Request, Review, new_id, utcnow
 
 log = logging.getLogger(__name__)
@@ -290,6 +291,10 @@ def finish(app: Flask, request_id: str, *, notify: bool = True) -> dict[str, Any
         if notify and row.callback_url:
             deliveries = _callback(session, row.callback_url, body, app.config["TIERGATE"])
     outbox.kick(store, app.config["TIERGATE"], deliveries)
+    if shadowed(runtime_of(app).policy(), row.task_type):
+        from app.shadow import after_delivery
+
+        after_delivery(app, request_id)  # sampled rows also run on the baseline model, later, in the background
     return body
 
 

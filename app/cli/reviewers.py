@@ -1,4 +1,8 @@
-"""``tiergate reviewers create|list|deactivate``: the people who work the review queue."""
+"""``tiergate reviewers create|list|promote|demote|deactivate``: the people who work the review queue.
+
+Reviewers are managed here, on the machine, by whoever runs Tiergate; an admin reviewer is one who may
+also change the policy in force from the audit page.
+"""
 from __future__ import annotations
 
 import click
@@ -8,6 +12,7 @@ from app.cli import cli
 from app.cli.common import cli_store
 from app.errors import InvalidField
 from app.store import Reviewer
+from app.store.models import ADMIN_ROLE, REVIEWER_ROLE
 from app.web.auth import create_reviewer, normalize_email
 
 
@@ -20,15 +25,16 @@ def reviewers() -> None:
 @click.option("--email", required=True, help="The reviewer's login.")
 @click.option("--password", prompt=True, hide_input=True, confirmation_prompt=True,
               help="Asked for when not given (avoid passing it on a shared machine's command line).")
-def create(email: str, password: str) -> None:
+@click.option("--admin", is_flag=True, help="May also apply and roll back policy versions.")
+def create(email: str, password: str, admin: bool) -> None:
     """Create a reviewer; only a salted hash of the password is stored."""
     try:
         with cli_store().session() as session:
-            reviewer = create_reviewer(session, email, password)
-            reviewer_id = reviewer.id
+            reviewer = create_reviewer(session, email, password, admin=admin)
+            reviewer_id, role = reviewer.id, reviewer.role
     except InvalidField as exc:
         raise click.BadParameter(exc.message, param_hint=f"--{exc.field}") from None
-    click.echo(f"created reviewer {reviewer_id} {normalize_email(email)}; log in at /login")
+    click.echo(f"created {role} {reviewer_id} {normalize_email(email)}; log in at /login")
 
 
 @reviewers.command("list")
@@ -37,7 +43,30 @@ def list_reviewers() -> None:
     with cli_store().session() as session:
         for reviewer in session.scalars(select(Reviewer).order_by(Reviewer.id)):
             state = "active" if reviewer.active else "deactivated"
-            click.echo(f"{reviewer.id:>4}  {reviewer.email:<40} {state}")
+            click.echo(f"{reviewer.id:>4}  {reviewer.email:<40} {reviewer.role:<9} {state}")
+
+
+def _set_role(email: str, role: str) -> None:
+    with cli_store().session() as session:
+        reviewer = session.scalar(select(Reviewer).where(Reviewer.email == normalize_email(email)))
+        if reviewer is None:
+            raise click.ClickException(f"no reviewer {email}")
+        reviewer.role = role
+    click.echo(f"{normalize_email(email)} is now {'an admin' if role == ADMIN_ROLE else 'a reviewer'}")
+
+
+@reviewers.command("promote")
+@click.option("--email", required=True)
+def promote(email: str) -> None:
+    """Make a reviewer an admin (may apply and roll back policy versions)."""
+    _set_role(email, ADMIN_ROLE)
+
+
+@reviewers.command("demote")
+@click.option("--email", required=True)
+def demote(email: str) -> None:
+    """Make an admin a plain reviewer again."""
+    _set_role(email, REVIEWER_ROLE)
 
 
 @reviewers.command("deactivate")

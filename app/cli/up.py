@@ -119,7 +119,7 @@ def up(port: int | None, host: str, worker_count: int, web_workers: int, connect
             env=env, start_new_session=True)
 
     def worker() -> subprocess.Popen:
-        return subprocess.Popen([sys.executable, "-m", "app.cli.worker"], env=env, start_new_session=True)
+        return subprocess.Popen([sys.executable, "-m", "workers"], env=env, start_new_session=True)
 
     children = [Child("web server", web)] + [Child(f"worker {n + 1}", worker) for n in range(worker_count)]
     for child in children:

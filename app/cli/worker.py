@@ -1,17 +1,12 @@
-"""Entry point of one worker process (``python -m app.cli.worker``), used by ``tiergate up`` and the Procfile.
+"""The worker process's main loop (``python -m workers`` patches for gevent, then runs ``run_worker``).
 
-gevent's monkey patching comes first, before anything imports sockets or threads: then every wait on a
-model (httpx), Redis, the database (psycopg, sqlite3's calls are short) or a callback receiver yields to
-the other jobs instead of blocking the process.
+Runs the RQ work loop (restarted with backoff if Redis goes away: the process never exits for it) and
+the sweeper beside it.
 """
-from gevent import monkey
+import logging
+import time
 
-monkey.patch_all()
-
-import logging  # noqa: E402
-import time  # noqa: E402
-
-from gevent.pool import Pool  # noqa: E402
+from gevent.pool import Pool
 
 # Waiting between restarts of the work loop after Redis went away: doubled each time, up to the max.
 RESTART_BACKOFF_SECONDS = 1.0
@@ -38,13 +33,10 @@ def run_worker() -> None:
             worker.work()
         except Exception as exc:  # Redis gone while starting: wait and start again, never exit for it
             logging.getLogger(__name__).warning("worker loop stopped: %s: %s", type(exc).__name__, exc)
-        if worker._stop_requested:  # SIGTERM / SIGINT: a real stop
+        if worker._stop_requested or worker._shutdown_requested_date is not None:  # SIGTERM / SIGINT
             return
         if time.monotonic() - started > 60:
             backoff = RESTART_BACKOFF_SECONDS
         time.sleep(backoff)
         backoff = min(backoff * 2, RESTART_BACKOFF_MAX_SECONDS)
 
-
-if __name__ == "__main__":
-    run_worker()

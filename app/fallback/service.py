@@ -26,6 +26,7 @@ from app.overhead import as_rerun, with_overhead, workflow_of
 from app.policy import TaskType
 from app.policy.schema import GateSpec
 from app.runtime import Runtime
+from app.shadow.sampling import shadowed
 from app.store import Attempt, Request, Review, utcnow
 
 log = logging.getLogger(__name__)
@@ -101,8 +102,13 @@ def run_claimed(rt: Runtime, claimed: lifecycle.Claimed, *, task: SyncTask | Non
             spend.release()
         result.attempts[:0] = lost
         by_response = task is not None and task.respond_or_callback()
-        return _store_outcome(rt, claimed.request_id, result, payload, callback=not by_response,
-                              recovered=claimed.recovered)
+        answer = _store_outcome(rt, claimed.request_id, result, payload, callback=not by_response,
+                                recovered=claimed.recovered)
+    if answer is not None and shadowed(rt.policy(), result.task_type):
+        from app.shadow import after_delivery
+
+        after_delivery(rt.app, claimed.request_id)  # sampled answers also run on the baseline model, later
+    return answer
 
 
 def execute(rt: Runtime, payload: dict[str, Any], tier: str | None = None, *, wait_until: float | None = None,

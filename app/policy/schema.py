@@ -6,6 +6,7 @@ routing traffic to a tier that does not exist.
 from __future__ import annotations
 
 import re
+from decimal import Decimal
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
@@ -92,6 +93,17 @@ class GateSpec(BaseModel):
     name: str
 
 
+class ShadowSpec(Strict):
+    """Shadow comparisons of a task type: a sampled share of delivered answers is run again on the
+    baseline model in the background and compared (see ``app.shadow``)."""
+
+    enabled: bool = True
+    rate: float = Field(default=0.05, ge=0, le=1)
+    monthly_budget_usd: Decimal = Field(default=Decimal("5"), ge=0)
+    comparator: str | None = None  # label | fields | judge; None: chosen from the output format
+    ignore_fields: list[str] = []
+
+
 class TaskType(Strict):
     """A task type: its default tier, how to recognise it, and how to run and check it."""
 
@@ -107,6 +119,15 @@ class TaskType(Strict):
     expected_output_tokens: int | None = Field(default=None, gt=0)
     max_output_tokens: int | None = Field(default=None, gt=0)
     overrides: RuleOverrides = RuleOverrides()
+    shadow: ShadowSpec | None = None
+
+
+class ShadowJudge(Strict):
+    """The judge of free-text shadow comparisons; ``rubric`` replaces the built-in one when set."""
+
+    model: str | None = None  # None: the baseline model
+    rubric: str = ""
+    max_output_tokens: int = Field(default=300, gt=0)
 
 
 class RouterSpec(Strict):
@@ -133,6 +154,7 @@ class Policy(Strict):
     prices: PriceTable
     rules: UpgradeRules = UpgradeRules()
     router: RouterSpec = RouterSpec()
+    shadow_judge: ShadowJudge = ShadowJudge()
     task_types: dict[str, TaskType]
 
     @field_validator("tiers")
@@ -173,6 +195,14 @@ class Policy(Strict):
                 if gate.name not in gate_names:
                     problems.append((("task_types", name, "gates", index, "name"),
                                      f"unknown gate {gate.name!r}; known gates: {', '.join(sorted(gate_names))}"))
+        from app.shadow.comparators import COMPARATORS  # lazy, like the gates
+
+        for name, task in self.task_types.items():
+            if task.shadow and task.shadow.comparator and task.shadow.comparator not in COMPARATORS:
+                problems.append((("task_types", name, "shadow", "comparator"),
+                                 f"unknown comparator {task.shadow.comparator!r}; known: {', '.join(COMPARATORS)}"))
+        if self.shadow_judge.model and self.shadow_judge.model not in self.prices.models:
+            problems.append((("shadow_judge", "model"), f"model {self.shadow_judge.model!r} has no entry in prices.models"))
         if self.baseline_model not in self.prices.models:
             problems.append((("baseline_model",), f"model {self.baseline_model!r} has no entry in prices.models"))
         if problems:

@@ -13,7 +13,7 @@ from typing import Any
 
 from app.errors import ProviderError
 from app.pricing import PriceTable, Usage
-from app.providers.base import ModelCall, ModelReply, Provider
+from app.providers.base import ModelCall, ModelReply, Provider, not_the_api
 from app.routing.tokens import estimate_tokens
 
 CACHE_CONTROL = {"type": "ephemeral"}
@@ -44,8 +44,9 @@ class AnthropicProvider(Provider):
         sdk = self._sdk
         started = time.perf_counter()
         try:
-            message = self.client.messages.create(model=call.model, max_tokens=call.max_tokens,
-                                                  messages=call.messages, **self._system(call))
+            # The raw response keeps status and content type for when the body is not a message.
+            raw = self.client.messages.with_raw_response.create(model=call.model, max_tokens=call.max_tokens,
+                                                                messages=call.messages, **self._system(call))
         except sdk.APIStatusError as exc:
             retryable = _retryable(exc.status_code)
             after = f" (after {self.max_retries} retries)" if retryable else ""
@@ -58,15 +59,13 @@ class AnthropicProvider(Provider):
         except sdk.APIConnectionError as exc:
             raise ProviderError(f"{call.model}: connection failed ({exc.message}) "
                                 f"after {self.max_retries} retries", retryable=True) from None
-        except (ValueError, sdk.APIError) as exc:  # ValueError: a 200 whose body is not JSON
-            raise ProviderError(f"{call.model}: unreadable response: {exc}", retryable=True) from None
-        return ModelReply(
-            text="".join(block.text for block in message.content if getattr(block, "type", "") == "text"),
-            usage=read_usage(message.usage),
-            latency_ms=(time.perf_counter() - started) * 1000,
-            model=message.model or call.model,
-            stop_reason=message.stop_reason,
-        )
+        try:
+            return _reply(raw.parse(), call, started)
+        except (ValueError, TypeError, AttributeError, sdk.APIError) as exc:
+            # The SDK hands back a non-JSON body as a str and foreign JSON as a Message missing its
+            # fields; reading either fails here, and that is the provider's fault, not the job's.
+            raise not_the_api(call.model, raw.status_code, raw.headers.get("content-type", ""), "Messages API",
+                              type(exc).__name__) from None
 
     def cache_marked(self, call: ModelCall) -> bool:
         """Mark the prefix for caching only when it reaches the model's minimum: the API caches nothing
@@ -99,6 +98,19 @@ def read_usage(usage: Any) -> Usage:
         writes = write_5m + write_1h
     return Usage(input_tokens=usage.input_tokens, output_tokens=usage.output_tokens, cache_write_tokens=writes,
                  cache_read_tokens=usage.cache_read_input_tokens or 0, cache_write_1h_tokens=write_1h)
+
+
+def _reply(message: Any, call: ModelCall, started: float) -> ModelReply:
+    usage = message.usage
+    if not isinstance(usage.input_tokens, int) or not isinstance(usage.output_tokens, int):
+        raise TypeError("usage without token counts")
+    return ModelReply(
+        text="".join(block.text for block in message.content if getattr(block, "type", "") == "text"),
+        usage=read_usage(usage),
+        latency_ms=(time.perf_counter() - started) * 1000,
+        model=message.model or call.model,
+        stop_reason=message.stop_reason,
+    )
 
 
 def _retryable(status: int) -> bool:

@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import TYPE_CHECKING, Any, ClassVar
 
+from app.errors import ProviderError
 from app.pricing import Usage
 
 if TYPE_CHECKING:
@@ -74,3 +75,14 @@ def call_text(call: ModelCall) -> str:
         elif isinstance(content, list):
             parts.extend(block.get("text", "") for block in content if isinstance(block, dict))
     return "\n".join(part for part in parts if part)
+
+
+def not_the_api(model: str, status: int, content_type: str, api: str, detail: object = "") -> ProviderError:
+    """The failure for a body that is not ``api``'s answer: a proxy's HTML page, foreign JSON, a cut-off body.
+
+    Such bodies often come with status 200, so the status is kept for the attempt record; retryable,
+    because a proxy in the way is usually gone on the next try.
+    """
+    why = f" ({detail})" if detail else ""
+    return ProviderError(f"{model}: unreadable response: HTTP {status} {content_type or 'without content-type'} "
+                         f"is not a {api} answer{why}", retryable=True, status=status)

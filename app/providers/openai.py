@@ -16,7 +16,7 @@ from urllib3.util.retry import Retry
 
 from app.errors import ProviderError
 from app.pricing import Usage
-from app.providers.base import ModelCall, ModelReply, Provider
+from app.providers.base import ModelCall, ModelReply, Provider, not_the_api
 
 RETRY_STATUSES = (408, 409, 429, 500, 502, 503, 504, 529)
 RETRY_BACKOFF_SECONDS = 0.5
@@ -63,19 +63,25 @@ class OpenAIProvider(Provider):
             raise ProviderError(f"{call.model}: HTTP {response.status_code}: {response.text[:200]}",
                                 retryable=response.status_code in RETRY_STATUSES, status=response.status_code)
         try:
-            data = response.json()
-            text = data["choices"][0]["message"]["content"] or ""
-            usage = data.get("usage") or {}
-        except (ValueError, KeyError, IndexError, TypeError) as exc:
-            raise ProviderError(f"{call.model}: unreadable response: {exc!r}", retryable=True) from None
-        prompt = int(usage.get("prompt_tokens") or 0)
-        cached = int((usage.get("prompt_tokens_details") or {}).get("cached_tokens") or 0)
-        return ModelReply(
-            text=text,
-            # OpenAI counts cached tokens inside prompt_tokens; our Usage keeps them apart.
-            usage=Usage(input_tokens=prompt - cached, output_tokens=int(usage.get("completion_tokens") or 0),
-                        cache_read_tokens=cached),
-            latency_ms=(time.perf_counter() - started) * 1000,
-            model=data.get("model") or call.model,
-            stop_reason=data["choices"][0].get("finish_reason"),
-        )
+            return _reply(response.json(), call, started)
+        except (ValueError, KeyError, IndexError, TypeError, AttributeError) as exc:
+            # A proxy's HTML page or foreign JSON, often with status 200: the provider's fault, not the job's.
+            raise not_the_api(call.model, response.status_code, response.headers.get("content-type", ""),
+                              "chat completions", type(exc).__name__) from None
+
+
+def _reply(data: dict[str, Any], call: ModelCall, started: float) -> ModelReply:
+    choice = data["choices"][0]
+    text = choice["message"]["content"] or ""
+    usage = data.get("usage") or {}
+    prompt = int(usage.get("prompt_tokens") or 0)
+    cached = int((usage.get("prompt_tokens_details") or {}).get("cached_tokens") or 0)
+    return ModelReply(
+        text=text,
+        # OpenAI counts cached tokens inside prompt_tokens; our Usage keeps them apart.
+        usage=Usage(input_tokens=prompt - cached, output_tokens=int(usage.get("completion_tokens") or 0),
+                    cache_read_tokens=cached),
+        latency_ms=(time.perf_counter() - started) * 1000,
+        model=data.get("model") or call.model,
+        stop_reason=choice.get("finish_reason"),
+    )

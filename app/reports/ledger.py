@@ -21,7 +21,7 @@ from app.policy import Policy
 from app.pricing import Usage
 from app.reports.attribution import MONEY_PLACES, ZERO, Levers, attempt_levers, round_money, saving_pct
 from app.reports.period import Period
-from app.store import ApiKey, Attempt, Request
+from app.store import SHADOW_KIND, ApiKey, Attempt, Request
 
 GROUPINGS = ("task_type", "month", "api_key", "workflow")
 ROUTE_ONLY_KIND = "route"
@@ -133,8 +133,9 @@ def savings_report(session: Session, policy: Policy, period: Period, group_by: s
         return groups[name]
 
     is_task = Request.kind.not_in(OVERHEAD_KINDS)
+    # Shadow comparisons (kind ``shadow``) are reported on their own line (app.shadow.report), never in the saving.
     requests = in_period(select(key, _flag_count(is_task), _flag_count(is_task & Request.dry_run.is_(True)),
-                                func.sum(Request.cost_usd)).group_by(key), period)
+                                func.sum(Request.cost_usd)).where(Request.kind != SHADOW_KIND).group_by(key), period)
     requests_cost = ZERO
     for raw, count, dry_runs, cost in session.execute(requests):
         group = figures(raw)
@@ -147,7 +148,7 @@ def savings_report(session: Session, policy: Policy, period: Period, group_by: s
                func.sum(Attempt.cache_read_tokens), func.sum(Attempt.cache_write_tokens),
                func.sum(Attempt.cost_usd), func.sum(Attempt.baseline_cost_usd),
                func.sum(Attempt.cache_write_1h_tokens))
-        .join(Request, Attempt.request_id == Request.id)
+        .join(Request, Attempt.request_id == Request.id).where(Request.kind != SHADOW_KIND)
         .group_by(key, Attempt.purpose, Attempt.model, Attempt.batch), period)
     prices = policy.prices
     for row in session.execute(attempts):

@@ -34,7 +34,7 @@ from app.policy import Policy
 from app.reports.attribution import ZERO, round_money
 from app.reports.ledger import OVERHEAD_KINDS, SavingsReport, in_period, savings_report
 from app.reports.period import Period
-from app.store import Attempt, Request, Review
+from app.store import SHADOW_KIND, Attempt, Request, Review
 
 ESCALATION_GOOD_BELOW_PCT = 20.0
 ESCALATION_START_HIGHER_ABOVE_PCT = 60.0
@@ -46,6 +46,7 @@ MIN_REQUESTS_FOR_SUGGESTION = 5
 FORMAT_GATES = ("non_empty", "length", "regex", "json", "schema", "label_in_set")
 TASK_PURPOSES = ("answer", "retry", "escalation")
 PROVIDER_FAILURE = "provider"  # the cascade's gate name for a call the provider failed
+NOT_TASKS = (*OVERHEAD_KINDS, SHADOW_KIND)  # ledger rows that are not requests of a class
 
 
 @dataclass
@@ -177,7 +178,7 @@ def quality_report(session: Session, policy: Policy, period: Period) -> QualityR
     requests = in_period(select(Request.task_type, func.count(Request.id),
                                 _count(Request.escalated.is_(True) & ~failed), _count(Request.needs_review.is_(True)),
                                 _count(failed))
-                         .where(Request.kind.not_in(OVERHEAD_KINDS)).group_by(Request.task_type), period)
+                         .where(Request.kind.not_in(NOT_TASKS)).group_by(Request.task_type), period)
     for task_type, count, escalated, needs_review, failures in session.execute(requests):
         entry = of(task_type)
         entry.requests, entry.escalated, entry.needs_review = count, int(escalated), int(needs_review)
@@ -193,7 +194,7 @@ def quality_report(session: Session, policy: Policy, period: Period) -> QualityR
         entry.task_attempts, entry.format_failures = count, int(failures)
 
     latencies = in_period(select(Request.task_type, Request.latency_ms)
-                          .where(Request.latency_ms.is_not(None), Request.kind.not_in(OVERHEAD_KINDS)), period)
+                          .where(Request.latency_ms.is_not(None), Request.kind.not_in(NOT_TASKS)), period)
     by_class: dict[str, list[float]] = defaultdict(list)
     for task_type, latency in session.execute(latencies):
         by_class[task_type].append(float(latency))
@@ -208,7 +209,9 @@ def quality_report(session: Session, policy: Policy, period: Period) -> QualityR
 def _add_reviews(session: Session, period: Period, of) -> None:
     decided = Review.status != "pending"
     statement = select(Review.task_type, _count(decided), func.sum(case((decided, Review.minutes_spent), else_=None)),
-                       _count(Review.audit_correct.is_not(None)), _count(Review.audit_correct.is_(False)))
+                       # Sampled audit items only: shadow disagreements sent for review carry no audit month.
+                       _count(Review.audit_correct.is_not(None) & Review.audit_month.is_not(None)),
+                       _count(Review.audit_correct.is_(False) & Review.audit_month.is_not(None)))
     if period.start is not None:
         statement = statement.where(Review.created_at >= period.start)
     if period.end is not None:

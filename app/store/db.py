@@ -9,12 +9,15 @@ from typing import Iterator
 from alembic import command
 from alembic.config import Config
 from flask import Flask, current_app, g
-from sqlalchemy import create_engine, event, text
+from sqlalchemy import create_engine, event, make_url, text
 from sqlalchemy.engine import Engine
 from sqlalchemy.orm import Session, sessionmaker
 
+from app.datafiles import private_file, tighten
+
 SQLITE_BUSY_TIMEOUT_MS = 15_000
 MIGRATION_LOCK_KEY = 0x7469657267  # "tierg"
+SQLITE_SIDE_FILES = ("-wal", "-shm", "-journal", ".migrate.lock")
 MIGRATIONS_DIR = Path(__file__).resolve().parent.parent / "migrations"
 
 
@@ -54,7 +57,7 @@ class Store:
                     connection.execute(text("SELECT pg_advisory_unlock(:key)"), {"key": MIGRATION_LOCK_KEY})
                     connection.commit()
         elif self.engine.dialect.name == "sqlite" and self.engine.url.database not in (None, "", ":memory:"):
-            with open(f"{self.engine.url.database}.migrate.lock", "w") as lock:
+            with open(private_file(Path(f"{self.engine.url.database}.migrate.lock")), "w") as lock:
                 fcntl.flock(lock, fcntl.LOCK_EX)
                 upgrade(self.engine)
         else:
@@ -70,6 +73,7 @@ class Store:
 
 def _make_engine(url: str) -> Engine:
     if url.startswith("sqlite"):
+        _private_sqlite_files(make_url(url).database)
         engine = create_engine(url, connect_args={"timeout": SQLITE_BUSY_TIMEOUT_MS / 1000, "check_same_thread": False})
 
         @event.listens_for(engine, "connect")
@@ -86,6 +90,16 @@ def _make_engine(url: str) -> Engine:
 
         return engine
     return create_engine(url, pool_pre_ping=True, pool_size=5, max_overflow=10)
+
+
+def _private_sqlite_files(database: str | None) -> None:
+    """Create the database file 0600 before SQLite does (it would use the umask); its -wal and -shm
+    files take the database file's mode when SQLite creates them, older ones are tightened here."""
+    if database in (None, "", ":memory:") or database.startswith("file:"):
+        return
+    private_file(Path(database))
+    for suffix in SQLITE_SIDE_FILES:
+        tighten(Path(database + suffix))
 
 
 def alembic_config(engine: Engine | None = None) -> Config:

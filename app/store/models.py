@@ -229,6 +229,9 @@ class Review(Base):
     request_metadata: Mapped[dict[str, Any]] = mapped_column("metadata", JSON, default=dict)
 
 
+REVIEWER_ROLE, ADMIN_ROLE = "reviewer", "admin"
+
+
 class Reviewer(Base):
     __tablename__ = "reviewers"
 
@@ -237,6 +240,12 @@ class Reviewer(Base):
     password_hash: Mapped[str] = mapped_column(String(300))
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     active: Mapped[bool] = mapped_column(Boolean, default=True)
+    # REVIEWER_ROLE works the queue; ADMIN_ROLE also changes the policy in force and manages reviewers.
+    role: Mapped[str] = mapped_column(String(20), default=REVIEWER_ROLE, server_default=REVIEWER_ROLE)
+
+    @property
+    def is_admin(self) -> bool:
+        return self.role == ADMIN_ROLE
 
 
 class PolicyVersion(Base):

@@ -1,4 +1,7 @@
-"""The quality-audit page: draw a month's sample, read wrong-answer rates, apply or roll back the policy."""
+"""The quality-audit page: draw a month's sample, read wrong-answer rates, apply or roll back the policy.
+
+Any reviewer draws and reads; applying and rolling back change the policy in force, so they need an admin.
+"""
 from __future__ import annotations
 
 from flask import Blueprint, current_app, flash, redirect, render_template, request, url_for
@@ -6,7 +9,7 @@ from flask import Blueprint, current_app, flash, redirect, render_template, requ
 from app import sampling
 from app.errors import ApiError
 from app.store import db
-from app.web.auth import current_reviewer, login_required
+from app.web.auth import admin_required, current_reviewer, login_required
 
 bp = Blueprint("audit", __name__, url_prefix="/review/audit")
 
@@ -46,7 +49,7 @@ def draw():
 
 
 @bp.post("/apply")
-@login_required
+@admin_required
 def apply():
     month = _month_arg(request.form)
     try:
@@ -61,7 +64,7 @@ def apply():
 
 
 @bp.post("/rollback")
-@login_required
+@admin_required
 def rollback():
     month = _month_arg(request.form)
     try:

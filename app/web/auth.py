@@ -19,6 +19,7 @@ from werkzeug.security import check_password_hash, generate_password_hash
 
 from app.errors import InvalidField
 from app.store import Reviewer, db
+from app.store.models import ADMIN_ROLE, REVIEWER_ROLE
 
 bp = Blueprint("auth", __name__)
 
@@ -26,11 +27,14 @@ CSRF_FIELD = "csrf_token"
 CSRF_HEADER = "X-CSRF-Token"
 SESSION_LIFETIME = timedelta(hours=12)
 MIN_PASSWORD_CHARS = 10
-# Failed logins per client address and email before /login refuses them for a while. Keyed on both so
-# that behind a reverse proxy (one address for everyone) one reviewer's typos lock out no one else.
+# Failed logins before /login refuses them for a while, counted twice: per client address and email, so
+# that behind a reverse proxy (one address for everyone) one reviewer's typos lock out no one else; and
+# per address alone, with a higher bound, so spraying one password over many emails is limited too.
 MAX_FAILED_LOGINS = 10
+MAX_FAILED_LOGINS_PER_ADDRESS = 50
 FAILED_LOGIN_WINDOW_SECONDS = 15 * 60
 FAILED_LOGIN_KEY = "tiergate:login-failures:{}"
+FAILED_LOGIN_ADDRESS_KEY = "tiergate:login-failures-by-address:{}"
 # Blueprints that are not browser pages: the key-authenticated JSON API and the operator probes.
 CSRF_EXEMPT_BLUEPRINTS = frozenset({"api", "health"})
 UNSAFE_METHODS = frozenset({"POST", "PUT", "PATCH", "DELETE"})
@@ -44,7 +48,7 @@ def normalize_email(email: str) -> str:
     return email.strip().lower()
 
 
-def create_reviewer(session: Session, email: str, password: str) -> Reviewer:
+def create_reviewer(session: Session, email: str, password: str, *, admin: bool = False) -> Reviewer:
     """Store a reviewer with a salted scrypt hash of the password (werkzeug's default)."""
     email = normalize_email(email)
     if "@" not in email or len(email) > 320:
@@ -53,7 +57,8 @@ def create_reviewer(session: Session, email: str, password: str) -> Reviewer:
         raise InvalidField(f"the password needs at least {MIN_PASSWORD_CHARS} characters", "password")
     if session.scalar(select(Reviewer).where(func.lower(Reviewer.email) == email)) is not None:
         raise InvalidField(f"a reviewer with email {email} already exists", "email")
-    reviewer = Reviewer(email=email, password_hash=generate_password_hash(password))
+    reviewer = Reviewer(email=email, password_hash=generate_password_hash(password),
+                        role=ADMIN_ROLE if admin else REVIEWER_ROLE)
     session.add(reviewer)
     session.flush()
     return reviewer
@@ -85,6 +90,19 @@ def login_required(view):
     def wrapper(*args, **kwargs):
         if current_reviewer() is None:
             return redirect(url_for("auth.login", next=request.full_path.rstrip("?")))
+        return view(*args, **kwargs)
+    return wrapper
+
+
+def admin_required(view):
+    """Page decorator: like ``login_required``, then 403 unless the reviewer is an admin."""
+    @wraps(view)
+    @login_required
+    def wrapper(*args, **kwargs):
+        if not current_reviewer().is_admin:
+            return render_template("error.html", title="Admins only",
+                                   message="Only an admin can do this. An operator can make you one with "
+                                           "'tiergate reviewers promote --email <your email>'."), 403
         return view(*args, **kwargs)
     return wrapper
 
@@ -137,15 +155,19 @@ def login():
             return redirect(_safe_next(request.args.get("next")))
         return render_template("login.html", next=request.args.get("next", ""))
     email = request.form.get("email", "")
-    failures = FAILED_LOGIN_KEY.format(f"{request.remote_addr}:{normalize_email(email)}")
+    limits = {FAILED_LOGIN_KEY.format(f"{request.remote_addr}:{normalize_email(email)}"): MAX_FAILED_LOGINS,
+              FAILED_LOGIN_ADDRESS_KEY.format(request.remote_addr): MAX_FAILED_LOGINS_PER_ADDRESS}
     redis = current_app.extensions["job_queue"].redis
-    if int(redis.get(failures) or 0) >= MAX_FAILED_LOGINS:
+    counts = redis.mget(list(limits))
+    if any(int(count or 0) >= limit for count, limit in zip(counts, limits.values())):
         return render_template("login.html", next=request.form.get("next", ""), email=email,
                                error="Too many failed logins from here; wait a few minutes and try again."), 429
     reviewer = check_credentials(db(), email, request.form.get("password", ""))
     if reviewer is None:
         with redis.pipeline() as pipe:
-            pipe.incr(failures).expire(failures, FAILED_LOGIN_WINDOW_SECONDS).execute()
+            for key in limits:
+                pipe.incr(key).expire(key, FAILED_LOGIN_WINDOW_SECONDS)
+            pipe.execute()
         return render_template("login.html", next=request.form.get("next", ""), email=email,
                                error="Wrong email or password."), 401
     # A fresh session on login: nothing from before (a planted session id or token) carries over.

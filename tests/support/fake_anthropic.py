@@ -61,6 +61,7 @@ class Reply:
     headers: dict[str, str] = field(default_factory=dict)
     hang_seconds: float = 0.0
     raw_body: bytes | None = None
+    content_type: str = "application/json"
     cache_write_1h_tokens: int | None = None  # the part of cache_write_tokens written with the 1 h TTL
 
     @classmethod
@@ -97,6 +98,12 @@ class Reply:
     @classmethod
     def malformed(cls) -> "Reply":
         return cls(raw_body=b'{"id": "msg_broken", "type": "message", "content": [')
+
+    @classmethod
+    def html_page(cls, status: int = 200) -> "Reply":
+        """What a proxy or captive portal in front of the API answers: an HTML page, often with 200."""
+        page = b"<!DOCTYPE html><html><head><title>Sign in</title></head><body>Proxy login required</body></html>"
+        return cls(status=status, raw_body=page, content_type="text/html; charset=utf-8")
 
 
 @dataclass
@@ -333,7 +340,7 @@ def _handler_for(fake: FakeAnthropic) -> type[BaseHTTPRequestHandler]:
             if reply.hang_seconds and fake._stopping.wait(reply.hang_seconds):
                 return
             if reply.raw_body is not None:
-                return self._send(reply.status, reply.raw_body, reply.headers)
+                return self._send(reply.status, reply.raw_body, reply.headers, reply.content_type)
             self._send(200, json.dumps(fake.message(body, reply)).encode(), reply.headers)
 
         def do_GET(self) -> None:

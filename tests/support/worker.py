@@ -32,7 +32,7 @@ def settings_env(settings) -> dict[str, str]:
 
 
 class WorkerProcess:
-    """``python -m app.cli.worker`` in a session of its own, stopped with the signals an operator sends."""
+    """``python -m workers`` in a session of its own, stopped with the signals an operator sends."""
 
     def __init__(self, settings, redis: Redis, log_path=None):
         self.settings, self.redis, self.log_path = settings, redis, log_path
@@ -45,7 +45,7 @@ class WorkerProcess:
                 env.pop(name, None)
         before = {w.name for w in self.workers()}
         out = open(self.log_path, "a") if self.log_path else subprocess.DEVNULL
-        self.process = subprocess.Popen([sys.executable, "-m", "app.cli.worker"], cwd=PROJECT_ROOT, env=env,
+        self.process = subprocess.Popen([sys.executable, "-m", "workers"], cwd=PROJECT_ROOT, env=env,
                                         start_new_session=True, stdout=out, stderr=subprocess.STDOUT)
         deadline = time.monotonic() + STARTUP_TIMEOUT_SECONDS
         while not ({w.name for w in self.workers()} - before):

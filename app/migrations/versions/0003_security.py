@@ -14,8 +14,12 @@ depends_on = None
 
 
 def upgrade() -> None:
-    pass
+    # Existing reviewers stay plain reviewers: an operator promotes the admins
+    # (``tiergate reviewers promote --email ...``).
+    with op.batch_alter_table('reviewers', schema=None) as batch_op:
+        batch_op.add_column(sa.Column('role', sa.String(length=20), nullable=False, server_default='reviewer'))
 
 
 def downgrade() -> None:
-    pass
+    with op.batch_alter_table('reviewers', schema=None) as batch_op:
+        batch_op.drop_column('role')
