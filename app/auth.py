@@ -19,7 +19,7 @@ from app.errors import Forbidden, InvalidField, Unauthorized
 from app.queue import get_queue
 from app.store import ApiKey, db, utcnow
 
-SCOPES = ("route", "classify", "fallback", "review", "admin")
+SCOPES = ("route", "classify", "fallback", "review", "gateway", "admin")
 KEY_PREFIX = "tg_"
 # Every key change bumps this Redis counter; each process caches key lookups tagged with the counter,
 # so a webhook costs one Redis GET instead of a SQL query, and a revocation takes effect at once.

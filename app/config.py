@@ -22,7 +22,9 @@ DEFAULT_SYNC_WAIT_SECONDS = 25.0
 DEFAULT_IDEMPOTENCY_TTL_SECONDS = 24 * 3600
 DEFAULT_PROVIDER_TIMEOUT_SECONDS = 60.0
 DEFAULT_PROVIDER_MAX_RETRIES = 2
-DEFAULT_COOLDOWN_SECONDS = 60.0
+# A model's circuit opens after this many failed calls in a row, first for this long; then one probe
+# call goes through, and each failed probe doubles the wait (up to 30 s).
+DEFAULT_COOLDOWN_SECONDS = 5.0
 DEFAULT_COOLDOWN_FAILURES = 3
 DEFAULT_CLASSIFY_SYNC_MAX_ITEMS = 200
 DEFAULT_CLASSIFY_CHUNK_SIZE = 50

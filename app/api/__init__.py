@@ -8,3 +8,6 @@ from app.api import reviews  # noqa: E402,F401
 from app.api import reports  # noqa: E402,F401
 from app.api import classify  # noqa: E402,F401
 from app.api import fallback, jobs  # noqa: E402,F401  (issue 3)
+from app.api import gateway  # noqa: E402  (issue 14: drop-in endpoints, with errors in the client's format)
+
+bp.register_blueprint(gateway.bp)

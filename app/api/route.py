@@ -19,6 +19,7 @@ from app.openapi import document
 from app.pricing import usd
 from app.routing import RouteDecision, RouteInput, input_text, input_tokens_of
 from app.store import Decision, db, new_id
+from app.store.group_commit import GroupCommit
 
 
 def decide(body: RouteRequest) -> RouteDecision:
@@ -43,18 +44,31 @@ def decide(body: RouteRequest) -> RouteDecision:
                            "mode", code="mode_unavailable") from None
 
 
-def record_decision(decision: RouteDecision, body: RouteRequest) -> str:
-    """Store the decision and return its id (a plain INSERT: /v1/route is the hot path)."""
+def record_decision(decision: RouteDecision, body: RouteRequest, *, commit_now: bool = False) -> str:
+    """Store the decision and return its id: in the request's transaction, or (``commit_now``, the
+    /v1/route hot path) committed at once together with other requests' decisions (group commit)."""
     decision_id = new_id("dec")
-    db().execute(insert(Decision), [dict(
+    row = dict(
         id=decision_id, api_key_id=getattr(g, "api_key", None) and g.api_key.id, mode=body.resolved_mode,
         task_type=decision.task_type, task_type_source=decision.task_type_source,
         decided_by=decision.decided_by, tier=decision.tier, model=decision.model,
         confidence=decision.confidence, risk=body.risk, external=body.external,
         needs_review=decision.needs_review, reasons=decision.reasons, input_tokens=decision.input_tokens,
         estimated_cost_usd=decision.estimated_cost_usd, baseline_cost_usd=decision.baseline_cost_usd,
-        request_metadata=body.metadata)])
+        request_metadata=body.metadata)
+    if commit_now:
+        group_commit().insert(Decision, row)
+    else:
+        db().execute(insert(Decision), [row])
     return decision_id
+
+
+def group_commit() -> GroupCommit:
+    """This process's group committer for decisions."""
+    committer = current_app.extensions.get("decisions.group_commit")
+    if committer is None:
+        committer = current_app.extensions["decisions.group_commit"] = GroupCommit(current_app.extensions["store"])
+    return committer
 
 
 def decision_json(decision: RouteDecision, decision_id: str, metadata: dict) -> dict:
@@ -85,8 +99,7 @@ def decision_json(decision: RouteDecision, decision_id: str, metadata: dict) -> 
 def route():
     body = RouteRequest.model_validate(read_body())
     decision = decide(body)
-    decision_id = record_decision(decision, body)
-    db().commit()
+    decision_id = record_decision(decision, body, commit_now=True)
     if decision.router_request_id:  # the router call counts against the key's and workflow's budgets
         budgets_for(current_app.extensions["store"]).spend(
             decision.router_request_id, api_key_id=g.api_key.id, workflow=workflow_of(body.metadata)).settle(

@@ -14,11 +14,18 @@ PRODUCT.md section 4, step by step:
    default the run waits for the provider instead of paying a more expensive tier for its outage.
 6. High-risk, external and ``review: always`` tasks always end as ``needs_review`` drafts.
 
+A chat call from the drop-in gateway (``CascadeInput.chat``) runs the same steps on the client's own
+conversation: its system prompt is the cached prefix, its tools and stop sequences go to the model, the
+gateway names the gates (the requested JSON format's, or the task type's), and ``pinned`` keeps it on
+its tier. An answer that asks the client to run a tool is kept as it is: gates and review apply to the
+answer text, which comes in a later call once the client has run the tool.
+
 The ledger rule (app.store.models): only the kept answer attempt carries a baseline cost (its tokens on
 the baseline model, no discounts); retries, discarded escalations and self-checks are overhead.
 """
 from __future__ import annotations
 
+import json
 import time
 from dataclasses import dataclass, field
 from decimal import Decimal
@@ -29,7 +36,7 @@ from app.gates import GATES, GateContext, build_gates, run_gates
 from app.gates.base import Gate
 from app.policy.schema import Policy, TaskType
 from app.pricing import PriceTable, Usage, usd
-from app.providers.base import ModelCall, Provider, call_text
+from app.providers.base import ModelCall, Provider, call_text, tool_uses
 from app.providers.breaker import CircuitBreaker
 from app.routing.tokens import estimate_tokens
 from app.cascade import prompts
@@ -56,6 +63,9 @@ class CascadeInput:
     # time.monotonic() until which the run may wait out a provider outage (``on_provider_error: wait``);
     # None: no waiting, an unavailable provider fails the run at once.
     wait_until: float | None = None
+    # A drop-in gateway call: system, tools, tool_choice, temperature, top_p, stop, max_tokens,
+    # json_output, json_schema, gates (specs) and pinned; see app.gateway.
+    chat: dict[str, Any] | None = None
 
 
 class CallObserver(Protocol):
@@ -109,11 +119,17 @@ class _Run:
         self.attempts: list[AttemptRecord] = []
         self.skipped: list[dict[str, Any]] = []
         self.hints: list[prompts.Hint] = []
+        self.chat = job.chat or {}
         gate_specs = list(job.task.gates)
         if job.task.output_format == "json" and not any(spec.name == "confidence" for spec in gate_specs):
             gate_specs.append({"name": "confidence"})  # a JSON answer that reports low confidence is unsure
+        if self.chat.get("gates") is not None:
+            gate_specs = list(self.chat["gates"])
         self.gates: list[Gate] = build_gates(gate_specs)
-        self.prefix = prompts.cached_prefix(job.task.prompt, job.task.output_schema, job.snippets)
+        if job.chat is not None:  # the client's own system prompt replaces the task type's prompt
+            self.prefix = self.chat.get("system") or ""
+        else:
+            self.prefix = prompts.cached_prefix(job.task.prompt, job.task.output_schema, job.snippets)
         self.input_text = prompts.input_text(job.text, job.messages)
         self.stop_reason: str | None = None
         self.stop_rule = "gates_failed"
@@ -132,6 +148,8 @@ class _Run:
             if self.breaker and not self.breaker.acquire(model):
                 action = self._on_provider_error(tier, model, self.breaker.remaining(model))
                 if action == "stop":
+                    break
+                if action == "next_tier" and self.chat.get("pinned"):
                     break
                 tier = self.policy.next_tier(tier) if action == "next_tier" else tier
                 continue
@@ -157,7 +175,7 @@ class _Run:
                 if tier == self.job.tier and not retried and gate_cls is not None and gate_cls.retry_same_tier:
                     retried = True
                     continue
-            next_tier = self.policy.next_tier(tier)
+            next_tier = None if self.chat.get("pinned") else self.policy.next_tier(tier)
             if next_tier is None:
                 self.stop_rule, self.stop_reason = "top_tier_failed", f"the top tier ({tier}) failed: {attempt.reason}"
             tier = next_tier
@@ -210,15 +228,19 @@ class _Run:
     def _call(self, tier: str, model: str, purpose: str, system: str, messages: list[dict[str, Any]],
               cached: str, json_output: bool) -> ModelCall:
         spec = self.policy.tiers[tier]
+        chat = self.chat if purpose != SELF_CHECK else {}
         return ModelCall(model=model, messages=messages, cached_system=cached, system=system,
-                         max_tokens=self.job.task.max_output_tokens or spec.max_output_tokens,
+                         max_tokens=chat.get("max_tokens") or self.job.task.max_output_tokens or spec.max_output_tokens,
                          json_output=json_output, tier=tier, purpose=purpose,
-                         expected_output_tokens=self.job.task.expected_output_tokens)
+                         expected_output_tokens=self.job.task.expected_output_tokens,
+                         tools=chat.get("tools"), tool_choice=chat.get("tool_choice"), temperature=chat.get("temperature"),
+                         top_p=chat.get("top_p"), stop=chat.get("stop"), json_schema=chat.get("json_schema"))
 
     def _attempt(self, tier: str, model: str) -> AttemptRecord:
         """One answer try on ``tier``: the call, then its gates (a self-check adds its own attempt)."""
         provider = self.providers[tier]
-        json_output = self.job.task.output_format == "json" or bool(self.job.output_schema)
+        json_output = (self.chat["json_output"] if "json_output" in self.chat
+                       else self.job.task.output_format == "json" or bool(self.job.output_schema))
         system = prompts.request_system(self.job.labels, self.job.output_schema, self.hints)
         call = self._call(tier, model, ANSWER, system, prompts.input_messages(self.job.text, self.job.messages),
                           self.prefix, json_output)
@@ -227,6 +249,9 @@ class _Run:
             return record
         if getattr(provider, "dry_run", False):
             record.purpose, record.ok, record.reason = "dry_run", True, "dry run: gates not applied"
+            return record
+        if tool_uses(record.content):
+            record.ok, record.reason = True, "tool call: the client runs the tool; gates check the final answer"
             return record
         context = GateContext(labels=self.job.labels, output_schema=self.job.output_schema or self.job.task.output_schema,
                               output_model=self.job.task.output_model, task_prompt=self.job.task.prompt,
@@ -271,7 +296,13 @@ class _Run:
         if self.breaker:
             self.breaker.record_success(call.model)
         record.usage, record.latency_ms, record.output_text = reply.usage, reply.latency_ms, reply.text
-        record.cost_usd = self.prices.cost(call.model, reply.usage)
+        record.content, record.stop_reason = reply.content, reply.stop_reason
+        if tool_uses(reply.content):
+            record.output_text = "\n".join([reply.text] + [f"[tool call {block['name']}: {json.dumps(block.get('input'))}]"
+                                                           for block in tool_uses(reply.content)]).strip()
+        if reply.provider and reply.model in self.prices.models:  # answered by a failover provider's model
+            record.provider, record.model = reply.provider, reply.model
+        record.cost_usd = self.prices.cost(record.model, reply.usage)
         if self.spend is not None:
             self.spend.settle(estimate, record.cost_usd)
         if reply.estimated_cost_usd is not None:
@@ -330,7 +361,8 @@ class _Run:
                     self.policy.baseline_model, attempt.usage)
             elif attempt.purpose != SELF_CHECK:
                 attempt.purpose = RETRY if attempt.tier == self.job.tier else ESCALATION
-        reasons = self._review_reasons(passed)
+        # A tool call goes back to the client's own code, not to a person: review waits for the answer text.
+        reasons = [] if answer is not None and tool_uses(answer.content) else self._review_reasons(passed)
         if answer is None:
             status, output = "failed", None
         else:

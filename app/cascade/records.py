@@ -33,6 +33,9 @@ class AttemptRecord:
     latency_ms: float = 0.0
     output_text: str | None = None
     parsed: Any = None
+    # The reply as content blocks when it holds tool calls, and why the model stopped (drop-in gateway).
+    content: list[dict[str, Any]] | None = None
+    stop_reason: str | None = None
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -42,6 +45,8 @@ class AttemptRecord:
             "cache_read_tokens": self.usage.cache_read_tokens, "cache_write_tokens": self.usage.cache_write_tokens,
             "cache_write_1h_tokens": self.usage.cache_write_1h_tokens,
             "cost_usd": usd(self.cost_usd), "latency_ms": round(self.latency_ms, 1),
+            "stop_reason": self.stop_reason,
+            **({"content": self.content} if self.content else {}),  # tool calls (drop-in gateway)
         }
 
 

@@ -32,7 +32,10 @@ from app.store import ApiKey, Store
 DEFAULT_WEB_WORKERS = 2
 DEFAULT_WORKERS = 1
 DEFAULT_WORKER_CONNECTIONS = 1000
-WEB_WORKER_CLASS = "gevent"
+# gunicorn's gevent worker answering its own errors (414, 431) as JSON; started through
+# ``python -m gevent.monkey`` so the standard library is patched before anything imports ssl.
+WEB_WORKER_CLASS = "app.serve.TiergateGeventWorker"
+GUNICORN = ["-m", "gevent.monkey", "--module", "gunicorn"]
 STOP_TIMEOUT_SECONDS = 20.0
 POLL_SECONDS = 0.5
 # Restart backoff of a child that keeps dying: doubled each time up to the max, reset after it has run
@@ -113,7 +116,7 @@ def up(port: int | None, host: str, worker_count: int, web_workers: int, connect
 
     def web() -> subprocess.Popen:
         return subprocess.Popen(
-            [sys.executable, "-m", "gunicorn", "--bind", f"{host}:{port}", "--workers", str(web_workers),
+            [sys.executable, *GUNICORN, "--bind", f"{host}:{port}", "--workers", str(web_workers),
              "--worker-class", WEB_WORKER_CLASS, "--worker-connections", str(connections), "--access-logfile", "-",
              "--graceful-timeout", str(int(STOP_TIMEOUT_SECONDS)), "app:create_app(migrate=False)"],
             env=env, start_new_session=True)

@@ -125,6 +125,7 @@ def execute(rt: Runtime, payload: dict[str, Any], tier: str | None = None, *, wa
         max_cost_usd=Decimal(str(payload["max_cost_usd"])) if payload.get("max_cost_usd") else None,
         labels=payload.get("labels"), snippets=snippets, review_reasons=list(decision.get("review_reasons") or []),
         confidence_threshold=payload.get("confidence_threshold"), wait_until=wait_until,
+        chat=payload.get("chat"),  # a drop-in gateway call (app.gateway): the client's prompt, tools and format
     )
     return run_cascade(policy, job, rt.providers(policy), breaker=rt.breaker, observers=observers, spend=spend)
 

@@ -20,6 +20,13 @@ class Strict(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
 
+class TierFailover(Strict):
+    """The same tier on another provider, used when the tier's provider is overloaded or down."""
+
+    provider: str
+    model: str
+
+
 class TierSpec(Strict):
     """A tier names a model and the provider that serves it."""
 
@@ -29,6 +36,7 @@ class TierSpec(Strict):
     # What a provider failure (after the SDK's retries) does: wait for the model to come back (within
     # the request's bound), move the task to the next tier (which costs more), or fail the request.
     on_provider_error: Literal["wait", "next_tier", "fail"] = "wait"
+    failover: TierFailover | None = None
 
 
 class ProviderSpec(Strict):
@@ -144,6 +152,20 @@ class RouterSpec(Strict):
     learned_confidence_threshold: float = Field(default=0.5, ge=0, le=1)
 
 
+class GatewaySettings(Strict):
+    """The drop-in chat endpoints (app.gateway): routing rules for chat traffic, and what a chat client
+    receives when its answer is held for review: the ``draft`` (with the review link in a header) or
+    ``hold`` (a short notice with the link instead of the draft), per task type."""
+
+    tools_min_tier: str = "tier2"
+    long_context_tokens: int = Field(default=50_000, gt=0)
+    long_context_min_tier: str = "tier3"
+    held_answer: Literal["draft", "hold"] = "draft"
+    held_answer_by_task_type: dict[str, Literal["draft", "hold"]] = {}
+    # gated: stream the answer the cascade kept; live: the routed tier's tokens as they come, ungated
+    stream: Literal["gated", "live"] = "gated"
+
+
 class Policy(Strict):
     """The whole policy document."""
 
@@ -155,6 +177,7 @@ class Policy(Strict):
     rules: UpgradeRules = UpgradeRules()
     router: RouterSpec = RouterSpec()
     shadow_judge: ShadowJudge = ShadowJudge()
+    gateway: GatewaySettings = GatewaySettings()
     task_types: dict[str, TaskType]
 
     @field_validator("tiers")
@@ -182,11 +205,20 @@ class Policy(Strict):
         tier_known(("rules", "sensitive", "min_tier"), self.rules.sensitive.min_tier)
         tier_known(("rules", "unknown_task_tier"), self.rules.unknown_task_tier)
         tier_known(("router", "tier"), self.router.tier)
+        tier_known(("gateway", "tools_min_tier"), self.gateway.tools_min_tier)
+        tier_known(("gateway", "long_context_min_tier"), self.gateway.long_context_min_tier)
         for tier_name, tier in self.tiers.items():
             if tier.model not in self.prices.models:
                 problems.append((("tiers", tier_name, "model"), f"model {tier.model!r} has no entry in prices.models"))
             if tier.provider != "anthropic" and tier.provider not in self.providers:
                 problems.append((("tiers", tier_name, "provider"), f"provider {tier.provider!r} is not defined under providers"))
+            if tier.failover is not None:
+                if tier.failover.model not in self.prices.models:
+                    problems.append((("tiers", tier_name, "failover", "model"),
+                                     f"model {tier.failover.model!r} has no entry in prices.models"))
+                if tier.failover.provider != "anthropic" and tier.failover.provider not in self.providers:
+                    problems.append((("tiers", tier_name, "failover", "provider"),
+                                     f"provider {tier.failover.provider!r} is not defined under providers"))
         from app.gates import known_gates  # lazy: gates import jsonschema and the provider layer
 
         gate_names = set(known_gates())

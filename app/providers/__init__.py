@@ -14,6 +14,7 @@ from app.providers.anthropic import AnthropicProvider
 from app.providers.base import ModelCall, ModelReply, Provider
 from app.providers.breaker import CircuitBreaker
 from app.providers.dry_run import DryRunProvider
+from app.providers.failover import FailoverProvider
 from app.providers.openai import OpenAIProvider
 
 if TYPE_CHECKING:
@@ -35,15 +36,21 @@ def build_tier_providers(policy: "Policy", settings: "Settings") -> dict[str, Pr
     """
     built: dict[str, Provider] = {}
     by_tier: dict[str, Provider] = {}
-    for tier_name, tier in policy.tiers.items():
-        name = tier.provider
+
+    def provider(name: str) -> Provider:
         if name not in built:
             spec = policy.providers.get(name)
             kind = spec.kind if spec else name
             if kind == "anthropic" and spec is None and settings.dry_run:
                 kind = "dry_run"
             built[name] = PROVIDERS[kind].from_spec(spec, settings, policy)
-        by_tier[tier_name] = built[name]
+        return built[name]
+
+    for tier_name, tier in policy.tiers.items():
+        by_tier[tier_name] = provider(tier.provider)
+        if tier.failover is not None:  # the same tier on another provider (app.providers.failover)
+            by_tier[tier_name] = FailoverProvider(by_tier[tier_name], provider(tier.failover.provider),
+                                                  tier.failover.model)
     return by_tier
 
 
@@ -58,5 +65,6 @@ def init_app(app) -> None:
     app.extensions["providers.policy"] = policy
 
 
-__all__ = ["PROVIDERS", "AnthropicProvider", "CircuitBreaker", "DryRunProvider", "ModelCall", "ModelReply",
+__all__ = ["PROVIDERS", "AnthropicProvider", "CircuitBreaker", "DryRunProvider", "FailoverProvider", "ModelCall",
+           "ModelReply",
            "OpenAIProvider", "Provider", "build_tier_providers", "init_app"]

@@ -9,7 +9,8 @@ from __future__ import annotations
 
 import os
 import time
-from typing import Any
+from contextlib import contextmanager
+from typing import Any, Iterator
 
 from app.errors import ProviderError
 from app.pricing import PriceTable, Usage
@@ -43,10 +44,42 @@ class AnthropicProvider(Provider):
     def complete(self, call: ModelCall) -> ModelReply:
         sdk = self._sdk
         started = time.perf_counter()
-        try:
+        with self._errors(call):
             # The raw response keeps status and content type for when the body is not a message.
             raw = self.client.messages.with_raw_response.create(model=call.model, max_tokens=call.max_tokens,
-                                                                messages=call.messages, **self._system(call))
+                                                                messages=call.messages, **self._system(call),
+                                                                **_options(call))
+        try:
+            return _reply(raw.parse(), call, started)
+        except (ValueError, TypeError, AttributeError, sdk.APIError) as exc:
+            # The SDK hands back a non-JSON body as a str and foreign JSON as a Message missing its
+            # fields; reading either fails here, and that is the provider's fault, not the job's.
+            raise not_the_api(call.model, raw.status_code, raw.headers.get("content-type", ""), "Messages API",
+                              type(exc).__name__) from None
+
+    def stream(self, call: ModelCall) -> Iterator[dict[str, Any]]:
+        """The Messages API stream as provider events (see ``Provider.stream``)."""
+        started = time.perf_counter()
+        with self._errors(call), self.client.messages.stream(
+                model=call.model, max_tokens=call.max_tokens, messages=call.messages,
+                **self._system(call), **_options(call)) as events:
+            for event in events:
+                if event.type == "content_block_start" and event.content_block.type == "tool_use":
+                    yield {"type": "tool_start", "index": event.index, "id": event.content_block.id,
+                           "name": event.content_block.name}
+                elif event.type == "content_block_delta" and event.delta.type == "text_delta":
+                    yield {"type": "text", "text": event.delta.text}
+                elif event.type == "content_block_delta" and event.delta.type == "input_json_delta":
+                    yield {"type": "tool_args", "index": event.index, "json": event.delta.partial_json}
+            message = events.get_final_message()
+        yield {"type": "done", "reply": _reply(message, call, started)}
+
+    @contextmanager
+    def _errors(self, call: ModelCall) -> Iterator[None]:
+        """What is left after the SDK's retries, as ``ProviderError``."""
+        sdk = self._sdk
+        try:
+            yield
         except sdk.APIStatusError as exc:
             retryable = _retryable(exc.status_code)
             after = f" (after {self.max_retries} retries)" if retryable else ""
@@ -59,13 +92,8 @@ class AnthropicProvider(Provider):
         except sdk.APIConnectionError as exc:
             raise ProviderError(f"{call.model}: connection failed ({exc.message}) "
                                 f"after {self.max_retries} retries", retryable=True) from None
-        try:
-            return _reply(raw.parse(), call, started)
-        except (ValueError, TypeError, AttributeError, sdk.APIError) as exc:
-            # The SDK hands back a non-JSON body as a str and foreign JSON as a Message missing its
-            # fields; reading either fails here, and that is the provider's fault, not the job's.
-            raise not_the_api(call.model, raw.status_code, raw.headers.get("content-type", ""), "Messages API",
-                              type(exc).__name__) from None
+        except (ValueError, sdk.APIError) as exc:  # a stream whose events do not parse
+            raise ProviderError(f"{call.model}: unreadable response: {exc}", retryable=True) from None
 
     def cache_marked(self, call: ModelCall) -> bool:
         """Mark the prefix for caching only when it reaches the model's minimum: the API caches nothing
@@ -104,13 +132,27 @@ def _reply(message: Any, call: ModelCall, started: float) -> ModelReply:
     usage = message.usage
     if not isinstance(usage.input_tokens, int) or not isinstance(usage.output_tokens, int):
         raise TypeError("usage without token counts")
+    blocks = [block.model_dump(exclude_none=True) for block in message.content]
     return ModelReply(
         text="".join(block.text for block in message.content if getattr(block, "type", "") == "text"),
         usage=read_usage(usage),
         latency_ms=(time.perf_counter() - started) * 1000,
         model=message.model or call.model,
         stop_reason=message.stop_reason,
+        content=blocks if any(block.get("type") != "text" for block in blocks) else None,
     )
+
+
+def _options(call: ModelCall) -> dict[str, Any]:
+    """The client's own settings of a drop-in gateway call, as Messages API parameters.
+
+    ``temperature`` and ``top_p`` are not sent: the current Messages API and SDK no longer take
+    sampling settings.
+    """
+    options: dict[str, Any] = {"tools": call.tools, "tool_choice": call.tool_choice, "stop_sequences": call.stop}
+    if call.json_schema is not None:
+        options["output_config"] = {"format": {"type": "json_schema", "schema": call.json_schema}}
+    return {name: value for name, value in options.items() if value is not None}
 
 
 def _retryable(status: int) -> bool:

@@ -9,7 +9,7 @@ from __future__ import annotations
 from abc import ABC, abstractmethod
 from dataclasses import dataclass, field
 from decimal import Decimal
-from typing import TYPE_CHECKING, Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar, Iterator
 
 from app.errors import ProviderError
 from app.pricing import Usage
@@ -34,6 +34,14 @@ class ModelCall:
     tier: str | None = None
     purpose: str = "answer"
     expected_output_tokens: int | None = None
+    # Drop-in gateway calls (app.gateway) carry the client's own sampling settings and tools, in the
+    # Anthropic Messages shape; providers on other APIs translate them.
+    tools: list[dict[str, Any]] | None = None
+    tool_choice: dict[str, Any] | None = None
+    temperature: float | None = None
+    top_p: float | None = None
+    stop: list[str] | None = None
+    json_schema: dict[str, Any] | None = None  # structured output, where the provider supports it
 
 
 @dataclass(frozen=True)
@@ -47,6 +55,15 @@ class ModelReply:
     stop_reason: str | None = None
     dry_run: bool = False
     estimated_cost_usd: Decimal | None = field(default=None, compare=False)
+    # The answer as Anthropic content blocks when it holds more than text (``tool_use`` blocks).
+    content: list[dict[str, Any]] | None = None
+    # Who answered, when not the provider that was called (a cross-provider failover).
+    provider: str | None = None
+
+
+def tool_uses(content: list[dict[str, Any]] | None) -> list[dict[str, Any]]:
+    """The ``tool_use`` blocks of an answer's content."""
+    return [block for block in content or [] if block.get("type") == "tool_use"]
 
 
 class Provider(ABC):
@@ -58,6 +75,12 @@ class Provider(ABC):
     @abstractmethod
     def complete(self, call: ModelCall) -> ModelReply:
         """Run ``call`` (with the transport's own retries) or raise ``ProviderError``."""
+
+    def stream(self, call: ModelCall) -> Iterator[dict[str, Any]]:
+        """Run ``call`` streamed: ``{"type": "text", "text"}``, ``{"type": "tool_start", "index", "id",
+        "name"}`` and ``{"type": "tool_args", "index", "json"}`` events as the model writes, then one
+        ``{"type": "done", "reply": ModelReply}``. Optional: the drop-in gateway's live streaming."""
+        raise ProviderError(f"{self.name} cannot stream")
 
     @classmethod
     def from_spec(cls, spec: "ProviderSpec | None", settings: "Settings", policy: "Policy") -> "Provider":

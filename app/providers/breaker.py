@@ -35,6 +35,7 @@ class CircuitBreaker:
         self.failures = failures
         self.open_seconds = open_seconds
         self.prefix = prefix
+        self._dirty: dict[str, bool] = {}  # per model: may Redis hold failure state to clear?
 
     @classmethod
     def from_settings(cls, redis: Redis, settings) -> "CircuitBreaker":
@@ -62,9 +63,15 @@ class CircuitBreaker:
         if self.open_seconds <= 0:
             return True
         try:
-            if self.redis.pttl(self._key(model, "open")) > 0:
+            with self.redis.pipeline(transaction=False) as pipe:  # one round trip on the hot path
+                pipe.pttl(self._key(model, "open"))
+                pipe.exists(self._key(model, "trips"))
+                pipe.exists(self._key(model, "failures"))
+                open_ms, tripped, failing = pipe.execute()
+            self._dirty[model] = bool(tripped or failing)
+            if open_ms > 0:
                 return False
-            if not self.redis.exists(self._key(model, "trips")):
+            if not tripped:
                 return True  # closed
             return bool(self.redis.set(self._key(model, "probe"), "1", nx=True, px=int(PROBE_TIMEOUT_SECONDS * 1000)))
         except RedisError:
@@ -74,6 +81,7 @@ class CircuitBreaker:
         """Count a failed call; True when this one opens the circuit."""
         if self.open_seconds <= 0:
             return False
+        self._dirty[model] = True
         try:
             trips = int(self.redis.get(self._key(model, "trips")) or 0)
             if trips:  # a failed probe: open again, for longer
@@ -96,8 +104,11 @@ class CircuitBreaker:
 
     def record_success(self, model: str) -> None:
         """A success closes the circuit and clears the count: only failures in a row open it."""
+        if not self._dirty.get(model, True):
+            return  # nothing to clear (seen by this call's ``acquire``): save the round trip
         try:
             self.redis.delete(*(self._key(model, part) for part in ("failures", "trips", "probe", "open")))
+            self._dirty[model] = False
         except RedisError:
             pass
 

@@ -118,7 +118,7 @@ def csrf_token() -> str:
 
 
 def _check_csrf():
-    if request.method not in UNSAFE_METHODS or request.url_rule is None or request.blueprint in CSRF_EXEMPT_BLUEPRINTS:
+    if request.method not in UNSAFE_METHODS or request.url_rule is None or CSRF_EXEMPT_BLUEPRINTS.intersection(request.blueprints):
         return None
     expected = session.get(CSRF_FIELD)
     sent = request.form.get(CSRF_FIELD) or request.headers.get(CSRF_HEADER) or ""

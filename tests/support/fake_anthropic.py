@@ -34,6 +34,7 @@ from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any, Callable
 
+from tests.support import fake_chat
 from tests.support.sme_responder import approx_tokens, flatten_text, sme_responder
 
 Responder = Callable[[dict[str, Any]], "Reply | str"]
@@ -62,6 +63,7 @@ class Reply:
     hang_seconds: float = 0.0
     raw_body: bytes | None = None
     content_type: str = "application/json"
+    content: list[dict[str, Any]] | None = None  # content blocks (tool_use) instead of ``text``
     cache_write_1h_tokens: int | None = None  # the part of cache_write_tokens written with the 1 h TTL
 
     @classmethod
@@ -94,6 +96,13 @@ class Reply:
     def hang(cls, seconds: float, text: str = "too late") -> "Reply":
         """Answer only after ``seconds`` — longer than the client's timeout, so the client gives up."""
         return cls(text=text, hang_seconds=seconds)
+
+    @classmethod
+    def tool_use(cls, name: str, tool_input: dict[str, Any], text: str = "") -> "Reply":
+        """A call of tool ``name``, optionally after some text (stop reason ``tool_use``)."""
+        blocks = ([{"type": "text", "text": text}] if text else []) + [
+            {"type": "tool_use", "id": fake_chat.new_id("toolu_"), "name": name, "input": tool_input}]
+        return cls(stop_reason="tool_use", content=blocks)
 
     @classmethod
     def malformed(cls) -> "Reply":
@@ -209,6 +218,9 @@ class FakeAnthropic:
             queue = self._scripts.get(model)
             if queue:
                 return queue.popleft()
+        chat = fake_chat.anthropic_content(body) if self.responder is sme_responder else None
+        if chat is not None:  # tool use and structured output, as the API documents them
+            return Reply(content=chat[0], stop_reason=chat[1])
         answer = self.responder(body)
         return Reply.ok(answer) if isinstance(answer, str) else answer
 
@@ -231,7 +243,7 @@ class FakeAnthropic:
             read, write = (approx_tokens(cached), 0) if seen else (0, approx_tokens(cached))
             one_hour = any((b.get("cache_control") or {}).get("ttl") == "1h" for b in marked)
             write_1h = write if one_hour else 0
-        text = reply.text or ""
+        text = reply.text or "" if reply.content is None else json.dumps(reply.content)
         write = reply.cache_write_tokens or write
         write_1h = reply.cache_write_1h_tokens if reply.cache_write_1h_tokens is not None else write_1h
         usage = {
@@ -242,7 +254,7 @@ class FakeAnthropic:
             "cache_creation": {"ephemeral_5m_input_tokens": write - write_1h, "ephemeral_1h_input_tokens": write_1h},
         }
         return {"id": f"msg_{uuid.uuid4().hex[:24]}", "type": "message", "role": "assistant",
-                "model": body.get("model"), "content": [{"type": "text", "text": text}],
+                "model": body.get("model"), "content": reply.content or [{"type": "text", "text": text}],
                 "stop_reason": reply.stop_reason, "stop_sequence": None, "usage": usage}
 
     def create_batch(self, body: dict[str, Any]) -> dict[str, Any]:
@@ -341,6 +353,9 @@ def _handler_for(fake: FakeAnthropic) -> type[BaseHTTPRequestHandler]:
                 return
             if reply.raw_body is not None:
                 return self._send(reply.status, reply.raw_body, reply.headers, reply.content_type)
+            if body.get("stream"):
+                events = fake_chat.anthropic_events(fake.message(body, reply))
+                return self._send(200, events, reply.headers, content_type="text/event-stream")
             self._send(200, json.dumps(fake.message(body, reply)).encode(), reply.headers)
 
         def do_GET(self) -> None:

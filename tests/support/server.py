@@ -31,7 +31,7 @@ class WebServer:
         self.process: subprocess.Popen | None = None
 
     def start(self) -> "WebServer":
-        from app.cli.up import WEB_WORKER_CLASS
+        from app.cli.up import GUNICORN, WEB_WORKER_CLASS
 
         env = {**os.environ, **settings_env(self.settings), "PYTHONPATH": str(PROJECT_ROOT)}
         for name in ("REDIS_URL", "DATABASE_URL", "ANTHROPIC_API_KEY", "ANTHROPIC_BASE_URL"):
@@ -39,7 +39,7 @@ class WebServer:
                 env.pop(name, None)
         out = open(self.log_path, "w") if self.log_path else subprocess.DEVNULL
         self.process = subprocess.Popen(
-            [sys.executable, "-m", "gunicorn", "--bind", f"127.0.0.1:{self.port}", "--workers", str(self.web_workers),
+            [sys.executable, *GUNICORN, "--bind", f"127.0.0.1:{self.port}", "--workers", str(self.web_workers),
              "--worker-class", WEB_WORKER_CLASS, "--worker-connections", "1000", "app:create_app(migrate=False)"],
             cwd=PROJECT_ROOT, env=env, start_new_session=True, stdout=out, stderr=subprocess.STDOUT)
         deadline = time.monotonic() + STARTUP_TIMEOUT_SECONDS

@@ -1,0 +1,335 @@
+"""OpenAI Chat Completions, both ways: client requests in, answers and errors out, and the messages
+Tiergate sends to an OpenAI-compatible provider.
+
+Inbound, an OpenAI request becomes a ``ChatRequest`` (Anthropic-shaped messages): ``system`` and
+``developer`` messages join the system prompt, ``tool`` messages become ``tool_result`` blocks,
+``tool_calls`` become ``tool_use`` blocks, ``image_url`` parts become ``image`` blocks (a ``data:``
+URL as base64, any other URL passed by reference). Outbound to a provider it is the reverse.
+"""
+from __future__ import annotations
+
+import json
+import re
+import time
+from typing import Any
+
+from app.errors import ApiError, BadRequest
+from app.gateway.chat import (END_TURN, MAX_TOKENS, STOP_SEQUENCE, TOOL_USE, ChatAnswer, ChatRequest,
+                              check_tool_schema)
+from app.pricing import Usage
+
+FINISH_REASONS = {END_TURN: "stop", STOP_SEQUENCE: "stop", MAX_TOKENS: "length", TOOL_USE: "tool_calls",
+                  "refusal": "content_filter"}
+STOP_REASONS = {"stop": END_TURN, "length": MAX_TOKENS, "tool_calls": TOOL_USE, "function_call": TOOL_USE,
+                "content_filter": "refusal"}
+DATA_URL = re.compile(r"^data:(?P<media>[\w.+-]+/[\w.+-]+);base64,(?P<data>.+)$", re.DOTALL)
+MAX_STOP_SEQUENCES = 4
+ERROR_TYPES = {400: "invalid_request_error", 401: "invalid_request_error", 403: "permission_error",
+               404: "invalid_request_error", 409: "invalid_request_error", 413: "invalid_request_error",
+               422: "invalid_request_error", 429: "rate_limit_error"}
+
+
+# -- inbound: a client's request -------------------------------------------------------------------
+def parse_request(body: dict[str, Any]) -> ChatRequest:
+    """Validate a Chat Completions body into a ``ChatRequest``; ``BadRequest`` names the parameter."""
+    model = body.get("model")
+    if not isinstance(model, str) or not model.strip():
+        raise BadRequest("'model' is required: a Tiergate model name such as 'tiergate/auto'", "model")
+    n = body.get("n")
+    if n is not None and n != 1:
+        raise BadRequest(f"n={n} is not supported: Tiergate returns exactly one choice; send n=1 or leave it out",
+                         "n", code="unsupported_value")
+    if body.get("functions") or body.get("function_call"):
+        raise BadRequest("the legacy 'functions' parameter is not supported; send 'tools'", "functions",
+                         code="unsupported_parameter")
+    raw_messages = body.get("messages")
+    if not isinstance(raw_messages, list) or not raw_messages:
+        raise BadRequest("'messages' must be a non-empty list of messages", "messages")
+    system_parts: list[str] = []
+    messages: list[dict[str, Any]] = []
+    for index, message in enumerate(raw_messages):
+        where = f"messages[{index}]"
+        if not isinstance(message, dict):
+            raise BadRequest(f"{where} must be an object with 'role' and 'content'", where)
+        role = message.get("role")
+        if role in ("system", "developer"):
+            system_parts.append(_text_only(message.get("content"), f"{where}.content"))
+        elif role == "user":
+            _append(messages, "user", _user_content(message.get("content"), f"{where}.content"))
+        elif role == "assistant":
+            _append(messages, "assistant", _assistant_content(message, where))
+        elif role == "tool":
+            if not isinstance(message.get("tool_call_id"), str):
+                raise BadRequest(f"{where}.tool_call_id is required for a tool message", f"{where}.tool_call_id")
+            result = {"type": "tool_result", "tool_use_id": message["tool_call_id"],
+                      "content": _text_only(message.get("content"), f"{where}.content")}
+            _append(messages, "user", [result])
+        else:
+            raise BadRequest(f"{where}.role must be one of system, developer, user, assistant, tool (got {role!r})",
+                             f"{where}.role")
+    if not messages:
+        raise BadRequest("'messages' needs at least one user message", "messages")
+    response_format = body.get("response_format") or {"type": "text"}
+    json_output, json_schema = _response_format(response_format)
+    stream_options = body.get("stream_options") or {}
+    return ChatRequest(
+        model=model.strip(), messages=messages, system="\n\n".join(part for part in system_parts if part),
+        max_tokens=_positive_int(body.get("max_completion_tokens", body.get("max_tokens")), "max_completion_tokens"),
+        temperature=_number(body.get("temperature"), "temperature", 0, 2), top_p=_number(body.get("top_p"), "top_p", 0, 1),
+        stop=_stop(body.get("stop")), tools=_tools(body.get("tools")),
+        tool_choice=_tool_choice(body.get("tool_choice"), body.get("parallel_tool_calls")),
+        json_output=json_output, json_schema=json_schema, stream=bool(body.get("stream")),
+        include_usage=bool(isinstance(stream_options, dict) and stream_options.get("include_usage")),
+        metadata=body.get("metadata") if isinstance(body.get("metadata"), dict) else {},
+    )
+
+
+def _append(messages: list[dict[str, Any]], role: str, content: list[dict[str, Any]]) -> None:
+    """Add a turn, merging it into the previous one of the same role (tool results after each other)."""
+    if messages and messages[-1]["role"] == role:
+        messages[-1]["content"].extend(content)
+    else:
+        messages.append({"role": role, "content": content})
+
+
+def _text_only(content: Any, where: str) -> str:
+    if content is None:
+        return ""
+    if isinstance(content, str):
+        return content
+    if isinstance(content, list):
+        texts = []
+        for index, part in enumerate(content):
+            if not isinstance(part, dict) or part.get("type") != "text" or not isinstance(part.get("text"), str):
+                raise BadRequest(f"{where}[{index}] must be a text part here", f"{where}[{index}]")
+            texts.append(part["text"])
+        return "\n".join(texts)
+    raise BadRequest(f"{where} must be a string or a list of content parts", where)
+
+
+def _user_content(content: Any, where: str) -> list[dict[str, Any]]:
+    if isinstance(content, str):
+        return [{"type": "text", "text": content}]
+    if not isinstance(content, list) or not content:
+        raise BadRequest(f"{where} must be a string or a non-empty list of content parts", where)
+    blocks = []
+    for index, part in enumerate(content):
+        kind = part.get("type") if isinstance(part, dict) else None
+        if kind == "text" and isinstance(part.get("text"), str):
+            blocks.append({"type": "text", "text": part["text"]})
+        elif kind == "image_url":
+            url = (part.get("image_url") or {}).get("url") if isinstance(part.get("image_url"), dict) else None
+            if not isinstance(url, str) or not url:
+                raise BadRequest(f"{where}[{index}].image_url.url is required", f"{where}[{index}].image_url.url")
+            blocks.append(image_block(url))
+        else:
+            raise BadRequest(f"{where}[{index}]: content part type {kind!r} is not supported (text, image_url)",
+                             f"{where}[{index}].type")
+    return blocks
+
+
+def image_block(url: str) -> dict[str, Any]:
+    found = DATA_URL.match(url)
+    if found:
+        return {"type": "image", "source": {"type": "base64", "media_type": found["media"], "data": found["data"]}}
+    return {"type": "image", "source": {"type": "url", "url": url}}
+
+
+def _assistant_content(message: dict[str, Any], where: str) -> list[dict[str, Any]]:
+    text = _text_only(message.get("content"), f"{where}.content")
+    blocks: list[dict[str, Any]] = [{"type": "text", "text": text}] if text else []
+    for index, call in enumerate(message.get("tool_calls") or []):
+        spot = f"{where}.tool_calls[{index}]"
+        function = call.get("function") if isinstance(call, dict) else None
+        if not isinstance(function, dict) or not isinstance(call.get("id"), str) or not function.get("name"):
+            raise BadRequest(f"{spot} needs 'id' and 'function' with 'name' and 'arguments'", spot)
+        try:
+            arguments = json.loads(function.get("arguments") or "{}")
+        except ValueError:
+            raise BadRequest(f"{spot}.function.arguments is not valid JSON", f"{spot}.function.arguments") from None
+        blocks.append({"type": "tool_use", "id": call["id"], "name": function["name"], "input": arguments})
+    if not blocks:
+        raise BadRequest(f"{where} has neither content nor tool_calls", f"{where}.content")
+    return blocks
+
+
+def _positive_int(value: Any, name: str) -> int | None:
+    if value is None:
+        return None
+    if not isinstance(value, int) or isinstance(value, bool) or value < 1:
+        raise BadRequest(f"'{name}' must be a positive integer", name)
+    return value
+
+
+def _number(value: Any, name: str, low: float, high: float) -> float | None:
+    if value is None:
+        return None
+    if not isinstance(value, (int, float)) or isinstance(value, bool) or not low <= value <= high:
+        raise BadRequest(f"'{name}' must be a number from {low:g} to {high:g}", name)
+    return float(value)
+
+
+def _stop(value: Any) -> list[str] | None:
+    if value is None:
+        return None
+    stops = [value] if isinstance(value, str) else value
+    if not isinstance(stops, list) or not all(isinstance(s, str) and s for s in stops) or len(stops) > MAX_STOP_SEQUENCES:
+        raise BadRequest(f"'stop' must be a string or a list of up to {MAX_STOP_SEQUENCES} strings", "stop")
+    return stops or None
+
+
+def _tools(value: Any) -> list[dict[str, Any]] | None:
+    if value is None:
+        return None
+    if not isinstance(value, list):
+        raise BadRequest("'tools' must be a list", "tools")
+    tools = []
+    for index, tool in enumerate(value):
+        where = f"tools[{index}]"
+        if not isinstance(tool, dict) or tool.get("type") != "function" or not isinstance(tool.get("function"), dict):
+            raise BadRequest(f"{where} must be {{'type': 'function', 'function': {{...}}}}", where)
+        function = tool["function"]
+        schema = function.get("parameters") or {"type": "object", "properties": {}}
+        check_tool_schema(function.get("name"), schema, f"{where}.function")
+        tools.append({"name": function["name"], "description": function.get("description") or "",
+                      "input_schema": schema})
+    return tools or None
+
+
+def _tool_choice(value: Any, parallel: Any) -> dict[str, Any] | None:
+    if value is None:
+        choice = None
+    elif value in ("none", "auto"):
+        choice = {"type": value}
+    elif value == "required":
+        choice = {"type": "any"}
+    elif isinstance(value, dict) and isinstance(value.get("function"), dict) and value["function"].get("name"):
+        choice = {"type": "tool", "name": value["function"]["name"]}
+    else:
+        raise BadRequest("'tool_choice' must be none, auto, required or {'type': 'function', 'function': {'name'}}",
+                         "tool_choice")
+    if parallel is False and (choice or {}).get("type") != "none":
+        choice = {**(choice or {"type": "auto"}), "disable_parallel_tool_use": True}
+    return choice
+
+
+def _response_format(value: Any) -> tuple[bool, dict[str, Any] | None]:
+    kind = value.get("type") if isinstance(value, dict) else None
+    if kind == "text":
+        return False, None
+    if kind == "json_object":
+        return True, None
+    if kind == "json_schema":
+        spec = value.get("json_schema")
+        schema = spec.get("schema") if isinstance(spec, dict) else None
+        if not isinstance(schema, dict):
+            raise BadRequest("response_format.json_schema.schema must be a JSON Schema object",
+                             "response_format.json_schema.schema")
+        check_tool_schema(spec.get("name") or "response", schema, "response_format.json_schema")
+        return True, schema
+    raise BadRequest("response_format.type must be text, json_object or json_schema", "response_format.type")
+
+
+# -- outbound: our answer --------------------------------------------------------------------------
+def tool_calls(answer_content: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """``tool_use`` blocks as OpenAI ``tool_calls``."""
+    return [{"id": block["id"], "type": "function",
+             "function": {"name": block["name"], "arguments": json.dumps(block.get("input") or {})}}
+            for block in answer_content if block.get("type") == "tool_use"]
+
+
+def usage_json(usage: Usage) -> dict[str, Any]:
+    """OpenAI counts cached and cache-written tokens inside ``prompt_tokens``."""
+    prompt = usage.total_input_tokens
+    return {"prompt_tokens": prompt, "completion_tokens": usage.output_tokens,
+            "total_tokens": prompt + usage.output_tokens,
+            "prompt_tokens_details": {"cached_tokens": usage.cache_read_tokens}}
+
+
+def completion(answer: ChatAnswer) -> dict[str, Any]:
+    """The ``chat.completion`` object."""
+    message: dict[str, Any] = {"role": "assistant", "content": answer.text or None, "refusal": None}
+    calls = tool_calls(answer.content)
+    if calls:
+        message["tool_calls"] = calls
+    return {"id": answer.id, "object": "chat.completion", "created": int(time.time()), "model": answer.model,
+            "choices": [{"index": 0, "message": message, "logprobs": None,
+                         "finish_reason": FINISH_REASONS.get(answer.stop_reason, "stop")}],
+            "usage": usage_json(answer.usage)}
+
+
+def error_body(error: ApiError) -> tuple[int, dict[str, Any]]:
+    """OpenAI's error shape; a 422 becomes 400, as OpenAI answers every invalid request."""
+    status = 400 if error.status == 422 else error.status
+    kind = ERROR_TYPES.get(status, "server_error")
+    code = "invalid_api_key" if status == 401 else ("model_not_found" if error.code == "model_not_found" else error.code)
+    return status, {"error": {"message": error.message, "type": kind, "param": error.field, "code": code}}
+
+
+# -- to an OpenAI-compatible provider ---------------------------------------------------------------
+def provider_messages(system: str, messages: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Anthropic-shaped messages (with the system prompt) as Chat Completions messages."""
+    out: list[dict[str, Any]] = [{"role": "system", "content": system}] if system else []
+    for message in messages:
+        content = message["content"]
+        if isinstance(content, str):
+            out.append({"role": message["role"], "content": content})
+        elif message["role"] == "assistant":
+            text = "".join(block.get("text", "") for block in content if block.get("type") == "text")
+            turn: dict[str, Any] = {"role": "assistant", "content": text or None}
+            if tool_calls(content):
+                turn["tool_calls"] = tool_calls(content)
+            out.append(turn)
+        else:
+            parts = []
+            for block in content:
+                if block.get("type") == "tool_result":
+                    out.append({"role": "tool", "tool_call_id": block["tool_use_id"],
+                                "content": _result_text(block.get("content"))})
+                elif block.get("type") == "text":
+                    parts.append({"type": "text", "text": block["text"]})
+                elif block.get("type") == "image":
+                    source = block["source"]
+                    url = source["url"] if source["type"] == "url" else f"data:{source['media_type']};base64,{source['data']}"
+                    parts.append({"type": "image_url", "image_url": {"url": url}})
+            if parts:
+                only_text = all(part["type"] == "text" for part in parts)
+                out.append({"role": "user", "content": "\n".join(p["text"] for p in parts) if only_text else parts})
+    return out
+
+
+def provider_tools(tools: list[dict[str, Any]] | None) -> list[dict[str, Any]] | None:
+    if not tools:
+        return None
+    return [{"type": "function", "function": {"name": tool["name"], "description": tool.get("description", ""),
+                                              "parameters": tool.get("input_schema") or {"type": "object"}}}
+            for tool in tools]
+
+
+def provider_tool_choice(choice: dict[str, Any] | None) -> Any:
+    if not choice:
+        return None
+    kind = choice.get("type")
+    if kind == "tool":
+        return {"type": "function", "function": {"name": choice["name"]}}
+    return {"any": "required"}.get(kind, kind)
+
+
+def reply_content(message: dict[str, Any]) -> list[dict[str, Any]]:
+    """A provider's answer message as Anthropic content blocks."""
+    blocks: list[dict[str, Any]] = [{"type": "text", "text": message["content"]}] if message.get("content") else []
+    for call in message.get("tool_calls") or []:
+        function = call.get("function") or {}
+        try:
+            arguments = json.loads(function.get("arguments") or "{}")
+        except ValueError:
+            arguments = {"_unparsed_arguments": function.get("arguments")}
+        blocks.append({"type": "tool_use", "id": call.get("id") or "", "name": function.get("name") or "",
+                       "input": arguments})
+    return blocks
+
+
+def _result_text(content: Any) -> str:
+    if isinstance(content, str):
+        return content
+    return "".join(block.get("text", "") for block in content or [] if isinstance(block, dict))
