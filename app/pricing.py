@@ -13,7 +13,8 @@ from pydantic import BaseModel, ConfigDict, Field
 
 TOKENS_PER_PRICE_UNIT = Decimal(1_000_000)
 
-DEFAULT_CACHE_WRITE_MULTIPLIER = Decimal("1.25")
+DEFAULT_CACHE_WRITE_MULTIPLIER = Decimal("1.25")  # 5-minute TTL
+DEFAULT_CACHE_WRITE_1H_MULTIPLIER = Decimal("2")  # 1-hour TTL
 DEFAULT_CACHE_READ_MULTIPLIER = Decimal("0.1")
 DEFAULT_BATCH_MULTIPLIER = Decimal("0.5")
 
@@ -23,13 +24,16 @@ class Usage:
     """Tokens one model call consumed, split the way the provider bills them.
 
     ``input_tokens`` is the uncached part of the input, as in Anthropic's usage block; cache writes and
-    reads are counted separately.
+    reads are counted separately. ``cache_write_tokens`` is every cache write (the API's
+    ``cache_creation_input_tokens``); ``cache_write_1h_tokens`` is the part of it written with the
+    1-hour TTL (``cache_creation.ephemeral_1h_input_tokens``), billed at its own multiplier.
     """
 
     input_tokens: int = 0
     output_tokens: int = 0
     cache_write_tokens: int = 0
     cache_read_tokens: int = 0
+    cache_write_1h_tokens: int = 0
 
     @property
     def total_input_tokens(self) -> int:
@@ -41,7 +45,12 @@ class Usage:
             self.output_tokens + other.output_tokens,
             self.cache_write_tokens + other.cache_write_tokens,
             self.cache_read_tokens + other.cache_read_tokens,
+            self.cache_write_1h_tokens + other.cache_write_1h_tokens,
         )
+
+    @property
+    def cache_write_5m_tokens(self) -> int:
+        return self.cache_write_tokens - self.cache_write_1h_tokens
 
 
 class ModelPrice(BaseModel):
@@ -51,6 +60,9 @@ class ModelPrice(BaseModel):
 
     input: Decimal = Field(ge=0)
     output: Decimal = Field(ge=0)
+    # The provider caches a prefix only from this many tokens on; a shorter one is neither marked nor
+    # promised a discount. 0 = no minimum known.
+    min_cache_tokens: int = Field(default=0, ge=0)
 
 
 class PriceTable(BaseModel):
@@ -60,6 +72,7 @@ class PriceTable(BaseModel):
 
     models: dict[str, ModelPrice]
     cache_write_multiplier: Decimal = Field(default=DEFAULT_CACHE_WRITE_MULTIPLIER, ge=0)
+    cache_write_1h_multiplier: Decimal = Field(default=DEFAULT_CACHE_WRITE_1H_MULTIPLIER, ge=0)
     cache_read_multiplier: Decimal = Field(default=DEFAULT_CACHE_READ_MULTIPLIER, ge=0)
     batch_multiplier: Decimal = Field(default=DEFAULT_BATCH_MULTIPLIER, gt=0, le=1)
 
@@ -74,11 +87,17 @@ class PriceTable(BaseModel):
         price = self.price(model)
         amount = (
             usage.input_tokens * price.input
-            + usage.cache_write_tokens * price.input * self.cache_write_multiplier
+            + usage.cache_write_5m_tokens * price.input * self.cache_write_multiplier
+            + usage.cache_write_1h_tokens * price.input * self.cache_write_1h_multiplier
             + usage.cache_read_tokens * price.input * self.cache_read_multiplier
             + usage.output_tokens * price.output
         ) / TOKENS_PER_PRICE_UNIT
         return amount * self.batch_multiplier if batch else amount
+
+    def cacheable(self, model: str, prefix_tokens: int) -> bool:
+        """Does a prefix of ``prefix_tokens`` reach ``model``'s minimum cacheable length?"""
+        spec = self.models.get(model)
+        return prefix_tokens > 0 and (spec is None or prefix_tokens >= spec.min_cache_tokens)
 
     def plain_cost(self, model: str, usage: Usage) -> Decimal:
         """The same tokens on ``model`` with no cache and no batch discount."""

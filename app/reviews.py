@@ -361,9 +361,10 @@ def rerun_review(app, review_id: str) -> dict[str, Any]:
             raise NotFound(f"review {review_id} has no stored fallback request to re-run", "review_id")
         tier = rerun_tier(review, current_policy())
         payload, api_key_id = dict(request.payload), request.api_key_id
+        original = request.parent_request_id if request.kind == "rerun" else request.id  # a re-run of a re-run
     from app.runtime import runtime_of
 
-    answer = service.rerun_at_tier(runtime_of(app), payload, tier, api_key_id=api_key_id)
+    answer = service.rerun_at_tier(runtime_of(app), payload, tier, api_key_id=api_key_id, parent_request_id=original)
     if answer.get("status") == "failed":  # no answer to review (a provider outage): the item goes back
         raise RerunFailed(f"the re-run on {tier} failed: {answer.get('error')}")
     with store.session() as session:

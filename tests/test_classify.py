@@ -13,6 +13,8 @@ from tests.support.fake_anthropic import Reply
 
 HAIKU, SONNET = "claude-haiku-4-5", "claude-sonnet-4-6"
 LABELS = ["B2B", "B2C", "Unsure"]
+# Haiku 4.5 caches a prefix only from 4,096 tokens: long instructions (a glossary) bring a list's prefix over.
+GLOSSARY = "".join(f"Term {n}: a word the sales team uses for a kind of customer account. " for n in range(250))
 
 
 def app_with_fake(tmp_path, redis_url, database_url, fake_anthropic, **overrides):
@@ -58,7 +60,7 @@ def test_short_list_answers_in_order_with_ids_kept(client, auth, app, fake_anthr
     assert body["status"] == "done" and "review_id" not in body and body["metadata"] == {"sheet": "March"}
     assert body["cost_usd"] > 0 and body["baseline_cost_usd"] > body["cost_usd"]
     (request,) = fake_anthropic.requests_for(HAIKU)
-    assert 'Allowed labels: ["B2B", "B2C", "Unsure"]' in request.cached_system[0]
+    assert 'Allowed labels: ["B2B", "B2C", "Unsure"]' in request.prefix_system
     assert json.loads(request.user_text)[1] == {"id": 1, "text": "private B2C gift for my son"}
 
 
@@ -76,7 +78,7 @@ def test_label_outside_the_set_is_retried_then_escalated(client, auth, app, fake
     # The retry and the escalation ask for the failing item only, with the problem as a hint.
     retry, escalation = fake_anthropic.requests_for(HAIKU)[1], fake_anthropic.requests_for(SONNET)[0]
     assert json.loads(retry.user_text) == [{"id": 0, "text": "Big corp"}]
-    assert "Enterprise" in retry.uncached_system[0] and json.loads(escalation.user_text) == [{"id": 0, "text": "Big corp"}]
+    assert "Enterprise" in retry.uncached_system[-1] and json.loads(escalation.user_text) == [{"id": 0, "text": "Big corp"}]
     # Only the answer attempt carries a baseline; the retry and escalation are overhead.
     assert [a.baseline_cost_usd > 0 for a in rows] == [True, False, False]
 
@@ -121,7 +123,7 @@ def test_without_unknown_an_unsure_item_keeps_its_best_label_and_is_flagged(clie
                        headers=auth).get_json()
     (result,) = body["results"]
     assert (result["label"], result["model"], result["needs_review"]) == ("B2B", SONNET, True)
-    assert "unknown" not in fake_anthropic.requests_for(HAIKU)[0].cached_system[0].split("Allowed labels")[1][:40]
+    assert "unknown" not in fake_anthropic.requests_for(HAIKU)[0].prefix_system.split("Allowed labels")[1][:40]
 
 
 def test_a_chunk_that_fails_everywhere_still_answers_every_item(client, auth, app, fake_anthropic):
@@ -138,8 +140,9 @@ def test_a_chunk_that_fails_everywhere_still_answers_every_item(client, auth, ap
 
 def test_prompt_prefix_is_cached_across_chunks(client, auth, app, fake_anthropic):
     items = [f"company {i} B2B" for i in range(12)]  # three chunks of at most 5
+    instructions = "B2B: the buyer is a company. " + GLOSSARY
     body = client.post("/v1/classify", json={"items": items, "labels": LABELS,
-                                             "instructions": "B2B: the buyer is a company."}, headers=auth).get_json()
+                                             "instructions": instructions}, headers=auth).get_json()
     assert [r["label"] for r in body["results"]] == ["B2B"] * 12
     rows = attempts(app, body["request_id"])
     assert len(rows) == 3

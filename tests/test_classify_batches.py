@@ -9,7 +9,7 @@ from sqlalchemy import select
 
 from app.pricing import Usage
 from app.store import Attempt, Request
-from tests.test_classify import HAIKU, LABELS, SONNET, app  # noqa: F401  (app fixture: chunks of 5)
+from tests.test_classify import GLOSSARY, HAIKU, LABELS, SONNET, app  # noqa: F401  (app fixture: chunks of 5)
 from tests.test_classify_jobs import run_worker
 
 
@@ -29,14 +29,15 @@ def run_scheduled(app, monkeypatch) -> int:
 def test_a_batched_list_is_submitted_polled_and_collected_at_half_price(client, auth, app, fake_anthropic,
                                                                         monkeypatch):
     items = [f"lead {n}: B2B distributor" if n % 4 else f"lead {n}: walk-in customer" for n in range(12)]
-    response = client.post("/v1/classify", headers=auth, json={"items": items, "labels": LABELS, "batch": True})
+    response = client.post("/v1/classify", headers=auth, json={"items": items, "labels": LABELS, "batch": True,
+                                                               "instructions": GLOSSARY})
     assert response.status_code == 202
     request_id = response.get_json()["job_id"]
 
     run_worker(app, monkeypatch)  # submit: one batch with a request per chunk, the poll scheduled
     batched = [r for r in fake_anthropic.requests if r.path == "/v1/messages/batches"]
     assert len(batched) == 3 and not fake_anthropic.requests_for(SONNET)
-    assert len({tuple(r.cached_system) for r in batched}) == 1
+    assert len({r.prefix_system for r in batched}) == 1
     status = client.get(f"/v1/jobs/{request_id}", headers=auth).get_json()
     assert status["status"] == "running" and status["result"] is None
 

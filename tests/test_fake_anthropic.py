@@ -14,7 +14,8 @@ from app.policy import load_policy
 from tests.support.fake_anthropic import FakeAnthropic, Reply
 from tests.support.sme_responder import sme_responder
 
-CACHED = {"type": "text", "text": "You classify leads. " * 20, "cache_control": {"type": "ephemeral"}}
+# 5 tokens a repeat: 1,100 tokens, over the 1,024-token minimum of a model without its own entry.
+CACHED = {"type": "text", "text": "You classify leads. " * 220, "cache_control": {"type": "ephemeral"}}
 
 
 def client(fake: FakeAnthropic, **options) -> anthropic.Anthropic:
@@ -59,6 +60,28 @@ def test_default_usage_imitates_the_prompt_cache(fake_anthropic):
     assert (first.cache_creation_input_tokens, first.cache_read_input_tokens) == (prefix_tokens, 0)
     assert (second.cache_creation_input_tokens, second.cache_read_input_tokens) == (0, prefix_tokens)
     assert first.input_tokens == second.input_tokens == 2  # "hello"
+    assert (first.cache_creation.ephemeral_5m_input_tokens, first.cache_creation.ephemeral_1h_input_tokens) == (
+        prefix_tokens, 0)
+
+
+def test_a_prefix_below_the_model_minimum_is_not_cached_and_billed_as_input(fake_anthropic):
+    """Haiku 4.5 caches from 4,096 tokens: a 1,100-token marked prefix is plain input, every time."""
+    sdk = client(fake_anthropic)
+    prefix_tokens = (len(CACHED["text"]) + 3) // 4
+    for _ in range(2):
+        usage = ask(sdk, "claude-haiku-4-5", system=[CACHED]).usage
+        assert (usage.cache_creation_input_tokens, usage.cache_read_input_tokens) == (0, 0)
+        assert usage.input_tokens == prefix_tokens + 2
+
+
+def test_a_one_hour_write_is_reported_in_the_breakdown(fake_anthropic):
+    sdk = client(fake_anthropic)
+    block = {**CACHED, "cache_control": {"type": "ephemeral", "ttl": "1h"}}
+    usage = ask(sdk, "m1", system=[block]).usage
+    prefix_tokens = (len(CACHED["text"]) + 3) // 4
+    assert usage.cache_creation_input_tokens == prefix_tokens
+    assert (usage.cache_creation.ephemeral_5m_input_tokens, usage.cache_creation.ephemeral_1h_input_tokens) == (
+        0, prefix_tokens)
 
 
 def test_rate_limit_is_retried_by_the_sdk_after_retry_after(fake_anthropic):

@@ -86,7 +86,7 @@ def test_list_cleanup_is_retried_escalated_with_the_hint_and_succeeds(client, au
         ("tier1", False, "json"), ("tier1", False, "json"), ("tier2", True, None)]
     assert [a["cost_usd"] for a in body["attempts"]] == [0.0015, 0.0015, 0.00585]
     assert (body["cost_usd"], body["baseline_cost_usd"], body["saving_usd"]) == (0.00885, 0.00585, -0.003)
-    assert "Problem: the answer is not valid JSON" in fake_anthropic.requests_for(SONNET)[0].uncached_system[0]
+    assert "Problem: the answer is not valid JSON" in fake_anthropic.requests_for(SONNET)[0].uncached_system[-1]
     (row,) = rows(app, Request, id=body["request_id"])
     assert (row.status, row.cost_usd, row.baseline_cost_usd, row.escalated) == ("done", Decimal("0.00885"),
                                                                                Decimal("0.00585"), True)

@@ -43,7 +43,7 @@ def test_llm_mode_places_the_request_and_records_the_router_cost(client, auth, a
     assert (attempt.model, attempt.ok, attempt.baseline_cost_usd) == (HAIKU, True, 0)
     assert row.cost_usd == attempt.cost_usd > 0 and row.baseline_cost_usd == 0  # pure overhead
     (call,) = fake_anthropic.requests_for(HAIKU)
-    rubric = call.cached_system[0]
+    rubric = call.prefix_system
     for question in ("multi-step reasoning", "sent to a customer", "money, law, medicine or security", "6,000 tokens"):
         assert question in rubric
     assert "- crm_cleanup (tier1)" in rubric and "Estimated size: about" in call.user_text

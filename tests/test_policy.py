@@ -38,7 +38,7 @@ def _line_of(text: str, needle: str) -> int:
      "task_types.extraction.tier", "unknown tier 'tier9'"),
     ("max_input_tokens: 8000", "max_input_tokens: lots", "rules.max_input_tokens", "valid integer"),
     ("confidence_threshold: 0.75", "confidence_threshold: 1.5", "rules.confidence_threshold", "less than or equal to 1"),
-    ("claude-haiku-4-5: {input: 1, output: 5}", "claude-haiku-4-5: {input: -1, output: 5}",
+    ("claude-haiku-4-5: {input: 1, output: 5,", "claude-haiku-4-5: {input: -1, output: 5,",
      "prices.models.claude-haiku-4-5.input", "greater than or equal to 0"),
     ("  expected_output_ratio: 0.25", "  expected_output_ratio: 0.25\n  surprise: 1", "rules.surprise", "Extra inputs"),
     ("unknown_task_tier: tier2", "unknown_task_tier: tier7", "rules.unknown_task_tier", "unknown tier 'tier7'"),
@@ -102,3 +102,13 @@ def test_unknown_gate_name_is_refused_with_its_line():
     error = str(caught.value)
     assert "unknown gate 'lenght'" in error and ".gates.1.name" in error
     assert re.search(r"ops\.yaml:\d+: task_types\.\w+\.gates\.1\.name", error)
+
+
+def test_policy_check_says_which_task_types_reach_the_minimum_cacheable_prefix(tmp_path):
+    good = tmp_path / "good.yaml"
+    good.write_text(default_policy_text().replace("claude-sonnet-4-6: {input: 3, output: 15, min_cache_tokens: 2048}",
+                                                  "claude-sonnet-4-6: {input: 3, output: 15, min_cache_tokens: 50}"))
+    output = CliRunner().invoke(cli, ["policy", "check", str(good)]).output
+    assert re.search(r"classification \(tier1, claude-haiku-4-5\): stable prefix ~[\d,]+ tokens < 4,096: not cached",
+                     output)
+    assert re.search(r"summary \(tier2, claude-sonnet-4-6\): stable prefix ~[\d,]+ tokens >= 50: cached", output)

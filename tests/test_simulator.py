@@ -112,11 +112,13 @@ def test_rules_route_by_text_and_apply_the_upgrade_rules():
 def test_cache_needs_the_minimum_prefix_and_expires_after_five_minutes():
     small = simulate([row(task_type="classification", cached_prefix_tokens=900)] * 3, POLICY)
     assert small.by_tier["tier1"].cache_read_tokens == 0 and small.levers.caching == 0  # below Haiku's floor
-    timed = [row(task_type="summary", input_tokens=3000, cached_prefix_tokens=2000,
+    short = simulate([row(task_type="summary", input_tokens=3000, cached_prefix_tokens=2000)] * 3, POLICY)
+    assert short.by_tier["tier2"].cache_read_tokens == 0  # below Sonnet 4.6's 2,048-token floor
+    timed = [row(task_type="summary", input_tokens=3000, cached_prefix_tokens=2100,
                  timestamp=datetime_at(minute)) for minute in (0, 4, 8, 20)]
     result = simulate(timed, POLICY)
     # 0: write; 4: read (4 min); 8: read (4 min after the last use); 20: 12 min later, cold -> write.
-    assert (result.by_tier["tier2"].cache_write_tokens, result.by_tier["tier2"].cache_read_tokens) == (4000, 4000)
+    assert (result.by_tier["tier2"].cache_write_tokens, result.by_tier["tier2"].cache_read_tokens) == (4200, 4200)
 
 
 def datetime_at(minute: int) -> datetime:
@@ -190,3 +192,13 @@ def test_docs_show_the_figures_the_simulator_prints():
         result = simulate(rows, POLICY, escalation_rate=rate)
         assert f"${result.after.quantize(D('0.01'))}" == after and f"{result.saving_pct.quantize(D('0.1'))}%" == pct
         assert after in docs and pct in docs
+
+
+def test_the_saving_without_caching_is_reported_beside_the_total():
+    rows = [row(task_type="classification", input_tokens=5000, output_tokens=500, cached_prefix_tokens=4200)] * 2
+    document = summary(simulate(rows, POLICY))
+    # Haiku: write 4,200 x $1.25 + read 4,200 x $0.10 + 2 x (800 x $1 + 500 x $5), per million tokens;
+    # without the cache: 2 x (5,000 x $1 + 500 x $5).
+    assert document["after_usd"] == Decimal("0.012270")
+    assert document["without_caching"]["after_usd"] == Decimal("0.015000")
+    assert document["without_caching"]["saving_usd"] == document["before_usd"] - Decimal("0.015000")

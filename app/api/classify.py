@@ -21,6 +21,8 @@ from app.metrics import arrival
 from app.openapi import document
 from app.routing_state import current_policy
 from app.runtime import runtime_of
+from app.budgets import admit_list
+from app.overhead import release_admission
 from app.store import db, new_id
 
 LIST_FIELDS = frozenset({"items", "labels"})
@@ -44,6 +46,7 @@ def classify():
 
     rt = runtime_of(app)
     request_id = new_id("req")
+    admit_list(rt.store, policy, request_id, body, g.api_key.id, settings.classify_chunk_size)
     session = db()
     row = service.create_request(session, body, policy=policy, api_key_id=g.api_key.id,
                                  chunk_size=settings.classify_chunk_size, exec_mode="async" if background else "sync",
@@ -52,6 +55,7 @@ def classify():
         row.status, row.owner, row.lease_until = lifecycle.RUNNING, rt.leases.owner, lifecycle.lease()
     earlier = idempotency.store_once(session, [row], row, settings.idempotency_ttl_seconds)
     if earlier is not None:
+        release_admission(rt.store, request_id, g.api_key.id, body.metadata)
         return replayed_response(earlier)
 
     if background:

@@ -27,7 +27,8 @@ from app.metrics import arrival
 from app.openapi import document
 from app.routing_state import current_policy
 from app.runtime import runtime_of
-from app.store import Request, db, new_id
+from app.overhead import admit_task, release_admission
+from app.store import Request, db, get_store, new_id
 
 LIST_FIELDS = frozenset({"labels", "knowledge"})
 MAX_SNIPPETS = 50
@@ -93,6 +94,7 @@ def fallback():
     row = _stored_row(body, request_id, g.api_key.id, owner=rt.leases.owner)
     earlier = idempotency.store_once(db(), [row], row, settings.idempotency_ttl_seconds)
     if earlier is not None:
+        release_admission(rt.store, request_id, g.api_key.id, body.metadata)
         return replayed_response(earlier)
     if body.exec == "async":
         service.enqueue(rt, request_id)
@@ -111,10 +113,12 @@ def _stored_row(body: FallbackRequest, request_id: str, api_key_id: int, *, owne
     queued, for a worker.
     """
     decision = decide(body)
+    overhead = admit_task(db(), get_store(), current_policy(), decision, request_id, api_key_id, body.metadata)
     decision_id = record_decision(decision, body)
     payload = body.model_dump(mode="json")
     payload["decision"] = {"id": decision_id, "tier": decision.tier, "model": decision.model,
-                           "task_type": decision.task_type, "review_reasons": list(decision.review_reasons)}
+                           "task_type": decision.task_type, "review_reasons": list(decision.review_reasons),
+                           **overhead}
     sync = body.exec == "sync"
     return Request(id=request_id, kind="fallback", api_key_id=api_key_id, decision_id=decision_id,
                    task_type=decision.task_type, tier=decision.tier, model=decision.model,

@@ -15,6 +15,7 @@ from app.api import bp
 from app.auth import authenticate
 from app.errors import NotFound
 from app.openapi import document
+from app.overhead import with_overhead
 from app.store import Request, db
 
 JOB_SCOPES = {"fallback": "fallback", "classify": "classify"}
@@ -29,8 +30,11 @@ def get_job(job_id: str):
     progress = {"done": row.progress_done, "total": row.progress_total}
     if row.result is None:
         progress = _live_progress(job_id) or progress
+    result = row.result if row.status in ("done", "needs_review", "failed") or row.result else None
+    if result is not None:  # with the router calls and re-runs made for it since
+        result = with_overhead(db(), row.id, result, (row.payload or {}).get("decision"))
     body = {"job_id": row.id, "request_id": row.id, "kind": row.kind, "status": row.status, "progress": progress,
-            "result": row.result if row.status in ("done", "needs_review", "failed") or row.result else None}
+            "result": result}
     if row.error and row.result is None:
         body["error"] = row.error
     if row.callback_url:

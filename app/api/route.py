@@ -1,12 +1,16 @@
 """POST /v1/route: decide tier and model, explain why, store the decision. No model call in rules or learned mode."""
 from __future__ import annotations
 
+from decimal import Decimal
+
 from flask import current_app, g, jsonify
 from sqlalchemy import insert
 
 from app.api import bp
 from app.api.body import read_body
 from app.api.schemas import RouteRequest
+from app.budgets import budgets_for
+from app.overhead import workflow_of
 from app.auth import require_scope
 from app.errors import InvalidField
 from app.routing.learned import WeightFileError
@@ -96,6 +100,10 @@ def route():
     body = RouteRequest.model_validate(read_body())
     decision = decide(body)
     decision_id = record_decision(decision, body, commit_now=True)
+    if decision.router_request_id:  # the router call counts against the key's and workflow's budgets
+        budgets_for(current_app.extensions["store"]).spend(
+            decision.router_request_id, api_key_id=g.api_key.id, workflow=workflow_of(body.metadata)).settle(
+            Decimal(0), decision.router_cost_usd, draw=False)
     ROUTE_DECISIONS.labels(tier=decision.tier, decided_by=decision.decided_by).inc()
     return jsonify(decision_json(decision, decision_id, body.metadata))
 

@@ -36,8 +36,9 @@ from app.gates import GATES, GateContext, build_gates, run_gates
 from app.gates.base import Gate
 from app.policy.schema import Policy, TaskType
 from app.pricing import PriceTable, Usage, usd
-from app.providers.base import ModelCall, Provider, tool_uses
+from app.providers.base import ModelCall, Provider, call_text, tool_uses
 from app.providers.breaker import CircuitBreaker
+from app.routing.tokens import estimate_tokens
 from app.cascade import prompts
 from app.cascade.records import ANSWER, ESCALATION, RETRY, SELF_CHECK, AttemptRecord, CascadeResult
 
@@ -76,21 +77,45 @@ class CallObserver(Protocol):
     def after(self, call: ModelCall) -> None: ...
 
 
+class SpendGuard(Protocol):
+    """Budgets around each model call (``app.budgets.RequestSpend``)."""
+
+    def reserve(self, model: str, estimate: Decimal) -> str | None:
+        """Hold ``estimate`` before a call; returns why the call may not run, or None."""
+
+    def settle(self, estimate: Decimal, cost: Decimal) -> None:
+        """Book the call's actual cost."""
+
+
 # Between tries of a model that failed while its tier waits for it, at least this long.
 PROVIDER_RETRY_SECONDS = 1.0
 
 
 def run_cascade(policy: Policy, job: CascadeInput, providers: Mapping[str, Provider], *,
                 breaker: CircuitBreaker | None = None, prices: PriceTable | None = None,
-                observers: Sequence[CallObserver] = ()) -> CascadeResult:
-    """Run ``job`` through the cascade; never raises for model trouble (that is a ``failed`` result)."""
-    return _Run(policy, job, providers, breaker, prices or policy.prices, observers).run()
+                observers: Sequence[CallObserver] = (), spend: SpendGuard | None = None) -> CascadeResult:
+    """Run ``job`` through the cascade; never raises for model trouble (that is a ``failed`` result).
+
+    ``spend`` reserves each call's estimate before it and books its cost after; a call it refuses ends
+    the run like the spend cap does.
+    """
+    return _Run(policy, job, providers, breaker, prices or policy.prices, observers, spend).run()
+
+
+def call_estimate(prices: PriceTable, call: ModelCall) -> Decimal:
+    """What a call will cost, before it runs: its text at the plain input price plus the expected
+    answer (or a quarter of the input) at the output price."""
+    tokens_in = estimate_tokens(call_text(call)) + sum(4 for _ in call.messages)
+    tokens_out = call.expected_output_tokens or max(64, tokens_in // 4)
+    return prices.plain_cost(call.model, Usage(input_tokens=tokens_in, output_tokens=min(tokens_out, call.max_tokens)))
 
 
 class _Run:
-    def __init__(self, policy, job, providers, breaker, prices, observers=()):
+    def __init__(self, policy, job, providers, breaker, prices, observers=(), spend=None):
         self.policy, self.job, self.providers, self.breaker, self.prices = policy, job, providers, breaker, prices
         self.observers = observers
+        self.spend = spend
+        self.blocked = False
         self.attempts: list[AttemptRecord] = []
         self.skipped: list[dict[str, Any]] = []
         self.hints: list[prompts.Hint] = []
@@ -131,6 +156,8 @@ class _Run:
             if self.attempts and self._over_cap(model):
                 break
             attempt = self._attempt(tier, model)
+            if self.blocked:
+                break
             if attempt.purpose == "dry_run":
                 return self._finish(attempt, passed=True, dry_run=True)
             if attempt.ok:
@@ -218,7 +245,7 @@ class _Run:
         call = self._call(tier, model, ANSWER, system, prompts.input_messages(self.job.text, self.job.messages),
                           self.prefix, json_output)
         record = self._invoke(provider, call, ANSWER)
-        if record.gate == "provider":
+        if record.gate in ("provider", "budget"):
             return record
         if getattr(provider, "dry_run", False):
             record.purpose, record.ok, record.reason = "dry_run", True, "dry run: gates not applied"
@@ -245,12 +272,20 @@ class _Run:
 
     def _invoke(self, provider: Provider, call: ModelCall, purpose: str) -> AttemptRecord:
         record = AttemptRecord(tier=call.tier or "", model=call.model, provider=provider.name, purpose=purpose)
+        estimate = call_estimate(self.prices, call) if self.spend is not None else Decimal(0)
+        refused = self.spend.reserve(call.model, estimate) if self.spend is not None else None
+        if refused:  # never called, so not an attempt: the run ends here
+            self.blocked, self.stop_rule, self.stop_reason = True, "budget", refused
+            record.gate, record.reason = "budget", refused
+            return record
         self.attempts.append(record)
         for observer in self.observers:
             observer.before(call)
         try:
             reply = provider.complete(call)
         except ProviderError as exc:
+            if self.spend is not None:
+                self.spend.settle(estimate, Decimal(0))
             record.gate, record.reason = "provider", str(exc)
             if self.breaker and self.breaker.record_failure(call.model):
                 record.reason += f"; the circuit for {call.model} is now open"
@@ -268,6 +303,8 @@ class _Run:
         if reply.provider and reply.model in self.prices.models:  # answered by a failover provider's model
             record.provider, record.model = reply.provider, reply.model
         record.cost_usd = self.prices.cost(record.model, reply.usage)
+        if self.spend is not None:
+            self.spend.settle(estimate, record.cost_usd)
         if reply.estimated_cost_usd is not None:
             self.estimated_cost = reply.estimated_cost_usd
         return record
@@ -275,7 +312,7 @@ class _Run:
     def _self_check(self, provider: Provider, tier: str, model: str, system: str, user: str) -> str:
         call = self._call(tier, model, SELF_CHECK, "", [{"role": "user", "content": user}], system, True)
         record = self._invoke(provider, call, SELF_CHECK)
-        if record.gate == "provider":
+        if record.gate in ("provider", "budget"):
             return '{"pass": false, "reason": "the self-check call failed"}'
         return record.output_text or ""
 

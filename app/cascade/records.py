@@ -43,6 +43,7 @@ class AttemptRecord:
             "reason": self.reason, "gates": self.gate_results,
             "input_tokens": self.usage.input_tokens, "output_tokens": self.usage.output_tokens,
             "cache_read_tokens": self.usage.cache_read_tokens, "cache_write_tokens": self.usage.cache_write_tokens,
+            "cache_write_1h_tokens": self.usage.cache_write_1h_tokens,
             "cost_usd": usd(self.cost_usd), "latency_ms": round(self.latency_ms, 1),
             "stop_reason": self.stop_reason,
             **({"content": self.content} if self.content else {}),  # tool calls (drop-in gateway)

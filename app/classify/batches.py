@@ -23,12 +23,12 @@ from typing import Any
 from flask import Flask
 from sqlalchemy import select
 
+from app.budgets import request_spend
 from app.classify import prompt, service
 from app.classify.chunk import ClassifyPlan, classify_chunk
 from app.classify.request import ClassifySpec
 from app.errors import ProviderError
-from app.pricing import Usage
-from app.providers.anthropic import AnthropicProvider
+from app.providers.anthropic import AnthropicProvider, read_usage
 from app.providers.base import ModelReply
 from app.store import ClassifyChunk, Request
 
@@ -64,7 +64,7 @@ def submit(app: Flask, request_id: str) -> str:
         call = prompt.chunk_call(model=model, tier=plan.start_tier, prefix=plan.prefix,
                                  texts=[item["text"] for item in payload["items"][start:end]], purpose="answer")
         params = {"model": call.model, "max_tokens": call.max_tokens, "messages": call.messages,
-                  **AnthropicProvider._system(call)}
+                  **provider._system(call)}
         requests.append({"custom_id": f"{start}-{end}", "params": params})
     try:
         batch = provider.client.messages.batches.create(requests=requests)
@@ -89,7 +89,7 @@ def poll(app: Flask, request_id: str, *, progress: service.Progress | None = Non
             return "finished"
         payload = dict(row.payload)
         open_chunks = _open_chunks(session, request_id, payload)
-    plan = _plan(app, payload)
+    plan = _plan(app, payload, request_id)
     provider = plan.providers[plan.start_tier]
     batch_id = payload["batch"]["id"]
     batch = provider.client.messages.batches.retrieve(batch_id)
@@ -117,10 +117,12 @@ def poll(app: Flask, request_id: str, *, progress: service.Progress | None = Non
     return "collected"
 
 
-def _plan(app: Flask, payload: dict[str, Any]) -> ClassifyPlan:
+def _plan(app: Flask, payload: dict[str, Any], request_id: str | None = None) -> ClassifyPlan:
     policy = app.extensions["routing"].policy
+    # Collecting: the batch's answers and any follow-up calls count on the request's budgets.
+    spend = request_spend(app.extensions["store"], request_id) if request_id is not None else None
     return ClassifyPlan(policy, ClassifySpec.from_dict(payload["spec"]), service.tier_providers(app, policy),
-                        service.breaker_for(app))
+                        service.breaker_for(app), spend=spend)
 
 
 def _open_chunks(session, request_id: str, payload: dict[str, Any]) -> list[tuple[int, int]]:
@@ -139,9 +141,7 @@ def _reply(result: Any, model: str) -> tuple[ModelReply | None, str | None]:
     message, usage = result.message, result.message.usage
     text = "".join(block.text for block in message.content if getattr(block, "type", "") == "text")
     return ModelReply(text=text, latency_ms=0.0, model=message.model or model, stop_reason=message.stop_reason,
-                      usage=Usage(input_tokens=usage.input_tokens, output_tokens=usage.output_tokens,
-                                  cache_write_tokens=usage.cache_creation_input_tokens or 0,
-                                  cache_read_tokens=usage.cache_read_input_tokens or 0)), None
+                      usage=read_usage(usage)), None
 
 
 def _schedule_poll(app: Flask, request_id: str) -> None:

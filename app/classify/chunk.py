@@ -19,8 +19,10 @@ one pass of "everything on one model" would have cost); every further call is a 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from decimal import Decimal
 from typing import Any, Mapping, Sequence
 
+from app.cascade.engine import call_estimate
 from app.cascade.records import ANSWER, ESCALATION, RETRY, AttemptRecord
 from app.classify import prompt
 from app.classify.answers import ChunkAnswer, Verdict, read_answer
@@ -50,6 +52,7 @@ class ClassifyPlan:
     providers: Mapping[str, Provider]
     breaker: CircuitBreaker | None = None
     observers: Sequence[Any] = ()  # told about each call (``app.cascade.CallObserver``)
+    spend: Any = None  # the request's budget guard (app.budgets.RequestSpend), around every call
 
     def __post_init__(self):
         task = self.policy.task_types.get(self.spec.task_type) or self.policy.task_types.get("list_classification")
@@ -134,17 +137,23 @@ class _Chunk:
             if self.batch_reply is None:
                 record.gate, record.reason = "provider", f"the batch request failed: {self.batch_error}"
                 return None
-            return self._read(record, positions, self.batch_reply, batch=True)
+            return self._booked(self._read(record, positions, self.batch_reply, batch=True), record, None)
         if plan.breaker and not plan.breaker.acquire(model):
             record.gate, record.reason = "provider", plan.breaker.describe(model)
             return None
         call = prompt.chunk_call(model=model, tier=tier, prefix=plan.prefix, texts=[self.texts[p] for p in positions],
                                  purpose=ANSWER if not self.answered else overhead, hint=hint)
+        estimate = call_estimate(plan.prices, call)
+        refused = plan.spend.reserve(model, estimate) if plan.spend is not None else None
+        if refused:
+            record.gate, record.reason = "budget", refused
+            return None
         for observer in plan.observers:
             observer.before(call)
         try:
             reply = provider.complete(call)
         except ProviderError as exc:
+            self._booked(None, record, estimate)
             record.gate, record.reason = "provider", str(exc)
             if plan.breaker and plan.breaker.record_failure(model):
                 record.reason += f"; the circuit for {model} is now open"
@@ -154,7 +163,13 @@ class _Chunk:
                 observer.after(call)
         if plan.breaker:
             plan.breaker.record_success(model)
-        return self._read(record, positions, reply)
+        return self._booked(self._read(record, positions, reply), record, estimate)
+
+    def _booked(self, read, record: AttemptRecord, estimate: Decimal | None):
+        """Book the call's cost on the request's budgets (a batch answer held nothing: no estimate)."""
+        if self.plan.spend is not None:
+            self.plan.spend.settle(estimate or Decimal(0), record.cost_usd, draw=estimate is not None)
+        return read
 
     def _read(self, record: AttemptRecord, positions: list[int], reply: ModelReply, *, batch: bool = False):
         plan = self.plan

@@ -24,6 +24,7 @@ from sqlalchemy import func, insert, select, update
 from sqlalchemy.orm import Session
 
 from app import lifecycle, outbox
+from app.budgets import request_spend
 from app.callbacks import CallbackRefused, check_target
 from app.cascade.records import AttemptRecord
 from app.classify.chunk import ChunkOutcome, ClassifyPlan, classify_chunk
@@ -146,8 +147,9 @@ def run(app: Flask, request_id: str, *, deadline: float | None = None, progress:
         chunk_size = int(row.payload.get("chunk_size") or 50)
         spec = ClassifySpec.from_dict(row.payload["spec"])
         done_starts = set(session.scalars(select(ClassifyChunk.start).where(ClassifyChunk.request_id == request_id)))
+    spend = request_spend(rt.store, request_id, rt.settings)
     plan = ClassifyPlan(policy, spec, rt.providers(policy), rt.breaker,
-                        observers=[InFlightCalls(rt.redis, request_id, policy.prices)])
+                        observers=[InFlightCalls(rt.redis, request_id, policy.prices)], spend=spend)
     todo = [(start, min(start + chunk_size, len(items))) for start in range(0, len(items), chunk_size)
             if start not in done_starts]
     warm = bool(done_starts)
@@ -185,6 +187,7 @@ def run(app: Flask, request_id: str, *, deadline: float | None = None, progress:
                     crashed = crashed or exc
                     continue
                 save(bounds, outcome)
+    spend.release()
     if crashed is not None:
         raise crashed
     if remaining["items"] > 0:
@@ -226,6 +229,7 @@ def add_attempts(session: Session, request_id: str, tier: str | None, records: l
                          input_tokens=record.usage.input_tokens, output_tokens=record.usage.output_tokens,
                          cache_read_tokens=record.usage.cache_read_tokens,
                          cache_write_tokens=record.usage.cache_write_tokens, batch=getattr(record, "batch", False),
+                         cache_write_1h_tokens=record.usage.cache_write_1h_tokens,
                          cost_usd=record.cost_usd, baseline_cost_usd=record.baseline_cost_usd,
                          latency_ms=record.latency_ms,
                          output_text=(record.output_text or "")[:MAX_OUTPUT_TEXT_CHARS] or None))

@@ -17,6 +17,7 @@ from app.cli import keys, policy, up  # noqa: E402,F401  (subcommands register o
 from app.cli import reviewers, sample  # noqa: E402,F401
 from app.cli import simulate  # noqa: E402,F401
 from app.cli import router  # noqa: E402,F401
+from app.cli import budgets  # noqa: E402,F401
 from app.cli import shadow  # noqa: E402,F401
 
 

@@ -4,7 +4,10 @@ from __future__ import annotations
 import click
 from sqlalchemy import select
 
+from decimal import Decimal
+
 from app.auth import create_key, parse_scopes, revoke_key
+from app.budgets import ACTIONS, set_budget
 from app.cli import cli
 from app.cli.common import cli_settings, cli_store, running_redis
 from app.errors import InvalidField
@@ -21,7 +24,10 @@ def keys() -> None:
 @click.option("--scopes", default="route,classify,fallback", show_default=True,
               help="Comma-separated: route, classify, fallback, review, admin.")
 @click.option("--quiet", is_flag=True, help="Print only the key.")
-def create(name: str, scopes: str, quiet: bool) -> None:
+@click.option("--budget", type=click.FloatRange(min=0, min_open=True), help="Monthly budget in USD.")
+@click.option("--on-budget", "on_budget", type=click.Choice(ACTIONS), default="refuse", show_default=True,
+              help="When the budget is spent: refuse (HTTP 402) or downgrade to the cheapest tier.")
+def create(name: str, scopes: str, quiet: bool, budget: float | None, on_budget: str) -> None:
     """Create a key and print it once; only its hash is stored."""
     try:
         scope_list = parse_scopes(scopes)
@@ -30,6 +36,8 @@ def create(name: str, scopes: str, quiet: bool) -> None:
     with cli_store().session() as session:
         key, plain = create_key(session, name, scope_list)
         key_id = key.id
+        if budget is not None:
+            set_budget(session, "api_key", str(key_id), Decimal(str(budget)), action=on_budget)
     if quiet:
         click.echo(plain)
     else:

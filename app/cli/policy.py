@@ -5,6 +5,7 @@ import click
 
 from app.cli import cli
 from app.policy import load_policy
+from app.simulate.caching import prefix_checks
 
 
 @cli.group()
@@ -19,3 +20,6 @@ def check(file: str) -> None:
     loaded = load_policy(file)
     tiers = ", ".join(f"{name}={tier.model}" for name, tier in loaded.tiers.items())
     click.echo(f"{file}: ok — {len(loaded.task_types)} task types; {tiers}; baseline {loaded.baseline_model}")
+    click.echo("prompt caching (the provider caches a prefix only from its model's minimum length):")
+    for check in prefix_checks(loaded):
+        click.echo(f"  {check.line()}")

@@ -18,9 +18,11 @@ from rq import Retry
 from sqlalchemy import func, insert, select, update
 
 from app import lifecycle, outbox
+from app.budgets import request_spend
 from app.cascade import CascadeInput, CascadeResult, run_cascade
 from app.cascade.records import AttemptRecord
 from app.execution import InFlightCalls, SyncTask, lost_calls
+from app.overhead import as_rerun, with_overhead, workflow_of
 from app.policy import TaskType
 from app.policy.schema import GateSpec
 from app.runtime import Runtime
@@ -91,9 +93,13 @@ def run_claimed(rt: Runtime, claimed: lifecycle.Claimed, *, task: SyncTask | Non
     """Run the cascade for a request this process owns and store the outcome; returns the answer."""
     payload = claimed.payload
     lost = lost_calls(rt.redis, claimed.request_id) if claimed.recovered else []
+    spend = request_spend(rt.store, claimed.request_id, rt.settings)
     with rt.leases.hold(claimed.request_id):
-        result = execute(rt, payload, wait_until=wait_until,
-                         observers=[InFlightCalls(rt.redis, claimed.request_id, rt.policy().prices)])
+        try:
+            result = execute(rt, payload, wait_until=wait_until, spend=spend,
+                             observers=[InFlightCalls(rt.redis, claimed.request_id, rt.policy().prices)])
+        finally:
+            spend.release()
         result.attempts[:0] = lost
         by_response = task is not None and task.respond_or_callback()
         answer = store_outcome(rt, claimed.request_id, result, payload, callback=not by_response,
@@ -106,7 +112,7 @@ def run_claimed(rt: Runtime, claimed: lifecycle.Claimed, *, task: SyncTask | Non
 
 
 def execute(rt: Runtime, payload: dict[str, Any], tier: str | None = None, *, wait_until: float | None = None,
-            observers=()) -> CascadeResult:
+            observers=(), spend=None) -> CascadeResult:
     """The cascade for a stored payload, on the decision's tier or ``tier``."""
     policy = rt.policy()
     decision = payload["decision"]
@@ -121,14 +127,15 @@ def execute(rt: Runtime, payload: dict[str, Any], tier: str | None = None, *, wa
         confidence_threshold=payload.get("confidence_threshold"), wait_until=wait_until,
         chat=payload.get("chat"),  # a drop-in gateway call (app.gateway): the client's prompt, tools and format
     )
-    return run_cascade(policy, job, rt.providers(policy), breaker=rt.breaker, observers=observers)
+    return run_cascade(policy, job, rt.providers(policy), breaker=rt.breaker, observers=observers, spend=spend)
 
 
 def answer_of(request_id: str, result: CascadeResult, payload: dict[str, Any]) -> dict[str, Any]:
     """The contract's ``/v1/fallback`` answer for a cascade outcome."""
-    return {"request_id": request_id, "job_id": request_id, **result.to_dict(),
-            "decision_id": payload["decision"].get("id"), "metadata": payload.get("metadata") or {},
-            "review_id": None, "review_url": None}
+    answer = {"request_id": request_id, "job_id": request_id, **result.to_dict(),
+              "decision_id": payload["decision"].get("id"), "metadata": payload.get("metadata") or {},
+              "review_id": None, "review_url": None}
+    return with_overhead(None, request_id, answer, payload["decision"])
 
 
 def store_outcome(rt: Runtime, request_id: str, result: CascadeResult, payload: dict[str, Any], *,
@@ -177,6 +184,7 @@ def _attempt_row(request_id: str, seq: int, attempt: AttemptRecord) -> dict[str,
                 reason=attempt.reason, gate_results=attempt.gate_results, input_tokens=attempt.usage.input_tokens,
                 output_tokens=attempt.usage.output_tokens, cache_read_tokens=attempt.usage.cache_read_tokens,
                 cache_write_tokens=attempt.usage.cache_write_tokens, batch=False, cost_usd=attempt.cost_usd,
+                cache_write_1h_tokens=attempt.usage.cache_write_1h_tokens,
                 baseline_cost_usd=attempt.baseline_cost_usd, latency_ms=attempt.latency_ms,
                 output_text=(attempt.output_text or "")[:MAX_OUTPUT_TEXT_CHARS] or None)
 
@@ -213,6 +221,7 @@ def mark_failed(rt: Runtime, request_id: str, exc: BaseException, *, final: bool
         with rt.store.session() as session:
             lifecycle.requeue(session, request_id, None, error=error)
         return
+    request_spend(rt.store, request_id, rt.settings).release()
     decision = row.payload.get("decision") or {}
     failed = CascadeResult(task_type=decision.get("task_type", "unknown"), status="failed", output=None, tier=None,
                            model=None, start_tier=decision.get("tier", ""), escalated=False, needs_review=False,
@@ -224,25 +233,32 @@ def mark_failed(rt: Runtime, request_id: str, exc: BaseException, *, final: bool
     store_outcome(rt, request_id, failed, row.payload, callback=True)
 
 
-def rerun_at_tier(rt: Runtime, payload: dict[str, Any], tier: str, *, api_key_id: int | None = None) -> dict[str, Any]:
-    """A reviewer's re-run: a new ledger request for the same payload on ``tier`` (no new review row)."""
-    payload = {**payload, "decision": {**payload["decision"], "tier": tier}}
+def rerun_at_tier(rt: Runtime, payload: dict[str, Any], tier: str, *, api_key_id: int | None = None,
+                  parent_request_id: str | None = None) -> dict[str, Any]:
+    """A reviewer's re-run: a ledger row of kind ``rerun``, overhead of the original request
+    (``app.overhead``), for the same payload on ``tier`` (no new review row)."""
+    payload = {**payload, "decision": {key: value for key, value in {**payload["decision"], "tier": tier}.items()
+                                       if not key.startswith("router_")}}
     with rt.store.session() as session:
-        row = Request(kind="fallback", task_type=payload["decision"]["task_type"], tier=tier,
+        row = Request(kind="rerun", task_type=payload["decision"]["task_type"], tier=tier,
                       status=lifecycle.RUNNING, owner=rt.leases.owner, lease_until=lifecycle.lease(),
                       exec_mode="rerun", payload=payload, api_key_id=api_key_id, progress_total=1,
-                      request_metadata=payload.get("metadata") or {})
+                      request_metadata=payload.get("metadata") or {}, workflow=workflow_of(payload.get("metadata")),
+                      parent_request_id=parent_request_id)
         session.add(row)
         session.flush()
         request_id = row.id
+    spend = request_spend(rt.store, request_id, rt.settings)
     try:
         with rt.leases.hold(request_id):
-            result = execute(rt, payload, tier)
+            result = as_rerun(execute(rt, payload, tier, spend=spend))
     except Exception as exc:
         with rt.store.session() as session:
             lifecycle.finish(session, request_id, rt.leases.owner, {"status": "failed", "error": _error_text(exc),
                                                                      "finished_at": utcnow()})
         raise
+    finally:
+        spend.release()
     # The re-run's answer becomes a new review item of the reviews module, not one of ours.
     return store_outcome(rt, request_id, result, payload, callback=False, create_review=False) or {}
 

@@ -13,8 +13,9 @@ from contextlib import contextmanager
 from typing import Any, Iterator
 
 from app.errors import ProviderError
-from app.pricing import Usage
+from app.pricing import PriceTable, Usage
 from app.providers.base import ModelCall, ModelReply, Provider, not_the_api
+from app.routing.tokens import estimate_tokens
 
 CACHE_CONTROL = {"type": "ephemeral"}
 JSON_ONLY_NOTE = "Answer with JSON only: no prose and no code fences."
@@ -23,10 +24,12 @@ JSON_ONLY_NOTE = "Answer with JSON only: no prose and no code fences."
 class AnthropicProvider(Provider):
     name = "anthropic"
 
-    def __init__(self, api_key: str, base_url: str | None = None, timeout: float = 60.0, max_retries: int = 2):
+    def __init__(self, api_key: str, base_url: str | None = None, timeout: float = 60.0, max_retries: int = 2,
+                 prices: PriceTable | None = None):
         import anthropic  # lazy: heavy, and unused in dry-run mode
 
         self._sdk = anthropic
+        self.prices = prices  # for the per-model minimum cacheable prefix
         self.timeout = timeout
         self.max_retries = max_retries
         self.client = anthropic.Anthropic(api_key=api_key, base_url=base_url, timeout=timeout, max_retries=max_retries)
@@ -36,7 +39,7 @@ class AnthropicProvider(Provider):
         api_key = os.environ.get(spec.api_key_env, "") if spec and spec.api_key_env else settings.anthropic_api_key
         base_url = spec.base_url if spec and spec.base_url else settings.anthropic_base_url
         timeout = spec.timeout_seconds if spec else settings.provider_timeout_seconds
-        return cls(api_key or "", base_url, timeout, settings.provider_max_retries)
+        return cls(api_key or "", base_url, timeout, settings.provider_max_retries, policy.prices)
 
     def complete(self, call: ModelCall) -> ModelReply:
         sdk = self._sdk
@@ -92,15 +95,37 @@ class AnthropicProvider(Provider):
         except (ValueError, sdk.APIError) as exc:  # a stream whose events do not parse
             raise ProviderError(f"{call.model}: unreadable response: {exc}", retryable=True) from None
 
-    @staticmethod
-    def _system(call: ModelCall) -> dict[str, Any]:
+    def cache_marked(self, call: ModelCall) -> bool:
+        """Mark the prefix for caching only when it reaches the model's minimum: the API caches nothing
+        shorter, so marking it would only promise a discount that never comes."""
+        if not call.cached_system:
+            return False
+        return self.prices is None or self.prices.cacheable(call.model, estimate_tokens(call.cached_system))
+
+    def _system(self, call: ModelCall) -> dict[str, Any]:
         blocks = []
         if call.cached_system:
-            blocks.append({"type": "text", "text": call.cached_system, "cache_control": CACHE_CONTROL})
+            block = {"type": "text", "text": call.cached_system}
+            if self.cache_marked(call):
+                block["cache_control"] = CACHE_CONTROL
+            blocks.append(block)
         extra = "\n\n".join(part for part in (call.system, JSON_ONLY_NOTE if call.json_output else "") if part)
         if extra:
             blocks.append({"type": "text", "text": extra})
         return {"system": blocks} if blocks else {}
+
+
+def read_usage(usage: Any) -> Usage:
+    """The API's usage block as billed: ``input_tokens`` excludes cached tokens; cache writes are split
+    by TTL in ``cache_creation`` (absent on older API versions: then every write is a 5-minute one)."""
+    breakdown = getattr(usage, "cache_creation", None)
+    write_1h = getattr(breakdown, "ephemeral_1h_input_tokens", 0) or 0 if breakdown is not None else 0
+    write_5m = getattr(breakdown, "ephemeral_5m_input_tokens", 0) or 0 if breakdown is not None else 0
+    writes = usage.cache_creation_input_tokens
+    if writes is None:
+        writes = write_5m + write_1h
+    return Usage(input_tokens=usage.input_tokens, output_tokens=usage.output_tokens, cache_write_tokens=writes,
+                 cache_read_tokens=usage.cache_read_input_tokens or 0, cache_write_1h_tokens=write_1h)
 
 
 def _reply(message: Any, call: ModelCall, started: float) -> ModelReply:
@@ -110,9 +135,7 @@ def _reply(message: Any, call: ModelCall, started: float) -> ModelReply:
     blocks = [block.model_dump(exclude_none=True) for block in message.content]
     return ModelReply(
         text="".join(block.text for block in message.content if getattr(block, "type", "") == "text"),
-        usage=Usage(input_tokens=usage.input_tokens, output_tokens=usage.output_tokens,
-                    cache_write_tokens=usage.cache_creation_input_tokens or 0,
-                    cache_read_tokens=usage.cache_read_input_tokens or 0),
+        usage=read_usage(usage),
         latency_ms=(time.perf_counter() - started) * 1000,
         model=message.model or call.model,
         stop_reason=message.stop_reason,

@@ -35,7 +35,7 @@ ZERO = Decimal(0)
 MONEY_PLACES = Decimal("0.000001")
 PERCENT_PLACES = Decimal("0.01")
 ANSWER = "answer"
-OVERHEAD_PURPOSES = ("router", "retry", "escalation", "self_check")
+OVERHEAD_PURPOSES = ("router", "retry", "escalation", "self_check", "rerun")
 
 
 @dataclass

@@ -3,8 +3,9 @@
 The money comes from the attempts (every model call is one row with its cost and, for answers, its
 baseline), summed in SQL per group, purpose, model and batch flag, then split into levers in Python
 (see ``app.reports.attribution``). Request counts come from the requests table, so a request that
-failed before any model call still counts; the ledger rows of LLM-router calls made for ``/v1/route``
-(kind ``route``) are not tasks, so their cost is counted (as overhead) but they are not. Plain
+failed before any model call still counts; the ledger rows of LLM-router calls (kind ``route``) and of
+reviewers' re-runs (kind ``rerun``) are not tasks, so their cost is counted (as overhead, under the
+task's key and workflow, ``app.overhead``) but they are not. Plain
 SQLAlchemy expressions, so the same queries run on SQLite and PostgreSQL; only the month expression
 differs by dialect.
 """
@@ -24,6 +25,7 @@ from app.store import SHADOW_KIND, ApiKey, Attempt, Request
 
 GROUPINGS = ("task_type", "month", "api_key", "workflow")
 ROUTE_ONLY_KIND = "route"
+OVERHEAD_KINDS = ("route", "rerun")  # ledger rows that are overhead of a task, never a task
 DEFAULT_GROUPING = "task_type"
 NO_KEY = "(none)"
 # SQLite keeps Numeric as a float, so its SUM carries binary noise far below a micro-dollar; the ledger's
@@ -130,7 +132,7 @@ def savings_report(session: Session, policy: Policy, period: Period, group_by: s
             groups[name] = Figures(key=name)
         return groups[name]
 
-    is_task = Request.kind != ROUTE_ONLY_KIND
+    is_task = Request.kind.not_in(OVERHEAD_KINDS)
     # Shadow comparisons (kind ``shadow``) are reported on their own line (app.shadow.report), never in the saving.
     requests = in_period(select(key, _flag_count(is_task), _flag_count(is_task & Request.dry_run.is_(True)),
                                 func.sum(Request.cost_usd)).where(Request.kind != SHADOW_KIND).group_by(key), period)
@@ -144,14 +146,16 @@ def savings_report(session: Session, policy: Policy, period: Period, group_by: s
         select(key, Attempt.purpose, Attempt.model, Attempt.batch,
                func.sum(Attempt.input_tokens), func.sum(Attempt.output_tokens),
                func.sum(Attempt.cache_read_tokens), func.sum(Attempt.cache_write_tokens),
-               func.sum(Attempt.cost_usd), func.sum(Attempt.baseline_cost_usd))
+               func.sum(Attempt.cost_usd), func.sum(Attempt.baseline_cost_usd),
+               func.sum(Attempt.cache_write_1h_tokens))
         .join(Request, Attempt.request_id == Request.id).where(Request.kind != SHADOW_KIND)
         .group_by(key, Attempt.purpose, Attempt.model, Attempt.batch), period)
     prices = policy.prices
     for row in session.execute(attempts):
-        raw, purpose, model, _batch, tokens_in, tokens_out, cache_read, cache_write, cost, baseline = row
+        raw, purpose, model, _batch, tokens_in, tokens_out, cache_read, cache_write, cost, baseline, write_1h = row
         group = figures(raw)
-        usage = Usage(int(tokens_in or 0), int(tokens_out or 0), int(cache_write or 0), int(cache_read or 0))
+        usage = Usage(int(tokens_in or 0), int(tokens_out or 0), int(cache_write or 0), int(cache_read or 0),
+                      int(write_1h or 0))
         cost, baseline = _money(cost), _money(baseline)
         group.input_tokens += usage.input_tokens
         group.output_tokens += usage.output_tokens

@@ -3,7 +3,8 @@
 Definitions (each figure is per task type over the report window):
 
 - cost per request: the class's attempt costs / its requests.
-- escalation rate: requests marked ``escalated`` / requests. Health bands from the field: under 20%
+- escalation rate: requests answered by a higher tier than they started on / requests (a request that
+  failed on every tier is counted as failed, not escalated). Health bands from the field: under 20%
   good, 20-60% normal, over 60% the class should start one tier higher (it pays for the cheap try and
   the escalation on most requests).
 - format success rate: of the *task attempts* (every model answer to the task itself: purposes answer,
@@ -31,7 +32,7 @@ from sqlalchemy.orm import Session
 
 from app.policy import Policy
 from app.reports.attribution import ZERO, round_money
-from app.reports.ledger import ROUTE_ONLY_KIND, SavingsReport, in_period, savings_report
+from app.reports.ledger import OVERHEAD_KINDS, SavingsReport, in_period, savings_report
 from app.reports.period import Period
 from app.store import SHADOW_KIND, Attempt, Request, Review
 
@@ -45,7 +46,7 @@ MIN_REQUESTS_FOR_SUGGESTION = 5
 FORMAT_GATES = ("non_empty", "length", "regex", "json", "schema", "label_in_set")
 TASK_PURPOSES = ("answer", "retry", "escalation")
 PROVIDER_FAILURE = "provider"  # the cascade's gate name for a call the provider failed
-NOT_TASKS = (ROUTE_ONLY_KIND, SHADOW_KIND)  # ledger rows that are not requests of a class
+NOT_TASKS = (*OVERHEAD_KINDS, SHADOW_KIND)  # ledger rows that are not requests of a class
 
 
 @dataclass
@@ -56,6 +57,7 @@ class ClassQuality:
     cost: Decimal = ZERO
     baseline: Decimal = ZERO
     escalated: int = 0
+    failed: int = 0
     needs_review: int = 0
     task_attempts: int = 0
     format_failures: int = 0
@@ -171,12 +173,16 @@ def quality_report(session: Session, policy: Policy, period: Period) -> QualityR
         entry = of(group.key)
         entry.cost, entry.baseline = group.cost, group.baseline
 
-    requests = in_period(select(Request.task_type, func.count(Request.id), _count(Request.escalated.is_(True)),
-                                _count(Request.needs_review.is_(True)))
+    # A request that failed on every tier was not answered by a higher tier: it is failed, not escalated.
+    failed = Request.status == "failed"
+    requests = in_period(select(Request.task_type, func.count(Request.id),
+                                _count(Request.escalated.is_(True) & ~failed), _count(Request.needs_review.is_(True)),
+                                _count(failed))
                          .where(Request.kind.not_in(NOT_TASKS)).group_by(Request.task_type), period)
-    for task_type, count, escalated, needs_review in session.execute(requests):
+    for task_type, count, escalated, needs_review, failures in session.execute(requests):
         entry = of(task_type)
         entry.requests, entry.escalated, entry.needs_review = count, int(escalated), int(needs_review)
+        entry.failed = int(failures)
 
     format_failed = Attempt.ok.is_(False) & Attempt.gate.in_(FORMAT_GATES)
     answered = Attempt.gate.is_(None) | (Attempt.gate != PROVIDER_FAILURE)
@@ -239,6 +245,7 @@ def class_row(entry: ClassQuality) -> dict:
         "cost_per_request_usd": round_money(entry.cost_per_request),
         "escalation_pct": entry.escalation_pct,
         "escalation_band": entry.escalation_band,
+        "failed": entry.failed,
         "format_success_pct": entry.format_success_pct,
         "format_target_met": None if entry.format_success_pct is None else entry.format_success_pct >= FORMAT_SUCCESS_TARGET_PCT,
         "review_pct": entry.review_pct,

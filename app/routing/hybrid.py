@@ -87,10 +87,14 @@ class LlmRouting:
 
 def record_router_call(decision: LlmRouteDecision, mode: str) -> None:
     """The router call in the ledger: overhead (no baseline), committed with the caller's session."""
+    from flask import g
+
     from app.store import db
 
     attempt = decision.router_attempt
+    api_key = getattr(g, "api_key", None)  # /v1/fallback also links the row to its request (app.overhead)
     row = Request(kind="route", task_type=decision.task_type, tier=attempt.tier, model=attempt.model,
+                  api_key_id=api_key.id if api_key is not None else None,
                   status="done" if attempt.ok else "failed", exec_mode="sync",
                   payload={"mode": mode, "input_tokens": decision.input_tokens},
                   result={"tier": decision.tier, "decided_by": decision.decided_by, "reasons": decision.reasons},
@@ -100,7 +104,8 @@ def record_router_call(decision: LlmRouteDecision, mode: str) -> None:
                                 provider=attempt.provider, ok=attempt.ok, gate=attempt.gate, reason=attempt.reason,
                                 input_tokens=attempt.usage.input_tokens, output_tokens=attempt.usage.output_tokens,
                                 cache_read_tokens=attempt.usage.cache_read_tokens,
-                                cache_write_tokens=attempt.usage.cache_write_tokens, cost_usd=attempt.cost_usd,
+                                cache_write_tokens=attempt.usage.cache_write_tokens,
+                                cache_write_1h_tokens=attempt.usage.cache_write_1h_tokens, cost_usd=attempt.cost_usd,
                                 baseline_cost_usd=Decimal(0), latency_ms=attempt.latency_ms,
                                 output_text=attempt.output_text))
     session = db()

@@ -32,10 +32,7 @@ from app.routing import RouteInput, RulesRouter
 from app.simulate.log import LogRow
 
 CACHE_TTL = timedelta(minutes=5)
-# Smallest prefix the provider caches, by model (tokens). Below it the request succeeds uncached.
-# From Anthropic's prompt-caching table at the time of writing; check it when you change models.
-MIN_CACHEABLE_PREFIX_TOKENS = {"claude-haiku-4-5": 4096, "claude-sonnet-4-6": 1024, "claude-opus-4-7": 1024}
-DEFAULT_MIN_CACHEABLE_PREFIX_TOKENS = 1024
+# The smallest prefix the provider caches, by model, is the price table's ``min_cache_tokens``.
 MONTHS_PER_YEAR = 12
 HALF = Decimal("0.5")
 
@@ -136,7 +133,7 @@ def simulate(rows: list[LogRow], policy: Policy, *, months: Decimal | float | in
     def price(tier: str, row: LogRow, extra_input: int, batch: bool) -> tuple[Usage, Decimal]:
         model = policy.model_for(tier)
         prefix = row.cached_prefix_tokens
-        if prefix and prefix >= MIN_CACHEABLE_PREFIX_TOKENS.get(model, DEFAULT_MIN_CACHEABLE_PREFIX_TOKENS):
+        if prefix and prices.cacheable(model, prefix):
             warm = cache.hit((model, row.task_type, prefix, batch), row.timestamp)
             usage = Usage(row.input_tokens - prefix + extra_input, row.output_tokens,
                           cache_write_tokens=0 if warm else prefix, cache_read_tokens=prefix if warm else 0)

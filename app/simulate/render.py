@@ -10,7 +10,7 @@ from typing import Any
 
 from jinja2 import Environment, PackageLoader, select_autoescape
 
-from app.reports.attribution import PERCENT_PLACES, round_money
+from app.reports.attribution import PERCENT_PLACES, round_money, saving_pct
 from app.reports.charts import Series, bar_chart, column_chart, dollars
 from app.reports.export import DisplayCurrency
 from app.simulate.engine import MONTHS_PER_YEAR, Simulation
@@ -58,6 +58,11 @@ def summary(result: Simulation, display: DisplayCurrency | None = None) -> dict[
         "after_usd": after,
         "saving_usd": saving,
         "saving_pct": result.saving_pct,
+        # The same traffic with prompt caching left out: what the saving is where no prefix reaches the
+        # model's minimum cacheable length (the default prompts alone never do).
+        "without_caching": {"after_usd": round_money(result.after + result.levers.caching),
+                            "saving_usd": before - round_money(result.after + result.levers.caching),
+                            "saving_pct": saving_pct(result.after + result.levers.caching, result.before)},
         "by_tier": by_tier,
         "before_by_model": {model: {"requests": count, "tokens": tokens, "cost_usd": round_money(cost)}
                             for model, (count, tokens, cost) in result.before_by_model.items()},

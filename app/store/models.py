@@ -13,7 +13,7 @@ from datetime import datetime, timezone
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import JSON, Boolean, DateTime, ForeignKey, Index, Integer, Numeric, String, Text
+from sqlalchemy import JSON, Boolean, DateTime, ForeignKey, Index, Integer, Numeric, String, Text, UniqueConstraint
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 
 MONEY = Numeric(18, 8)
@@ -43,8 +43,6 @@ class ApiKey(Base):
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     revoked_at: Mapped[datetime | None]
     last_used_at: Mapped[datetime | None]
-    monthly_budget_usd: Mapped[Decimal | None]
-    budget_action: Mapped[str] = mapped_column(String(20), default="refuse")
 
     @property
     def scope_set(self) -> set[str]:
@@ -91,7 +89,7 @@ class Request(Base):
                       Index("uq_requests_idempotency", "api_key_id", "idempotency_key", unique=True))
 
     id: Mapped[str] = mapped_column(String(40), primary_key=True, default=lambda: new_id("req"))
-    kind: Mapped[str] = mapped_column(String(20))  # fallback | classify
+    kind: Mapped[str] = mapped_column(String(20))  # fallback | classify | route | rerun
     created_at: Mapped[datetime] = mapped_column(default=utcnow, index=True)
     finished_at: Mapped[datetime | None]
     api_key_id: Mapped[int | None] = mapped_column(ForeignKey("api_keys.id"), index=True)
@@ -121,6 +119,8 @@ class Request(Base):
     idempotency_key: Mapped[str | None] = mapped_column(String(200))
     idempotency_hash: Mapped[str | None] = mapped_column(String(64))
     request_metadata: Mapped[dict[str, Any]] = mapped_column("metadata", JSON, default=dict)
+    # The task this row is overhead of: a router call (kind ``route``) or a reviewer's re-run (``rerun``).
+    parent_request_id: Mapped[str | None] = mapped_column(String(40), index=True)
 
     attempts: Mapped[list["Attempt"]] = relationship(back_populates="request", order_by="Attempt.seq",
                                                      cascade="all, delete-orphan")
@@ -130,7 +130,8 @@ class Attempt(Base):
     """One model call made for a request.
 
     ``purpose`` is what the call was for: ``answer`` (its output is the one returned), ``retry``,
-    ``escalation`` (a stronger tier's try that was not kept), ``self_check`` or ``router``.
+    ``escalation`` (a stronger tier's try that was not kept), ``self_check``, ``router`` or ``rerun``
+    (a reviewer's re-run: overhead of the original task).
     """
 
     __tablename__ = "attempts"
@@ -150,7 +151,8 @@ class Attempt(Base):
     input_tokens: Mapped[int] = mapped_column(Integer, default=0)
     output_tokens: Mapped[int] = mapped_column(Integer, default=0)
     cache_read_tokens: Mapped[int] = mapped_column(Integer, default=0)
-    cache_write_tokens: Mapped[int] = mapped_column(Integer, default=0)
+    cache_write_tokens: Mapped[int] = mapped_column(Integer, default=0)  # 5 m + 1 h writes
+    cache_write_1h_tokens: Mapped[int] = mapped_column(Integer, default=0)
     batch: Mapped[bool] = mapped_column(Boolean, default=False)
     cost_usd: Mapped[Decimal] = mapped_column(default=Decimal(0))
     baseline_cost_usd: Mapped[Decimal] = mapped_column(default=Decimal(0))
@@ -257,3 +259,39 @@ class PolicyVersion(Base):
     reason: Mapped[str] = mapped_column(Text)
     content: Mapped[str] = mapped_column(Text)
     active: Mapped[bool] = mapped_column(Boolean, default=True)
+
+
+class Budget(Base):
+    """A spending limit per API key or per workflow, per month or day (``app.budgets``).
+
+    ``spent_usd`` is settled spend of the current period (``period_key``), ``reserved_usd`` the estimates
+    of calls in flight; both move only by conditional SQL updates.
+    """
+
+    __tablename__ = "budgets"
+    __table_args__ = (UniqueConstraint("scope", "subject", "period", name="uq_budgets_scope_subject_period"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    scope: Mapped[str] = mapped_column(String(20))  # api_key | workflow
+    subject: Mapped[str] = mapped_column(String(200))  # the key id, or the workflow name
+    period: Mapped[str] = mapped_column(String(10), default="month")  # month | day
+    limit_usd: Mapped[Decimal]
+    action: Mapped[str] = mapped_column(String(20), default="refuse")  # refuse | downgrade
+    alert_pct: Mapped[int] = mapped_column(Integer, default=80)  # 0: no alert
+    alert_url: Mapped[str | None] = mapped_column(Text)
+    period_key: Mapped[str] = mapped_column(String(10))
+    spent_usd: Mapped[Decimal] = mapped_column(default=Decimal(0))
+    reserved_usd: Mapped[Decimal] = mapped_column(default=Decimal(0))
+    alerted_period: Mapped[str | None] = mapped_column(String(10))
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class BudgetHold(Base):
+    """What one request still holds of a budget's ``reserved_usd``."""
+
+    __tablename__ = "budget_holds"
+
+    request_id: Mapped[str] = mapped_column(String(40), primary_key=True)
+    budget_id: Mapped[int] = mapped_column(ForeignKey("budgets.id", ondelete="CASCADE"), primary_key=True)
+    amount_usd: Mapped[Decimal] = mapped_column(default=Decimal(0))
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)

@@ -136,3 +136,11 @@ def savings_download():
 @login_required
 def quality_download():
     return csv_response(quality_csv(quality_report(db(), current_policy(), _period()[0])), "tiergate-quality.csv")
+
+
+@bp.app_template_global()
+def budget_rows():
+    """Every budget with this period's spend, for ``_budgets.html``."""
+    from app.budgets import list_budgets
+
+    return list_budgets(db())

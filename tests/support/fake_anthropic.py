@@ -9,8 +9,12 @@ Replies are scripted per model (a queue each; see ``Reply``) and fall back to a 
 prompts deterministically. Every request is recorded (model, system blocks with ``cache_control``,
 messages, headers, arrival time) for assertions.
 
-The default usage imitates prompt caching: the first time a model sees a system block marked with
-``cache_control`` its tokens are a cache write, later identical blocks are cache reads.
+The default usage follows the real API's prompt caching: a system prefix marked with ``cache_control``
+is cached only when it reaches the model's minimum cacheable length (``MIN_CACHE_TOKENS``; shorter
+marked text is billed as plain input). The first time a model sees a cacheable prefix its tokens are a
+cache write, reported in ``cache_creation`` by TTL (``ephemeral_5m_input_tokens``, or
+``ephemeral_1h_input_tokens`` for ``"ttl": "1h"``); later identical prefixes are cache reads.
+``input_tokens`` never includes cached tokens.
 
 Command line, for end-to-end runs with n8n, Make or a local ``tiergate up``::
 
@@ -35,6 +39,11 @@ from tests.support.sme_responder import approx_tokens, flatten_text, sme_respond
 
 Responder = Callable[[dict[str, Any]], "Reply | str"]
 
+# The real API's minimum cacheable prefix per model (Anthropic's prompt-caching docs; Sonnet 4.6 is
+# documented at 1,024 but observed to cache from 2,048). Unknown models: 1,024.
+MIN_CACHE_TOKENS = {"claude-haiku-4-5": 4096, "claude-sonnet-4-6": 2048, "claude-opus-4-7": 2048}
+DEFAULT_MIN_CACHE_TOKENS = 1024
+
 ERROR_TYPES = {400: "invalid_request_error", 401: "authentication_error", 429: "rate_limit_error",
                500: "api_error", 529: "overloaded_error"}
 
@@ -55,12 +64,14 @@ class Reply:
     raw_body: bytes | None = None
     content_type: str = "application/json"
     content: list[dict[str, Any]] | None = None  # content blocks (tool_use) instead of ``text``
+    cache_write_1h_tokens: int | None = None  # the part of cache_write_tokens written with the 1 h TTL
 
     @classmethod
     def ok(cls, text: str, input_tokens: int | None = None, output_tokens: int | None = None, *,
            cache_write_tokens: int | None = None, cache_read_tokens: int | None = None,
-           stop_reason: str = "end_turn") -> "Reply":
-        return cls(text, input_tokens, output_tokens, cache_write_tokens, cache_read_tokens, stop_reason)
+           stop_reason: str = "end_turn", cache_write_1h_tokens: int | None = None) -> "Reply":
+        return cls(text, input_tokens, output_tokens, cache_write_tokens, cache_read_tokens, stop_reason,
+                   cache_write_1h_tokens=cache_write_1h_tokens)
 
     @classmethod
     def error(cls, status: int, message: str = "scripted error", *, error_type: str | None = None,
@@ -117,6 +128,11 @@ class RecordedRequest:
     @property
     def cached_system(self) -> list[str]:
         return [block["text"] for block in self.system if block.get("cache_control")]
+
+    @property
+    def prefix_system(self) -> str:
+        """The first system block: Tiergate's stable prefix, whether it was marked for caching or not."""
+        return self.system[0]["text"] if self.system else ""
 
     @property
     def uncached_system(self) -> list[str]:
@@ -211,22 +227,31 @@ class FakeAnthropic:
     def message(self, body: dict[str, Any], reply: Reply) -> dict[str, Any]:
         """The Messages API JSON for a successful ``reply``, with usage filled in where not scripted."""
         system = _system_blocks(body.get("system"))
-        cached = "".join(b["text"] for b in system if b.get("cache_control"))
-        uncached = "".join(b["text"] for b in system if not b.get("cache_control"))
+        model = body.get("model") or ""
+        marked = [b for b in system if b.get("cache_control")]
+        cached = "".join(b["text"] for b in marked)
+        if cached and approx_tokens(cached) < MIN_CACHE_TOKENS.get(model, DEFAULT_MIN_CACHE_TOKENS):
+            cached = ""  # below the model's minimum the API caches nothing and bills it as plain input
+        uncached = "".join(b["text"] for b in system if not (cached and b.get("cache_control")))
         rest = approx_tokens(uncached + "".join(flatten_text(m.get("content")) for m in body.get("messages", [])))
-        write = read = 0
+        write = read = write_1h = 0
         if cached and reply.input_tokens is None:  # scripted usage means exactly what the test says
-            key = (body.get("model") or "", cached)
+            key = (model, cached)
             with self._lock:
                 seen = key in self._cache
                 self._cache.add(key)
             read, write = (approx_tokens(cached), 0) if seen else (0, approx_tokens(cached))
+            one_hour = any((b.get("cache_control") or {}).get("ttl") == "1h" for b in marked)
+            write_1h = write if one_hour else 0
         text = reply.text or "" if reply.content is None else json.dumps(reply.content)
+        write = reply.cache_write_tokens or write
+        write_1h = reply.cache_write_1h_tokens if reply.cache_write_1h_tokens is not None else write_1h
         usage = {
             "input_tokens": rest if reply.input_tokens is None else reply.input_tokens,
             "output_tokens": approx_tokens(text) if reply.output_tokens is None else reply.output_tokens,
-            "cache_creation_input_tokens": reply.cache_write_tokens or write,
+            "cache_creation_input_tokens": write,
             "cache_read_input_tokens": reply.cache_read_tokens or read,
+            "cache_creation": {"ephemeral_5m_input_tokens": write - write_1h, "ephemeral_1h_input_tokens": write_1h},
         }
         return {"id": f"msg_{uuid.uuid4().hex[:24]}", "type": "message", "role": "assistant",
                 "model": body.get("model"), "content": reply.content or [{"type": "text", "text": text}],
