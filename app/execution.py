@@ -5,8 +5,9 @@ they are greenlets, so a request waiting on a model costs a few KB and no thread
 (tests on the Flask test client, a plain ``flask run``) they are real threads and everything still works.
 
 - ``Leases``: renews, in one UPDATE every few seconds, the lease of every request this process runs.
-- ``InFlightCalls``: remembers in Redis each model call while it is out, so the process that rescues a
-  request after a crash can put the lost call in the ledger at its estimated cost.
+- ``InFlightCalls``: remembers in Redis each model call from the moment it goes out until its outcome
+  is stored, so the process that rescues a request after a crash can put the paid call in the ledger
+  at its estimated cost.
 - ``SyncTask``: the hand-over between a sync HTTP request and the greenlet running its cascade: the
   answer goes back in the response if it is ready by the bound, else by callback, never both.
 """
@@ -79,10 +80,12 @@ class Leases:
 
 
 class InFlightCalls:
-    """A call observer (``app.cascade.CallObserver``) that keeps a Redis note of each call while it is out."""
+    """A call observer (``app.cascade.CallObserver``) that keeps a Redis note of each call until it is stored."""
 
-    def __init__(self, redis: Redis, request_id: str, prices: PriceTable):
+    def __init__(self, redis: Redis, request_id: str, prices: PriceTable, *, keep_until_stored: bool = True):
         self.redis, self.key, self.prices = redis, IN_FLIGHT_KEY.format(request_id), prices
+        # A list's chunks are stored one by one, each right after its calls: their notes go when the call ends.
+        self.keep_until_stored = keep_until_stored
 
     def before(self, call: ModelCall) -> None:
         try:
@@ -101,8 +104,17 @@ class InFlightCalls:
             pass
 
     def after(self, call: ModelCall) -> None:
+        """The call is over but not yet in the ledger: the note stays until the outcome is stored
+        (``clear``), so a crash in between still leaves the paid call to be recorded."""
+        if not self.keep_until_stored:
+            try:
+                self.redis.hdel(self.key, str(id(call)))
+            except RedisError:
+                pass
+
+    def clear(self) -> None:
         try:
-            self.redis.hdel(self.key, str(id(call)))
+            self.redis.delete(self.key)
         except RedisError:
             pass
 

@@ -99,6 +99,8 @@ def decision_json(decision: RouteDecision, decision_id: str, metadata: dict) -> 
 def route():
     body = RouteRequest.model_validate(read_body())
     decision = decide(body)
+    if decision.router_request_id:  # the LLM router's ledger row is in this request's session: commit it
+        db().commit()  # first, or the group commit below would wait on this session's write lock (SQLite)
     decision_id = record_decision(decision, body, commit_now=True)
     if decision.router_request_id:  # the router call counts against the key's and workflow's budgets
         budgets_for(current_app.extensions["store"]).spend(

@@ -149,7 +149,7 @@ def run(app: Flask, request_id: str, *, deadline: float | None = None, progress:
         done_starts = set(session.scalars(select(ClassifyChunk.start).where(ClassifyChunk.request_id == request_id)))
     spend = request_spend(rt.store, request_id, rt.settings)
     plan = ClassifyPlan(policy, spec, rt.providers(policy), rt.breaker,
-                        observers=[InFlightCalls(rt.redis, request_id, policy.prices)], spend=spend)
+                        observers=[InFlightCalls(rt.redis, request_id, policy.prices, keep_until_stored=False)], spend=spend)
     todo = [(start, min(start + chunk_size, len(items))) for start in range(0, len(items), chunk_size)
             if start not in done_starts]
     warm = bool(done_starts)

@@ -92,18 +92,21 @@ def run_claimed(rt: Runtime, claimed: lifecycle.Claimed, *, task: SyncTask | Non
                 wait_until: float | None = None) -> dict[str, Any] | None:
     """Run the cascade for a request this process owns and store the outcome; returns the answer."""
     payload = claimed.payload
-    lost = lost_calls(rt.redis, claimed.request_id) if claimed.recovered else []
+    # Calls an earlier run paid for but never stored (its process died, or it crashed before storing).
+    lost = lost_calls(rt.redis, claimed.request_id) if task is None else []
     spend = request_spend(rt.store, claimed.request_id, rt.settings)
+    in_flight = InFlightCalls(rt.redis, claimed.request_id, rt.policy().prices)
     with rt.leases.hold(claimed.request_id):
         try:
-            result = execute(rt, payload, wait_until=wait_until, spend=spend,
-                             observers=[InFlightCalls(rt.redis, claimed.request_id, rt.policy().prices)])
+            result = execute(rt, payload, wait_until=wait_until, spend=spend, observers=[in_flight])
         finally:
             spend.release()
         result.attempts[:0] = lost
         by_response = task is not None and task.respond_or_callback()
         answer = store_outcome(rt, claimed.request_id, result, payload, callback=not by_response,
-                                recovered=claimed.recovered)
+                               recovered=claimed.recovered)
+    if answer is not None:
+        in_flight.clear()  # every call is in the ledger now
     if answer is not None and shadowed(rt.policy(), result.task_type):
         from app.shadow import after_delivery
 
