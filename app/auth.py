@@ -81,12 +81,7 @@ def presented_key() -> str | None:
 
 def authenticate(scope: str) -> ApiKey:
     """The request's key if it exists, is not revoked and carries ``scope`` (admin carries all)."""
-    plain = presented_key()
-    if not plain:
-        raise Unauthorized("missing API key: send 'Authorization: Bearer <key>' or 'X-API-Key: <key>'", "Authorization")
-    key = _lookup(hash_key(plain))
-    if key is None:
-        raise Unauthorized("invalid or revoked API key", "Authorization")
+    key = authenticate_any()
     if scope not in key.scope_set and "admin" not in key.scope_set:
         raise Forbidden(f"this API key lacks the '{scope}' scope", "Authorization")
     return key

@@ -1,6 +1,6 @@
 """Settings from the environment, validated by pydantic.
 
-The names are the contract of PRODUCT.md section 12. A bad value fails fast with the variable's name,
+The names are the contract of docs/architecture.md, "Settings and command line". A bad value fails fast with the variable's name,
 because an operator reads environment variables, not pydantic field paths.
 """
 from __future__ import annotations

@@ -12,7 +12,7 @@ sequentially and closed-loop on keep-alive connections, interleaved so that nois
 
 Each once plain and once with ``stream: true``; for streams, time to first token (the first text delta)
 and to the end. Overhead = the median (and p99) of the gateway minus the direct figure.
-Target (PRODUCT.md section 10): under 5 ms added at the median, first token included.
+Target (docs/architecture.md, "Performance targets"): under 5 ms added at the median, first token included.
 
 With ``--live`` the policy streams live (``gateway.stream: live``): tokens are relayed as the model writes
 them instead of after the gates.

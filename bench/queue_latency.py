@@ -4,7 +4,7 @@ Starts an embedded Redis and one worker process (``python -m workers``, the work
 up`` runs: it forks a work horse per job) in a temp data dir, then enqueues a trivial job
 (``time.time``) N times, one at a time. Latency = the time the job started (its return value) minus
 the time just before ``enqueue``; RQ's own ``started_at - enqueued_at`` is printed alongside.
-Target (PRODUCT.md section 10): under 10 ms median.
+Target (docs/architecture.md, "Performance targets"): under 10 ms median.
 Run: .venv/bin/python bench/queue_latency.py [--jobs 200]
 """
 from __future__ import annotations

@@ -1,6 +1,6 @@
 """Rules-mode routing decision latency in process: p50/p99 over 100k decisions.
 
-Target (PRODUCT.md section 10): p99 under 0.5 ms. Run: .venv/bin/python bench/route_decision.py
+Target (docs/architecture.md, "Performance targets"): p99 under 0.5 ms. Run: .venv/bin/python bench/route_decision.py
 """
 from __future__ import annotations
 

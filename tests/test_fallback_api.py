@@ -65,7 +65,7 @@ def rows(app, model, **where):
 
 
 def verify(delivery, secret=CALLBACK_SECRET, max_age_seconds=300) -> dict:
-    """A receiver written from PRODUCT.md section 11 alone."""
+    """A receiver written from docs/architecture.md, "API contract" alone."""
     timestamp = delivery.headers["x-tiergate-timestamp"]
     expected = "sha256=" + hmac.new(secret.encode(), f"{timestamp}.".encode() + delivery.body, hashlib.sha256).hexdigest()
     assert hmac.compare_digest(expected, delivery.headers["x-tiergate-signature"])

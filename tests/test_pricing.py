@@ -41,7 +41,7 @@ def test_plain_cost_bills_cached_tokens_as_input(prices):
 
 
 def test_reference_blend_saves_about_43_percent_by_routing_alone(prices):
-    """PRODUCT.md section 10: 70/25/5 on the tiers at 4:1 input:output against all-Sonnet."""
+    """docs/architecture.md, "Performance targets": 70/25/5 on the tiers at 4:1 input:output against all-Sonnet."""
     def blended(model):  # price of 5 tokens at 4:1, per million
         return prices.cost(model, Usage(input_tokens=4_000_000, output_tokens=1_000_000)) / 5
     routed = (Decimal("0.7") * blended("claude-haiku-4-5") + Decimal("0.25") * blended("claude-sonnet-4-6")

@@ -1,4 +1,4 @@
-"""Each upgrade rule, and the order they apply in (PRODUCT.md section 2)."""
+"""Each upgrade rule, and the order they apply in (docs/architecture.md, "Routing")."""
 from __future__ import annotations
 
 import pytest

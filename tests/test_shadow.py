@@ -60,7 +60,7 @@ def app(tmp_path, redis_url, database_url, redis_conn, fake_anthropic, policy_pa
 @pytest.fixture
 def worker(app, redis_conn, policy_path, monkeypatch):
     monkeypatch.setenv("TIERGATE_POLICY", str(policy_path))  # the worker process reads the same policy file
-    process = WorkerProcess(app.config["TIERGATE"], redis_conn, log_path="/tmp/shadow-worker.log").start()
+    process = WorkerProcess(app.config["TIERGATE"], redis_conn).start()
     yield process
     process.stop()
 
@@ -215,7 +215,8 @@ def test_free_text_is_judged_with_its_cost_on_the_shadow_line_and_a_malformed_ve
     assert unjudged.status == "not_judged" and "not JSON" in unjudged.reason  # never counted as agreement
     judge_calls = fake_anthropic.requests_for(OPUS)
     assert len(judge_calls) == 2 and all(r.path == "/v1/messages" for r in judge_calls)
-    assert "Answer A (candidate)" in judge_calls[0].user_text and "same_or_better" in judge_calls[0].cached_system[0]
+    assert "Answer A (candidate)" in judge_calls[0].user_text  # the rubric is the system prompt (too short to cache)
+    assert any("same_or_better" in block["text"] for block in judge_calls[0].system)
 
     prices = app.extensions["routing"].policy.prices
     with app.extensions["store"].session() as session:

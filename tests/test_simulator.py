@@ -44,7 +44,7 @@ def test_reference_workload_figures_match_the_hand_calculation():
 
     Before, all on Sonnet: 4M input x 3 + 1M output x 15 = 27.00.
     Routing alone (list prices): tier1 2.8M x 1 + 0.7M x 5 = 6.30; tier2 1.0M x 3 + 0.25M x 15 = 6.75;
-    tier3 0.2M x 5 + 0.05M x 25 = 2.25; total 15.30, saving 11.70 = 43.33% (PRODUCT.md: "about 43%").
+    tier3 0.2M x 5 + 0.05M x 25 = 2.25; total 15.30, saving 11.70 = 43.33% (the product's "about 43%").
     With the cache, per request (tokens x price):
       Haiku   in 7,000 = 2,800 plain + 4,200 prefix, out 1,750:
               warm 2,800 + 420 + 8,750 = 11,970; first use 2,800 + 5,250 + 8,750 = 16,800
@@ -68,7 +68,7 @@ def test_reference_workload_figures_match_the_hand_calculation():
     assert (levers.routing, levers.caching, levers.batch, levers.overhead) == (D("11.7"), D("3.59196"), D("1.20183"), 0)
     assert levers.saving == result.saving
     assert result.lever_pct(levers.routing) == D("43.33")
-    # The routing-only figure is PRODUCT.md's blended-price formula.
+    # The routing-only figure is the blended-price formula of docs/architecture.md, "Performance targets".
     blended = (D("0.7") * D("1.8") + D("0.25") * D("5.4") + D("0.05") * D("9")) / D("5.4")
     assert result.lever_pct(levers.routing) == ((1 - blended) * 100).quantize(D("0.01"))
 

@@ -22,7 +22,7 @@ MAX_OFFSET = 10**9  # past any real queue; far past it the database's integer ov
 
 
 class DecisionBody(BaseModel):
-    """``POST /v1/reviews/<id>/decision``; field names are the contract (PRODUCT.md section 11)."""
+    """``POST /v1/reviews/<id>/decision``; field names are the contract (docs/architecture.md, "API contract")."""
 
     model_config = ConfigDict(extra="ignore", str_strip_whitespace=True)
 

@@ -1,4 +1,4 @@
-"""Request bodies of the API as pydantic models; field names are the contract (PRODUCT.md section 11)."""
+"""Request bodies of the API as pydantic models; field names are the contract (docs/architecture.md, "API contract")."""
 from __future__ import annotations
 
 from typing import Any, Literal

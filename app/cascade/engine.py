@@ -1,6 +1,6 @@
 """The cascade: run a task on its tier, check the answer, retry, escalate with a hint, or hand it to review.
 
-PRODUCT.md section 4, step by step:
+docs/architecture.md, "Cascade and gates", step by step:
 
 1. Call the decision's tier. A model whose circuit is open (``app.providers.breaker``) is handled as
    its tier's ``on_provider_error`` says: ``wait`` for it (within ``CascadeInput.wait_until``),

@@ -1,6 +1,6 @@
 """One chunk of a list through the classify cascade. Pure: no Flask, no database.
 
-For the items of one chunk (PRODUCT.md sections 3 and 4):
+For the items of one chunk (docs/architecture.md, "API contract" and "Cascade and gates"):
 
 1. Ask the task type's tier (tier1 by default) for all items at once, as JSON.
 2. Items whose verdict failed a gate (malformed answer, label outside the set, no verdict) are asked

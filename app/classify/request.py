@@ -1,6 +1,6 @@
 """The ``/v1/classify`` request: items, labels and options, normalised into what the classifier reads.
 
-Field names are the contract (PRODUCT.md section 11). Items come as strings or as objects; an object's
+Field names are the contract (docs/architecture.md, "API contract"). Items come as strings or as objects; an object's
 text is its ``text_field`` (or its ``text`` key, or the whole row as JSON when neither exists, so a
 spreadsheet row with several columns can be labelled as it is), and its id is its ``id_field`` (else its
 position in the list). Ids are echoed back untouched; the model only ever sees positions.

@@ -72,7 +72,7 @@ class SensitiveRule(Strict):
 
 
 class UpgradeRules(Strict):
-    """Thresholds of the upgrade rules, applied in the order PRODUCT.md section 2 lists them."""
+    """Thresholds of the upgrade rules, applied in the order docs/architecture.md, "Routing" lists them."""
 
     max_input_tokens: int = Field(default=8000, gt=0)
     input_size_min_tier: str = "tier2"

@@ -14,7 +14,7 @@ Definitions (each figure is per task type over the report window):
 - review rate: requests that needed a person / requests.
 - correction minutes: ``minutes_spent`` the reviewers entered on decided reviews of the class.
 - audit wrong rate: sampled tier-1 answers marked wrong / sampled answers marked; under 5% keep,
-  5-10% adjust the prompt and add examples, over 10% move the class up a tier (PRODUCT.md section 6).
+  5-10% adjust the prompt and add examples, over 10% move the class up a tier (docs/architecture.md, "Review queue").
 - p50 / p95 latency: nearest-rank percentiles of the requests' end-to-end ``latency_ms``.
 
 Requests are tasks (fallback and classify); the ledger rows of ``/v1/route`` router calls only add

@@ -1,6 +1,6 @@
 """``llm`` mode: a tier1 model reads the request against a written rubric and places it.
 
-The router model answers ``{tier, task_type, reason, confidence}`` as JSON (PRODUCT.md section 2). The
+The router model answers ``{tier, task_type, reason, confidence}`` as JSON (docs/architecture.md, "Routing"). The
 answer becomes a decision like this, each step named in the reason trail:
 
 1. ``llm_router``: the model's tier and task type (a caller-given task type is kept as given).

@@ -1,6 +1,6 @@
 """Rules-mode routing: the policy table plus the upgrade rules, no model call.
 
-The order of the upgrade rules is the product's (PRODUCT.md section 2): the task type's tier (or the
+The order of the upgrade rules is the product's (docs/architecture.md, "Routing"): the task type's tier (or the
 safe middle for an unknown type), input size, high risk, sensitive content, external sending, low
 confidence. Every rule that fires adds ``{rule, detail}`` to the reason trail, so an operator can read
 in the log why a request went where it went.

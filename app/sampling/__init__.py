@@ -1,6 +1,6 @@
 """Monthly quality sampling of tier1 answers, its recommendations, and the policy versions they produce.
 
-PRODUCT.md section 6: each month a stratified sample of tier1 answers (default 50: 20 classification,
+docs/architecture.md, "Review queue": each month a stratified sample of tier1 answers (default 50: 20 classification,
 10 extraction, 10 format rewrite, 10 translation) goes into the review queue as audit items. Reviewers
 mark each right or wrong; the wrong-answer rate per class gives the recommendation:
 

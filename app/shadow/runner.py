@@ -110,7 +110,7 @@ def _send(app: Flask, policy: Policy, calls: list[tuple[str, ModelCall]]) -> str
         return ", ".join(finish(app, cid, _complete(provider, call, SHADOW_PURPOSE, tier, policy))
                          for cid, call in calls)
     requests = [{"custom_id": cid, "params": {"model": call.model, "max_tokens": call.max_tokens,
-                                              "messages": call.messages, **AnthropicProvider._system(call)}}
+                                              "messages": call.messages, **provider._system(call)}}
                 for cid, call in calls]
     try:
         batch = provider.client.messages.batches.create(requests=requests)

@@ -1,6 +1,6 @@
 """Reading a log of past requests for the simulator: CSV or JSONL, one request per row or line.
 
-Columns (PRODUCT.md section 11): ``task_type`` and/or ``text`` (at least one), ``input_tokens`` (all
+Columns (docs/architecture.md, "API contract"): ``task_type`` and/or ``text`` (at least one), ``input_tokens`` (all
 input, including any cacheable prefix), ``output_tokens``; optional ``model`` (what the request ran on
 before; the policy's baseline model when absent), ``cached_prefix_tokens`` (the stable part of the
 input: system prompt, brand rules, knowledge snippets), ``urgent`` (``false`` means the request can

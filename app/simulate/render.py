@@ -1,4 +1,4 @@
-"""The simulation as the before/after table of PRODUCT.md section 5, as JSON, and as an HTML page.
+"""The simulation as the before/after table of docs/architecture.md, "Ledger and pricing", as JSON, and as an HTML page.
 
 All three show the same rounded Decimals: money in the JSON to the micro-dollar (levers adding up
 exactly to the saving, as in the ledger report), the table and the page to the cent.

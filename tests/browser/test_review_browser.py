@@ -36,7 +36,7 @@ def log_in(page, base: str, email: str = REVIEWER_EMAIL, password: str = REVIEWE
 
 
 def assert_signed(headers: dict[str, str], body: bytes) -> None:
-    """Verified as a receiver would from PRODUCT.md section 11: HMAC-SHA256 of "<timestamp>.<body>"."""
+    """Verified as a receiver would from docs/architecture.md, "API contract": HMAC-SHA256 of "<timestamp>.<body>"."""
     stamp = headers["X-Tiergate-Timestamp"]
     expected = "sha256=" + hmac.new(CALLBACK_SECRET.encode(), f"{stamp}.".encode() + body, hashlib.sha256).hexdigest()
     assert hmac.compare_digest(headers["X-Tiergate-Signature"], expected)

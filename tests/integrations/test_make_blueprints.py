@@ -14,7 +14,7 @@ BLUEPRINT_DIR = Path(__file__).resolve().parents[2] / "make-blueprints"
 BLUEPRINTS = sorted(BLUEPRINT_DIR.glob("*.blueprint.json"))
 PLACEHOLDER = re.compile(r"YOUR-[A-Z-]+[A-Z]")
 
-# The SME tasks of PRODUCT.md section 7 and the Tiergate call each blueprint makes.
+# The SME tasks of docs/architecture.md, "Integrations" and the Tiergate call each blueprint makes.
 TASKS = {
     "list-classification": ("/v1/classify", None),
     "crm-cleanup": ("/v1/fallback", "crm_cleanup"),
