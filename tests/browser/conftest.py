@@ -8,7 +8,6 @@ to an ``http.server`` thread that keeps what it received.
 from __future__ import annotations
 
 import json
-import os
 import threading
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
@@ -20,9 +19,6 @@ from app.config import load_settings
 from tests.conftest import TEST_QUEUE
 from tests.review_seed import run_queued_jobs
 
-CHROMIUM = Path("/usr/bin/chromium")
-CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
-                 "--disable-component-update", "--disable-sync", "--no-first-run"]
 CALLBACK_SECRET = "test-callback-secret-for-the-receiver"
 
 
@@ -86,21 +82,6 @@ def run_jobs(app, redis_conn, monkeypatch):
     """Run every queued job now in this process, as a worker would (burst mode, no fork)."""
     monkeypatch.setattr("workers.context._app", app)
     return lambda: run_queued_jobs(app)
-
-
-@pytest.fixture(scope="session")
-def browser():
-    if not CHROMIUM.exists():
-        message = "Debian chromium is not installed (apt-get install -y chromium)"
-        if os.environ.get("CI"):
-            pytest.fail(message)  # in CI a missing browser must not pass as skipped page tests
-        pytest.skip(message)
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as playwright:
-        chromium = playwright.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS, headless=True)
-        yield chromium
-        chromium.close()
 
 
 @pytest.fixture

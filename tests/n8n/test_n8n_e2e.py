@@ -237,28 +237,22 @@ def test_classify_sends_each_label_to_its_own_output(n8n):
 
 
 # -- the editor, as a person uses it (Playwright on Debian's Chromium) --------------------------------
-CHROMIUM = "/usr/bin/chromium"
 EDITOR_TIMEOUT_MS = 60_000
 ARTIFACTS = harness.REPO_ROOT / "test-artifacts"
 
 
 @pytest.fixture(scope="module")
-def editor(n8n):
+def editor(n8n, browser):
     """A Chromium page signed in to the n8n editor as its owner."""
-    from playwright.sync_api import sync_playwright
-
     session = n8n.editor_session()
-    with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(executable_path=CHROMIUM, args=["--no-sandbox", "--disable-gpu"])
-        context = browser.new_context(viewport={"width": 1366, "height": 900})
-        context.add_cookies([{"name": c.name, "value": c.value, "url": n8n.url} for c in session.cookies])
-        page = context.new_page()
-        page.set_default_timeout(EDITOR_TIMEOUT_MS)
-        try:
-            yield page
-        finally:
-            context.close()
-            browser.close()
+    context = browser.new_context(viewport={"width": 1366, "height": 900})
+    context.add_cookies([{"name": c.name, "value": c.value, "url": n8n.url} for c in session.cookies])
+    page = context.new_page()
+    page.set_default_timeout(EDITOR_TIMEOUT_MS)
+    try:
+        yield page
+    finally:
+        context.close()
 
 
 def _open_node_panel(page):
