@@ -8,21 +8,22 @@ from __future__ import annotations
 
 from flask import current_app, g, jsonify, request
 
-from app import idempotency, lifecycle
+from app.execution import idempotency
+from app.execution import lifecycle
 from app.api import bp
 from app.api.jobs import queued_response, replayed_response
 from app.api.body import read_body
-from app.auth import require_scope
-from app.callbacks import check_target
+from app.api.auth import require_scope
+from app.execution.callbacks import check_target
 from app.classify import service
 from app.classify.request import ClassifyRequest
 from app.errors import InvalidField, PayloadTooLarge
 from app.metrics import arrival
-from app.openapi import document
-from app.routing_state import current_policy
-from app.runtime import runtime_of
-from app.budgets import admit_list
-from app.overhead import release_admission
+from app.web.openapi import document
+from app.routing.state import current_policy
+from app.execution.runtime import runtime_of
+from app.money.budgets import admit_list
+from app.money.overhead import release_admission
 from app.store import db, new_id
 
 LIST_FIELDS = frozenset({"items", "labels"})

@@ -13,21 +13,22 @@ from typing import Any, Literal
 from flask import current_app, g, jsonify, request
 from pydantic import Field, field_validator
 
-from app import idempotency, lifecycle
+from app.execution import idempotency
+from app.execution import lifecycle
 from app.api import bp
 from app.api.jobs import queued_response, replayed_response
 from app.api.body import read_body
 from app.api.route import decide, record_decision
 from app.api.schemas import TaskInput
-from app.auth import require_scope
-from app.callbacks import check_target
+from app.api.auth import require_scope
+from app.execution.callbacks import check_target
 from app.errors import InvalidField
-from app.fallback import service
+from app.tasks import runner as service
 from app.metrics import arrival
-from app.openapi import document
-from app.routing_state import current_policy
-from app.runtime import runtime_of
-from app.overhead import admit_task, release_admission
+from app.web.openapi import document
+from app.routing.state import current_policy
+from app.execution.runtime import runtime_of
+from app.money.overhead import admit_task, release_admission
 from app.store import Request, db, get_store, new_id
 
 LIST_FIELDS = frozenset({"labels", "knowledge"})

@@ -12,15 +12,15 @@ from flask import Blueprint, Response, current_app, g, jsonify, request
 from pydantic import ValidationError
 from werkzeug.exceptions import HTTPException
 
-from app.auth import require_scope
+from app.api.auth import require_scope
 from app.errors import ApiError, BadRequest, validation_field
 from app.gateway import anthropic_format, models, openai_format, streaming
 from app.gateway.calls import RouteHints, run_gated, store_call
 from app.gateway.live import start_live, wants_live
 from app.gateway.chat import ChatAnswer
-from app.openapi import document
-from app.routing_state import current_policy
-from app.runtime import runtime_of
+from app.web.openapi import document
+from app.routing.state import current_policy
+from app.execution.runtime import runtime_of
 
 SCOPE = "gateway"
 MESSAGES_PATH = "/messages"

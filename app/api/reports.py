@@ -7,12 +7,12 @@ from __future__ import annotations
 from flask import Response, current_app, jsonify, request
 
 from app.api import bp
-from app.auth import require_scope
+from app.api.auth import require_scope
 from app.errors import InvalidField
-from app.openapi import document
+from app.web.openapi import document
 from app.reports import (DEFAULT_GROUPING, GROUPINGS, DisplayCurrency, parse_period, quality_csv, quality_json,
                          quality_report, savings_csv, savings_json, savings_report)
-from app.routing_state import current_policy
+from app.routing.state import current_policy
 from app.store import db
 
 FORMATS = ("json", "csv")

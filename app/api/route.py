@@ -9,13 +9,13 @@ from sqlalchemy import insert
 from app.api import bp
 from app.api.body import read_body
 from app.api.schemas import RouteRequest
-from app.budgets import budgets_for
-from app.overhead import workflow_of
-from app.auth import require_scope
+from app.money.budgets import budgets_for
+from app.money.overhead import workflow_of
+from app.api.auth import require_scope
 from app.errors import InvalidField
 from app.routing.learned import WeightFileError
 from app.metrics import ROUTE_DECISIONS
-from app.openapi import document
+from app.web.openapi import document
 from app.pricing import usd
 from app.routing import RouteDecision, RouteInput, input_text, input_tokens_of
 from app.store import Decision, db, new_id

@@ -78,7 +78,7 @@ class CallObserver(Protocol):
 
 
 class SpendGuard(Protocol):
-    """Budgets around each model call (``app.budgets.RequestSpend``)."""
+    """Budgets around each model call (``app.money.budgets.RequestSpend``)."""
 
     def reserve(self, model: str, estimate: Decimal) -> str | None:
         """Hold ``estimate`` before a call; returns why the call may not run, or None."""

@@ -52,7 +52,7 @@ class ClassifyPlan:
     providers: Mapping[str, Provider]
     breaker: CircuitBreaker | None = None
     observers: Sequence[Any] = ()  # told about each call (``app.cascade.CallObserver``)
-    spend: Any = None  # the request's budget guard (app.budgets.RequestSpend), around every call
+    spend: Any = None  # the request's budget guard (app.money.budgets.RequestSpend), around every call
 
     def __post_init__(self):
         task = self.policy.task_types.get(self.spec.task_type) or self.policy.task_types.get("list_classification")

@@ -4,8 +4,8 @@ from __future__ import annotations
 from redis import Redis
 
 from app.config import Settings, load_settings
-from app.embedded_redis import EmbeddedRedis
-from app.queue import connect
+from app.execution.embedded_redis import EmbeddedRedis
+from app.execution.queue import connect
 from app.store import Store
 
 

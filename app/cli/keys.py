@@ -6,8 +6,8 @@ from sqlalchemy import select
 
 from decimal import Decimal
 
-from app.auth import create_key, parse_scopes, revoke_key
-from app.budgets import ACTIONS, set_budget
+from app.api.auth import create_key, parse_scopes, revoke_key
+from app.money.budgets import ACTIONS, set_budget
 from app.cli import cli
 from app.cli.common import cli_settings, cli_store, running_redis
 from app.errors import InvalidField

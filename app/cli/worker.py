@@ -15,8 +15,8 @@ RESTART_BACKOFF_MAX_SECONDS = 30.0
 
 def run_worker() -> None:
     from app.config import load_settings
-    from app.queue import connect, resolve_redis_url
-    from app.sweeper import sweep_forever
+    from app.execution.queue import connect, resolve_redis_url
+    from app.execution.sweeper import sweep_forever
     from workers.context import worker_runtime
     from workers.worker import JOB_CONCURRENCY, TiergateWorker
 

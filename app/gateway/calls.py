@@ -2,7 +2,7 @@
 
 The steps are those of a sync ``/v1/fallback`` request, through the same service functions: the routing
 decision and the ledger row (kind ``gateway``, running and leased to this process) are committed before
-any model is called, then ``app.fallback.service.start_sync`` runs the cascade beside the HTTP request
+any model is called, then ``app.tasks.runner.start_sync`` runs the cascade beside the HTTP request
 and stores attempts, totals and any review in one transaction, so gateway calls report, reconcile,
 review and recover (a dead process's call is rescued by the workers) exactly like fallback calls. The
 answer is built from the attempt the cascade kept, with the decision in response headers.
@@ -14,12 +14,12 @@ import time
 from dataclasses import dataclass
 from typing import Any
 
-from app import lifecycle
+from app.execution import lifecycle
 from app.api.route import decide, record_decision
 from app.api.schemas import RouteRequest
 from app.cascade.records import ANSWER
 from app.errors import ApiError, InvalidField
-from app.fallback import service
+from app.tasks import runner as service
 from app.gateway import models
 from app.gateway.chat import END_TURN, MAX_TOKENS, STOP_SEQUENCE, TOOL_USE, ChatAnswer, ChatRequest
 from app.gateway.routing import apply_chat_rules, route_text
@@ -27,8 +27,8 @@ from app.metrics import arrival
 from app.policy.schema import Policy, TaskType
 from app.pricing import Usage
 from app.routing import RouteDecision
-from app.routing_state import current_policy
-from app.runtime import Runtime
+from app.routing.state import current_policy
+from app.execution.runtime import Runtime
 from app.store import Request, db, new_id
 
 KIND = "gateway"

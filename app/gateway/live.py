@@ -16,12 +16,12 @@ from typing import Any, Iterator
 
 from app.cascade.records import ANSWER, AttemptRecord, CascadeResult
 from app.errors import ProviderError
-from app.fallback import service
+from app.tasks import runner as service
 from app.gateway.calls import StoredCall
 from app.gateway.chat import END_TURN, TOOL_USE
 from app.gateway.streaming import StreamFailed
 from app.providers.base import ModelCall, ModelReply, tool_uses
-from app.runtime import Runtime
+from app.execution.runtime import Runtime
 
 LIVE = "live"
 UNGATED_REASON = "streamed live: gates not applied"

@@ -18,7 +18,7 @@ from app.reports.charts import Marker, Series, bar_chart, column_chart, dollars
 from app.reports.export import CENTS, figures_row
 from app.reports.quality import (ESCALATION_GOOD_BELOW_PCT, ESCALATION_START_HIGHER_ABOVE_PCT,
                                  FORMAT_SUCCESS_TARGET_PCT, MIN_REQUESTS_FOR_SUGGESTION, class_row)
-from app.routing_state import current_policy
+from app.routing.state import current_policy
 from app.store import db
 from app.web.auth import login_required
 
@@ -141,6 +141,6 @@ def quality_download():
 @bp.app_template_global()
 def budget_rows():
     """Every budget with this period's spend, for ``_budgets.html``."""
-    from app.budgets import list_budgets
+    from app.money.budgets import list_budgets
 
     return list_budgets(db())

@@ -4,7 +4,7 @@ from __future__ import annotations
 from flask import Blueprint, flash, redirect, render_template, request, url_for
 
 from app.errors import ApiError, Conflict, NotFound
-from app.reviews import KINDS, STATUSES, DecisionInput, QueueFilter, age_seconds, attempts_of, count_reviews, decide, \
+from app.reviews.service import KINDS, STATUSES, DecisionInput, QueueFilter, age_seconds, attempts_of, count_reviews, decide, \
     get_review, is_low_risk, list_reviews, next_pending_id, queue_counts, reason_key, reason_label
 from app.store import db
 from app.web.auth import current_reviewer, login_required

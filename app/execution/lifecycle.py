@@ -4,7 +4,7 @@
 
     queued ──claim──> running ──finish──> done | needs_review | failed
       ^                  │                      │
-      └──requeue─────────┘                      └─> its callback waits in the outbox (app.outbox)
+      └──requeue─────────┘                      └─> its callback waits in the outbox (app.execution.outbox)
 
 - **queued**: stored and acknowledged. ``lease_until`` is when the sweeper checks that the queue
   (Redis) still holds its job; if Redis lost it (a restart, a flush, an outage at enqueue time), the
@@ -13,7 +13,7 @@
   process runs a sync request itself, so the answer costs no queue round trip; a worker runs queued
   ones. If the owner dies, its lease runs out and the request is claimed again (by a worker, once the
   sweeper has queued it); the model call the dead process had in flight is written to the ledger as an
-  attempt of unknown outcome at its estimated cost (``app.execution.InFlightCalls``).
+  attempt of unknown outcome at its estimated cost (``app.execution.inflight.InFlightCalls``).
 - **done / needs_review / failed**: the answer is stored in the same transaction as its attempts,
   its review item and its callback.
 

@@ -4,7 +4,7 @@ A sync request runs right in the web process that received it (``start_sync``): 
 to that process, its cascade in a greenlet beside the HTTP request, so an answer costs no queue round
 trip and waiting on the model costs no thread. An async request, or a sync one whose web process died,
 runs in a worker (``run_job``). Both end in ``store_outcome``: one transaction with the outcome, the
-attempts, the review item and the callback (``app.outbox``). State moves go through ``app.lifecycle``.
+attempts, the review item and the callback (``app.execution.outbox``). State moves go through ``app.execution.lifecycle``.
 """
 from __future__ import annotations
 
@@ -17,15 +17,17 @@ from typing import Any
 from rq import Retry
 from sqlalchemy import func, insert, select, update
 
-from app import lifecycle, outbox
-from app.budgets import request_spend
+from app.execution import lifecycle
+from app.execution import outbox
+from app.money.budgets import request_spend
 from app.cascade import CascadeInput, CascadeResult, run_cascade
 from app.cascade.records import AttemptRecord
-from app.execution import InFlightCalls, SyncTask, lost_calls
-from app.overhead import as_rerun, with_overhead, workflow_of
+from app.execution.inflight import InFlightCalls, lost_calls
+from app.execution.sync import SyncTask
+from app.money.overhead import as_rerun, with_overhead, workflow_of
 from app.policy import TaskType
 from app.policy.schema import GateSpec
-from app.runtime import Runtime
+from app.execution.runtime import Runtime
 from app.shadow.sampling import shadowed
 from app.store import Attempt, Request, Review, utcnow
 
@@ -239,7 +241,7 @@ def mark_failed(rt: Runtime, request_id: str, exc: BaseException, *, final: bool
 def rerun_at_tier(rt: Runtime, payload: dict[str, Any], tier: str, *, api_key_id: int | None = None,
                   parent_request_id: str | None = None) -> dict[str, Any]:
     """A reviewer's re-run: a ledger row of kind ``rerun``, overhead of the original request
-    (``app.overhead``), for the same payload on ``tier`` (no new review row)."""
+    (``app.money.overhead``), for the same payload on ``tier`` (no new review row)."""
     payload = {**payload, "decision": {key: value for key, value in {**payload["decision"], "tier": tier}.items()
                                        if not key.startswith("router_")}}
     with rt.store.session() as session:

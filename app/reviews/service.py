@@ -311,14 +311,14 @@ def callback_payload(review: Review) -> dict[str, Any]:
 
 
 def _enqueue_decided_callback(session: Session, review: Review) -> None:
-    from app.callbacks import enqueue_callback  # signed, SSRF-checked, delivered from the outbox
+    from app.execution.callbacks import enqueue_callback  # signed, SSRF-checked, delivered from the outbox
 
     enqueue_callback(review.callback_url, callback_payload(review), session=session, request_id=review.request_id,
                      review_id=review.id)
 
 
 def _enqueue_rerun(review: Review) -> None:
-    from app.queue import get_queue
+    from app.execution.queue import get_queue
 
     get_queue().enqueue(RERUN_JOB, review.id, job_timeout=600)
 
@@ -347,8 +347,8 @@ class RerunFailed(TiergateError):
 
 def rerun_review(app, review_id: str) -> dict[str, Any]:
     """Run the reviewed request's payload on the next tier and queue the new answer for review."""
-    from app.fallback import service
-    from app.routing_state import current_policy
+    from app.tasks import runner as service
+    from app.routing.state import current_policy
 
     store = app.extensions["store"]
     with store.session() as session:
@@ -362,7 +362,7 @@ def rerun_review(app, review_id: str) -> dict[str, Any]:
         tier = rerun_tier(review, current_policy())
         payload, api_key_id = dict(request.payload), request.api_key_id
         original = request.parent_request_id if request.kind == "rerun" else request.id  # a re-run of a re-run
-    from app.runtime import runtime_of
+    from app.execution.runtime import runtime_of
 
     answer = service.rerun_at_tier(runtime_of(app), payload, tier, api_key_id=api_key_id, parent_request_id=original)
     if answer.get("status") == "failed":  # no answer to review (a provider outage): the item goes back

@@ -4,8 +4,8 @@ from __future__ import annotations
 from flask import Blueprint, current_app, jsonify
 
 from app.metrics import metrics_response
-from app.openapi import document, openapi_document
-from app.queue import get_queue
+from app.web.openapi import document, openapi_document
+from app.execution.queue import get_queue
 from app.store import get_store
 
 bp = Blueprint("health", __name__)

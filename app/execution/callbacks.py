@@ -1,6 +1,6 @@
 """Signed callbacks to the waiting workflow (an n8n Wait-node resume URL, a Make or Zapier hook).
 
-Each callback is a row in the outbox (``app.outbox``), written with the answer it carries and
+Each callback is a row in the outbox (``app.execution.outbox``), written with the answer it carries and
 delivered with retries and backoff, so a receiver that is down for a while still gets the result and a
 Redis restart loses none. Signing::
 
@@ -86,7 +86,7 @@ def enqueue_callback(url: str, payload: dict[str, Any], *, session=None, request
     from flask import current_app
     from sqlalchemy import event
 
-    from app import outbox
+    from app.execution import outbox
 
     settings = current_app.config["TIERGATE"]
     check_target(url, settings.allowed_callback_hosts)

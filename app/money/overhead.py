@@ -17,7 +17,7 @@ from typing import Any
 from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session
 
-from app.budgets import admit_request, budgets_for
+from app.money.budgets import admit_request, budgets_for
 from app.cascade.records import CascadeResult
 from app.pricing import usd
 from app.store.models import Request

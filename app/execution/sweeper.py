@@ -3,9 +3,9 @@
 - A queued request whose job the queue no longer holds (Redis restarted, was flushed, or was down when
   the request was stored) is queued again.
 - A running request whose owner stopped renewing its lease (a killed worker or web process) is queued
-  again; the worker that claims it records the call the dead process had in flight (``app.lifecycle``).
+  again; the worker that claims it records the call the dead process had in flight (``app.execution.lifecycle``).
 - A callback whose delivery is due (the writer died before sending it, or a retry's time has come) is
-  sent (``app.outbox``).
+  sent (``app.execution.outbox``).
 - Jobs RQ scheduled for later (retries with an interval, batch polls, the monthly sample, shadow
   comparisons) are put on the queue when due: this replaces RQ's scheduler process, which cost a forked
   process per worker.
@@ -23,8 +23,9 @@ from redis import RedisError
 from rq.job import Job, JobStatus
 from rq.registry import ScheduledJobRegistry
 
-from app import lifecycle, outbox
-from app.runtime import Runtime
+from app.execution import lifecycle
+from app.execution import outbox
+from app.execution.runtime import Runtime
 from app.store import Request
 
 log = logging.getLogger(__name__)
@@ -32,7 +33,7 @@ log = logging.getLogger(__name__)
 SWEEP_INTERVAL_SECONDS = 5.0
 LOCK_KEY = "tiergate:sweeper"
 LOCK_SECONDS = 30
-JOBS = {"fallback": "app.fallback.service", "classify": "app.classify.service"}
+JOBS = {"fallback": "app.tasks.runner", "classify": "app.classify.service"}
 WAITING = {JobStatus.QUEUED, JobStatus.SCHEDULED, JobStatus.DEFERRED, JobStatus.STARTED}
 
 
@@ -86,7 +87,7 @@ def _job(rt: Runtime, request_id: str) -> Job | None:
 
 def _enqueue(rt: Runtime, kind: str, request_id: str) -> None:
     if kind == "fallback":
-        from app.fallback.service import enqueue
+        from app.tasks.runner import enqueue
         enqueue(rt, request_id)
     else:
         from app.classify.service import enqueue_job

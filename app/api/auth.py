@@ -16,7 +16,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from app.errors import Forbidden, InvalidField, Unauthorized
-from app.queue import get_queue
+from app.execution.queue import get_queue
 from app.store import ApiKey, db, utcnow
 
 SCOPES = ("route", "classify", "fallback", "review", "gateway", "admin")

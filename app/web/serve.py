@@ -5,7 +5,7 @@ gunicorn refuses some requests before Flask sees them — a request line over ``
 line or header (400) — and writes an HTML page. Callers of the API parse every error as
 ``{"error": {"code", "message", "field"}}``, so these workers write that instead::
 
-    python -m gevent.monkey --module gunicorn --worker-class app.serve.TiergateGeventWorker 'app:create_app()'
+    python -m gevent.monkey --module gunicorn --worker-class app.web.serve.TiergateGeventWorker 'app:create_app()'
 
 Any other error keeps gunicorn's own handling.
 

@@ -1,6 +1,6 @@
 """What the services need to run a request, gathered once per process: no Flask app handed around.
 
-The request services (``app.fallback``, ``app.classify``) take a ``Runtime``: the store, the queue, the
+The request services (``app.tasks``, ``app.classify``) take a ``Runtime``: the store, the queue, the
 settings, the policy in force and the providers built for it, the circuit breaker, and this process's
 leases. Web processes and workers build one at start (``runtime_of``).
 """
@@ -9,13 +9,13 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, MutableMapping
 
-from app.execution import Leases
+from app.execution.leases import Leases
 from app.providers import CircuitBreaker, Provider, build_tier_providers
 
 if TYPE_CHECKING:
     from app.config import Settings
     from app.policy import Policy
-    from app.queue import JobQueue
+    from app.execution.queue import JobQueue
     from app.store import Store
 
 

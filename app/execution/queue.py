@@ -10,7 +10,7 @@ from redis import Redis
 from rq import Queue
 
 from app.config import Settings
-from app.embedded_redis import EmbeddedRedis
+from app.execution.embedded_redis import EmbeddedRedis
 
 
 def resolve_redis_url(settings: Settings) -> str:

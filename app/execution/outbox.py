@@ -17,7 +17,7 @@ from typing import Any, Iterable
 from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session
 
-from app.callbacks import CallbackRefused, deliver as post_signed
+from app.execution.callbacks import CallbackRefused, deliver as post_signed
 from app.store import Delivery, Store, utcnow
 
 log = logging.getLogger(__name__)

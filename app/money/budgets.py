@@ -74,8 +74,8 @@ def queue_callback(session: Session, url: str, payload: dict[str, Any], settings
     """The one place budgets send a signed callback: into the outbox, in the caller's transaction (the
     alert is claimed and queued together, or neither). Delivered right after the commit when this
     process knows its settings, else by the sweeper. None when the target is refused."""
-    from app import outbox
-    from app.callbacks import CallbackRefused, check_target
+    from app.execution import outbox
+    from app.execution.callbacks import CallbackRefused, check_target
 
     if settings is not None:
         try:
@@ -271,7 +271,7 @@ class RequestSpend:
                     delivery = queue_callback(session, *alert, self.budgets.settings)
                     deliveries += [delivery] if delivery is not None else []
         if deliveries and self.budgets.settings is not None:
-            from app import outbox
+            from app.execution import outbox
 
             outbox.kick(self.budgets.store, self.budgets.settings, deliveries)
 
@@ -371,7 +371,7 @@ def admit_request(store, policy, request_id: str, *, api_key_id: int | None, wor
 def admit_list(store, policy, request_id: str, body, api_key_id: int | None, chunk_size: int) -> Admission:
     """Admission of a ``/v1/classify`` list: its first chunk's estimate is held (or 402). A list already
     runs on its task type's own tier, so a spent ``downgrade`` budget lets it run there."""
-    from app.overhead import workflow_of
+    from app.money.overhead import workflow_of
     from app.routing.tokens import estimate_tokens
 
     task = policy.task_types.get(body.task_type)
