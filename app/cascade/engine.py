@@ -328,4 +328,5 @@ class _Run:
             skipped=self.skipped, dry_run=dry_run, estimated_cost_usd=self.estimated_cost,
             error=None if answer else (self.stop_reason or "; ".join(a.reason or "" for a in self.attempts)
                                        or "no tier could run the task"),
+            stop_rule=None if answer else self.stop_rule,
         )

@@ -35,6 +35,8 @@ class CascadeResult:
     dry_run: bool = False
     estimated_cost_usd: Decimal | None = None
     error: str | None = None
+    # Why a run without an answer stopped: budget, provider_unavailable, spend_cap, top_tier_failed, ...
+    stop_rule: str | None = None
 
     @property
     def cost_usd(self) -> Decimal:
@@ -70,4 +72,6 @@ class CascadeResult:
             data["estimated_cost_usd"] = usd(self.estimated_cost_usd)
         if self.error:
             data["error"] = self.error
+        if self.stop_rule and self.status == "failed":
+            data["stop_rule"] = self.stop_rule
         return data
