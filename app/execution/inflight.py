@@ -12,7 +12,7 @@ from redis import Redis, RedisError
 from app.cascade.records import AttemptRecord
 from app.pricing import PriceTable, Usage
 from app.providers.base import ModelCall, call_text
-from app.routing.tokens import estimate_tokens
+from app.providers.tokens import estimate_tokens
 
 IN_FLIGHT_KEY = "tiergate:inflight:{}"
 IN_FLIGHT_TTL_SECONDS = 24 * 3600
