@@ -94,6 +94,21 @@ def test_responses_stream_helper_accumulates_the_final_response(openai_client):
     assert "".join(pieces) == final.output_text == "Fake answer: Tell a story about a lighthouse keeper"
 
 
+@pytest.mark.parametrize("gateway_policy", ["live"], indirect=True)
+def test_responses_stream_is_relayed_live_and_recorded(openai_client, app, fake_anthropic):
+    raw = openai_client.responses.with_raw_response.create(
+        model="tiergate/tier1", stream=True, input="Tell me about the lighthouse on the northern cape")
+    events = list(raw.parse())
+
+    assert raw.headers["x-tiergate-stream"] == "live" and fake_anthropic.requests[0].body["stream"] is True
+    assert _collapse([event.type for event in events]) == TEXT_STREAM_ORDER
+    final = events[-1].response
+    assert final.output_text == "Fake answer: Tell me about the lighthouse on the northern cape"
+    assert final.id == f"resp_{raw.headers['x-tiergate-request-id']}" and final.usage.output_tokens > 0
+    row = ledger(app, raw.headers["x-tiergate-request-id"])
+    assert (row.status, row.attempts[0].reason) == ("done", "streamed live: gates not applied")
+
+
 def test_responses_function_tool_round_trip(openai_client, fake_anthropic):
     conversation = [{"role": "user", "content": "What is 17 * 23? Use the calculator."}]
     first = openai_client.responses.create(model="tiergate/auto", input=conversation, tools=[CALCULATOR])
@@ -210,9 +225,10 @@ def test_responses_needs_the_gateway_scope(server, make_key):
 
 # -- LangChain ChatOpenAI on the Responses API -----------------------------------------------------------
 def _langchain(server: str, key: str):
-    langchain_openai = pytest.importorskip("langchain_openai")
-    return langchain_openai.ChatOpenAI(model="tiergate/auto", base_url=server + "/v1", api_key=key,
-                                       use_responses_api=True, max_retries=0, timeout=20)
+    from langchain_openai import ChatOpenAI  # the test extra installs it
+
+    return ChatOpenAI(model="tiergate/auto", base_url=server + "/v1", api_key=key, use_responses_api=True,
+                      max_retries=0, timeout=20)
 
 
 def test_langchain_chat_openai_with_the_responses_api(server, gateway_key):
@@ -261,6 +277,10 @@ def test_anthropic_count_tokens_is_validated_like_messages(anthropic_client):
     with pytest.raises(anthropic.BadRequestError) as role:
         anthropic_client.messages.count_tokens(model="tiergate/auto", messages=[{"role": "robot", "content": "x"}])
     assert "messages.0.role" in role.value.message
+    with pytest.raises(anthropic.BadRequestError) as tools:
+        anthropic_client.messages.count_tokens(model="tiergate/auto", messages=[{"role": "user", "content": "Hi"}],
+                                               tools=1)
+    assert tools.value.body["error"]["message"].startswith("tools:")
 
 
 # -- a 404 that spots a wrong Base URL -------------------------------------------------------------------

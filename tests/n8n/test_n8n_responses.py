@@ -46,22 +46,22 @@ def _gateway_calls(tiergate) -> list[tuple]:
         return db.execute("SELECT id, status, tier FROM requests WHERE kind = 'gateway' ORDER BY created_at").fetchall()
 
 
-def test_workflow_leaves_the_chat_model_at_n8n_defaults():
-    (model,) = [node for node in json.loads(WORKFLOW.read_text())["nodes"] if node["type"].endswith("lmChatOpenAi")]
-    assert model["typeVersion"] >= 1.3 and "responsesApiEnabled" not in model["parameters"]
-
-
 def test_ai_agent_on_the_responses_api_calls_the_calculator_through_tiergate(responses_n8n, tiergate, fake_model):
+    workflow = json.loads(WORKFLOW.read_text())
+    (model,) = [node for node in workflow["nodes"] if node["type"].endswith("lmChatOpenAi")]
+    assert model["typeVersion"] >= 1.3 and "responsesApiEnabled" not in model["parameters"]  # n8n's default: on
     before = len(_gateway_calls(tiergate))
     requests_before = len(fake_model.requests)
 
-    execution = responses_n8n.execute(json.loads(WORKFLOW.read_text())["id"])
+    execution = responses_n8n.execute(workflow["id"])
 
     assert execution["resultData"].get("error") is None, execution["resultData"]["error"]
     (item,) = harness.node_output(execution, "AI Agent")
     assert item["output"].startswith("The result is ") and str(1234 * 5678) in item["output"]
     calls = _gateway_calls(tiergate)[before:]
     assert [call[1] for call in calls] == ["done", "done"]  # the tool call, then the answer
+    log = (tiergate.data_dir / "tiergate.log").read_text()
+    assert log.count('"POST /v1/responses') >= 2 and '"POST /v1/chat/completions' not in log
     sent = fake_model.requests[requests_before:]
     assert sent[0].body["tools"][0]["name"].lower() == "calculator"
     results = [block for message in sent[1].messages for block in message["content"]
