@@ -314,6 +314,14 @@ def test_anthropic_client_with_v1_in_its_base_url_gets_the_hint_in_anthropic_sha
     assert f"Base URL is {server} (without /v1)" in body["error"]["message"]
 
 
+def test_base_url_with_another_prefix_is_pointed_at_the_served_endpoint(server, gateway_key):
+    with openai.OpenAI(base_url=server + "/api/v1", api_key=gateway_key, max_retries=0) as client:
+        with pytest.raises(openai.NotFoundError) as caught:
+            client.chat.completions.create(model="tiergate/auto", messages=[{"role": "user", "content": "Hi"}])
+
+    assert "Did you mean /v1/chat/completions?" in caught.value.message and f"{server}/v1" in caught.value.message
+
+
 def test_unknown_api_path_lists_the_served_endpoints(server):
     answer = requests.get(server + "/v1/chat/completion", timeout=10)
 

@@ -1,9 +1,9 @@
 """A 404 for an unknown API path that helps: it lists the served endpoints and spots a wrong Base URL.
 
 Most "not found" answers a new user meets come from a Base URL with ``/v1`` doubled (an Anthropic
-client given ``http://host:8000/v1``) or missing (an OpenAI client given ``http://host:8000``). When
-the path becomes a served endpoint after dropping the extra ``/v1`` or adding the missing one, the
-message says which, in the error shape of the client's SDK (OpenAI or Anthropic, told by the path
+client given ``http://host:8000/v1``), missing (an OpenAI client given ``http://host:8000``) or with
+another path (``http://host:8000/api/v1``). When the path becomes a served endpoint after dropping the
+extra ``/v1``, adding the missing one or dropping the other prefix, the message says which, in the error shape of the client's SDK (OpenAI or Anthropic, told by the path
 and headers; Tiergate's own shape otherwise), so its exception shows the hint. Paths outside the
 API, and 404s raised by a served endpoint, keep the plain answer.
 """
@@ -46,16 +46,23 @@ def unknown_path(exc):
 
 
 def suggestion(path: str, method: str) -> tuple[str | None, str | None]:
-    """``(served path, "doubled" | "missing")`` when a Base URL fix makes ``path`` a served endpoint."""
+    """``(served path, why)`` when a Base URL fix makes ``path`` a served endpoint.
+
+    ``why`` is ``doubled`` (``/v1/v1/...``), ``missing`` (``/chat/completions``) or ``prefix`` (a Base URL
+    with some other path, e.g. ``/api/v1/chat/completions``: the served endpoint the path ends with).
+    """
     if path.startswith(API_PREFIX + API_PREFIX + "/"):
         candidate, why = path, "doubled"
         while candidate.startswith(API_PREFIX + API_PREFIX + "/"):
             candidate = candidate[len(API_PREFIX):]
-    elif not path.startswith(API_PREFIX + "/"):
-        candidate, why = API_PREFIX + path, "missing"
-    else:
-        return None, None
-    return (candidate, why) if _served(candidate, method) else (None, None)
+        if _served(candidate, method):
+            return candidate, why
+    elif not path.startswith(API_PREFIX + "/") and _served(API_PREFIX + path, method):
+        return API_PREFIX + path, "missing"
+    endings = [rule for rule in _static_api_paths() if path.endswith(rule[len(API_PREFIX):]) and path != rule]
+    if endings:
+        return max(endings, key=len), "prefix"
+    return None, None
 
 
 def served_endpoints() -> list[str]:
@@ -66,6 +73,11 @@ def served_endpoints() -> list[str]:
             for method in sorted((rule.methods or set()) - HIDDEN_METHODS):
                 found.add(f"{method} {rule.rule}")
     return sorted(found, key=lambda item: (item.split(" ", 1)[1], item))
+
+
+def _static_api_paths() -> set[str]:
+    return {rule.rule for rule in current_app.url_map.iter_rules()
+            if rule.rule.startswith(API_PREFIX + "/") and "<" not in rule.rule}
 
 
 def _served(path: str, method: str) -> bool:
@@ -102,5 +114,9 @@ def _message(path: str, fixed: str | None, why: str | None, dialect: str) -> str
         else:
             advice = f"an OpenAI-compatible client needs it to end in /v1 ({base}{API_PREFIX})"
         return f"{path} is not served: /v1 is missing. Did you mean {fixed}? Check your Base URL: {advice}."
+    if why == "prefix":
+        advice = (f"the Anthropic SDK's Base URL is {base}" if dialect == "anthropic"
+                  else f"an OpenAI-compatible client's Base URL is {base}{API_PREFIX}")
+        return f"{path} is not served. Did you mean {fixed}? Check your Base URL: {advice}."
     return (f"{path} is not a Tiergate endpoint; the served endpoints are listed in 'endpoints' "
             f"(OpenAI clients: Base URL {base}{API_PREFIX}; Anthropic clients: {base}).")

@@ -14,7 +14,7 @@ Outbound, each text run of the answer is one ``message`` output item and each to
 ``output_text.delta`` ... ``output_text.done`` / ``content_part.done`` / ``output_item.done`` (or
 ``function_call_arguments.delta`` / ``.done`` for a tool call), then ``response.completed`` with the
 whole response. There is no ``[DONE]`` line. A failure mid-stream ends it with ``response.failed``.
-Errors use OpenAI's error shape (``openai_format.error_body``).
+Errors use OpenAI's error shape (``openai_format.error_body``, chosen in ``app.api.gateway``).
 """
 from __future__ import annotations
 
@@ -32,8 +32,6 @@ RESPONSE_PREFIX = "resp_"
 ROLES = ("user", "assistant", "system", "developer")
 SKIPPED_ITEMS = frozenset({"reasoning"})
 TEXT_DELTA_CHARS = 48
-
-error_body = openai_format.error_body
 
 
 # -- inbound: a client's request -------------------------------------------------------------------
