@@ -199,6 +199,20 @@ def test_responses_previous_response_id_continues_from_the_ledger(openai_client,
         openai_client.responses.create(model="tiergate/tier1", previous_response_id="resp_req_nope", input="Hi")
 
 
+def test_continuing_a_held_answer_sends_what_the_client_saw_not_the_draft(openai_client, app, fake_anthropic):
+    held = openai_client.responses.with_raw_response.create(
+        model="tiergate/auto", input="My parcel never arrived, please help",
+        extra_headers={"X-Tiergate-Task-Type": "support_reply"})
+    notice = held.parse().output_text
+    draft = ledger(app, held.headers["x-tiergate-request-id"]).attempts[-1].output_text
+
+    assert notice.startswith("This answer is held for review") and held.headers["x-tiergate-review-id"] and draft
+    openai_client.responses.create(model="tiergate/auto", previous_response_id=held.parse().id, input="Any news?")
+    sent = fake_anthropic.requests[-1].messages
+    assert sent[1] == {"role": "assistant", "content": [{"type": "text", "text": notice}]}
+    assert not [block for message in sent for block in message["content"] if draft in block.get("text", "")]
+
+
 @pytest.mark.parametrize("body, field", [
     ({"model": "tiergate/auto"}, "input"),
     ({"model": "tiergate/auto", "input": 7}, "input"),
@@ -329,7 +343,7 @@ def test_unknown_api_path_lists_the_served_endpoints(server):
     body = answer.json()
     assert {"POST /v1/chat/completions", "POST /v1/messages", "POST /v1/messages/count_tokens",
             "POST /v1/responses", "POST /v1/route", "GET /v1/models"} <= set(body["endpoints"])
-    assert body["error"]["code"] == "unknown_url" and "not a Tiergate endpoint" in body["error"]["message"]
+    assert body["error"]["code"] == "not_found" and "not a Tiergate endpoint" in body["error"]["message"]
     # Paths outside the API keep the plain answer.
     plain = requests.get(server + "/no-such-page", timeout=10)
     assert plain.status_code == 404 and "endpoints" not in plain.json()

@@ -18,7 +18,7 @@ from app.errors import NotFound, error_response
 from app.gateway import anthropic_format, openai_format
 
 API_PREFIX = "/v1"
-CODE = "unknown_url"
+CODE = "unknown_url"  # in the SDKs' shapes; Tiergate's own shape keeps its contract code, not_found
 OPENAI_PATHS = ("/chat/completions", "/responses", "/completions", "/embeddings", "/models")
 HIDDEN_METHODS = frozenset({"HEAD", "OPTIONS"})
 
@@ -33,13 +33,12 @@ def unknown_path(exc):
         return error_response(404, "not_found", exc.description or "not found")
     dialect = _dialect(path)
     message = _message(path, fixed, why, dialect)
-    error = NotFound(message, None, code=CODE)
     if dialect == "anthropic":
-        _, body = anthropic_format.error_body(error)
+        _, body = anthropic_format.error_body(NotFound(message, None, code=CODE))
     elif dialect == "openai":
-        _, body = openai_format.error_body(error)
+        _, body = openai_format.error_body(NotFound(message, None, code=CODE))
     else:
-        body = error.to_dict()
+        body = NotFound(message, None).to_dict()
     response = jsonify({**body, "endpoints": served_endpoints()})
     response.status_code = 404
     return response
