@@ -15,6 +15,7 @@ import pytest
 import requests
 from pydantic import BaseModel
 
+from tests.support.fake_anthropic import Reply
 from tests.support.gateway_app import (anthropic_client, app, fake_openai, gateway_key,  # noqa: F401
                                        gateway_policy, ledger, openai_client, server)
 
@@ -107,6 +108,28 @@ def test_responses_stream_is_relayed_live_and_recorded(openai_client, app, fake_
     assert final.id == f"resp_{raw.headers['x-tiergate-request-id']}" and final.usage.output_tokens > 0
     row = ledger(app, raw.headers["x-tiergate-request-id"])
     assert (row.status, row.attempts[0].reason) == ("done", "streamed live: gates not applied")
+
+
+@pytest.mark.parametrize("gateway_policy", ["live"], indirect=True)
+def test_a_live_stream_that_breaks_ends_with_response_failed(openai_client, app, fake_anthropic):
+    broken = "".join(f"event: {name}\ndata: {json.dumps(data)}\n\n" for name, data in [
+        ("message_start", {"type": "message_start", "message": {
+            "id": "msg_1", "type": "message", "role": "assistant", "model": HAIKU, "content": [],
+            "stop_reason": None, "stop_sequence": None, "usage": {"input_tokens": 12, "output_tokens": 1}}}),
+        ("content_block_start", {"type": "content_block_start", "index": 0,
+                                 "content_block": {"type": "text", "text": ""}}),
+        ("content_block_delta", {"type": "content_block_delta", "index": 0,
+                                 "delta": {"type": "text_delta", "text": "The lighthouse"}}),
+        ("error", {"type": "error", "error": {"type": "overloaded_error", "message": "Overloaded"}})])
+    fake_anthropic.script(HAIKU, Reply(raw_body=broken.encode(), content_type="text/event-stream"))
+
+    raw = openai_client.responses.with_raw_response.create(
+        model="tiergate/tier1", stream=True, input="Tell me about the lighthouse on the northern cape")
+    events = list(raw.parse())
+
+    assert [event.delta for event in events if event.type == "response.output_text.delta"] == ["The lighthouse"]
+    assert events[-1].type == "response.failed" and "mid-answer" in events[-1].response.error.message
+    assert ledger(app, raw.headers["x-tiergate-request-id"]).status == "failed"
 
 
 def test_responses_function_tool_round_trip(openai_client, fake_anthropic):
