@@ -88,7 +88,8 @@ def test_responses_stream_follows_the_documented_event_order(openai_client):
 
 
 def test_responses_stream_helper_accumulates_the_final_response(openai_client):
-    with openai_client.responses.stream(model="tiergate/tier1", input="Tell a story about a lighthouse keeper") as stream:
+    prompt = "Tell a story about a lighthouse keeper"
+    with openai_client.responses.stream(model="tiergate/tier1", input=prompt) as stream:
         pieces = [event.delta for event in stream if event.type == "response.output_text.delta"]
         final = stream.get_final_response()
 

@@ -3,9 +3,10 @@
 Most "not found" answers a new user meets come from a Base URL with ``/v1`` doubled (an Anthropic
 client given ``http://host:8000/v1``), missing (an OpenAI client given ``http://host:8000``) or with
 another path (``http://host:8000/api/v1``). When the path becomes a served endpoint after dropping the
-extra ``/v1``, adding the missing one or dropping the other prefix, the message says which, in the error shape of the client's SDK (OpenAI or Anthropic, told by the path
-and headers; Tiergate's own shape otherwise), so its exception shows the hint. Paths outside the
-API, and 404s raised by a served endpoint, keep the plain answer.
+extra ``/v1``, adding the missing one or dropping the other prefix, the message says which, in the
+error shape of the client's SDK (OpenAI or Anthropic, told by the path and headers; Tiergate's own
+shape otherwise), so its exception shows the hint. Paths outside the API, and 404s raised by a served
+endpoint, keep the plain answer.
 """
 from __future__ import annotations
 
