@@ -184,7 +184,7 @@ def test_a_live_stream_goes_through_the_guards_booked_noted_and_counted(app, ser
     key_id, key = _key(app, budget=Decimal("10"))
     client = _counting_openai(server, key, [])
     calls_before = _metric("tiergate_model_calls_total", model=SONNET, outcome="ok")
-    with client.chat.completions.with_streaming_response.create(model="tiergate/auto", messages=HELLO,
+    with client.chat.completions.with_streaming_response.create(model="tiergate/tier2", messages=HELLO,
                                                                 stream=True) as response:
         request_id = response.headers["x-tiergate-request-id"]
         assert response.headers["x-tiergate-stream"] == "live"
@@ -212,7 +212,7 @@ def test_a_live_stream_on_a_spent_budget_is_refused_before_it_starts(app, server
     _key_id, key = _key(app, budget=Decimal("0.000001"))
     client = _counting_openai(server, key, [])
     with pytest.raises(APIStatusError) as refused:
-        list(client.chat.completions.create(model="tiergate/auto", messages=HELLO, stream=True))
+        list(client.chat.completions.create(model="tiergate/tier2", messages=HELLO, stream=True))
     assert refused.value.status_code == 402 and fake_anthropic.requests == []
 
 
@@ -223,7 +223,7 @@ def test_a_live_stream_whose_circuit_is_open_goes_down_the_gated_path(app, serve
         rt.breaker.record_failure(SONNET)  # Sonnet's circuit is open
     _key_id, key = _key(app)
     client = _counting_openai(server, key, [])
-    with client.chat.completions.with_streaming_response.create(model="tiergate/auto", messages=HELLO,
+    with client.chat.completions.with_streaming_response.create(model="tiergate/tier2", messages=HELLO,
                                                                 stream=True) as response:
         assert "x-tiergate-stream" not in response.headers  # not live: the cascade decides what to do
         request_id = response.headers["x-tiergate-request-id"]

@@ -61,7 +61,7 @@ class RouteHints:
     task_type: str | None = None
     risk: str = "low"
     external: bool = False
-    mode: str = "rules"
+    mode: str | None = None  # None: /v1/route's default for the text (learned, or rules with a task type)
 
 
 @dataclass
