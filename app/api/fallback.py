@@ -17,8 +17,9 @@ from app.execution import idempotency
 from app.api import bp
 from app.api.jobs import queued_response, replayed_response
 from app.api.body import read_body
-from app.api.route import decide, record_decision
-from app.api.schemas import TaskInput
+from app.api.route import decide
+from app.tasks.decide import record_decision
+from app.tasks.schemas import TaskInput
 from app.api.auth import require_scope
 from app.execution.callbacks import check_target
 from app.errors import InvalidField
@@ -114,7 +115,7 @@ def _ticket(rt, body: FallbackRequest, api_key_id: int) -> intake.Ticket:
         return admit_task(session, rt.store, policy, decision, request_id, api_key_id, body.metadata)
 
     def build(request_id: str, overhead: dict) -> Request:
-        decision_id = record_decision(decision, body)
+        decision_id = record_decision(session, decision, body, api_key_id)
         payload = body.model_dump(mode="json")
         payload["decision"] = {"id": decision_id, "tier": decision.tier, "model": decision.model,
                                "task_type": decision.task_type, "review_reasons": list(decision.review_reasons),

@@ -39,6 +39,16 @@ class Runtime:
     def redis(self):
         return self.job_queue.redis
 
+    @property
+    def routing(self):
+        """The policy in force and the routers compiled from it (``app.routing.state.RoutingState``)."""
+        return self._state["routing"]
+
+    @property
+    def llm_routing(self):
+        """The LLM router behind the ``llm`` and ``hybrid`` modes, when the app has one."""
+        return self._state.get("llm_routing")
+
     def policy(self) -> "Policy":
         return self._state["routing"].policy
 

@@ -16,8 +16,8 @@ from typing import Any
 
 from sqlalchemy.orm import Session
 
-from app.api.route import decide, record_decision
-from app.api.schemas import RouteRequest
+from app.tasks.decide import decide, record_decision
+from app.tasks.schemas import RouteRequest
 from app.cascade.records import ANSWER
 from app.errors import ApiError, InvalidField
 from app.money.budgets import BudgetExhausted
@@ -85,14 +85,14 @@ def store_call(rt: Runtime, session: Session, policy: Policy, chat: ChatRequest,
         raise InvalidField(f"task type {hints.task_type!r} (X-Tiergate-Task-Type) is not in the policy", "task_type")
     route_body = RouteRequest(text=route_text(chat), task_type=hints.task_type, risk=hints.risk,
                               external=hints.external, mode=hints.mode, metadata=chat.metadata)
-    decision = apply_chat_rules(decide(route_body), chat, choice, policy)
+    decision = apply_chat_rules(decide(rt.routing, rt.llm_routing, route_body), chat, choice, policy)
     payload: dict[str, Any] = {}
 
     def admit(request_id: str) -> dict[str, Any]:
         return admit_task(session, rt.store, policy, decision, request_id, api_key_id, chat.metadata)
 
     def build(request_id: str, overhead: dict[str, Any]) -> Request:
-        decision_id = record_decision(decision, route_body)
+        decision_id = record_decision(session, decision, route_body, api_key_id)
         payload.update({
             "text": chat.transcript(), "messages": chat.messages, "risk": hints.risk, "external": hints.external,
             "output_schema": chat.json_schema, "metadata": chat.metadata, "model_name": chat.model,
