@@ -152,7 +152,7 @@ def _short(value: Any) -> str:
     return text if len(text) <= SHOWN_VALUE_CHARS else text[:SHOWN_VALUE_CHARS - 1] + "…"
 
 
-from app.shadow.judge import JudgeComparator  # noqa: E402  (the judge builds on the base above)
+from app.comparators.judge import JudgeComparator  # noqa: E402  (the judge builds on the base above)
 
 COMPARATORS: dict[str, type[Comparator]] = {
     "label": LabelMatch,

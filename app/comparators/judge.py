@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from app.errors import ProviderError
 from app.gates.checks import parse_json
-from app.shadow.comparators import Case, Comparator, Verdict
+from app.comparators.base import Case, Comparator, Verdict
 from app.store.shadow import AGREE, DISAGREE, NOT_JUDGED
 
 DEFAULT_RUBRIC = """You compare two answers to the same task for a small business's automation.
