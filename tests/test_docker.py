@@ -109,7 +109,8 @@ def test_container_start_up_serves_on_all_interfaces_with_outside_redis_and_post
     port = _free_port()
     log = tmp_path / "up.log"
     env = dict(os.environ, TIERGATE_DATA_DIR=str(tmp_path / "data"), REDIS_URL=redis_url, DATABASE_URL=database_url,
-               TIERGATE_QUEUE="tiergate-docker-test", PYTHONUNBUFFERED="1")
+               TIERGATE_QUEUE="tiergate-docker-test", PYTHONUNBUFFERED="1",
+               XDG_STATE_HOME=str(tmp_path / "state"))
     process = subprocess.Popen([sys.executable, "-m", "app.cli", "up", "--host", "0.0.0.0", "--port", str(port),
                                 "--web-workers", "1"], stdout=log.open("w"), stderr=subprocess.STDOUT, env=env,
                                start_new_session=True)
