@@ -5,7 +5,7 @@ import time
 
 from flask import Flask, request
 
-from app import errors, health, providers, queue, web
+from app import errors, health, notifications, providers, queue, web
 from app.redact import install_log_redaction
 from app.api import bp as api_bp
 from app.config import Settings, load_settings
@@ -33,6 +33,7 @@ def create_app(settings: Settings | None = None, *, migrate: bool = True) -> Fla
     if migrate:
         store.migrate()
     init_store(app, store)
+    notifications.watch(store, settings)  # a new draft review tells the configured channels, in its transaction
     queue.init_app(app, queue.JobQueue(settings))
     install_policy(app, load_policy(settings.policy_path))
     providers.init_app(app)

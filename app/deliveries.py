@@ -41,9 +41,16 @@ def troubled(session: Session, limit: int = LIST_LIMIT) -> list[TroubledCallback
     rows = session.scalars(select(Delivery).where(or_(Delivery.status == DEAD, and_(
         Delivery.status == PENDING, Delivery.attempts > 0, Delivery.last_error.is_not(None))))
         .order_by(Delivery.id.desc()).limit(limit))
-    return [TroubledCallback(row.id, row.event, row.status, urlsplit(row.url).hostname or "?", row.attempts,
+    return [TroubledCallback(row.id, row.event, row.status, _receiver(row.url), row.attempts,
                              row.last_error, row.created_at, row.next_attempt_at if row.status == PENDING else None,
                              row.request_id, row.review_id) for row in rows]
+
+
+def _receiver(url: str) -> str:
+    """The host a callback goes to, or the addresses of an e-mail notification."""
+    if url.startswith("mailto:"):
+        return "e-mail to " + url[len("mailto:"):]
+    return urlsplit(url).hostname or "?"
 
 
 def retry(session: Session, delivery_id: int) -> None:

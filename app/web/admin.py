@@ -212,4 +212,10 @@ def retry_callback(delivery_id: int):
     return redirect(url_for("admin.callbacks"))
 
 
+@bp.app_template_global()
+def dead_callbacks():
+    """Callbacks given up for good, for the reports page (``_dead_callbacks.html``)."""
+    return [callback for callback in troubled(db()) if callback.status == "dead"]
+
+
 RENDERERS = {"keys": _keys_page, "reviewers": _reviewers_page, "budgets": _budgets_page, "callbacks": _callbacks_page}
