@@ -6,6 +6,7 @@ from flask import Blueprint, flash, redirect, render_template, request, url_for
 from app.errors import ApiError, Conflict, NotFound
 from app.reviews import KINDS, STATUSES, DecisionInput, QueueFilter, age_seconds, attempts_of, count_reviews, decide, \
     get_review, is_low_risk, list_reviews, next_pending_id, queue_counts, reason_key, reason_label
+from app.review_summary import summarize
 from app.review_edits import current_label, edit_rules, with_label
 from app.store import db
 from app.web.auth import current_reviewer, login_required
@@ -46,7 +47,7 @@ def queue():
     return render_template("review_list.html", items=items, counts=queue_counts(db(), flt), flt=flt,
                            args=request.args, age_choices=AGE_CHOICES, statuses=STATUSES, kinds=KINDS,
                            age_seconds=age_seconds, reason_key=reason_key, reason_label=reason_label,
-                           is_low_risk=is_low_risk, total=total, page=page, pages=pages, links=links,
+                           is_low_risk=is_low_risk, total=total, page=page, pages=pages, links=links, summarize=summarize,
                            first=flt.offset + 1 if items else 0, last=flt.offset + len(items))
 
 
