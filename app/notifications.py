@@ -44,7 +44,7 @@ CREATED_EVENT = "review.created"
 DIGEST_EVENT = "review.digest"
 MAILTO = "mailto:"
 SMTP_TIMEOUT_SECONDS = 10.0
-DIGEST_LIST_LIMIT = 50  # items listed in one digest; the count covers all
+DIGEST_LIST_LIMIT = 50  # items listed in one message (a long classified list); the count covers all
 CHANNEL_FIELDS = {"name", "webhook_url", "email", "task_types", "digest_minutes"}
 
 
@@ -151,7 +151,7 @@ def created_payload(items: list[dict[str, Any]]) -> dict[str, Any]:
     else:
         text = (f"{len(items)} drafts waiting for review ({', '.join(sorted({i['task_type'] for i in items}))}), "
                 f"first: {first['summary']} {first['review_url']}")
-    return {"event": CREATED_EVENT, **first, "count": len(items), "reviews": items, "text": text}
+    return {"event": CREATED_EVENT, **first, "count": len(items), "reviews": items[:DIGEST_LIST_LIMIT], "text": text}
 
 
 def digest_payload(items: list[dict[str, Any]], total: int, since: datetime, until: datetime) -> dict[str, Any]:
