@@ -68,6 +68,18 @@ def test_the_execute_button_runs_sample_data_without_waiting(path):
         assert item["json"]["body"] == json.loads(sample["parameters"]["jsonOutput"])["body"]
 
 
+@pytest.mark.parametrize("path", WORKFLOWS, ids=lambda path: path.name)
+def test_tiergate_nodes_name_their_credential_so_n8n_matches_it(path):
+    """n8n's editor drops a credential reference whose id the instance lacks when a file is imported
+    (``removeUnknownCredentials``) and then warns on every node; a reference with ``id: null`` is kept
+    and matched by name, in the editor's node issues and by the server on import and save
+    (``replaceInvalidCredentials``)."""
+    nodes = [node for node in _load(path)["nodes"] if node["type"] == "n8n-nodes-tiergate.tiergate"]
+    assert nodes
+    for node in nodes:
+        assert node["credentials"] == {"tiergateApi": {"id": None, "name": "Tiergate account"}}, node["name"]
+
+
 def test_node_readme_describes_the_files():
     readme = (ROOT / "n8n-nodes" / "README.md").read_text()
     assert "four ready-to-import workflows" in readme and "three ready-to-import" not in readme

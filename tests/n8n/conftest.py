@@ -19,6 +19,9 @@ from tests.n8n import harness
 RUN_DIR = harness.REPO_ROOT / "test-artifacts" / "n8n-e2e"
 
 CREDENTIAL_TYPE = "tiergateApi"
+# The shipped workflows name their credential only ("Tiergate account", id null: n8n resolves it by name on
+# import and in the editor); the test-only workflows refer to this id, so the credential is imported under it.
+CREDENTIAL_ID = "tiergateApiCred1"
 
 
 def _require_npm() -> None:
@@ -83,7 +86,7 @@ def node_tarball(run_dir):
 @pytest.fixture(scope="module")
 def credential_ids(workflows):
     """The Tiergate credential(s) the workflow files refer to: ``{id: name}``."""
-    return {node["credentials"][CREDENTIAL_TYPE]["id"]: node["credentials"][CREDENTIAL_TYPE]["name"]
+    return {node["credentials"][CREDENTIAL_TYPE]["id"] or CREDENTIAL_ID: node["credentials"][CREDENTIAL_TYPE]["name"]
             for workflow in workflows.values() for node in workflow["nodes"]
             if CREDENTIAL_TYPE in node.get("credentials", {})}
 
