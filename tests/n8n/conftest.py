@@ -93,7 +93,7 @@ def credential_ids(workflows):
 
 @pytest.fixture(scope="module")
 def n8n(run_dir, n8n_binary, node_tarball, tiergate, workflows, credential_ids):
-    """n8n with the packed node installed, the credential and the three workflows imported and published."""
+    """n8n with the packed node installed, the credential and the shipped workflows imported and published."""
     instance = harness.N8n(n8n_binary, run_dir / "n8n-home")
     instance.install_node_package(node_tarball)
     instance.import_credentials([
