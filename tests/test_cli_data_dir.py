@@ -58,3 +58,15 @@ def test_cli_uses_the_data_directory_tiergate_up_recorded(tmp_path):
     # The key is in the server's database: listed from the server's folder too.
     listed = _tiergate(["keys", "list"], server_dir, tmp_path / "no-state")
     assert listed.returncode == 0 and "n8n" in listed.stdout
+
+
+def test_with_database_url_any_folder_will_do(tmp_path):
+    """Keys live in the DATABASE_URL's database (a PaaS one-off process has no data folder at all)."""
+    database = f"sqlite:///{tmp_path / 'shared.db'}"
+    elsewhere = tmp_path / "one-off"
+    elsewhere.mkdir()
+    created = _tiergate(["keys", "create", "--name", "zapier", "--quiet"], elsewhere, tmp_path / "state",
+                        DATABASE_URL=database)
+    assert created.returncode == 0, created.stderr
+    listed = _tiergate(["keys", "list"], tmp_path, tmp_path / "state", DATABASE_URL=database)
+    assert "zapier" in listed.stdout

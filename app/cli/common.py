@@ -47,8 +47,8 @@ def _is_data_dir(path: Path) -> bool:
 
 def find_data_dir(settings: Settings) -> Settings:
     """The settings with the data directory of the running server, or ConfigError naming where we looked."""
-    if os.environ.get("TIERGATE_DATA_DIR") or _is_data_dir(settings.data_dir):
-        return settings
+    if os.environ.get("TIERGATE_DATA_DIR") or settings.database_url or _is_data_dir(settings.data_dir):
+        return settings  # named, or the data is in the DATABASE_URL's database whatever the folder
     pointer = server_pointer()
     recorded = Path(pointer.read_text().strip()) if pointer.is_file() else None
     if recorded is not None and _is_data_dir(recorded):
