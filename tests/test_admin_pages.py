@@ -127,6 +127,8 @@ def test_budgets_are_set_and_show_spent_and_left(app, admin_client):
     assert refused.status_code == 422 and 'data-field="alert_url"' in refused.get_data(as_text=True)
     missing = _post(admin_client, "/admin/budgets", {"scope": "api_key", "key_id": "", "usd": "3"})
     assert missing.status_code == 422 and 'data-field="key_id"' in missing.get_data(as_text=True)
+    unknown = _post(admin_client, "/admin/budgets", {"scope": "api_key", "key_id": "999", "usd": "3"})
+    assert unknown.status_code == 422 and "no active API key with id 999" in unknown.get_data(as_text=True)
 
 
 def test_forms_without_csrf_are_refused(app, admin_client):

@@ -163,6 +163,9 @@ def save_budget():
         if not subject:
             raise InvalidField("choose the API key or name the workflow (metadata.workflow)",
                                "key_id" if scope == "api_key" else "workflow")
+        if scope == "api_key" and not any(str(key.id) == subject and key.revoked_at is None
+                                          for key in accounts.list_keys(db())):
+            raise InvalidField(f"no active API key with id {subject}", "key_id")
         limit = accounts.parse_budget(form.get("usd"))
         if limit is None:
             raise InvalidField("give the limit in USD", "usd")
