@@ -75,7 +75,11 @@ def test_dockerfile_uses_pinned_official_images_and_a_non_root_user():
     for source in re.findall(r"^COPY (?!--from)(\S+)", text, re.M):
         assert source.rstrip("/") not in [entry.rstrip("/") for entry in ignored], source
         assert (ROOT / source).exists(), source
-    assert (ROOT / "docker" / "n8n-entrypoint.sh").read_text().startswith("#!/bin/sh")
+    entrypoint = (ROOT / "docker" / "n8n-entrypoint.sh").read_text()
+    assert entrypoint.startswith("#!/bin/sh")
+    # Where n8n loads manually installed community nodes from, then the official image's own entrypoint.
+    assert '/.n8n/nodes/node_modules' in entrypoint and 'exec /docker-entrypoint.sh "$@"' in entrypoint
+    assert 'ENTRYPOINT ["tini", "--", "/bin/sh", "/opt/tiergate/n8n-entrypoint.sh"]' in text
 
 
 def test_dockerfile_passes_hadolint():
