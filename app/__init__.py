@@ -6,6 +6,7 @@ import time
 from flask import Flask, request
 
 from app import errors, providers, web
+from app.execution import notifications
 from app.web import health
 from app.execution import queue
 from app.redact import install_log_redaction
@@ -35,6 +36,7 @@ def create_app(settings: Settings | None = None, *, migrate: bool = True) -> Fla
     if migrate:
         store.migrate()
     init_store(app, store)
+    notifications.watch(store, settings)  # a new draft review tells the configured channels, in its transaction
     queue.init_app(app, queue.JobQueue(settings))
     install_policy(app, load_policy(settings.policy_path))
     providers.init_app(app)

@@ -23,7 +23,7 @@ from sqlalchemy import func, select
 
 from app.api.auth import SCOPES, create_key
 from app.cli import cli
-from app.cli.common import cli_settings
+from app.cli.common import cli_settings, record_data_dir
 from app.execution.embedded_redis import EmbeddedRedis
 from app.store import ApiKey, Store
 
@@ -89,7 +89,8 @@ class Child:
 def up(port: int | None, host: str, worker_count: int, web_workers: int, connections: int) -> None:
     """Start Tiergate locally; Ctrl-C stops all of it."""
     first_start = not _secret_file_exists()
-    settings = cli_settings()
+    settings = cli_settings(create=True)
+    record_data_dir(settings)
     port = port or settings.port
     env = dict(os.environ, TIERGATE_DATA_DIR=str(settings.data_dir.resolve()))
 

@@ -72,7 +72,12 @@ def deliver(store: Store, settings, delivery_id: int) -> str | None:
         row = session.execute(select(Delivery.url, Delivery.payload, Delivery.attempts)
                               .where(Delivery.id == delivery_id)).one()
     try:
-        post_signed(row.url, row.payload, settings.callback_secret, settings.allowed_callback_hosts)
+        if row.url.startswith("mailto:"):  # an e-mail notification (app.execution.notifications), same retries
+            from app.execution.notifications import send_mail
+
+            send_mail(row.url, row.payload, settings)
+        else:
+            post_signed(row.url, row.payload, settings.callback_secret, settings.allowed_callback_hosts)
     except CallbackRefused as exc:  # the target became non-public: retrying would not help
         return _record(store, delivery_id, DEAD, str(exc))
     except Exception as exc:

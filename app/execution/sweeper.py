@@ -25,8 +25,7 @@ from rq.job import Job, JobStatus
 from rq.registry import ScheduledJobRegistry
 from rq.scheduler import RQScheduler
 
-from app.execution import kinds, lifecycle
-from app.execution import outbox
+from app.execution import kinds, lifecycle, notifications, outbox
 from app.execution.runtime import Runtime
 from app.store import Request
 
@@ -40,7 +39,7 @@ WAITING = {JobStatus.QUEUED, JobStatus.SCHEDULED, JobStatus.DEFERRED, JobStatus.
 
 def sweep(rt: Runtime) -> dict[str, int]:
     """One pass; returns what it did, for logs and tests."""
-    done = {"requeued": 0, "rescued": 0, "callbacks": 0, "scheduled": 0}
+    done = {"requeued": 0, "rescued": 0, "callbacks": 0, "scheduled": 0, "digests": 0}
     done["callbacks"] = outbox.deliver_due(rt.store, rt.settings)
     try:
         if not rt.redis.set(LOCK_KEY, lifecycle.process_owner(), nx=True, ex=LOCK_SECONDS):
@@ -50,6 +49,7 @@ def sweep(rt: Runtime) -> dict[str, int]:
     try:
         _requeue_overdue(rt, done)
         done["scheduled"] = _enqueue_scheduled(rt)
+        done["digests"] = notifications.send_digests(rt.store, rt.settings)
     finally:
         try:
             rt.redis.delete(LOCK_KEY)

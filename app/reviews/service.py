@@ -266,6 +266,10 @@ def decide(session: Session, review_id: str, decision: DecisionInput, reviewer: 
     review = get_review(session, review_id)
     validate_decision(review, decision)
     text = decision.text if decision.text not in (None, "") else None
+    if text is not None and (decision.action == "approve" or review.kind == "audit"):
+        from app.reviews.edits import check_edit, edit_rules
+
+        check_edit(edit_rules(session, review), text)  # valid JSON, allowed labels, the caller's schema
     final_text = (text if text is not None else review.draft) if decision.action == "approve" else None
     if decision.action == "reject" and review.kind == "audit" and text is not None:
         final_text = text  # the corrected answer of a wrong audit sample

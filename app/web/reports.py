@@ -44,6 +44,10 @@ def _period() -> tuple[Period, str | None]:
         return default_period(), exc.message
 
 
+# Fewer requests with a model call than this, and the saving is shown without red or green: a first
+# test call, a router call or one escalation can make it look like a loss before there is traffic to judge.
+JUDGE_SAVING_FROM_REQUESTS = 20
+
 # Below this baseline a month's figures are mostly fractions of a cent, so the page shows four
 # decimals ($0.0042) instead of rounding nearly everything to $0.00.
 SUB_CENT_BELOW_USD = Decimal("1")
@@ -118,6 +122,7 @@ def page():
                            classes=classes, savings_by_class=savings_by_class, suggestions=quality.suggestions,
                            charts=charts, display=display, money=money_formatter(places), baseline_model=policy.baseline_model,
                            workflows=workflows, waiting=waiting, min_requests=MIN_REQUESTS_FOR_SUGGESTION,
+                           judge_saving_from=JUDGE_SAVING_FROM_REQUESTS,
                            per_thousand=per_thousand,
                            unattributed=by_month.unattributed, args=request.args,
                            window={name: request.args[name] for name in ("from", "to") if request.args.get(name)})
