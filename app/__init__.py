@@ -6,7 +6,7 @@ import time
 from flask import Flask, request
 
 from app import errors, providers, web
-from app.execution import notifications
+from app.reviews import notifications
 from app.web import health
 from app.execution import queue
 from app.redact import install_log_redaction

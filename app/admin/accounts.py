@@ -16,7 +16,7 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 from werkzeug.security import generate_password_hash
 
-from app.api.auth import create_key, parse_scopes, revoke_key
+from app.admin.keys import create_key, parse_scopes, revoke_key
 from app.money.budgets import ACTIONS, set_budget
 from app.errors import InvalidField, NotFound
 from app.store import ApiKey, Reviewer

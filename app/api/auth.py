@@ -5,25 +5,19 @@ nothing against a key with that much entropy, and would cost milliseconds on eve
 """
 from __future__ import annotations
 
-import hashlib
-import secrets
 from dataclasses import dataclass
 from functools import wraps
 
 from flask import g, request
 from redis import Redis, RedisError
 from sqlalchemy import select
-from sqlalchemy.orm import Session
 
-from app.errors import Forbidden, InvalidField, Unauthorized
+from app.admin.keys import (KEY_GENERATION, KEY_PREFIX, SCOPES, create_key, hash_key,  # noqa: F401  (re-exported)
+                            parse_scopes, revoke_key)
+from app.errors import Forbidden, Unauthorized
 from app.execution.queue import get_queue
-from app.store import ApiKey, db, utcnow
+from app.store import ApiKey, db
 
-SCOPES = ("route", "classify", "fallback", "review", "gateway", "admin")
-KEY_PREFIX = "tg_"
-# Every key change bumps this Redis counter; each process caches key lookups tagged with the counter,
-# so a webhook costs one Redis GET instead of a SQL query, and a revocation takes effect at once.
-KEY_GENERATION = "tiergate:api-keys:generation"
 KEY_CACHE_MAX_ENTRIES = 10_000
 
 
@@ -37,39 +31,6 @@ class KeyIdentity:
 
 
 _key_cache: dict[str, tuple[bytes | None, KeyIdentity | None]] = {}
-
-
-def hash_key(key: str) -> str:
-    return hashlib.sha256(key.encode()).hexdigest()
-
-
-def parse_scopes(text: str) -> list[str]:
-    scopes = [scope.strip() for scope in text.split(",") if scope.strip()]
-    unknown = [scope for scope in scopes if scope not in SCOPES]
-    if unknown or not scopes:
-        raise InvalidField(f"unknown scope(s) {', '.join(unknown) or '(none given)'}; choose from {', '.join(SCOPES)}", "scopes")
-    return scopes
-
-
-def create_key(session: Session, name: str, scopes: list[str]) -> tuple[ApiKey, str]:
-    """Store a new key; the plain key is returned once and never stored."""
-    plain = KEY_PREFIX + secrets.token_urlsafe(32)
-    key = ApiKey(name=name, prefix=plain[:10], key_hash=hash_key(plain), scopes=",".join(scopes))
-    session.add(key)
-    session.flush()
-    return key, plain
-
-
-def revoke_key(session: Session, key_id: int, redis_client: Redis | None = None) -> bool:
-    """Mark a key revoked and tell every process to drop its cached lookups."""
-    key = session.get(ApiKey, key_id)
-    if key is None or key.revoked_at is not None:
-        return False
-    key.revoked_at = utcnow()
-    session.flush()
-    if redis_client is not None:
-        redis_client.incr(KEY_GENERATION)
-    return True
 
 
 def presented_key() -> str | None:

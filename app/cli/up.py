@@ -21,7 +21,7 @@ from typing import Callable
 import click
 from sqlalchemy import func, select
 
-from app.api.auth import SCOPES, create_key
+from app.admin.keys import SCOPES, create_key
 from app.cli import cli
 from app.cli.common import cli_settings, record_data_dir
 from app.execution.embedded_redis import EmbeddedRedis

@@ -19,13 +19,14 @@ from __future__ import annotations
 import logging
 import threading
 import time
+from typing import Callable
 
 from redis import RedisError
 from rq.job import Job, JobStatus
 from rq.registry import ScheduledJobRegistry
 from rq.scheduler import RQScheduler
 
-from app.execution import kinds, lifecycle, notifications, outbox
+from app.execution import kinds, lifecycle, outbox
 from app.execution.runtime import Runtime
 from app.store import Request
 
@@ -37,9 +38,18 @@ LOCK_SECONDS = 30
 WAITING = {JobStatus.QUEUED, JobStatus.SCHEDULED, JobStatus.DEFERRED, JobStatus.STARTED}
 
 
+# Periodic duties of higher layers (e.g. the review digests), run by the sweeping process under its lock.
+_DUTIES: dict[str, Callable[[Runtime], int]] = {}
+
+
+def every_sweep(name: str, duty: Callable[[Runtime], int]) -> None:
+    """Run ``duty(rt)`` on every sweep (one process at a time); its count shows under ``name``."""
+    _DUTIES[name] = duty
+
+
 def sweep(rt: Runtime) -> dict[str, int]:
     """One pass; returns what it did, for logs and tests."""
-    done = {"requeued": 0, "rescued": 0, "callbacks": 0, "scheduled": 0, "digests": 0}
+    done = {"requeued": 0, "rescued": 0, "callbacks": 0, "scheduled": 0, **{name: 0 for name in _DUTIES}}
     done["callbacks"] = outbox.deliver_due(rt.store, rt.settings)
     try:
         if not rt.redis.set(LOCK_KEY, lifecycle.process_owner(), nx=True, ex=LOCK_SECONDS):
@@ -49,7 +59,8 @@ def sweep(rt: Runtime) -> dict[str, int]:
     try:
         _requeue_overdue(rt, done)
         done["scheduled"] = _enqueue_scheduled(rt)
-        done["digests"] = notifications.send_digests(rt.store, rt.settings)
+        for name, duty in _DUTIES.items():
+            done[name] = duty(rt)
     finally:
         try:
             rt.redis.delete(LOCK_KEY)

@@ -13,7 +13,7 @@ from flask import Blueprint, current_app, flash, redirect, render_template, requ
 
 from app.admin import accounts
 from app.execution import outbox
-from app.api.auth import SCOPES
+from app.admin.keys import SCOPES
 from app.money.budgets import ACTIONS, DEFAULT_ALERT_PCT, PERIODS, list_budgets, set_budget
 from app.execution.callbacks import check_target
 from app.admin.deliveries import retry, troubled

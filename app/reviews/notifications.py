@@ -21,10 +21,8 @@ resume URL, which must fire only on the decision.
 from __future__ import annotations
 
 import logging
-import smtplib
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
-from email.message import EmailMessage
 from pathlib import Path
 from typing import Any, Iterable
 from urllib.parse import urlsplit
@@ -34,6 +32,8 @@ from sqlalchemy import event, select
 from sqlalchemy.orm import Session
 
 from app.errors import ConfigError
+from app.execution import sweeper
+from app.execution.mail import MAILTO, is_mail, recipients_of, send_mail, split_addresses  # noqa: F401
 from app.reviews.summary import summarize
 from app.store import Delivery, Review, utcnow
 from app.store.models import new_id
@@ -42,8 +42,6 @@ log = logging.getLogger(__name__)
 
 CREATED_EVENT = "review.created"
 DIGEST_EVENT = "review.digest"
-MAILTO = "mailto:"
-SMTP_TIMEOUT_SECONDS = 10.0
 DIGEST_LIST_LIMIT = 50  # items listed in one message (a long classified list); the count covers all
 CHANNEL_FIELDS = {"name", "webhook_url", "email", "task_types", "digest_minutes"}
 
@@ -61,13 +59,6 @@ class Channel:
         return self.task_types is None or task_type in self.task_types
 
 
-def _split(value: Any) -> list[str]:
-    if value is None:
-        return []
-    items = value if isinstance(value, (list, tuple)) else str(value).split(",")
-    return [str(item).strip() for item in items if str(item).strip()]
-
-
 def _channel(name: str, webhook_url: Any, email: Any, task_types: Any, digest_minutes: Any, where: str,
              from_environment: bool = False) -> Channel:
     def named(field_name: str) -> str:  # the variable's name for the environment, the field's for the file
@@ -79,7 +70,7 @@ def _channel(name: str, webhook_url: Any, email: Any, task_types: Any, digest_mi
         if parts.scheme not in ("http", "https") or not parts.hostname:
             raise ConfigError(f"{named('webhook_url')}: must be an absolute http(s) URL (got {webhook_url!r})")
         targets.append(str(webhook_url))
-    addresses = _split(email)
+    addresses = split_addresses(email)
     for address in addresses:
         if "@" not in address or any(char in address for char in " ,;<>"):
             raise ConfigError(f"{named('email')}: {address!r} is not an e-mail address")
@@ -94,7 +85,7 @@ def _channel(name: str, webhook_url: Any, email: Any, task_types: Any, digest_mi
                           f"(got {digest_minutes!r})") from None
     if minutes < 0:
         raise ConfigError(f"{named('digest_minutes')}: 0 or more (got {minutes})")
-    types = _split(task_types)
+    types = split_addresses(task_types)
     return Channel(name, tuple(targets), frozenset(types) if types else None, minutes)
 
 
@@ -245,32 +236,4 @@ def _aware(moment: datetime) -> datetime:
     return moment if moment.tzinfo else moment.replace(tzinfo=timezone.utc)
 
 
-# -- e-mail ---------------------------------------------------------------------------------------
-
-def is_mail(url: str) -> bool:
-    return url.startswith(MAILTO)
-
-
-def send_mail(url: str, payload: dict[str, Any], settings) -> None:
-    """Send one notification by SMTP; raises on failure so the outbox retries it."""
-    if not settings.smtp_host:
-        raise ConfigError("e-mail notifications need TIERGATE_SMTP_HOST")
-    recipients = _split(url[len(MAILTO):])
-    message = EmailMessage()
-    message["From"] = settings.smtp_from
-    message["To"] = ", ".join(recipients)
-    count = payload.get("count") or 1
-    message["Subject"] = (f"Tiergate: {count} draft{'s' if count != 1 else ''} waiting for review"
-                          + (f" ({payload['task_type']})" if payload.get("task_type") and count == 1 else ""))
-    message.set_content(str(payload.get("text") or "") + "\n\n-- \nTiergate review queue notification "
-                        f"({payload.get('event')}).\n")
-    with smtplib.SMTP(settings.smtp_host, settings.smtp_port, timeout=SMTP_TIMEOUT_SECONDS) as smtp:
-        if settings.smtp_starttls:
-            smtp.starttls()
-        if settings.smtp_user:
-            smtp.login(settings.smtp_user, settings.smtp_password or "")
-        smtp.send_message(message, to_addrs=recipients)
-
-
-def recipients_of(url: str) -> Iterable[str]:
-    return _split(url[len(MAILTO):]) if is_mail(url) else []
+sweeper.every_sweep("digests", lambda rt: send_digests(rt.store, rt.settings))
