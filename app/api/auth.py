@@ -16,8 +16,8 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from app.errors import Forbidden, InvalidField, Unauthorized
-from app.execution.queue import get_queue
-from app.store import ApiKey, db, utcnow
+from app.store import ApiKey, utcnow
+from app.web.context import db, runtime
 
 SCOPES = ("route", "classify", "fallback", "review", "gateway", "admin")
 KEY_PREFIX = "tg_"
@@ -100,7 +100,7 @@ def authenticate_any() -> KeyIdentity:
 
 def _lookup(key_hash: str) -> KeyIdentity | None:
     try:
-        generation, redis_up = get_queue().redis.get(KEY_GENERATION), True
+        generation, redis_up = runtime().redis.get(KEY_GENERATION), True
     except RedisError:  # Redis is only the fast path: ask the database, and cache nothing meanwhile
         generation, redis_up = None, False
     cached = _key_cache.get(key_hash)

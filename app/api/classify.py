@@ -6,7 +6,7 @@ about 30 s). A long list, ``exec: async`` or ``batch: true`` is queued at once.
 """
 from __future__ import annotations
 
-from flask import current_app, g, jsonify, request
+from flask import g, jsonify, request
 
 from app.execution import idempotency
 from app.execution import lifecycle
@@ -18,13 +18,11 @@ from app.execution.callbacks import check_target
 from app.classify import service
 from app.classify.request import ClassifyRequest
 from app.errors import InvalidField, PayloadTooLarge
-from app.metrics import arrival
 from app.web.openapi import document
-from app.routing.state import current_policy
-from app.execution.runtime import runtime_of
 from app.money.budgets import admit_list
 from app.money.overhead import release_admission
-from app.store import db, new_id
+from app.store import new_id
+from app.web.context import arrival, current_policy, db, runtime
 
 LIST_FIELDS = frozenset({"items", "labels"})
 BATCH_JOB = "workers.classify.submit_batch_job"
@@ -33,8 +31,8 @@ BATCH_JOB = "workers.classify.submit_batch_job"
 @bp.post("/classify")
 @require_scope("classify")
 def classify():
-    app = current_app._get_current_object()
-    settings = app.config["TIERGATE"]
+    rt = runtime()
+    settings = rt.settings
     body = ClassifyRequest.model_validate(read_body(list_fields=LIST_FIELDS))
     if len(body.items) > settings.max_items:
         raise PayloadTooLarge(f"{len(body.items)} items; at most {settings.max_items} per request", "items")
@@ -45,9 +43,8 @@ def classify():
         check_target(body.callback_url, settings.allowed_callback_hosts)
     background = body.exec == "async" or body.batch or len(body.items) > settings.classify_sync_max_items
 
-    rt = runtime_of(app)
     request_id = new_id("req")
-    admit_list(rt.store, policy, request_id, body, g.api_key.id, settings.classify_chunk_size)
+    admit_list(rt.store, policy, request_id, body, g.api_key.id, settings.classify_chunk_size, settings)
     session = db()
     row = service.create_request(session, body, policy=policy, api_key_id=g.api_key.id,
                                  chunk_size=settings.classify_chunk_size, exec_mode="async" if background else "sync",
@@ -56,22 +53,22 @@ def classify():
         row.status, row.owner, row.lease_until = lifecycle.RUNNING, rt.leases.owner, lifecycle.lease()
     earlier = idempotency.store_once(session, [row], row, settings.idempotency_ttl_seconds)
     if earlier is not None:
-        release_admission(rt.store, request_id, g.api_key.id, body.metadata)
+        release_admission(rt.store, request_id, g.api_key.id, body.metadata, settings)
         return replayed_response(earlier)
 
     if background:
-        service.enqueue(app, request_id, BATCH_JOB if body.batch else service.JOB)
+        service.enqueue(rt, request_id, BATCH_JOB if body.batch else service.JOB)
         return queued_response(request_id)
     deadline = arrival() + settings.sync_wait_seconds
     try:
         with rt.leases.hold(request_id):
-            finished = service.run(app, request_id, deadline=deadline, notify=False)
+            finished = service.run(rt, request_id, deadline=deadline, notify=False)
     except Exception:
-        service.hand_to_workers(app, request_id)  # a worker retries it from the chunks already done
+        service.hand_to_workers(rt, request_id)  # a worker retries it from the chunks already done
         raise
     if finished:
-        return jsonify(service.stored_result(app, request_id))
-    service.hand_to_workers(app, request_id)  # the rest in a worker; the callback carries the answer
+        return jsonify(service.stored_result(rt, request_id))
+    service.hand_to_workers(rt, request_id)  # the rest in a worker; the callback carries the answer
     return queued_response(request_id)
 
 

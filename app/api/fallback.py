@@ -10,7 +10,7 @@ from __future__ import annotations
 import time
 from typing import Any, Literal
 
-from flask import current_app, g, jsonify, request
+from flask import g, jsonify, request
 from pydantic import Field, field_validator
 
 from app.execution import idempotency
@@ -24,12 +24,10 @@ from app.api.auth import require_scope
 from app.execution.callbacks import check_target
 from app.errors import InvalidField
 from app.tasks import runner as service
-from app.metrics import arrival
 from app.web.openapi import document
-from app.routing.state import current_policy
-from app.execution.runtime import runtime_of
 from app.money.overhead import admit_task, release_admission
-from app.store import Request, db, get_store, new_id
+from app.store import Request, new_id
+from app.web.context import arrival, current_policy, db, runtime
 
 LIST_FIELDS = frozenset({"labels", "knowledge"})
 MAX_SNIPPETS = 50
@@ -84,7 +82,7 @@ class FallbackRequest(TaskInput):
 @bp.post("/fallback")
 @require_scope("fallback")
 def fallback():
-    rt = runtime_of(current_app)
+    rt = runtime()
     settings = rt.settings
     body = FallbackRequest.model_validate(read_body(list_fields=LIST_FIELDS))
     if body.task_type and body.task_type not in current_policy().task_types:
@@ -95,7 +93,7 @@ def fallback():
     row = _stored_row(body, request_id, g.api_key.id, owner=rt.leases.owner)
     earlier = idempotency.store_once(db(), [row], row, settings.idempotency_ttl_seconds)
     if earlier is not None:
-        release_admission(rt.store, request_id, g.api_key.id, body.metadata)
+        release_admission(rt.store, request_id, g.api_key.id, body.metadata, settings)
         return replayed_response(earlier)
     if body.exec == "async":
         service.enqueue(rt, request_id)
@@ -114,7 +112,9 @@ def _stored_row(body: FallbackRequest, request_id: str, api_key_id: int, *, owne
     queued, for a worker.
     """
     decision = decide(body)
-    overhead = admit_task(db(), get_store(), current_policy(), decision, request_id, api_key_id, body.metadata)
+    rt = runtime()
+    overhead = admit_task(db(), rt.store, current_policy(), decision, request_id, api_key_id, body.metadata,
+                          rt.settings)
     decision_id = record_decision(decision, body)
     payload = body.model_dump(mode="json")
     payload["decision"] = {"id": decision_id, "tier": decision.tier, "model": decision.model,

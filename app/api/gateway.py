@@ -19,8 +19,7 @@ from app.gateway.calls import RouteHints, run_gated, store_call
 from app.gateway.live import start_live, wants_live
 from app.gateway.chat import ChatAnswer
 from app.web.openapi import document
-from app.routing.state import current_policy
-from app.execution.runtime import runtime_of
+from app.web.context import current_policy, db, runtime
 
 SCOPE = "gateway"
 MESSAGES_PATH = "/messages"
@@ -32,8 +31,8 @@ bp = Blueprint("gateway", __name__)
 @require_scope(SCOPE)
 def chat_completions():
     chat = openai_format.parse_request(_json_body())
-    rt = runtime_of(current_app)
-    call = store_call(rt, chat, g.api_key.id, _hints())
+    rt = runtime()
+    call = store_call(rt, chat, g.api_key.id, _hints(), session=db(), policy=current_policy())
     live = start_live(rt, call) if wants_live(call) else None
     if live is not None:
         model = live.model_call.model
@@ -51,8 +50,8 @@ def chat_completions():
 @require_scope(SCOPE)
 def messages():
     chat = anthropic_format.parse_request(_json_body())
-    rt = runtime_of(current_app)
-    call = store_call(rt, chat, g.api_key.id, _hints())
+    rt = runtime()
+    call = store_call(rt, chat, g.api_key.id, _hints(), session=db(), policy=current_policy())
     live = start_live(rt, call) if wants_live(call) else None
     if live is not None:
         return _stream(streaming.anthropic_sse(live.events(), f"msg_{call.request_id}", live.model_call.model),

@@ -18,13 +18,16 @@ from app.metrics import ROUTE_DECISIONS
 from app.web.openapi import document
 from app.pricing import usd
 from app.routing import RouteDecision, RouteInput, input_text, input_tokens_of
-from app.store import Decision, db, new_id
+from app.routing.hybrid import record_router_call
+from app.store import Decision, new_id
 from app.store.group_commit import GroupCommit
+from app.web.context import db, runtime
 
 
 def decide(body: RouteRequest) -> RouteDecision:
     """Route a request with the mode it asks for; shared by route, fallback and classify."""
-    routing = current_app.extensions["routing"]
+    rt = runtime()
+    routing = rt.routing
     route_input = RouteInput(text=input_text(body.text, [m.model_dump() for m in body.messages or []]),
                              task_type=body.task_type, risk=body.risk, external=body.external,
                              input_tokens=input_tokens_of(body.text, [m.model_dump() for m in body.messages or []]))
@@ -34,11 +37,10 @@ def decide(body: RouteRequest) -> RouteDecision:
     try:
         if mode == "learned":
             return routing.learned.decide(route_input)
-        llm_modes = current_app.extensions.get("llm_routing")
-        if llm_modes is None:
-            raise InvalidField(f"mode '{mode}' needs the LLM router, which is not available yet; use mode 'rules'",
-                               "mode", code="mode_unavailable")
-        return llm_modes.decide(route_input, mode)
+        decision = rt.llm_routing.decide(route_input, mode)
+        api_key = getattr(g, "api_key", None)
+        record_router_call(db(), decision, mode, api_key.id if api_key is not None else None)  # paid: in the ledger
+        return decision
     except WeightFileError as exc:
         raise InvalidField(f"mode '{mode}' needs the learned router, which cannot load: {exc}; use mode 'rules'",
                            "mode", code="mode_unavailable") from None
@@ -67,7 +69,7 @@ def group_commit() -> GroupCommit:
     """This process's group committer for decisions."""
     committer = current_app.extensions.get("decisions.group_commit")
     if committer is None:
-        committer = current_app.extensions["decisions.group_commit"] = GroupCommit(current_app.extensions["store"])
+        committer = current_app.extensions["decisions.group_commit"] = GroupCommit(runtime().store)
     return committer
 
 
@@ -103,7 +105,7 @@ def route():
         db().commit()  # first, or the group commit below would wait on this session's write lock (SQLite)
     decision_id = record_decision(decision, body, commit_now=True)
     if decision.router_request_id:  # the router call counts against the key's and workflow's budgets
-        budgets_for(current_app.extensions["store"]).spend(
+        budgets_for(runtime().store, runtime().settings).spend(
             decision.router_request_id, api_key_id=g.api_key.id, workflow=workflow_of(body.metadata)).settle(
             Decimal(0), decision.router_cost_usd, draw=False)
     ROUTE_DECISIONS.labels(tier=decision.tier, decided_by=decision.decided_by).inc()

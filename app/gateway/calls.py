@@ -14,6 +14,8 @@ import time
 from dataclasses import dataclass
 from typing import Any
 
+from sqlalchemy.orm import Session
+
 from app.execution import lifecycle
 from app.api.route import decide, record_decision
 from app.api.schemas import RouteRequest
@@ -23,13 +25,12 @@ from app.tasks import runner as service
 from app.gateway import models
 from app.gateway.chat import END_TURN, MAX_TOKENS, STOP_SEQUENCE, TOOL_USE, ChatAnswer, ChatRequest
 from app.gateway.routing import apply_chat_rules, route_text
-from app.metrics import arrival
 from app.policy.schema import Policy, TaskType
 from app.pricing import Usage
 from app.routing import RouteDecision
-from app.routing.state import current_policy
 from app.execution.runtime import Runtime
-from app.store import Request, db, new_id
+from app.store import Request, new_id
+from app.web.context import arrival
 
 KIND = "gateway"
 # How long a chat client is kept waiting for its answer: the official SDKs' own default timeout. Waiting
@@ -73,9 +74,9 @@ class StoredCall:
     policy: Policy
 
 
-def store_call(rt: Runtime, chat: ChatRequest, api_key_id: int, hints: RouteHints) -> StoredCall:
-    """Route ``chat`` and commit its decision and ledger row before any model is called."""
-    policy = current_policy()
+def store_call(rt: Runtime, chat: ChatRequest, api_key_id: int, hints: RouteHints, *, session: Session,
+               policy: Policy) -> StoredCall:
+    """Route ``chat`` and commit its decision and ledger row (in ``session``) before any model is called."""
     choice = models.resolve(chat.model, policy)
     if hints.task_type and hints.task_type not in policy.task_types:
         raise InvalidField(f"task type {hints.task_type!r} (X-Tiergate-Task-Type) is not in the policy", "task_type")
@@ -92,7 +93,6 @@ def store_call(rt: Runtime, chat: ChatRequest, api_key_id: int, hints: RouteHint
                  "gates": chat_gates(chat, policy.task_types.get(decision.task_type))},
     }
     request_id = new_id("req")
-    session = db()
     session.add(Request(id=request_id, kind=KIND, api_key_id=api_key_id, decision_id=decision_id,
                         task_type=decision.task_type, tier=decision.tier, model=decision.model,
                         status=lifecycle.RUNNING, owner=rt.leases.owner, lease_until=lifecycle.lease(),

@@ -8,26 +8,6 @@ disagreements and the spend as its own line (``report``); disagreements can go t
 """
 from __future__ import annotations
 
-from flask import Flask
-
 from app.shadow.sampling import after_delivery
 
-__all__ = ["after_delivery", "init_app"]
-
-
-def init_app(app: Flask) -> None:
-    """Give templates ``shadow_section(period)`` and the recommendation texts: the reports page's partial
-    reads them, so the page's view needs no change."""
-    def shadow_section(period):
-        from app.routing.state import current_policy
-        from app.shadow.report import shadow_report
-        from app.store import db
-
-        return shadow_report(db(), current_policy(), period)
-
-    def shadow_texts():
-        from app.shadow.report import RECOMMENDATION_TEXT
-
-        return RECOMMENDATION_TEXT
-
-    app.jinja_env.globals.update(shadow_section=shadow_section, shadow_texts=shadow_texts)
+__all__ = ["after_delivery"]

@@ -112,7 +112,7 @@ def run_claimed(rt: Runtime, claimed: lifecycle.Claimed, *, task: SyncTask | Non
     if answer is not None and shadowed(rt.policy(), result.task_type):
         from app.shadow import after_delivery
 
-        after_delivery(rt.app, claimed.request_id)  # sampled answers also run on the baseline model, later
+        after_delivery(rt, claimed.request_id)  # sampled answers also run on the baseline model, later
     return answer
 
 

@@ -12,13 +12,14 @@ from datetime import timedelta
 from functools import wraps
 from urllib.parse import urlsplit
 
-from flask import Blueprint, Flask, current_app, flash, g, redirect, render_template, request, session, url_for
+from flask import Blueprint, Flask, flash, g, redirect, render_template, request, session, url_for
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 from werkzeug.security import check_password_hash, generate_password_hash
 
 from app.errors import InvalidField
-from app.store import Reviewer, db
+from app.store import Reviewer
+from app.web.context import db, runtime
 from app.store.models import ADMIN_ROLE, REVIEWER_ROLE
 
 bp = Blueprint("auth", __name__)
@@ -157,7 +158,7 @@ def login():
     email = request.form.get("email", "")
     limits = {FAILED_LOGIN_KEY.format(f"{request.remote_addr}:{normalize_email(email)}"): MAX_FAILED_LOGINS,
               FAILED_LOGIN_ADDRESS_KEY.format(request.remote_addr): MAX_FAILED_LOGINS_PER_ADDRESS}
-    redis = current_app.extensions["job_queue"].redis
+    redis = runtime().redis
     counts = redis.mget(list(limits))
     if any(int(count or 0) >= limit for count, limit in zip(counts, limits.values())):
         return render_template("login.html", next=request.form.get("next", ""), email=email,
