@@ -176,7 +176,7 @@ def test_move_up_applies_as_a_version_and_rolls_back(app, store):
 def test_rollback_walks_back_one_version_at_a_time(app, store):
     with app.app_context():
         with store.session() as session:
-            text = sampling.policy_text_in_force(session, app)
+            text = sampling.policy_text_in_force(session, runtime_of(app))
             session.add(PolicyVersion(author="ops", reason="tier2", content=text.replace(
                 "translation:\n    tier: tier1", "translation:\n    tier: tier2")))
             session.add(PolicyVersion(author="ops", reason="tier3", content=text.replace(
@@ -220,8 +220,8 @@ def test_other_processes_pick_up_the_version_in_force(app, settings, store):
     other = create_app(settings, migrate=False)
     try:
         with store.session() as session:
-            text = sampling.policy_text_in_force(session, app).replace("classification:\n    tier: tier1",
-                                                                       "classification:\n    tier: tier3")
+            text = sampling.policy_text_in_force(session, runtime_of(app)).replace(
+                "classification:\n    tier: tier1", "classification:\n    tier: tier3")
             session.add(PolicyVersion(author="ops", reason="test", content=text))
         sampling.sync_policy(runtime_of(other))
         assert runtime_of(other).policy().task_types["classification"].tier == "tier3"
