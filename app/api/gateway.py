@@ -15,13 +15,18 @@ from werkzeug.exceptions import HTTPException
 from app.api.auth import require_scope
 from app.errors import ApiError, BadRequest, validation_field
 from app.gateway import anthropic_format, models, openai_format, streaming
-from app.gateway.calls import RouteHints, run_gated, store_call
-from app.gateway.live import start_live, wants_live
-from app.gateway.chat import ChatAnswer
+from app.execution import idempotency
+from app.gateway.calls import RouteHints, StoredCall, run_gated, store_call
+from app.gateway.live import LiveStream, start_live, wants_live
+from app.gateway.chat import ChatAnswer, ChatRequest
 from app.web.openapi import document
-from app.web.context import current_policy, db, runtime
+from app.web.context import arrival, current_policy, db, runtime
 
 SCOPE = "gateway"
+# Errors an SDK's automatic retry would only repeat or pay for twice: a spent budget, an Idempotency-Key
+# conflict, an answer still being written. Both official SDKs honour ``x-should-retry: false``.
+SHOULD_RETRY = "x-should-retry"
+NOT_RETRIED = frozenset({402, 409, 504})
 MESSAGES_PATH = "/messages"
 
 bp = Blueprint("gateway", __name__)
@@ -31,14 +36,12 @@ bp = Blueprint("gateway", __name__)
 @require_scope(SCOPE)
 def chat_completions():
     chat = openai_format.parse_request(_json_body())
-    rt = runtime()
-    call = store_call(rt, chat, g.api_key.id, _hints(), session=db(), policy=current_policy())
-    live = start_live(rt, call) if wants_live(call) else None
+    call, live = _start(chat)
     if live is not None:
         model = live.model_call.model
         return _stream(streaming.openai_sse(live.events(), f"chatcmpl-{call.request_id}", model, chat.include_usage),
                        live.headers)
-    answer = run_gated(rt, call)
+    answer = run_gated(runtime(), call, arrival())
     answer.id = f"chatcmpl-{answer.id}"
     if chat.stream:
         events = streaming.answer_events(answer)
@@ -50,18 +53,26 @@ def chat_completions():
 @require_scope(SCOPE)
 def messages():
     chat = anthropic_format.parse_request(_json_body())
-    rt = runtime()
-    call = store_call(rt, chat, g.api_key.id, _hints(), session=db(), policy=current_policy())
-    live = start_live(rt, call) if wants_live(call) else None
+    call, live = _start(chat)
     if live is not None:
         return _stream(streaming.anthropic_sse(live.events(), f"msg_{call.request_id}", live.model_call.model),
                        live.headers)
-    answer = run_gated(rt, call)
+    answer = run_gated(runtime(), call, arrival())
     answer.id = f"msg_{answer.id}"
     if chat.stream:
         events = streaming.answer_events(answer)
         return _stream(streaming.anthropic_sse(events, answer.id, answer.model, answer.usage), answer.headers)
     return _json(anthropic_format.message(answer), answer)
+
+
+def _start(chat: ChatRequest) -> tuple[StoredCall, LiveStream | None]:
+    """Store the call through the one intake; open its live stream when the policy streams it live.
+    Refusals (a spent budget: 402) happen here, before a stream's status line goes out."""
+    rt = runtime()
+    call = store_call(rt, db(), current_policy(), chat, g.api_key.id, _hints(),
+                      request.headers.get(idempotency.HEADER))
+    live = start_live(rt, call) if call.replay_of is None and wants_live(call) else None
+    return call, live
 
 
 @bp.get("/models")
@@ -117,6 +128,8 @@ def _error(error: ApiError) -> Response:
     response = jsonify(body)
     response.status_code = status
     response.headers.update(error.headers)
+    if status in NOT_RETRIED:  # the official SDKs retry 409 and 5xx unless told not to
+        response.headers[SHOULD_RETRY] = "false"
     return response
 
 
@@ -147,9 +160,11 @@ document("/v1/chat/completions", "post", "OpenAI-compatible chat completions thr
          "(tools, streaming, JSON output)", scope=SCOPE,
          responses={"200": "a chat.completion, or a text/event-stream of chat.completion.chunk",
                     "400": "invalid request (OpenAI error format)", "404": "unknown model",
+                    "402": "a refuse budget is spent (OpenAI error format)", "409": "Idempotency-Key reused",
                     "502": "no tier could answer"})
 document("/v1/messages", "post", "Anthropic-compatible Messages API through routing and the cascade", scope=SCOPE,
          responses={"200": "a message, or a text/event-stream of Messages API events",
                     "400": "invalid request (Anthropic error format)", "404": "unknown model",
+                    "402": "a refuse budget is spent (Anthropic error format)", "409": "Idempotency-Key reused",
                     "502": "no tier could answer"})
 document("/v1/models", "get", "The model names a drop-in client may use", scope=SCOPE)

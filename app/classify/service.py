@@ -22,7 +22,7 @@ from rq import Retry
 from sqlalchemy import func, insert, select, update
 from sqlalchemy.orm import Session
 
-from app.execution import lifecycle
+from app.execution import kinds, lifecycle
 from app.execution import outbox
 from app.money.budgets import request_spend
 from app.execution.callbacks import CallbackRefused, check_target
@@ -364,3 +364,6 @@ def mark_failed(rt: Runtime, request_id: str, exc: BaseException, *, final: bool
 def _job_failed_entry(error: str) -> dict[str, Any]:
     return {"label": None, "confidence": 0.0, "reason": "not labelled: the job failed after its retries",
             "model": None, "tier": None, "needs_review": True, "error": {"gate": "job", "message": error[:400]}}
+
+
+kinds.register("classify", enqueue_job)  # a worker resumes a list from its first chunk without an answer

@@ -26,7 +26,7 @@ import socket
 import uuid
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Any, Iterable
 
 from sqlalchemy import or_, select, update
 from sqlalchemy.orm import Session
@@ -119,11 +119,13 @@ def requeue(session: Session, request_id: str, owner: str | None, *, error: str 
     return moved
 
 
-def overdue(session: Session, limit: int = 500) -> list[tuple[str, str, str]]:
-    """``(id, kind, status)`` of requests whose lease ran out: queued ones to check, running ones to rescue."""
+def overdue(session: Session, kinds: Iterable[str], limit: int = 500) -> list[tuple[str, str, str]]:
+    """``(id, kind, status)`` of requests of ``kinds`` whose lease ran out: queued ones to check, running
+    ones to rescue. Only kinds someone can resume, so rows nobody handles never fill the window."""
     now = utcnow()
     rows = session.execute(select(Request.id, Request.kind, Request.status)
-                           .where(Request.status.in_((QUEUED, RUNNING)), Request.lease_until < now)
+                           .where(Request.status.in_((QUEUED, RUNNING)), Request.lease_until < now,
+                                  Request.kind.in_(list(kinds)))
                            .order_by(Request.lease_until).limit(limit)).all()
     return [(row.id, row.kind, row.status) for row in rows]
 

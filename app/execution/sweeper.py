@@ -7,8 +7,9 @@
 - A callback whose delivery is due (the writer died before sending it, or a retry's time has come) is
   sent (``app.execution.outbox``).
 - Jobs RQ scheduled for later (retries with an interval, batch polls, the monthly sample, shadow
-  comparisons) are put on the queue when due: this replaces RQ's scheduler process, which cost a forked
-  process per worker.
+  comparisons) are put on the queue when due, by RQ's own scheduler step run in this process (RQ's
+  scheduler process cost a forked process per worker).
+- Which kinds of request exist and how each is resumed is the kinds registry's (``app.execution.kinds``).
 
 Only one process sweeps the queue at a time (a Redis lock); callbacks need no lock, their delivery
 claims each row in the database.
@@ -22,8 +23,9 @@ import time
 from redis import RedisError
 from rq.job import Job, JobStatus
 from rq.registry import ScheduledJobRegistry
+from rq.scheduler import RQScheduler
 
-from app.execution import lifecycle
+from app.execution import kinds, lifecycle
 from app.execution import outbox
 from app.execution.runtime import Runtime
 from app.store import Request
@@ -33,7 +35,6 @@ log = logging.getLogger(__name__)
 SWEEP_INTERVAL_SECONDS = 5.0
 LOCK_KEY = "tiergate:sweeper"
 LOCK_SECONDS = 30
-JOBS = {"fallback": "app.tasks.runner", "classify": "app.classify.service"}
 WAITING = {JobStatus.QUEUED, JobStatus.SCHEDULED, JobStatus.DEFERRED, JobStatus.STARTED}
 
 
@@ -59,10 +60,8 @@ def sweep(rt: Runtime) -> dict[str, int]:
 
 def _requeue_overdue(rt: Runtime, done: dict[str, int]) -> None:
     with rt.store.session() as session:
-        overdue = lifecycle.overdue(session)
+        overdue = lifecycle.overdue(session, kinds.registered())
     for request_id, kind, status in overdue:
-        if kind not in JOBS:
-            continue
         job = _job(rt, request_id)
         if status == lifecycle.QUEUED and job is not None and job.get_status(refresh=False) in WAITING:
             with rt.store.session() as session:
@@ -70,7 +69,7 @@ def _requeue_overdue(rt: Runtime, done: dict[str, int]) -> None:
             continue
         if job is not None:
             job.delete()  # a dead worker's job: out of RQ's registries before it is queued afresh
-        _enqueue(rt, kind, request_id)
+        kinds.resume(rt, kind, request_id)
         with rt.store.session() as session:
             lifecycle.checked(session, request_id)
         done["rescued" if status == lifecycle.RUNNING else "requeued"] += 1
@@ -85,27 +84,16 @@ def _job(rt: Runtime, request_id: str) -> Job | None:
         return None
 
 
-def _enqueue(rt: Runtime, kind: str, request_id: str) -> None:
-    if kind == "fallback":
-        from app.tasks.runner import enqueue
-        enqueue(rt, request_id)
-    else:
-        from app.classify.service import enqueue_job
-        enqueue_job(rt, request_id)
-
-
 def _enqueue_scheduled(rt: Runtime) -> int:
-    """Queue the scheduled jobs that are due (RQ's scheduler does the same; the sweeper lock already
-    makes this process the only one doing it)."""
+    """Queue the scheduled jobs that are due, with RQ's own scheduler step (run here, in-process, under
+    the sweeper's lock, instead of RQ's scheduler process: that cost a forked process per worker)."""
     queue = rt.job_queue.queue
-    registry = ScheduledJobRegistry(queue=queue)
-    due = registry.get_jobs_to_schedule(int(time.time()))
-    for job_id in due:
-        job = _job(rt, job_id)
-        registry.remove(job_id)
-        if job is not None:
-            queue.enqueue_job(job)
-    return len(due)
+    due = len(ScheduledJobRegistry(queue=queue).get_jobs_to_schedule(int(time.time())))
+    if due:
+        scheduler = RQScheduler([queue.name], connection=rt.redis)
+        scheduler.prepare_registries([queue.name])
+        scheduler.enqueue_scheduled_jobs()
+    return due
 
 
 def sweep_forever(rt: Runtime, interval: float = SWEEP_INTERVAL_SECONDS) -> threading.Thread:

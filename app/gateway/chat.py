@@ -45,6 +45,10 @@ class ChatRequest:
                 "top_p": self.top_p, "stop": self.stop, "tools": self.tools, "tool_choice": self.tool_choice,
                 "json_output": self.json_output or self.json_schema is not None, "json_schema": self.json_schema}
 
+    def identity(self) -> dict[str, Any]:
+        """What makes two calls the same call, for ``Idempotency-Key``: every field but the metadata."""
+        return {"model": self.model, "messages": self.messages, "stream": self.stream, **self.options()}
+
     def transcript(self) -> str:
         """The conversation as plain text: what routing reads and a reviewer sees."""
         lines = [f"system: {self.system}"] if self.system else []

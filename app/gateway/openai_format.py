@@ -24,7 +24,8 @@ STOP_REASONS = {"stop": END_TURN, "length": MAX_TOKENS, "tool_calls": TOOL_USE, 
                 "content_filter": "refusal"}
 DATA_URL = re.compile(r"^data:(?P<media>[\w.+-]+/[\w.+-]+);base64,(?P<data>.+)$", re.DOTALL)
 MAX_STOP_SEQUENCES = 4
-ERROR_TYPES = {400: "invalid_request_error", 401: "invalid_request_error", 403: "permission_error",
+ERROR_TYPES = {400: "invalid_request_error", 401: "invalid_request_error", 402: "insufficient_quota",
+               403: "permission_error",
                404: "invalid_request_error", 409: "invalid_request_error", 413: "invalid_request_error",
                422: "invalid_request_error", 429: "rate_limit_error"}
 

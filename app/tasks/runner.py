@@ -17,7 +17,7 @@ from typing import Any
 from rq import Retry
 from sqlalchemy import func, insert, select, update
 
-from app.execution import lifecycle
+from app.execution import kinds, lifecycle
 from app.execution import outbox
 from app.money.budgets import request_spend
 from app.cascade import CascadeInput, CascadeResult, run_cascade
@@ -34,6 +34,9 @@ from app.store import Attempt, Request, Review, utcnow
 log = logging.getLogger(__name__)
 
 JOB = "workers.fallback.run_fallback_job"
+# The kinds of stored request this runner executes: its own, the drop-in gateway's calls and re-runs.
+FALLBACK, GATEWAY, RERUN = "fallback", "gateway", "rerun"
+RERUN_OF = "rerun_of"  # in a re-run's payload: the request it re-runs
 JOB_TIMEOUT_SECONDS = 15 * 60
 # The first retry is immediate: it is usually a job whose worker crashed. The sweeper is the net under it.
 JOB_RETRY = Retry(max=2, interval=[0, 60])
@@ -98,18 +101,22 @@ def run_claimed(rt: Runtime, claimed: lifecycle.Claimed, *, task: SyncTask | Non
     lost = lost_calls(rt.redis, claimed.request_id) if task is None else []
     spend = request_spend(rt.store, claimed.request_id, rt.settings)
     in_flight = InFlightCalls(rt.redis, claimed.request_id, rt.policy().prices)
+    rerun = bool(payload.get(RERUN_OF))
     with rt.leases.hold(claimed.request_id):
         try:
             result = execute(rt, payload, wait_until=wait_until, spend=spend, observers=[in_flight])
         finally:
             spend.release()
+        if rerun:
+            result = as_rerun(result)
         result.attempts[:0] = lost
         by_response = task is not None and task.respond_or_callback()
-        answer = store_outcome(rt, claimed.request_id, result, payload, callback=not by_response,
-                               recovered=claimed.recovered)
+        # A reviewer's re-run: its answer becomes a review item of the reviews module, no callback of ours.
+        answer = store_outcome(rt, claimed.request_id, result, payload, callback=not by_response and not rerun,
+                               recovered=claimed.recovered, create_review=not rerun)
     if answer is not None:
         in_flight.clear()  # every call is in the ledger now
-    if answer is not None and shadowed(rt.policy(), result.task_type):
+    if answer is not None and not rerun and shadowed(rt.policy(), result.task_type):
         from app.shadow import after_delivery
 
         after_delivery(rt, claimed.request_id)  # sampled answers also run on the baseline model, later
@@ -241,11 +248,16 @@ def mark_failed(rt: Runtime, request_id: str, exc: BaseException, *, final: bool
 def rerun_at_tier(rt: Runtime, payload: dict[str, Any], tier: str, *, api_key_id: int | None = None,
                   parent_request_id: str | None = None) -> dict[str, Any]:
     """A reviewer's re-run: a ledger row of kind ``rerun``, overhead of the original request
-    (``app.money.overhead``), for the same payload on ``tier`` (no new review row)."""
-    payload = {**payload, "decision": {key: value for key, value in {**payload["decision"], "tier": tier}.items()
-                                       if not key.startswith("router_")}}
+    (``app.money.overhead``), for the same payload on ``tier`` (no new review row, no callback).
+
+    It runs like any stored request (``run_claimed``): leased, guarded, and rescued by a worker if this
+    process dies.
+    """
+    payload = {**payload, RERUN_OF: parent_request_id or True,
+               "decision": {key: value for key, value in {**payload["decision"], "tier": tier}.items()
+                            if not key.startswith("router_")}}
     with rt.store.session() as session:
-        row = Request(kind="rerun", task_type=payload["decision"]["task_type"], tier=tier,
+        row = Request(kind=RERUN, task_type=payload["decision"]["task_type"], tier=tier,
                       status=lifecycle.RUNNING, owner=rt.leases.owner, lease_until=lifecycle.lease(),
                       exec_mode="rerun", payload=payload, api_key_id=api_key_id, progress_total=1,
                       request_metadata=payload.get("metadata") or {}, workflow=workflow_of(payload.get("metadata")),
@@ -253,19 +265,16 @@ def rerun_at_tier(rt: Runtime, payload: dict[str, Any], tier: str, *, api_key_id
         session.add(row)
         session.flush()
         request_id = row.id
-    spend = request_spend(rt.store, request_id, rt.settings)
+    claimed = lifecycle.Claimed(request_id, RERUN, payload, recovered=False)
     try:
-        with rt.leases.hold(request_id):
-            result = as_rerun(execute(rt, payload, tier, spend=spend))
+        # No waiting out an outage: the reviewer gets the item back at once, naming the provider state.
+        answer = run_claimed(rt, claimed, wait_until=None)
     except Exception as exc:
         with rt.store.session() as session:
             lifecycle.finish(session, request_id, rt.leases.owner, {"status": "failed", "error": _error_text(exc),
                                                                      "finished_at": utcnow()})
         raise
-    finally:
-        spend.release()
-    # The re-run's answer becomes a new review item of the reviews module, not one of ours.
-    return store_outcome(rt, request_id, result, payload, callback=False, create_review=False) or {}
+    return answer or {}
 
 
 def _error_text(exc: BaseException) -> str:
@@ -282,3 +291,7 @@ def _as_text(output: Any) -> str | None:
     import json
 
     return output if output is None or isinstance(output, str) else json.dumps(output, ensure_ascii=False, indent=2)
+
+
+for _kind in (FALLBACK, GATEWAY, RERUN):  # a worker resumes each of them with the same job
+    kinds.register(_kind, enqueue)
