@@ -7,7 +7,7 @@ greenlet pool is free: ``JOB_CONCURRENCY`` calls in flight per process for the m
 
 What a fork would buy, isolation from a job that crashes the interpreter, the request's lease covers:
 a job whose worker dies is running again within a minute (``app.execution.lifecycle``, ``app.execution.sweeper``).
-Needs gevent's monkey patching, done first thing by ``python -m app.cli.worker``.
+Needs gevent's monkey patching, done first thing by ``python -m workers``.
 """
 from __future__ import annotations
 

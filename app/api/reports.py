@@ -4,9 +4,10 @@ Reports show the whole company's spend, so they need the ``admin`` scope.
 """
 from __future__ import annotations
 
-from flask import Response, current_app, jsonify, request
+from flask import current_app, jsonify, request
 
 from app.api import bp
+from app.web.downloads import csv_response
 from app.api.auth import require_scope
 from app.errors import InvalidField
 from app.web.openapi import document
@@ -22,10 +23,6 @@ def _format() -> str:
     if wanted not in FORMATS:
         raise InvalidField(f"format must be one of {', '.join(FORMATS)}", "format")
     return wanted
-
-
-def csv_response(text: str, filename: str) -> Response:
-    return Response(text, mimetype="text/csv", headers={"Content-Disposition": f'attachment; filename="{filename}"'})
 
 
 @bp.get("/reports/savings")

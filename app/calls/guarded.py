@@ -23,7 +23,7 @@ from app.metrics import COST_USD, MODEL_CALLS
 from app.pricing import PriceTable, Usage
 from app.providers.base import ModelCall, ModelReply, Provider, call_text, tool_uses
 from app.providers.breaker import CircuitBreaker
-from app.routing.tokens import estimate_tokens
+from app.providers.tokens import estimate_tokens
 
 # Why a call was not made or did not answer, as ``AttemptRecord.gate`` says it.
 CIRCUIT, BUDGET, PROVIDER = "circuit", "budget", "provider"

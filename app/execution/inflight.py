@@ -9,10 +9,10 @@ from decimal import Decimal
 
 from redis import Redis, RedisError
 
-from app.cascade.records import AttemptRecord
+from app.calls.attempt import AttemptRecord
 from app.pricing import PriceTable, Usage
 from app.providers.base import ModelCall, call_text
-from app.routing.tokens import estimate_tokens
+from app.providers.tokens import estimate_tokens
 
 IN_FLIGHT_KEY = "tiergate:inflight:{}"
 IN_FLIGHT_TTL_SECONDS = 24 * 3600
@@ -20,7 +20,7 @@ LOST = "lost"
 
 
 class InFlightCalls:
-    """A call observer (``app.cascade.CallObserver``) that keeps a Redis note of each call until it is stored."""
+    """A call observer (``app.calls.CallObserver``) that keeps a Redis note of each call until it is stored."""
 
     def __init__(self, redis: Redis, request_id: str, prices: PriceTable, *, keep_until_stored: bool = True):
         self.redis, self.key, self.prices = redis, IN_FLIGHT_KEY.format(request_id), prices

@@ -14,10 +14,9 @@ from typing import Any
 
 from app.errors import BadRequest
 from app.pricing import Usage
+from app.providers.base import END_TURN, MAX_TOKENS, STOP_SEQUENCE, TOOL_USE  # noqa: F401  (stop reasons)
 
 TOOL_NAME = re.compile(r"^[a-zA-Z0-9_-]{1,64}$")  # what both APIs accept
-# Stop reasons, Anthropic's words (the OpenAI format maps them to finish_reason).
-END_TURN, MAX_TOKENS, STOP_SEQUENCE, TOOL_USE = "end_turn", "max_tokens", "stop_sequence", "tool_use"
 
 
 @dataclass

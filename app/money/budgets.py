@@ -368,7 +368,7 @@ def admit_list(store, policy, request_id: str, body, api_key_id: int | None, chu
     """Admission of a ``/v1/classify`` list: its first chunk's estimate is held (or 402). A list already
     runs on its task type's own tier, so a spent ``downgrade`` budget lets it run there."""
     from app.money.overhead import workflow_of
-    from app.routing.tokens import estimate_tokens
+    from app.providers.tokens import estimate_tokens
 
     task = policy.task_types.get(body.task_type)
     tier = task.tier if task is not None else policy.tier_order[0]
@@ -381,7 +381,7 @@ def first_call_estimate(policy, tier: str, task_type: str, input_tokens: int) ->
     """The first call's cost before it runs: the task prompt and the input at the plain input price,
     the expected answer at the output price (the cascade's ``call_estimate`` on the same text)."""
     from app.pricing import Usage
-    from app.routing.tokens import estimate_tokens
+    from app.providers.tokens import estimate_tokens
 
     task = policy.task_types.get(task_type)
     tokens_in = input_tokens + (estimate_tokens(task.prompt) if task is not None else 0)

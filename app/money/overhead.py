@@ -18,7 +18,6 @@ from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session
 
 from app.money.budgets import admit_request, budgets_for
-from app.cascade.records import CascadeResult
 from app.pricing import usd
 from app.store.models import Request
 
@@ -63,13 +62,6 @@ def release_admission(store, request_id: str, api_key_id: int | None, metadata: 
                       settings=None) -> None:
     """Free the hold of a request that will not run (an idempotent replay of an earlier one)."""
     budgets_for(store, settings).spend(request_id, api_key_id=api_key_id, workflow=workflow_of(metadata)).release()
-
-
-def as_rerun(result: CascadeResult) -> CascadeResult:
-    """A reviewer's re-run: every attempt is overhead of the original task (no baseline of its own)."""
-    for attempt in result.attempts:
-        attempt.purpose, attempt.baseline_cost_usd = RERUN_PURPOSE, Decimal(0)
-    return result
 
 
 def with_overhead(session: Session | None, request_id: str, answer: dict[str, Any],

@@ -24,7 +24,7 @@ from app.cascade import CascadeInput, CascadeResult, run_cascade
 from app.cascade.records import AttemptRecord
 from app.execution.inflight import InFlightCalls, lost_calls
 from app.execution.sync import SyncTask
-from app.money.overhead import as_rerun, with_overhead, workflow_of
+from app.money.overhead import RERUN_PURPOSE, with_overhead, workflow_of
 from app.policy import TaskType
 from app.policy.schema import GateSpec
 from app.execution.runtime import Runtime
@@ -275,6 +275,13 @@ def rerun_at_tier(rt: Runtime, payload: dict[str, Any], tier: str, *, api_key_id
                                                                      "finished_at": utcnow()})
         raise
     return answer or {}
+
+
+def as_rerun(result: CascadeResult) -> CascadeResult:
+    """A reviewer's re-run: every attempt is overhead of the original task (no baseline of its own)."""
+    for attempt in result.attempts:
+        attempt.purpose, attempt.baseline_cost_usd = RERUN_PURPOSE, Decimal(0)
+    return result
 
 
 def _error_text(exc: BaseException) -> str:

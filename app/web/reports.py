@@ -10,7 +10,7 @@ from decimal import Decimal
 
 from flask import Blueprint, current_app, render_template, request
 
-from app.api.reports import csv_response
+from app.web.downloads import csv_response
 from app.errors import InvalidField
 from app.reports import (DEFAULT_GROUPING, GROUPINGS, DisplayCurrency, Period, parse_period, quality_csv,
                          quality_report, savings_csv, savings_report)
