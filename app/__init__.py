@@ -11,7 +11,7 @@ from app.config import Settings, load_settings
 from app.execution.runtime import Runtime
 from app.metrics import HTTP_LATENCY, HTTP_REQUESTS
 from app.redact import install_log_redaction
-from app.sampling import ensure_monthly_schedule
+from app.sampling import ensure_monthly_schedule, sync_policy
 from app.web import context, errors, health
 from app.web.reports import bp as reports_bp
 
@@ -29,7 +29,8 @@ def create_app(settings: Settings | None = None, *, migrate: bool = True) -> Fla
     app.config.update(TIERGATE=settings, SECRET_KEY=settings.secret_key, MAX_CONTENT_LENGTH=settings.max_body_bytes,
                       JSON_SORT_KEYS=False)
     errors.init_app(app)
-    rt = Runtime.build(settings, migrate=migrate)  # store, queue, the policy in force, providers, LLM router
+    rt = Runtime.build(settings, migrate=migrate)  # store, queue, the policy file, providers, LLM router
+    sync_policy(rt)  # a policy version an operator applied overrides the file
     context.init_app(app, rt)  # the runtime, each request's session, the stored policy version re-checked
 
     app.register_blueprint(health.bp)

@@ -19,6 +19,8 @@ def worker_runtime() -> Runtime:
     Built on first use: at worker start, or now for a job run outside a worker.
     """
     global _runtime, _checked_at
+    from app.sampling import sync_policy
+
     if _runtime is None:
         from app.config import load_settings
         from app.redact import install_log_redaction
@@ -26,11 +28,10 @@ def worker_runtime() -> Runtime:
 
         install_log_redaction()  # callback URLs carry tokens: no log line of this process shows them whole
         _runtime = Runtime.build(load_settings(), migrate=False)
+        sync_policy(_runtime)  # a policy version an operator applied overrides the file
         ensure_monthly_schedule(_runtime)
         _checked_at = time.monotonic()
     elif time.monotonic() - _checked_at >= POLICY_CHECK_SECONDS:
-        from app.sampling import sync_policy
-
         _checked_at = time.monotonic()
         sync_policy(_runtime)
     return _runtime

@@ -44,15 +44,15 @@ class Runtime:
 
     @classmethod
     def build(cls, settings: "Settings", *, migrate: bool = True) -> "Runtime":
-        """Store (migrated unless ``migrate=False``), queue, the policy in force (the newest stored
-        version, else the policy file), and the providers for it.
+        """Store (migrated unless ``migrate=False``), queue, the policy file in force, and the providers.
 
-        Providers are built here, at start, so RQ's forked work horses inherit them ready instead of
-        importing the SDK and building them again per job.
+        The entry points (``create_app``, ``workers.context``) then put a stored policy version in force
+        if an operator applied one (``app.sampling.sync_policy``; kept out of here so the execution layer
+        does not import the sampling service). Providers are built here, at start, so RQ's forked work
+        horses inherit them ready instead of importing the SDK and building them again per job.
         """
         from app.execution.queue import JobQueue
         from app.policy import load_policy
-        from app.sampling.versions import sync_policy
         from app.store import Store
 
         settings = settings.ensure_secrets()
@@ -60,7 +60,6 @@ class Runtime:
         if migrate:
             store.migrate()
         rt = cls(settings, store, JobQueue(settings), RoutingState.from_policy(load_policy(settings.policy_path)))
-        sync_policy(rt)  # a policy version an operator applied overrides the file
         rt.providers()
         return rt
 
@@ -90,7 +89,7 @@ class Runtime:
         if self._llm_routing is None:
             from app.routing.hybrid import LlmRouting
 
-            self._llm_routing = LlmRouting(self)
+            self._llm_routing = LlmRouting(lambda: self.routing, self.providers)
         return self._llm_routing
 
     def close(self) -> None:

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from decimal import Decimal
 
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Callable
 
 from sqlalchemy.orm import Session
 
@@ -22,7 +22,8 @@ from app.routing.rules import UNKNOWN_TASK_TYPE, RouteDecision, RouteInput, Rule
 from app.store import Attempt, Request, utcnow
 
 if TYPE_CHECKING:
-    from app.execution.runtime import Runtime
+    from app.providers import Provider
+    from app.routing.state import RoutingState
 
 MODES = ("llm", "hybrid")
 
@@ -65,24 +66,25 @@ def hybrid_decide(rules: RulesRouter, learned: LearnedRouter, llm: LlmRouter, re
 class LlmRouting:
     """``Runtime.llm_routing``: ``decide(route_input, mode)`` for ``llm`` and ``hybrid``.
 
-    The router call is paid: the caller records it in the ledger (``record_router_call``) with the
-    request's session, so it commits with the request.
+    Reads the policy in force (``routing()``, swappable) and the process's providers for it on each
+    decision. The router call is paid: the caller records it in the ledger (``record_router_call``) with
+    the request's session, so it commits with the request.
     """
 
-    def __init__(self, rt: "Runtime"):
-        self.rt = rt
+    def __init__(self, routing: Callable[[], "RoutingState"], providers: Callable[[Policy], dict[str, "Provider"]]):
+        self.routing, self.providers = routing, providers
         self._routers: tuple[Policy, LlmRouter] | None = None
 
     def router(self) -> tuple[RulesRouter, LlmRouter]:
-        state = self.rt.routing
+        state = self.routing()
         cached = self._routers
         if cached is None or cached[0] is not state.policy:
-            cached = (state.policy, LlmRouter(state.policy, state.rules, self.rt.providers(state.policy)))
+            cached = (state.policy, LlmRouter(state.policy, state.rules, self.providers(state.policy)))
             self._routers = cached
         return state.rules, cached[1]
 
     def decide(self, request: RouteInput, mode: str) -> RouteDecision:
-        state = self.rt.routing
+        state = self.routing()
         rules, llm = self.router()
         if mode == "llm":
             return llm.decide(request)
