@@ -5,48 +5,41 @@ import time
 
 from flask import Flask, request
 
-from app import errors, providers, web
+from app import shadow, web  # noqa: F401  (shadow: the sampler listens to delivered answers)
 from app.reviews import notifications
-from app.web import health
-from app.execution import queue
-from app.redact import install_log_redaction
 from app.api import bp as api_bp
 from app.config import Settings, load_settings
+from app.execution.runtime import Runtime
 from app.metrics import HTTP_LATENCY, HTTP_REQUESTS
-from app.policy import load_policy
-from app.routing import hybrid
-from app.routing.state import install_policy
-from app.store.db import Store, init_app as init_store
+from app.redact import install_log_redaction
+from app.sampling import ensure_monthly_schedule, sync_policy
+from app.web import context, errors, health
 from app.web.reports import bp as reports_bp
-from app import shadow
 
 __all__ = ["create_app"]
 
 
 def create_app(settings: Settings | None = None, *, migrate: bool = True) -> Flask:
-    """Build the app: settings, store, queue, policy, blueprints. Fails fast on a bad setting or policy."""
+    """Build the app on one ``Runtime`` (settings, store, queue, policy, providers), then the blueprints.
+
+    Fails fast on a bad setting or policy.
+    """
     settings = (settings or load_settings()).ensure_secrets()
     install_log_redaction()  # callback URLs carry tokens: no log line of this process shows them whole
     app = Flask(__name__)
     app.config.update(TIERGATE=settings, SECRET_KEY=settings.secret_key, MAX_CONTENT_LENGTH=settings.max_body_bytes,
                       JSON_SORT_KEYS=False)
-
     errors.init_app(app)
-    store = Store(settings.sqlalchemy_url)
-    if migrate:
-        store.migrate()
-    init_store(app, store)
-    notifications.watch(store, settings)  # a new draft review tells the configured channels, in its transaction
-    queue.init_app(app, queue.JobQueue(settings))
-    install_policy(app, load_policy(settings.policy_path))
-    providers.init_app(app)
-    hybrid.init_app(app)  # the LLM router behind the llm and hybrid routing modes
+    rt = Runtime.build(settings, migrate=migrate)  # store, queue, the policy file, providers, LLM router
+    notifications.watch(rt.store, settings)  # a new draft review tells the configured channels, in its transaction
+    sync_policy(rt)  # a policy version an operator applied overrides the file
+    context.init_app(app, rt)  # the runtime, each request's session, the stored policy version re-checked
 
     app.register_blueprint(health.bp)
     app.register_blueprint(api_bp)
-    web.init_app(app)  # reviewer login, CSRF, review pages, the stored policy version
+    web.init_app(app)  # reviewer login, CSRF, review pages, the shadow section of the reports page
     app.register_blueprint(reports_bp)
-    shadow.init_app(app)  # the shadow comparisons section of the reports page
+    ensure_monthly_schedule(rt)
     _count_requests(app)
     return app
 

@@ -186,6 +186,7 @@ def mark_human_sample(app) -> None:
     from app.reviews.service import DecisionInput, decide
     from app.sampling import draw_sample
     from app.store import Review, utcnow
+    from app.web.context import runtime_of
     from sqlalchemy import select
 
     month = utcnow().strftime("%Y-%m")
@@ -195,7 +196,7 @@ def mark_human_sample(app) -> None:
         for item in items:
             n = int(NUMBER.search(item.input_text or "#0").group(1))
             wrong = n % 25 == 7 and item.task_type == "classification"
-            decide(session, item.id, DecisionInput(action="reject" if wrong else "approve", correct=not wrong,
+            decide(runtime_of(app), session, item.id, DecisionInput(action="reject" if wrong else "approve", correct=not wrong,
                                                    minutes_spent=2.0 if wrong else 0.5), "reviewer@example.com")
 
 
@@ -205,10 +206,11 @@ def print_report(app) -> None:
     from app.shadow.report import shadow_report
 
     from app.store import ShadowComparison
+    from app.web.context import runtime_of
     from sqlalchemy import select
 
     with app.extensions["store"].session() as session:
-        report = shadow_report(session, app.extensions["routing"].policy, Period())
+        report = shadow_report(session, runtime_of(app).policy(), Period())
         verdicts = session.execute(select(ShadowComparison.task_type, ShadowComparison.input_text,
                                           ShadowComparison.status)).all()
     print()

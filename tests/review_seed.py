@@ -62,7 +62,7 @@ def add_tier1_answers(store, month: str, counts: dict[str, int]) -> None:
 def run_queued_jobs(app) -> None:
     """Run every queued job now in this process, as a worker would (burst mode, no fork).
 
-    The caller patches ``workers.context._app`` to ``app`` so the jobs find this test's app.
+    The caller patches ``workers.context._runtime`` to ``runtime_of(app)`` so the jobs find this test's app.
     """
     from rq import SimpleWorker
 

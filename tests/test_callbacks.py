@@ -84,10 +84,10 @@ def test_a_callback_waits_in_the_outbox_until_the_receiver_takes_it(tmp_path, re
     app = create_app(settings, migrate=False)
     store = app.extensions["store"]
     try:
-        with app.app_context():
-            delivery_id = enqueue_callback(receiver.url + "/hook?sig=1", {"event": "review.decided", "review_id": "rev_9"})
-            with pytest.raises(CallbackRefused):
-                enqueue_callback("http://10.0.0.1/hook", {"event": "review.decided"})
+        delivery_id = enqueue_callback(store, settings, receiver.url + "/hook?sig=1",
+                                       {"event": "review.decided", "review_id": "rev_9"})
+        with pytest.raises(CallbackRefused):
+            enqueue_callback(store, settings, "http://10.0.0.1/hook", {"event": "review.decided"})
         receiver.wait(1)
         row = _delivery(store, delivery_id, lambda row: row.attempts == 1 and row.status == outbox.PENDING
                         and row.last_error)

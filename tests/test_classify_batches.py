@@ -9,6 +9,7 @@ from sqlalchemy import select
 
 from app.pricing import Usage
 from app.store import Attempt, Request
+from app.web.context import runtime_of
 from tests.test_classify import GLOSSARY, HAIKU, LABELS, SONNET, app  # noqa: F401  (app fixture: chunks of 5)
 from tests.test_classify_jobs import run_worker
 
@@ -56,7 +57,7 @@ def test_a_batched_list_is_submitted_polled_and_collected_at_half_price(client, 
     first_tier = [a for a in attempts if a.tier == "tier1"]
     assert len(first_tier) == 3 and all(a.batch and a.purpose == "answer" for a in first_tier)
     assert first_tier[0].cache_write_tokens and all(a.cache_read_tokens for a in first_tier[1:])
-    prices = app.extensions["routing"].policy.prices
+    prices = runtime_of(app).policy().prices
     for attempt in first_tier:
         usage = Usage(attempt.input_tokens, attempt.output_tokens, attempt.cache_write_tokens, attempt.cache_read_tokens)
         # The ledger keeps 8 decimal places.

@@ -13,6 +13,7 @@ from sqlalchemy import func, select
 
 import workers.context
 from app.store import Attempt, Request
+from app.web.context import runtime_of
 from tests.support.sme_responder import sme_responder
 from tests.test_classify import GLOSSARY, LABELS, SONNET, app_with_fake
 
@@ -33,7 +34,7 @@ def app(tmp_path, redis_url, database_url, redis_conn, fake_anthropic):
 
 def run_worker(app, monkeypatch) -> None:
     """Run the queued jobs in this process, with the test's app as the worker's app."""
-    monkeypatch.setattr(workers.context, "_app", app)
+    monkeypatch.setattr(workers.context, "_runtime", runtime_of(app))
     queue = app.extensions["job_queue"].queue
     SimpleWorker([queue], connection=queue.connection).work(burst=True)
 
@@ -233,7 +234,7 @@ def test_a_list_whose_job_fails_for_good_still_answers_every_row(client, auth, a
                                                  "labels": LABELS, "exec": "async"}, headers=auth)
     job_id = response.get_json()["job_id"]
     with app.app_context():  # as in the worker's job
-        service.mark_failed(app, job_id, RuntimeError("database went away"), final=True)
+        service.mark_failed(runtime_of(app), job_id, RuntimeError("database went away"), final=True)
 
     job = client.get(f"/v1/jobs/{job_id}", headers=auth).get_json()
     assert job["status"] == "failed"

@@ -187,7 +187,7 @@ def test_without_a_key_every_answer_is_a_dry_run(client, auth, worker, fake_anth
 
 def test_a_reviewer_rerun_runs_the_stored_request_on_another_tier(client, auth, app, worker, fake_anthropic):
     from app.tasks import runner as service
-    from app.execution.runtime import runtime_of
+    from app.web.context import runtime_of
 
     body = client.post("/v1/fallback", headers=auth, json={"task_type": "summary", "text": "notes"}).get_json()
     fake_anthropic.script("claude-opus-4-7", Reply.ok("a better summary", 10, 5))
@@ -204,7 +204,7 @@ def test_a_job_that_fails_for_good_still_calls_the_workflow_back(client, auth, a
     response = client.post("/v1/fallback", headers=auth, json={
         "task_type": "summary", "text": "notes", "exec": "async", "callback_url": receiver.url + "/hook?sig=1"})
     job_id = response.get_json()["job_id"]
-    from app.execution.runtime import runtime_of
+    from app.web.context import runtime_of
 
     # as in the worker's job after its last retry
     service.mark_failed(runtime_of(app), job_id, RuntimeError("database went away"), final=True)

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from sqlalchemy import create_engine
 
-from app.store import get_store
+from app.web.context import runtime_of
 
 
 def test_healthz(client):
@@ -17,10 +17,9 @@ def test_readyz_checks_redis_and_database(client):
 
 
 def test_readyz_reports_a_dead_database(client, app):
-    with app.app_context():
-        store = get_store()
-        store.engine.dispose()
-        store.engine = create_engine("postgresql+psycopg://nobody@127.0.0.1:1/none", connect_args={"connect_timeout": 1})
+    store = runtime_of(app).store
+    store.engine.dispose()
+    store.engine = create_engine("postgresql+psycopg://nobody@127.0.0.1:1/none", connect_args={"connect_timeout": 1})
     response = client.get("/readyz")
     assert response.status_code == 503 and response.get_json()["checks"]["database"].startswith("unreachable")
 

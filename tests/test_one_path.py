@@ -33,7 +33,7 @@ from sqlalchemy import select
 from app.api.auth import create_key
 from app.execution import lifecycle, sweeper
 from app.execution.inflight import IN_FLIGHT_KEY
-from app.execution.runtime import runtime_of
+from app.web.context import runtime_of
 from app.money.budgets import set_budget
 from app.store import Attempt, Request, utcnow
 from app.store.models import Budget

@@ -10,6 +10,7 @@ from app.config import load_settings
 from app.errors import Conflict
 from app.reviews.service import DecisionInput, decide
 from app.store import Review, utcnow
+from app.web.context import runtime_of
 from tests.conftest import TEST_QUEUE
 from tests.review_seed import DRAFT_REPLY, add_flagged_draft
 
@@ -176,7 +177,7 @@ def test_two_reviewers_at_once_only_one_wins(app, store, sent_callbacks):
         try:
             with app.app_context():
                 barrier.wait()
-                decide(session, review_id, DecisionInput(action="approve", text=f"by {name}"), name)
+                decide(runtime_of(app), session, review_id, DecisionInput(action="approve", text=f"by {name}"), name)
             outcomes.append(("won", name))
         except Conflict:
             outcomes.append(("conflict", name))

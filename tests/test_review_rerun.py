@@ -7,6 +7,7 @@ from sqlalchemy import select
 
 from app.config import load_settings
 from app.store import Delivery, Request, Review
+from app.web.context import runtime_of
 from tests.support.fake_anthropic import Reply
 from tests.conftest import TEST_QUEUE
 from tests.review_seed import CUSTOMER_MESSAGE, run_queued_jobs
@@ -51,7 +52,7 @@ def sent(app):
 
 @pytest.fixture
 def jobs(app, monkeypatch):
-    monkeypatch.setattr("workers.context._app", app)
+    monkeypatch.setattr("workers.context._runtime", runtime_of(app))
     return lambda: run_queued_jobs(app)
 
 

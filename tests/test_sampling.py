@@ -11,7 +11,7 @@ from app import sampling
 from app.cli import cli
 from app.errors import Conflict
 from app.reviews.service import DecisionInput, decide
-from app.routing.state import current_policy
+from app.web.context import current_policy, runtime_of
 from app.sampling import ADJUST, KEEP, MOVE_UP, NO_DATA, allocate, draw_sample, recommend
 from workers.reviews import monthly_sample_job
 from app.store import PolicyVersion, Request, Review
@@ -128,7 +128,7 @@ def mark_month(app, store, wrong_per_class: dict[str, int], minutes: float = 3.0
             for index, item in enumerate(items):
                 decision = (DecisionInput("reject", text=f"corrected {index}", minutes_spent=minutes) if index < wrong
                             else DecisionInput("approve", minutes_spent=0.5))
-                decide(session, item.id, decision, "rita@example.com")
+                decide(runtime_of(app), session, item.id, decision, "rita@example.com")
 
 
 def test_rates_per_class_from_marked_items(app, store):
@@ -155,7 +155,7 @@ def test_move_up_applies_as_a_version_and_rolls_back(app, store):
     mark_month(app, store, {"classification": 3})
     with app.app_context():
         with store.session() as session:
-            version = sampling.apply_recommendation(session, app, MONTH, "classification", "owner@example.com")
+            version = sampling.apply_recommendation(session, runtime_of(app), MONTH, "classification", "owner@example.com")
         assert current_policy().task_types["classification"].tier == "tier2"
         assert current_policy().task_types["list_classification"].tier == "tier2"
         assert current_policy().task_types["extraction"].tier == "tier1"
@@ -164,7 +164,7 @@ def test_move_up_applies_as_a_version_and_rolls_back(app, store):
         assert "classification tier1 -> tier2" in version.reason
 
         with store.session() as session:
-            assert sampling.rollback(session, app, "owner@example.com", "too expensive") is None  # the file again
+            assert sampling.rollback(session, runtime_of(app), "owner@example.com", "too expensive") is None  # the file again
         assert current_policy().task_types["classification"].tier == "tier1"
     with store.session() as session:
         [retired] = session.query(PolicyVersion).all()
@@ -176,18 +176,18 @@ def test_move_up_applies_as_a_version_and_rolls_back(app, store):
 def test_rollback_walks_back_one_version_at_a_time(app, store):
     with app.app_context():
         with store.session() as session:
-            text = sampling.policy_text_in_force(session, app)
+            text = sampling.policy_text_in_force(session, runtime_of(app))
             session.add(PolicyVersion(author="ops", reason="tier2", content=text.replace(
                 "translation:\n    tier: tier1", "translation:\n    tier: tier2")))
             session.add(PolicyVersion(author="ops", reason="tier3", content=text.replace(
                 "translation:\n    tier: tier1", "translation:\n    tier: tier3")))
-        sampling.sync_policy(app)
+        sampling.sync_policy(runtime_of(app))
         assert current_policy().task_types["translation"].tier == "tier3"
         with store.session() as session:
-            assert sampling.rollback(session, app, "ops").reason == "tier2"
+            assert sampling.rollback(session, runtime_of(app), "ops").reason == "tier2"
         assert current_policy().task_types["translation"].tier == "tier2"
         with store.session() as session:
-            assert sampling.rollback(session, app, "ops") is None
+            assert sampling.rollback(session, runtime_of(app), "ops") is None
         assert current_policy().task_types["translation"].tier == "tier1"
 
 
@@ -198,7 +198,7 @@ def test_adjust_adds_corrected_examples_to_the_prompt(app, store):
     mark_month(app, store, {"extraction": 1})
     with app.app_context():
         with store.session() as session:
-            sampling.apply_recommendation(session, app, MONTH, "extraction", "owner@example.com")
+            sampling.apply_recommendation(session, runtime_of(app), MONTH, "extraction", "owner@example.com")
         prompt = current_policy().task_types["extraction"].prompt
         assert "Correct answer: corrected 0" in prompt and current_policy().task_types["extraction"].tier == "tier1"
 
@@ -209,9 +209,9 @@ def test_nothing_to_apply_for_a_class_to_keep(app, store):
         draw_sample(session, MONTH, seed=3)
     mark_month(app, store, {"format_rewrite": 0})
     with app.app_context(), store.session() as session, pytest.raises(Conflict, match="keep as it is"):
-        sampling.apply_recommendation(session, app, MONTH, "format_rewrite", "owner@example.com")
+        sampling.apply_recommendation(session, runtime_of(app), MONTH, "format_rewrite", "owner@example.com")
     with app.app_context(), store.session() as session, pytest.raises(Conflict, match="policy file is in force"):
-        sampling.rollback(session, app, "owner@example.com")
+        sampling.rollback(session, runtime_of(app), "owner@example.com")
 
 
 def test_other_processes_pick_up_the_version_in_force(app, settings, store):
@@ -220,13 +220,13 @@ def test_other_processes_pick_up_the_version_in_force(app, settings, store):
     other = create_app(settings, migrate=False)
     try:
         with store.session() as session:
-            text = sampling.policy_text_in_force(session, app).replace("classification:\n    tier: tier1",
-                                                                       "classification:\n    tier: tier3")
+            text = sampling.policy_text_in_force(session, runtime_of(app)).replace(
+                "classification:\n    tier: tier1", "classification:\n    tier: tier3")
             session.add(PolicyVersion(author="ops", reason="test", content=text))
-        sampling.sync_policy(other)
-        assert other.extensions["routing"].policy.task_types["classification"].tier == "tier3"
+        sampling.sync_policy(runtime_of(other))
+        assert runtime_of(other).policy().task_types["classification"].tier == "tier3"
         restarted = create_app(settings, migrate=False)
-        assert restarted.extensions["routing"].policy.task_types["classification"].tier == "tier3"
+        assert runtime_of(restarted).policy().task_types["classification"].tier == "tier3"
         restarted.extensions["store"].dispose()
     finally:
         other.extensions["store"].dispose()
@@ -242,14 +242,14 @@ def test_next_monthly_run():
 
 def test_the_monthly_draw_is_scheduled_once(app):
     job_queue = app.extensions["job_queue"]
-    sampling.ensure_monthly_schedule(app)
-    sampling.ensure_monthly_schedule(app)
+    sampling.ensure_monthly_schedule(runtime_of(app))
+    sampling.ensure_monthly_schedule(runtime_of(app))
     scheduled = job_queue.queue.scheduled_job_registry.get_job_ids()
     assert scheduled == [sampling.monthly_job_id(sampling.next_monthly_run())]
 
 
 def test_monthly_job_draws_last_month_and_schedules_the_next(app, store, monkeypatch):
-    monkeypatch.setattr("workers.context._app", app)
+    monkeypatch.setattr("workers.context._runtime", runtime_of(app))
     add_tier1_answers(store, sampling.previous_month(), {"translation": 4})
     outcome = monthly_sample_job()
     assert outcome["drawn"]["translation"] == 4 and not outcome["already_drawn"]

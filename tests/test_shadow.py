@@ -17,6 +17,7 @@ from app.cli import cli
 from app.policy.loader import default_policy_text
 from app.pricing import Usage
 from app.store import Attempt, Request, Review, ShadowComparison
+from app.web.context import runtime_of
 from tests.support.fake_anthropic import Reply
 from tests.support.worker import WorkerProcess
 from tests.test_fallback_api import fallback_settings
@@ -134,7 +135,7 @@ def test_classification_at_full_rate_reports_ninety_percent_over_ten_and_lists_t
     assert "classification" in table and "90.0%" in table and "59.6-98.2%" in table and LEADS[DISPUTED] in table
 
     # The shadow ledger: one request of kind shadow per comparison, its attempt at the batch price.
-    prices = app.extensions["routing"].policy.prices
+    prices = runtime_of(app).policy().prices
     with app.extensions["store"].session() as session:
         shadow_attempts = session.scalars(select(Attempt).where(Attempt.purpose == "shadow")).all()
         kinds = session.scalars(select(Request.kind)).all()
@@ -218,7 +219,7 @@ def test_free_text_is_judged_with_its_cost_on_the_shadow_line_and_a_malformed_ve
     assert "Answer A (candidate)" in judge_calls[0].user_text  # the rubric is the system prompt (too short to cache)
     assert any("same_or_better" in block["text"] for block in judge_calls[0].system)
 
-    prices = app.extensions["routing"].policy.prices
+    prices = runtime_of(app).policy().prices
     with app.extensions["store"].session() as session:
         judge_attempts = session.scalars(select(Attempt).where(Attempt.purpose == "judge")).all()
     assert len(judge_attempts) == 2 and not any(a.batch for a in judge_attempts)

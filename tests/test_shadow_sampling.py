@@ -17,6 +17,7 @@ from app.shadow import after_delivery
 from app.shadow.sampling import RUN_JOB, estimate
 from app.pricing import Usage
 from app.store import Attempt, Request, ShadowComparison
+from app.web.context import runtime_of
 from tests.conftest import TEST_QUEUE
 from tests.test_shadow import HAIKU, SONNET, write_policy
 
@@ -55,7 +56,7 @@ def scheduled(app) -> list[str]:
 
 
 def test_a_sampled_answer_gets_a_comparison_and_a_shadow_job_after_a_delay(app):
-    comparison_id = after_delivery(app, delivered(app), draw=ALWAYS)
+    comparison_id = after_delivery(runtime_of(app), delivered(app), draw=ALWAYS)
     with app.extensions["store"].session() as session:
         row = session.get(ShadowComparison, comparison_id)
         assert (row.status, row.comparator, row.answer_model, row.baseline_model) == ("queued", "label", HAIKU, SONNET)
@@ -72,7 +73,7 @@ def test_a_sampled_answer_gets_a_comparison_and_a_shadow_job_after_a_delay(app):
     (ALWAYS, {"dry_run": True}),                              # a dry run answer is not a model's answer
 ])
 def test_not_shadowed(app, draw, kwargs):
-    assert after_delivery(app, delivered(app, **kwargs), draw=draw) is None
+    assert after_delivery(runtime_of(app), delivered(app, **kwargs), draw=draw) is None
     with app.extensions["store"].session() as session:
         assert session.scalars(select(ShadowComparison)).all() == []
     assert scheduled(app) == []
@@ -80,17 +81,19 @@ def test_not_shadowed(app, draw, kwargs):
 
 def test_sampling_stops_when_the_month_budget_would_be_overshot(app):
     # $0.004 holds two estimates of $0.00165, still queued; the third would make $0.00495.
-    first, second, third = (after_delivery(app, delivered(app), draw=ALWAYS) for _ in range(3))
+    first, second, third = (after_delivery(runtime_of(app), delivered(app), draw=ALWAYS) for _ in range(3))
     assert first and second and third is None
     with app.extensions["store"].session() as session:
         row = session.get(ShadowComparison, first)
         row.status, row.shadow_cost_usd = "agree", Decimal("0.0001")  # it cost less than estimated
-    assert after_delivery(app, delivered(app), draw=ALWAYS) is not None  # room again
+    assert after_delivery(runtime_of(app), delivered(app), draw=ALWAYS) is not None  # room again
 
 
 def test_a_failing_hook_never_fails_the_request():
-    class Broken:
-        extensions: dict = {}
+    class Broken:  # a runtime whose database is gone
+        @property
+        def store(self):
+            raise RuntimeError("the database is gone")
 
     assert after_delivery(Broken(), "req_x", draw=ALWAYS) is None
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from rq import get_current_job
 
-from workers.context import job_app
+from workers.context import worker_runtime
 
 
 def _progress(done: int, total: int) -> None:
@@ -23,35 +23,30 @@ def run_classify_job(request_id: str) -> dict:
     """Label the list ``request_id``; returns the final answer (also stored on the request row)."""
     from app.classify import service
 
-    from app.execution.runtime import runtime_of
-
-    app = job_app()
-    with app.app_context():
-        if not service.claim(app, request_id):  # finished, or running in a live process
-            return service.stored_result(app, request_id) or {}
-        with runtime_of(app).leases.hold(request_id):
-            try:
-                service.run(app, request_id, progress=_progress)
-            except Exception as exc:
-                job = get_current_job()
-                service.mark_failed(app, request_id, exc, final=not (job and job.retries_left))
-                raise  # RQ records the failure and retries; the row says why meanwhile
-            return service.finish(app, request_id)
+    rt = worker_runtime()
+    if not service.claim(rt, request_id):  # finished, or running in a live process
+        return service.stored_result(rt, request_id) or {}
+    with rt.leases.hold(request_id):
+        try:
+            service.run(rt, request_id, progress=_progress)
+        except Exception as exc:
+            job = get_current_job()
+            service.mark_failed(rt, request_id, exc, final=not (job and job.retries_left))
+            raise  # RQ records the failure and retries; the row says why meanwhile
+        return service.finish(rt, request_id)
 
 
 def submit_batch_job(request_id: str) -> str:
     """Send the list through the provider's Message Batches API and schedule the first poll."""
     from app.classify import batches
 
-    app = job_app()
-    with app.app_context():
-        return batches.submit(app, request_id)
+    rt = worker_runtime()
+    return batches.submit(rt, request_id)
 
 
 def poll_batch_job(request_id: str) -> str:
     """Collect a batch that ended, or schedule the next look."""
     from app.classify import batches
 
-    app = job_app()
-    with app.app_context():
-        return batches.poll(app, request_id, progress=_progress)
+    rt = worker_runtime()
+    return batches.poll(rt, request_id, progress=_progress)

@@ -17,9 +17,6 @@ def run_worker() -> None:
     from app.config import load_settings
     from app.execution.queue import connect, resolve_redis_url
     from app.execution.sweeper import sweep_forever
-    import app.classify.service  # noqa: F401  the kinds this worker resumes register themselves on import
-    import app.tasks.runner  # noqa: F401
-    import app.reviews.notifications  # noqa: F401  the review digests run on every sweep
     from workers.context import worker_runtime
     from workers.worker import JOB_CONCURRENCY, TiergateWorker
 

@@ -15,8 +15,8 @@ from sqlalchemy import select
 from app.admin.keys import (KEY_GENERATION, KEY_PREFIX, SCOPES, create_key, hash_key,  # noqa: F401  (re-exported)
                             parse_scopes, revoke_key)
 from app.errors import Forbidden, Unauthorized
-from app.execution.queue import get_queue
-from app.store import ApiKey, db
+from app.store import ApiKey
+from app.web.context import db, runtime
 
 KEY_CACHE_MAX_ENTRIES = 10_000
 
@@ -61,7 +61,7 @@ def authenticate_any() -> KeyIdentity:
 
 def _lookup(key_hash: str) -> KeyIdentity | None:
     try:
-        generation, redis_up = get_queue().redis.get(KEY_GENERATION), True
+        generation, redis_up = runtime().redis.get(KEY_GENERATION), True
     except RedisError:  # Redis is only the fast path: ask the database, and cache nothing meanwhile
         generation, redis_up = None, False
     cached = _key_cache.get(key_hash)

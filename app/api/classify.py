@@ -6,7 +6,7 @@ about 30 s). A long list, ``exec: async`` or ``batch: true`` is queued at once.
 """
 from __future__ import annotations
 
-from flask import current_app, g, jsonify, request
+from flask import g, jsonify, request
 
 from app.execution import idempotency
 from app.api import bp
@@ -17,13 +17,10 @@ from app.execution.callbacks import check_target
 from app.classify import service
 from app.classify.request import ClassifyRequest
 from app.errors import InvalidField, PayloadTooLarge
-from app.metrics import arrival
 from app.web.openapi import document
-from app.routing.state import current_policy
-from app.execution.runtime import runtime_of
 from app.money.budgets import admit_list
 from app.money.overhead import release_admission
-from app.store import db
+from app.web.context import arrival, current_policy, db, runtime
 from app.tasks import intake
 
 KIND = "classify"
@@ -34,8 +31,8 @@ BATCH_JOB = "workers.classify.submit_batch_job"
 @bp.post("/classify")
 @require_scope("classify")
 def classify():
-    app = current_app._get_current_object()
-    settings = app.config["TIERGATE"]
+    rt = runtime()
+    settings = rt.settings
     body = ClassifyRequest.model_validate(read_body(list_fields=LIST_FIELDS))
     if len(body.items) > settings.max_items:
         raise PayloadTooLarge(f"{len(body.items)} items; at most {settings.max_items} per request", "items")
@@ -46,7 +43,6 @@ def classify():
         check_target(body.callback_url, settings.allowed_callback_hosts)
     background = body.exec == "async" or body.batch or len(body.items) > settings.classify_sync_max_items
 
-    rt = runtime_of(app)
     accepted = intake.accept(rt, db(), _ticket(rt, body, policy, settings.classify_chunk_size, background))
     if accepted.replay_of is not None:
         return replayed_response(accepted.replay_of)
@@ -54,20 +50,20 @@ def classify():
 
     if background:
         if body.batch:
-            service.enqueue(app, request_id, BATCH_JOB)
+            service.enqueue(rt, request_id, BATCH_JOB)
         else:
             intake.enqueue(rt, KIND, request_id)
         return queued_response(request_id)
     deadline = arrival() + settings.sync_wait_seconds
     try:
         with rt.leases.hold(request_id):
-            finished = service.run(app, request_id, deadline=deadline, notify=False)
+            finished = service.run(rt, request_id, deadline=deadline, notify=False)
     except Exception:
-        service.hand_to_workers(app, request_id)  # a worker retries it from the chunks already done
+        service.hand_to_workers(rt, request_id)  # a worker retries it from the chunks already done
         raise
     if finished:
-        return jsonify(service.stored_result(app, request_id))
-    service.hand_to_workers(app, request_id)  # the rest in a worker; the callback carries the answer
+        return jsonify(service.stored_result(rt, request_id))
+    service.hand_to_workers(rt, request_id)  # the rest in a worker; the callback carries the answer
     return queued_response(request_id)
 
 
@@ -77,11 +73,13 @@ def _ticket(rt, body: ClassifyRequest, policy, chunk_size: int, background: bool
     return intake.Ticket(
         kind=KIND, api_key_id=api_key_id, exec_mode="async" if background else "sync",
         body=body.model_dump(mode="json"), idempotency_key=request.headers.get(idempotency.HEADER),
-        admit=lambda request_id: admit_list(rt.store, policy, request_id, body, api_key_id, chunk_size),
+        admit=lambda request_id: admit_list(rt.store, policy, request_id, body, api_key_id, chunk_size,
+                                               rt.settings),
         build=lambda request_id, _admission: service.create_request(
             db(), body, policy=policy, api_key_id=api_key_id, chunk_size=chunk_size,
             exec_mode="async" if background else "sync", request_id=request_id),
-        release=lambda request_id: release_admission(rt.store, request_id, api_key_id, body.metadata))
+        release=lambda request_id: release_admission(rt.store, request_id, api_key_id, body.metadata,
+                                                     rt.settings))
 
 
 document("/v1/classify", "post", "Label a list of items with caller-given labels, chunk by chunk on the cheapest tier",

@@ -10,7 +10,7 @@ from __future__ import annotations
 import time
 from typing import Any, Literal
 
-from flask import current_app, g, jsonify, request
+from flask import g, jsonify, request
 from pydantic import Field, field_validator
 
 from app.execution import idempotency
@@ -24,12 +24,10 @@ from app.api.auth import require_scope
 from app.execution.callbacks import check_target
 from app.errors import InvalidField
 from app.tasks import intake, runner as service
-from app.metrics import arrival
 from app.web.openapi import document
-from app.routing.state import current_policy
-from app.execution.runtime import runtime_of
 from app.money.overhead import admit_task, release_admission, workflow_of
-from app.store import Request, db
+from app.store import Request
+from app.web.context import arrival, current_policy, db, runtime
 
 KIND = "fallback"
 LIST_FIELDS = frozenset({"labels", "knowledge"})
@@ -85,7 +83,7 @@ class FallbackRequest(TaskInput):
 @bp.post("/fallback")
 @require_scope("fallback")
 def fallback():
-    rt = runtime_of(current_app)
+    rt = runtime()
     settings = rt.settings
     body = FallbackRequest.model_validate(read_body(list_fields=LIST_FIELDS))
     if body.task_type and body.task_type not in current_policy().task_types:
@@ -112,7 +110,7 @@ def _ticket(rt, body: FallbackRequest, api_key_id: int) -> intake.Ticket:
     session, policy = db(), current_policy()
 
     def admit(request_id: str) -> dict:
-        return admit_task(session, rt.store, policy, decision, request_id, api_key_id, body.metadata)
+        return admit_task(session, rt.store, policy, decision, request_id, api_key_id, body.metadata, rt.settings)
 
     def build(request_id: str, overhead: dict) -> Request:
         decision_id = record_decision(session, decision, body, api_key_id)
@@ -127,7 +125,8 @@ def _ticket(rt, body: FallbackRequest, api_key_id: int) -> intake.Ticket:
 
     return intake.Ticket(kind=KIND, api_key_id=api_key_id, exec_mode=body.exec, body=body.model_dump(mode="json"),
                          idempotency_key=request.headers.get(idempotency.HEADER), admit=admit, build=build,
-                         release=lambda request_id: release_admission(rt.store, request_id, api_key_id, body.metadata))
+                         release=lambda request_id: release_admission(rt.store, request_id, api_key_id, body.metadata,
+                                                                               rt.settings))
 
 
 document("/v1/fallback", "post", "Run a task through the cascade: tier, gates, retry, escalation with a hint, review",

@@ -17,15 +17,13 @@ from werkzeug.exceptions import HTTPException
 from app.api.auth import require_scope
 from app.errors import ApiError, BadRequest, validation_field
 from app.execution import idempotency
-from app.execution.runtime import runtime_of
+
 from app.gateway import anthropic_format, conversations, models, openai_format, responses_format, streaming
 from app.gateway.calls import RouteHints, StoredCall, run_gated, store_call
 from app.gateway.chat import ChatAnswer, ChatRequest
 from app.gateway.live import LiveStream, start_live, wants_live
 from app.gateway.token_count import input_tokens
-from app.metrics import arrival
-from app.routing.state import current_policy
-from app.store import db
+from app.web.context import arrival, current_policy, db, runtime
 from app.web.openapi import document
 
 SCOPE = "gateway"
@@ -47,7 +45,7 @@ def chat_completions():
         model = live.model_call.model
         return _stream(streaming.openai_sse(live.events(), f"chatcmpl-{call.request_id}", model, chat.include_usage),
                        live.headers)
-    answer = run_gated(runtime_of(current_app), call, arrival())
+    answer = run_gated(runtime(), call, arrival())
     answer.id = f"chatcmpl-{answer.id}"
     if chat.stream:
         events = streaming.answer_events(answer)
@@ -63,7 +61,7 @@ def messages():
     if live is not None:
         return _stream(streaming.anthropic_sse(live.events(), f"msg_{call.request_id}", live.model_call.model),
                        live.headers)
-    answer = run_gated(runtime_of(current_app), call, arrival())
+    answer = run_gated(runtime(), call, arrival())
     answer.id = f"msg_{answer.id}"
     if chat.stream:
         events = streaming.answer_events(answer)
@@ -76,7 +74,7 @@ def messages():
 def responses():
     body = _json_body()
     chat = responses_format.parse_request(body)
-    rt = runtime_of(current_app)
+    rt = runtime()
     if body.get("previous_response_id"):
         chat = conversations.continue_from(rt, chat, body["previous_response_id"], g.api_key.id, current_policy())
     echoed = responses_format.echo(body)
@@ -104,7 +102,7 @@ def count_tokens():
 def _start(chat: ChatRequest) -> tuple[StoredCall, LiveStream | None]:
     """Store the call through the one intake; open its live stream when the policy streams it live.
     Refusals (a spent budget: 402) happen here, before a stream's status line goes out."""
-    rt = runtime_of(current_app)
+    rt = runtime()
     call = store_call(rt, db(), current_policy(), chat, g.api_key.id, _hints(),
                       request.headers.get(idempotency.HEADER))
     live = start_live(rt, call) if call.replay_of is None and wants_live(call) else None

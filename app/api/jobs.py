@@ -5,7 +5,7 @@ RQ's ``job.meta`` while the job runs. A key sees its own jobs; an admin key sees
 """
 from __future__ import annotations
 
-from flask import current_app, jsonify, url_for
+from flask import jsonify, url_for
 from redis import RedisError
 from rq.exceptions import NoSuchJobError
 from rq.job import Job
@@ -16,7 +16,8 @@ from app.api.auth import authenticate
 from app.errors import NotFound
 from app.web.openapi import document
 from app.money.overhead import with_overhead
-from app.store import Request, db
+from app.store import Request
+from app.web.context import db, runtime
 
 JOB_SCOPES = {"fallback": "fallback", "classify": "classify"}
 
@@ -44,7 +45,7 @@ def get_job(job_id: str):
 
 def _live_progress(job_id: str) -> dict | None:
     try:
-        job = Job.fetch(job_id, connection=current_app.extensions["job_queue"].redis)
+        job = Job.fetch(job_id, connection=runtime().redis)
     except (NoSuchJobError, RedisError):  # Redis is the fast path; the row's progress stands without it
         return None
     return job.meta.get("progress")

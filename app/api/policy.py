@@ -10,7 +10,7 @@ from flask import jsonify
 from app.api import bp
 from app.api.auth import authenticate_any
 from app.web.openapi import document
-from app.routing.state import current_policy
+from app.web.context import current_policy
 
 
 @bp.get("/policy/task-types")

@@ -13,8 +13,7 @@ from app.errors import InvalidField
 from app.web.openapi import document
 from app.reports import (DEFAULT_GROUPING, GROUPINGS, DisplayCurrency, parse_period, quality_csv, quality_json,
                          quality_report, savings_csv, savings_json, savings_report)
-from app.routing.state import current_policy
-from app.store import db
+from app.web.context import current_policy, db
 
 FORMATS = ("json", "csv")
 

@@ -14,7 +14,7 @@ from app.errors import InvalidField
 from app.web.openapi import document
 from app.reviews.service import KINDS, MAX_PAGE_SIZE, STATUSES, DecisionInput, QueueFilter, attempts_of, count_reviews, decide, \
     get_review, list_reviews, queue_counts, review_json
-from app.store import db
+from app.web.context import db, runtime
 
 # Age filters past this are meaningless, and far past it the date arithmetic overflows (a 500).
 MAX_AGE_MINUTES = 10 * 366 * 24 * 60
@@ -103,7 +103,7 @@ def reviews_get(review_id: str):
 def reviews_decide(review_id: str):
     body = DecisionBody.model_validate(read_body())
     who = f"{body.reviewer} (key {g.api_key.name})" if body.reviewer else f"key {g.api_key.name}"
-    review = decide(db(), review_id, DecisionInput(action=body.action, text=body.text, note=body.note,
+    review = decide(runtime(), db(), review_id, DecisionInput(action=body.action, text=body.text, note=body.note,
                                                    minutes_spent=body.minutes_spent, correct=body.correct), who)
     return jsonify(review_json(review, attempts_of(db(), review)))
 

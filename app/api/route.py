@@ -16,20 +16,25 @@ from app.metrics import ROUTE_DECISIONS
 from app.web.openapi import document
 from app.pricing import usd
 from app.routing import RouteDecision
-from app.store import Decision, db
+from app.store import Decision
 from app.store.group_commit import GroupCommit
+from app.web.context import db, runtime
 
 
 def decide(body: TaskInput) -> RouteDecision:
-    """Route a request with the mode it asks for (``app.tasks.decide``), on this app's routers."""
-    return decide_with(current_app.extensions["routing"], current_app.extensions.get("llm_routing"), body)
+    """Route a request with the mode it asks for (``app.tasks.decide``), on this process's routers; a paid
+    LLM-router call is recorded in the request's session."""
+    rt = runtime()
+    api_key = getattr(g, "api_key", None)
+    return decide_with(rt.routing, rt.llm_routing, body, session=db(),
+                       api_key_id=api_key.id if api_key is not None else None)
 
 
 def group_commit() -> GroupCommit:
     """This process's group committer for decisions."""
     committer = current_app.extensions.get("decisions.group_commit")
     if committer is None:
-        committer = current_app.extensions["decisions.group_commit"] = GroupCommit(current_app.extensions["store"])
+        committer = current_app.extensions["decisions.group_commit"] = GroupCommit(runtime().store)
     return committer
 
 
@@ -67,7 +72,7 @@ def route():
     group_commit().insert(Decision, row)  # committed at once, together with other requests' decisions
     decision_id = row["id"]
     if decision.router_request_id:  # the router call counts against the key's and workflow's budgets
-        budgets_for(current_app.extensions["store"]).spend(
+        budgets_for(runtime().store, runtime().settings).spend(
             decision.router_request_id, api_key_id=g.api_key.id, workflow=workflow_of(body.metadata)).settle(
             Decimal(0), decision.router_cost_usd, draw=False)
     ROUTE_DECISIONS.labels(tier=decision.tier, decided_by=decision.decided_by).inc()

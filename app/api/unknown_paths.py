@@ -15,7 +15,8 @@ from werkzeug.exceptions import MethodNotAllowed, NotFound as RouteNotFound
 from werkzeug.routing import RequestRedirect
 
 from app.api import bp
-from app.errors import NotFound, error_response
+from app.errors import NotFound
+from app.web.errors import error_response
 from app.gateway import anthropic_format, openai_format
 
 API_PREFIX = "/v1"

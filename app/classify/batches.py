@@ -20,7 +20,6 @@ import time
 from datetime import timedelta
 from typing import Any
 
-from flask import Flask
 from sqlalchemy import select
 
 from app.money.budgets import request_spend
@@ -30,6 +29,7 @@ from app.classify.request import ClassifySpec
 from app.errors import ProviderError
 from app.providers.anthropic import AnthropicProvider, read_usage
 from app.providers.base import ModelReply
+from app.execution.runtime import Runtime
 from app.store import ClassifyChunk, Request
 
 log = logging.getLogger(__name__)
@@ -40,10 +40,10 @@ BATCH_POLL_SECONDS = 60
 BATCH_MAX_AGE_SECONDS = 26 * 3600
 
 
-def submit(app: Flask, request_id: str) -> str:
+def submit(rt: Runtime, request_id: str) -> str:
     """Send the list's open chunks as one batch; returns the batch id (or ``"direct"``)."""
-    policy = app.extensions["routing"].policy
-    store = app.extensions["store"]
+    policy = rt.policy()
+    store = rt.store
     with store.session() as session:
         row = session.get(Request, request_id)
         if row.result is not None:
@@ -52,11 +52,11 @@ def submit(app: Flask, request_id: str) -> str:
             return row.payload["batch"]["id"]  # submitted before; a repeated job must not pay twice
         payload = dict(row.payload)
         chunks = _open_chunks(session, request_id, payload)
-    plan = _plan(app, payload)
+    plan = _plan(rt, payload)
     provider = plan.providers[plan.start_tier]
     if not isinstance(provider, AnthropicProvider):
         log.info("classify %s: %s has no batch API; running the list directly", request_id, provider.name)
-        service.run(app, request_id)
+        service.run(rt, request_id)
         return "direct"
     model = policy.model_for(plan.start_tier)
     requests = []
@@ -76,27 +76,27 @@ def submit(app: Flask, request_id: str) -> str:
         row.status, row.owner, row.lease_until = "running", "batch", None
         row.payload = {**row.payload, "batch": {"id": batch.id, "submitted": time.time(),
                                                 "chunks": [list(bounds) for bounds in chunks]}}
-    _schedule_poll(app, request_id)
+    _schedule_poll(rt, request_id)
     return batch.id
 
 
-def poll(app: Flask, request_id: str, *, progress: service.Progress | None = None) -> str:
+def poll(rt: Runtime, request_id: str, *, progress: service.Progress | None = None) -> str:
     """Collect the batch if it has ended (then finish the list), else look again later."""
-    store = app.extensions["store"]
+    store = rt.store
     with store.session() as session:
         row = session.get(Request, request_id)
         if row.result is not None:
             return "finished"
         payload = dict(row.payload)
         open_chunks = _open_chunks(session, request_id, payload)
-    plan = _plan(app, payload, request_id)
+    plan = _plan(rt, payload, request_id)
     provider = plan.providers[plan.start_tier]
     batch_id = payload["batch"]["id"]
     batch = provider.client.messages.batches.retrieve(batch_id)
     if batch.processing_status != "ended":
         if time.time() - payload["batch"]["submitted"] > BATCH_MAX_AGE_SECONDS:
             raise ProviderError(f"batch {batch_id} has not ended after {BATCH_MAX_AGE_SECONDS // 3600} h")
-        _schedule_poll(app, request_id)
+        _schedule_poll(rt, request_id)
         return "waiting"
     answers: dict[str, Any] = {entry.custom_id: entry.result for entry in provider.client.messages.batches.results(batch_id)}
     items = payload["items"]
@@ -109,20 +109,19 @@ def poll(app: Flask, request_id: str, *, progress: service.Progress | None = Non
         reply, error = _reply(result, plan.policy.model_for(plan.start_tier))
         outcome = classify_chunk(plan, [item["text"] for item in items[start:end]], batch_reply=reply,
                                  batch_error=error)
-        service.save_chunk(app, request_id, (start, end), outcome)
+        service.save_chunk(rt, request_id, (start, end), outcome)
         done += end - start
         if progress:
             progress(done, total)
-    service.finish(app, request_id)
+    service.finish(rt, request_id)
     return "collected"
 
 
-def _plan(app: Flask, payload: dict[str, Any], request_id: str | None = None) -> ClassifyPlan:
-    policy = app.extensions["routing"].policy
+def _plan(rt: Runtime, payload: dict[str, Any], request_id: str | None = None) -> ClassifyPlan:
+    policy = rt.policy()
     # Collecting: the batch's answers and any follow-up calls count on the request's budgets.
-    spend = request_spend(app.extensions["store"], request_id) if request_id is not None else None
-    return ClassifyPlan(policy, ClassifySpec.from_dict(payload["spec"]), service.tier_providers(app, policy),
-                        service.breaker_for(app), spend=spend)
+    spend = request_spend(rt.store, request_id, rt.settings) if request_id is not None else None
+    return ClassifyPlan(policy, ClassifySpec.from_dict(payload["spec"]), rt.providers(policy), rt.breaker, spend=spend)
 
 
 def _open_chunks(session, request_id: str, payload: dict[str, Any]) -> list[tuple[int, int]]:
@@ -144,7 +143,7 @@ def _reply(result: Any, model: str) -> tuple[ModelReply | None, str | None]:
                       usage=read_usage(usage)), None
 
 
-def _schedule_poll(app: Flask, request_id: str) -> None:
-    app.extensions["job_queue"].queue.enqueue_in(timedelta(seconds=BATCH_POLL_SECONDS), POLL_JOB, request_id,
+def _schedule_poll(rt: Runtime, request_id: str) -> None:
+    rt.job_queue.queue.enqueue_in(timedelta(seconds=BATCH_POLL_SECONDS), POLL_JOB, request_id,
                                                  retry=service.JOB_RETRY, job_timeout=service.JOB_TIMEOUT_SECONDS,
                                                  result_ttl=service.RESULT_TTL_SECONDS)

@@ -18,12 +18,12 @@ from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from decimal import Decimal
 from typing import Any, Callable
 
-from flask import Flask
 from rq import Retry
 from sqlalchemy import func, insert, select, update
 from sqlalchemy.orm import Session
 
 from app.execution import kinds, lifecycle
+from app.execution.delivered import delivered
 from app.execution import outbox
 from app.money.budgets import request_spend
 from app.execution.callbacks import CallbackRefused, check_target
@@ -33,9 +33,7 @@ from app.classify.request import ClassifyRequest, ClassifySpec
 from app.execution.inflight import InFlightCalls, lost_calls
 from app.policy.schema import Policy
 from app.pricing import usd
-from app.providers import CircuitBreaker, Provider
-from app.execution.runtime import Runtime, runtime_of
-from app.shadow.sampling import shadowed
+from app.execution.runtime import Runtime
 from app.store import Attempt, ClassifyChunk, Request, Review, new_id, utcnow
 
 log = logging.getLogger(__name__)
@@ -75,18 +73,9 @@ def create_request(session: Session, body: ClassifyRequest, *, policy: Policy, a
     return row
 
 
-def tier_providers(app: Flask, policy: Policy) -> dict[str, Provider]:
-    """The providers per tier this process uses, shared with /v1/fallback (built once per policy)."""
-    return runtime_of(app).providers(policy)
-
-
-def breaker_for(app: Flask) -> CircuitBreaker:
-    return runtime_of(app).breaker
-
-
-def enqueue(app: Flask, request_id: str, job: str = JOB) -> None:
+def enqueue(rt: Runtime, request_id: str, job: str = JOB) -> None:
     """Queue the list's job; RQ retries it, and a retry resumes after the chunks already done."""
-    enqueue_job(runtime_of(app), request_id, job)
+    enqueue_job(rt, request_id, job)
 
 
 def enqueue_job(rt: Runtime, request_id: str, job: str = JOB) -> bool:
@@ -101,17 +90,15 @@ def enqueue_job(rt: Runtime, request_id: str, job: str = JOB) -> bool:
         return False
 
 
-def hand_to_workers(app: Flask, request_id: str) -> None:
+def hand_to_workers(rt: Runtime, request_id: str) -> None:
     """The web process ran out of time: the rest of the list goes to a worker."""
-    rt = runtime_of(app)
     with rt.store.session() as session:
         lifecycle.requeue(session, request_id, rt.leases.owner)
     enqueue_job(rt, request_id)
 
 
-def claim(app: Flask, request_id: str) -> bool:
+def claim(rt: Runtime, request_id: str) -> bool:
     """Take the list for this process (a worker's job); False when it is finished or running elsewhere."""
-    rt = runtime_of(app)
     with rt.store.session() as session:
         claimed = lifecycle.claim(session, request_id, rt.leases.owner)
         if claimed is None:
@@ -128,7 +115,7 @@ def claim(app: Flask, request_id: str) -> bool:
 
 # -- running -------------------------------------------------------------------------------------
 
-def run(app: Flask, request_id: str, *, deadline: float | None = None, progress: Progress | None = None,
+def run(rt: Runtime, request_id: str, *, deadline: float | None = None, progress: Progress | None = None,
         notify: bool = True) -> bool:
     """Run the chunks of ``request_id`` not done yet; True when the list is finished.
 
@@ -136,7 +123,6 @@ def run(app: Flask, request_id: str, *, deadline: float | None = None, progress:
     and are saved), so the caller can hand the rest to a worker. ``notify`` sends the callback when the
     list finishes (not when the answer goes back in the HTTP response).
     """
-    rt = runtime_of(app)
     policy: Policy = rt.policy()
     with rt.store.session() as session:
         row = session.execute(select(Request.result, Request.payload).where(Request.id == request_id)).first()
@@ -157,7 +143,7 @@ def run(app: Flask, request_id: str, *, deadline: float | None = None, progress:
     remaining = {"items": sum(end - start for start, end in todo)}
 
     def save(bounds: tuple[int, int], outcome: ChunkOutcome) -> None:
-        done = save_chunk(app, request_id, bounds, outcome)
+        done = save_chunk(rt, request_id, bounds, outcome)
         remaining["items"] -= bounds[1] - bounds[0]
         if progress:
             progress(done, len(items))
@@ -193,18 +179,18 @@ def run(app: Flask, request_id: str, *, deadline: float | None = None, progress:
         raise crashed
     if remaining["items"] > 0:
         return False
-    finish(app, request_id, notify=notify)
+    finish(rt, request_id, notify=notify)
     return True
 
 
-def save_chunk(app: Flask, request_id: str, bounds: tuple[int, int], outcome: ChunkOutcome) -> int:
+def save_chunk(rt: Runtime, request_id: str, bounds: tuple[int, int], outcome: ChunkOutcome) -> int:
     """Store one chunk's results and attempts in one transaction; returns the items done so far.
 
     One INSERT for the chunk's answers, one for its attempts and one UPDATE of the totals: the cost
     of a chunk does not grow with the length of the list.
     """
     start, end = bounds
-    with app.extensions["store"].session() as session:
+    with rt.store.session() as session:
         tier = session.scalar(select(Request.tier).where(Request.id == request_id))
         session.add(ClassifyChunk(request_id=request_id, start=start, end=end, results=outcome.results))
         totals = add_attempts(session, request_id, tier, outcome.attempts)
@@ -258,9 +244,9 @@ def chunk_results(session: Session, request_id: str, total: int) -> list[dict[st
 
 # -- finishing -----------------------------------------------------------------------------------
 
-def finish(app: Flask, request_id: str, *, notify: bool = True) -> dict[str, Any]:
+def finish(rt: Runtime, request_id: str, *, notify: bool = True) -> dict[str, Any]:
     """Ids back on, counts, the review item for flagged rows, the final answer, then the callback."""
-    store = app.extensions["store"]
+    store = rt.store
     deliveries: list[int] = []
     with store.session() as session:
         row = session.get(Request, request_id)
@@ -289,17 +275,14 @@ def finish(app: Flask, request_id: str, *, notify: bool = True) -> dict[str, Any
         row.owner, row.lease_until = None, None
         body = row.result
         if notify and row.callback_url:
-            deliveries = _callback(session, row.callback_url, body, app.config["TIERGATE"])
-    outbox.kick(store, app.config["TIERGATE"], deliveries)
-    if shadowed(runtime_of(app).policy(), row.task_type):
-        from app.shadow import after_delivery
-
-        after_delivery(app, request_id)  # sampled rows also run on the baseline model, later, in the background
+            deliveries = _callback(session, row.callback_url, body, rt.settings)
+    outbox.kick(store, rt.settings, deliveries)
+    delivered(rt, request_id, row.task_type)  # e.g. the shadow sampler: sampled rows run on the baseline model later
     return body
 
 
-def stored_result(app: Flask, request_id: str) -> dict[str, Any] | None:
-    with app.extensions["store"].session() as session:
+def stored_result(rt: Runtime, request_id: str) -> dict[str, Any] | None:
+    with rt.store.session() as session:
         return session.get(Request, request_id).result
 
 
@@ -353,13 +336,13 @@ def _callback(session: Session, url: str, body: dict[str, Any], settings) -> lis
                        request_id=body["request_id"]).id]
 
 
-def mark_failed(app: Flask, request_id: str, exc: BaseException, *, final: bool) -> None:
+def mark_failed(rt: Runtime, request_id: str, exc: BaseException, *, final: bool) -> None:
     """Record why a list's job crashed: back to ``queued`` while RQ will retry, after which the chunks
     already done stay and a retry starts after them. A final failure still answers every item (those
     not labelled get an error entry and ``needs_review``) and calls the workflow back, so no row is
     dropped and no workflow waits forever."""
     error = f"{type(exc).__name__}: {exc}"[:2000]
-    with app.extensions["store"].session() as session:
+    with rt.store.session() as session:
         row = session.get(Request, request_id)
         if row is None or row.result is not None:
             return
@@ -372,7 +355,7 @@ def mark_failed(app: Flask, request_id: str, exc: BaseException, *, final: bool)
                     session.add(ClassifyChunk(request_id=request_id, start=position, end=position + 1,
                                               results=[_job_failed_entry(error)]))
     if final:
-        finish(app, request_id)
+        finish(rt, request_id)
 
 
 def _job_failed_entry(error: str) -> dict[str, Any]:

@@ -76,21 +76,18 @@ def check_target(url: str, allowed_hosts: set[str]) -> None:
                 "TIERGATE_CALLBACK_ALLOW_HOSTS to allow it (e.g. a self-hosted n8n on your network)", "callback_url")
 
 
-def enqueue_callback(url: str, payload: dict[str, Any], *, session=None, request_id: str | None = None,
-                     review_id: str | None = None) -> int:
+def enqueue_callback(store, settings, url: str, payload: dict[str, Any], *, session=None,
+                     request_id: str | None = None, review_id: str | None = None) -> int:
     """Put one signed callback in the outbox; it is delivered in the background once committed.
 
     With ``session`` the callback joins the caller's transaction (a review decision and its callback
-    commit together, or neither does); without, it is committed at once. Needs an app context.
+    commit together, or neither does); without, it is committed at once.
     """
-    from flask import current_app
     from sqlalchemy import event
 
     from app.execution import outbox
 
-    settings = current_app.config["TIERGATE"]
     check_target(url, settings.allowed_callback_hosts)
-    store = current_app.extensions["store"]
     if session is not None:
         delivery_id = outbox.add(session, url, payload, request_id=request_id, review_id=review_id).id
         event.listen(session, "after_commit", lambda _s: outbox.kick(store, settings, [delivery_id]), once=True)

@@ -1,11 +1,10 @@
-"""The Redis connection and the RQ queue, registered on the app.
+"""The Redis connection and the RQ queue of one process (held by its ``Runtime``).
 
 Jobs are enqueued by dotted path (``workers.fallback.run_fallback_job``) so the web process never
 imports worker code.
 """
 from __future__ import annotations
 
-from flask import Flask, current_app
 from redis import Redis
 from rq import Queue
 
@@ -52,11 +51,3 @@ class JobQueue:
 
     def enqueue(self, func_path: str, *args, **kwargs):
         return self.queue.enqueue(func_path, *args, **kwargs)
-
-
-def init_app(app: Flask, job_queue: JobQueue) -> None:
-    app.extensions["job_queue"] = job_queue
-
-
-def get_queue() -> JobQueue:
-    return current_app.extensions["job_queue"]

@@ -85,11 +85,11 @@ def store_call(rt: Runtime, session: Session, policy: Policy, chat: ChatRequest,
         raise InvalidField(f"task type {hints.task_type!r} (X-Tiergate-Task-Type) is not in the policy", "task_type")
     route_body = RouteRequest(text=route_text(chat), task_type=hints.task_type, risk=hints.risk,
                               external=hints.external, mode=hints.mode, metadata=chat.metadata)
-    decision = apply_chat_rules(decide(rt.routing, rt.llm_routing, route_body), chat, choice, policy)
+    decision = apply_chat_rules(decide(rt.routing, rt.llm_routing, route_body, session=session, api_key_id=api_key_id), chat, choice, policy)
     payload: dict[str, Any] = {}
 
     def admit(request_id: str) -> dict[str, Any]:
-        return admit_task(session, rt.store, policy, decision, request_id, api_key_id, chat.metadata)
+        return admit_task(session, rt.store, policy, decision, request_id, api_key_id, chat.metadata, rt.settings)
 
     def build(request_id: str, overhead: dict[str, Any]) -> Request:
         decision_id = record_decision(session, decision, route_body, api_key_id)

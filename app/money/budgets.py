@@ -86,12 +86,6 @@ def queue_callback(session: Session, url: str, payload: dict[str, Any], settings
     return outbox.add(session, url, payload).id
 
 
-def _settings_in_context():
-    from flask import current_app, has_app_context
-
-    return current_app.config.get("TIERGATE") if has_app_context() else None
-
-
 # -- configuration -------------------------------------------------------------------------------
 
 def set_budget(session: Session, scope: str, subject: str, limit_usd: Decimal, *, period: str = "month",
@@ -178,7 +172,7 @@ class Budgets:
 
     def __init__(self, store, settings=None):
         self.store = store
-        self.settings = settings if settings is not None else _settings_in_context()
+        self.settings = settings
 
     def applicable(self, api_key_id: int | None, workflow: str | None) -> list[int]:
         """Ids of the budgets of this key and this workflow, in lock order."""
@@ -346,14 +340,15 @@ def _claim_alert(session: Session, budget_id: int) -> tuple[str, dict[str, Any]]
 
 
 def admit_request(store, policy, request_id: str, *, api_key_id: int | None, workflow: str | None, tier: str,
-                  task_type: str, input_tokens: int, router_cost: Decimal = ZERO) -> tuple[str, Admission]:
+                  task_type: str, input_tokens: int, router_cost: Decimal = ZERO,
+                  settings=None) -> tuple[str, Admission]:
     """Admission of a task request before it is queued: the tier to run on and the hold.
 
     Raises ``BudgetExhausted`` for a spent ``refuse`` budget. A spent ``downgrade`` budget moves the
     request to the cheapest tier its task type allows (the type's own tier; the safe middle for an
     unknown type). A router call already made for the request is booked here.
     """
-    budgets = budgets_for(store)
+    budgets = budgets_for(store, settings)
     estimate = first_call_estimate(policy, tier, task_type, input_tokens)
     try:
         admission = budgets.admit(request_id, api_key_id=api_key_id, workflow=workflow, estimate=estimate)
@@ -368,7 +363,8 @@ def admit_request(store, policy, request_id: str, *, api_key_id: int | None, wor
     return tier, admission
 
 
-def admit_list(store, policy, request_id: str, body, api_key_id: int | None, chunk_size: int) -> Admission:
+def admit_list(store, policy, request_id: str, body, api_key_id: int | None, chunk_size: int,
+               settings=None) -> Admission:
     """Admission of a ``/v1/classify`` list: its first chunk's estimate is held (or 402). A list already
     runs on its task type's own tier, so a spent ``downgrade`` budget lets it run there."""
     from app.money.overhead import workflow_of
@@ -377,7 +373,7 @@ def admit_list(store, policy, request_id: str, body, api_key_id: int | None, chu
     task = policy.task_types.get(body.task_type)
     tier = task.tier if task is not None else policy.tier_order[0]
     first_chunk = sum(estimate_tokens(str(item)) for item in body.items[:chunk_size])
-    return budgets_for(store).admit(request_id, api_key_id=api_key_id, workflow=workflow_of(body.metadata),
+    return budgets_for(store, settings).admit(request_id, api_key_id=api_key_id, workflow=workflow_of(body.metadata),
                                     estimate=first_call_estimate(policy, tier, body.task_type, first_chunk))
 
 
@@ -405,8 +401,8 @@ def request_spend(store, request_id: str, settings=None) -> RequestSpend:
 
 
 def budgets_for(store, settings=None) -> Budgets:
-    """The budget ledger of ``store`` (built per use: it holds no state of its own); ``settings`` (the
-    app's, when there is no app context) lets a threshold callback go out at once."""
+    """The budget ledger of ``store`` (built per use: it holds no state of its own); ``settings`` lets a
+    threshold callback go out at once (without, the sweeper delivers it)."""
     return Budgets(store, settings)
 
 

@@ -31,7 +31,7 @@ def workflow_of(metadata: dict[str, Any] | None) -> str | None:
 
 
 def admit_task(session: Session, store, policy, decision, request_id: str, api_key_id: int | None,
-               metadata: dict[str, Any] | None) -> dict[str, Any]:
+               metadata: dict[str, Any] | None, settings=None) -> dict[str, Any]:
     """Budgets and router overhead of a new task, between its routing decision and its ledger row.
 
     Commits the caller's session first (a router call already made is paid, whatever the budget says),
@@ -50,7 +50,7 @@ def admit_task(session: Session, store, policy, decision, request_id: str, api_k
         session.commit()
     tier, admission = admit_request(store, policy, request_id, api_key_id=api_key_id, workflow=workflow,
                                     tier=decision.tier, task_type=decision.task_type,
-                                    input_tokens=decision.input_tokens, router_cost=router_cost)
+                                    input_tokens=decision.input_tokens, router_cost=router_cost, settings=settings)
     if admission.reason is not None:
         decision.reasons.append({**admission.reason, "detail": admission.reason["detail"]
                                  + (f" ({decision.tier} -> {tier})" if tier != decision.tier else "")})
@@ -58,9 +58,10 @@ def admit_task(session: Session, store, policy, decision, request_id: str, api_k
     return {"router_request_id": router_id, "router_cost_usd": str(router_cost)} if router_id else {}
 
 
-def release_admission(store, request_id: str, api_key_id: int | None, metadata: dict[str, Any] | None) -> None:
+def release_admission(store, request_id: str, api_key_id: int | None, metadata: dict[str, Any] | None,
+                      settings=None) -> None:
     """Free the hold of a request that will not run (an idempotent replay of an earlier one)."""
-    budgets_for(store).spend(request_id, api_key_id=api_key_id, workflow=workflow_of(metadata)).release()
+    budgets_for(store, settings).spend(request_id, api_key_id=api_key_id, workflow=workflow_of(metadata)).release()
 
 
 def with_overhead(session: Session | None, request_id: str, answer: dict[str, Any],

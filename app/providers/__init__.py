@@ -54,17 +54,6 @@ def build_tier_providers(policy: "Policy", settings: "Settings") -> dict[str, Pr
     return by_tier
 
 
-def init_app(app) -> None:
-    """Build this process's providers at start (importing the SDK), so RQ's forked work horses inherit
-    them ready instead of importing and building them again for every job."""
-    from app.routing.state import current_policy
-
-    with app.app_context():
-        policy = current_policy()
-    app.extensions["providers"] = build_tier_providers(policy, app.config["TIERGATE"])
-    app.extensions["providers.policy"] = policy
-
-
 __all__ = ["PROVIDERS", "AnthropicProvider", "CircuitBreaker", "DryRunProvider", "FailoverProvider", "ModelCall",
            "ModelReply",
-           "OpenAIProvider", "Provider", "build_tier_providers", "init_app"]
+           "OpenAIProvider", "Provider", "build_tier_providers"]

@@ -14,13 +14,16 @@ import json
 import logging
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import String, cast, func, or_, select, update
 from sqlalchemy.orm import Session
 
 from app.errors import ApiError, Conflict, InvalidField, NotFound, TiergateError
 from app.store import Attempt, Request, Review, utcnow
+
+if TYPE_CHECKING:
+    from app.execution.runtime import Runtime
 
 log = logging.getLogger(__name__)
 
@@ -256,7 +259,7 @@ def _audit_correct(review: Review, decision: DecisionInput) -> bool | None:
     return decision.text is None or decision.text.strip() == (review.draft or "").strip()
 
 
-def decide(session: Session, review_id: str, decision: DecisionInput, reviewer: str) -> Review:
+def decide(rt: Runtime, session: Session, review_id: str, decision: DecisionInput, reviewer: str) -> Review:
     """Record a decision once and enqueue what follows it; Conflict if someone decided first.
 
     The callback goes into the outbox in the decision's own transaction (both or neither), and the
@@ -284,9 +287,9 @@ def decide(session: Session, review_id: str, decision: DecisionInput, reviewer: 
     session.refresh(review)
     try:
         if decision.action == "rerun":
-            _enqueue_rerun(review)
+            _enqueue_rerun(rt, review)
         elif review.callback_url:
-            _enqueue_decided_callback(session, review)
+            _enqueue_decided_callback(rt, session, review)
     except ApiError as exc:
         # The target is refused now (its host became private, or no longer resolves). The decision
         # stands and the item says why the workflow was not called; retrying would not help.
@@ -314,17 +317,15 @@ def callback_payload(review: Review) -> dict[str, Any]:
     return payload
 
 
-def _enqueue_decided_callback(session: Session, review: Review) -> None:
+def _enqueue_decided_callback(rt: Runtime, session: Session, review: Review) -> None:
     from app.execution.callbacks import enqueue_callback  # signed, SSRF-checked, delivered from the outbox
 
-    enqueue_callback(review.callback_url, callback_payload(review), session=session, request_id=review.request_id,
+    enqueue_callback(rt.store, rt.settings, review.callback_url, callback_payload(review), session=session, request_id=review.request_id,
                      review_id=review.id)
 
 
-def _enqueue_rerun(review: Review) -> None:
-    from app.execution.queue import get_queue
-
-    get_queue().enqueue(RERUN_JOB, review.id, job_timeout=600)
+def _enqueue_rerun(rt: Runtime, review: Review) -> None:
+    rt.job_queue.enqueue(RERUN_JOB, review.id, job_timeout=600)
 
 
 # -- re-run on a higher tier ---------------------------------------------------------------------
@@ -335,9 +336,9 @@ def rerun_tier(review: Review, policy) -> str:
     return policy.next_tier(tier) or policy.top_tier
 
 
-def reopen_after_failed_rerun(app, review_id: str, exc: Exception) -> None:
+def reopen_after_failed_rerun(rt: Runtime, review_id: str, exc: Exception) -> None:
     """A re-run that failed puts the item back in the queue, so its workflow is not left waiting forever."""
-    with app.extensions["store"].session() as session:
+    with rt.store.session() as session:
         review = session.get(Review, review_id)
         if review is not None and review.status == "rerun" and not (review.request_metadata or {}).get("rerun_review_id"):
             review.status, review.action, review.decided_by, review.decided_at = "pending", None, None, None
@@ -349,12 +350,11 @@ class RerunFailed(TiergateError):
     """A re-run produced no answer; its review item goes back to the queue with the reason."""
 
 
-def rerun_review(app, review_id: str) -> dict[str, Any]:
+def rerun_review(rt: Runtime, review_id: str) -> dict[str, Any]:
     """Run the reviewed request's payload on the next tier and queue the new answer for review."""
     from app.tasks import runner as service
-    from app.routing.state import current_policy
 
-    store = app.extensions["store"]
+    store = rt.store
     with store.session() as session:
         review = get_review(session, review_id)
         done = (review.request_metadata or {}).get("rerun_review_id")
@@ -363,12 +363,10 @@ def rerun_review(app, review_id: str) -> dict[str, Any]:
         request = session.get(Request, review.request_id) if review.request_id else None
         if request is None or "decision" not in (request.payload or {}):
             raise NotFound(f"review {review_id} has no stored fallback request to re-run", "review_id")
-        tier = rerun_tier(review, current_policy())
+        tier = rerun_tier(review, rt.policy())
         payload, api_key_id = dict(request.payload), request.api_key_id
         original = request.parent_request_id if request.kind == "rerun" else request.id  # a re-run of a re-run
-    from app.execution.runtime import runtime_of
-
-    answer = service.rerun_at_tier(runtime_of(app), payload, tier, api_key_id=api_key_id, parent_request_id=original)
+    answer = service.rerun_at_tier(rt, payload, tier, api_key_id=api_key_id, parent_request_id=original)
     if answer.get("status") == "failed":  # no answer to review (a provider outage): the item goes back
         raise RerunFailed(f"the re-run on {tier} failed: {answer.get('error')}")
     with store.session() as session:

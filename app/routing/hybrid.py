@@ -1,4 +1,4 @@
-"""``hybrid`` mode, and the app extension that serves both model-assisted modes.
+"""``hybrid`` mode, and the process's LLM routing that serves both model-assisted modes.
 
 Hybrid: the rules first; then the learned router where the rules cannot place the request — no task
 type keyword matched (unknown type), or the signals conflict (two task types matched and the margin
@@ -11,13 +11,20 @@ from __future__ import annotations
 
 from decimal import Decimal
 
-from flask import Flask, has_app_context
+from typing import TYPE_CHECKING, Callable
+
+from sqlalchemy.orm import Session
 
 from app.policy.schema import Policy
 from app.routing.learned import LearnedRouter
 from app.routing.llm import LlmRouteDecision, LlmRouter
 from app.routing.rules import UNKNOWN_TASK_TYPE, RouteDecision, RouteInput, RulesRouter
 from app.store import Attempt, Request, utcnow
+
+if TYPE_CHECKING:
+    from app.providers.breaker import CircuitBreaker
+    from app.providers import Provider
+    from app.routing.state import RoutingState
 
 MODES = ("llm", "hybrid")
 
@@ -58,44 +65,44 @@ def hybrid_decide(rules: RulesRouter, learned: LearnedRouter, llm: LlmRouter, re
 
 
 class LlmRouting:
-    """``app.extensions["llm_routing"]``: ``decide(route_input, mode)`` for ``llm`` and ``hybrid``."""
+    """``Runtime.llm_routing``: ``decide(route_input, mode)`` for ``llm`` and ``hybrid``.
 
-    def __init__(self, app: Flask):
-        self.app = app
+    Reads the policy in force (``routing()``, swappable) and the process's providers for it on each
+    decision. The router call is paid: the caller records it in the ledger (``record_router_call``) with
+    the request's session, so it commits with the request.
+    """
+
+    def __init__(self, routing: Callable[[], "RoutingState"], providers: Callable[[Policy], dict[str, "Provider"]],
+                 breaker: "CircuitBreaker | None" = None):
+        self.routing, self.providers, self.breaker = routing, providers, breaker
         self._routers: tuple[Policy, LlmRouter] | None = None
 
     def router(self) -> tuple[RulesRouter, LlmRouter]:
-        state = self.app.extensions["routing"]
+        state = self.routing()
         cached = self._routers
         if cached is None or cached[0] is not state.policy:
-            from app.classify.service import tier_providers  # the process's providers, built once
-
-            cached = (state.policy, LlmRouter(state.policy, state.rules, tier_providers(self.app, state.policy)))
+            cached = (state.policy, LlmRouter(state.policy, state.rules, self.providers(state.policy),
+                                                  breaker=self.breaker))
             self._routers = cached
         return state.rules, cached[1]
 
     def decide(self, request: RouteInput, mode: str) -> RouteDecision:
+        state = self.routing()
         rules, llm = self.router()
         if mode == "llm":
-            decision = llm.decide(request)
-        else:
-            decision = hybrid_decide(rules, self.app.extensions["routing"].learned, llm, request)
-        if isinstance(decision, LlmRouteDecision) and decision.router_attempt is not None and has_app_context():
-            record_router_call(decision, mode)
-        return decision
+            return llm.decide(request)
+        return hybrid_decide(rules, state.learned, llm, request)
 
 
-def record_router_call(decision: LlmRouteDecision, mode: str) -> None:
-    """The router call in the ledger: overhead (no baseline), committed with the caller's session."""
-    from flask import g
-
-    from app.store import db
-
+def record_router_call(session: Session, decision: RouteDecision, mode: str, api_key_id: int | None) -> None:
+    """The router call of ``decision`` (if it made one) in the ledger: overhead (no baseline), added to
+    the caller's session (committed with it). /v1/fallback also links the row to its request
+    (app.money.overhead)."""
+    if not isinstance(decision, LlmRouteDecision) or decision.router_attempt is None:
+        return
     attempt = decision.router_attempt
-    api_key = getattr(g, "api_key", None)  # /v1/fallback also links the row to its request (app.money.overhead)
     row = Request(kind="route", task_type=decision.task_type, tier=attempt.tier, model=attempt.model,
-                  api_key_id=api_key.id if api_key is not None else None,
-                  status="done" if attempt.ok else "failed", exec_mode="sync",
+                  api_key_id=api_key_id, status="done" if attempt.ok else "failed", exec_mode="sync",
                   payload={"mode": mode, "input_tokens": decision.input_tokens},
                   result={"tier": decision.tier, "decided_by": decision.decided_by, "reasons": decision.reasons},
                   cost_usd=attempt.cost_usd, baseline_cost_usd=Decimal(0), latency_ms=attempt.latency_ms,
@@ -108,14 +115,9 @@ def record_router_call(decision: LlmRouteDecision, mode: str) -> None:
                                 cache_write_1h_tokens=attempt.usage.cache_write_1h_tokens, cost_usd=attempt.cost_usd,
                                 baseline_cost_usd=Decimal(0), latency_ms=attempt.latency_ms,
                                 output_text=attempt.output_text))
-    session = db()
     session.add(row)
     session.flush()
     decision.router_request_id = row.id
 
 
-def init_app(app: Flask) -> None:
-    app.extensions["llm_routing"] = LlmRouting(app)
-
-
-__all__ = ["LlmRouting", "hybrid_decide", "init_app", "rules_cannot_place"]
+__all__ = ["LlmRouting", "hybrid_decide", "record_router_call", "rules_cannot_place"]

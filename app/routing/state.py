@@ -1,14 +1,12 @@
 """The policy in force and the routers compiled from it, swappable at run time.
 
 A policy change (an operator applying a sampling recommendation, a rollback) replaces the whole
-object, so a request in flight keeps the policy it started with.
+object, so a request in flight keeps the policy it started with. Each process's ``Runtime`` holds one.
 """
 from __future__ import annotations
 
 from dataclasses import dataclass
 from functools import cached_property
-
-from flask import current_app
 
 from app.policy import Policy
 from app.routing import RulesRouter
@@ -29,11 +27,3 @@ class RoutingState:
     @classmethod
     def from_policy(cls, policy: Policy) -> "RoutingState":
         return cls(policy=policy, rules=RulesRouter(policy))
-
-
-def current_policy() -> Policy:
-    return current_app.extensions["routing"].policy
-
-
-def install_policy(app, policy: Policy) -> None:
-    app.extensions["routing"] = RoutingState.from_policy(policy)

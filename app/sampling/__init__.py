@@ -10,29 +10,21 @@ mark each right or wrong; the wrong-answer rate per class gives the recommendati
 
 Applying a recommendation stores the whole new policy document as a ``PolicyVersion`` (who, when, why)
 and puts it in force; a rollback retires it again (``versions``). The draw runs monthly as an RQ job
-(``schedule``), from ``tiergate sample`` and from the audit page (``audit``).
+(``schedule``), from ``tiergate sample`` and from the audit page (``audit``). Every process re-checks
+the stored version in force every ``POLICY_SYNC_SECONDS`` (``sync_policy``: the web layer before a request,
+the workers before a job).
 """
 from __future__ import annotations
-
-from flask import Flask
 
 from app.sampling.audit import (ADJUST, CLASS_TASK_TYPES, DEFAULT_STRATA, KEEP, MOVE_UP, NO_DATA, RECOMMENDATION_TEXT,
                                 ClassRate, SampleResult, allocate, class_rates, draw_sample, month_bounds, parse_month,
                                 previous_month, recommend)
 from app.sampling.schedule import ensure_monthly_schedule, monthly_job_id, next_monthly_run, schedule_monthly_sample
 from app.sampling.versions import (active_version, apply_recommendation, list_versions, policy_text_in_force, rollback,
-                                   sync_policy)
+                                   sync_policy, POLICY_SYNC_SECONDS)
 
-__all__ = ["ADJUST", "CLASS_TASK_TYPES", "DEFAULT_STRATA", "KEEP", "MOVE_UP", "NO_DATA", "RECOMMENDATION_TEXT",
+__all__ = ["ADJUST", "POLICY_SYNC_SECONDS", "CLASS_TASK_TYPES", "DEFAULT_STRATA", "KEEP", "MOVE_UP", "NO_DATA", "RECOMMENDATION_TEXT",
            "ClassRate", "SampleResult", "active_version", "allocate", "apply_recommendation", "class_rates",
-           "draw_sample", "ensure_monthly_schedule", "init_app", "list_versions", "month_bounds", "monthly_job_id",
+           "draw_sample", "ensure_monthly_schedule", "list_versions", "month_bounds", "monthly_job_id",
            "next_monthly_run", "parse_month", "policy_text_in_force", "previous_month", "recommend", "rollback",
            "schedule_monthly_sample", "sync_policy"]
-
-
-def init_app(app: Flask) -> None:
-    """Put the stored policy version in force (re-checked every few seconds) and schedule the monthly draw."""
-    from app.sampling import versions
-
-    versions.init_app(app)
-    ensure_monthly_schedule(app)

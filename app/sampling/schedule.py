@@ -7,12 +7,14 @@ from __future__ import annotations
 
 import logging
 from datetime import datetime, timedelta
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from flask import Flask
 
 from app.sampling.audit import draw_sample, previous_month
 from app.store import utcnow
+
+if TYPE_CHECKING:
+    from app.execution.runtime import Runtime
 
 log = logging.getLogger(__name__)
 
@@ -30,12 +32,12 @@ def next_monthly_run(now: datetime | None = None) -> datetime:
     return (first + timedelta(days=32)).replace(day=1)
 
 
-def ensure_monthly_schedule(app: Flask) -> None:
+def ensure_monthly_schedule(rt: Runtime) -> None:
     """Schedule the monthly draw unless it already is; a Redis outage at start only logs a warning."""
     from redis.exceptions import RedisError
     from rq.job import Job
 
-    job_queue = app.extensions["job_queue"]
+    job_queue = rt.job_queue
     try:
         if not Job.exists(monthly_job_id(next_monthly_run()), connection=job_queue.redis):
             schedule_monthly_sample(job_queue)
@@ -55,11 +57,11 @@ def schedule_monthly_sample(job_queue) -> datetime:
     return when
 
 
-def run_monthly_sample(app) -> dict[str, Any]:
+def run_monthly_sample(rt: Runtime) -> dict[str, Any]:
     """Draw last month's sample, then schedule the next run (the job lives in workers.reviews)."""
     try:
-        with app.extensions["store"].session() as session:
+        with rt.store.session() as session:
             result = draw_sample(session, previous_month())
     finally:
-        schedule_monthly_sample(app.extensions["job_queue"])
+        schedule_monthly_sample(rt.job_queue)
     return {"month": result.month, "drawn": result.drawn, "already_drawn": result.already_drawn}

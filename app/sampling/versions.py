@@ -7,19 +7,19 @@ it, or the file, applies again. Every process re-checks the version in force eve
 from __future__ import annotations
 
 import logging
-import time
+from typing import TYPE_CHECKING
 
 import yaml
-from flask import Flask
 from sqlalchemy import select
-from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session
 
 from app.errors import Conflict, InvalidField
 from app.policy import Policy, default_policy_text, load_policy, parse_policy
-from app.routing.state import install_policy
 from app.sampling.audit import ADJUST, CLASS_TASK_TYPES, MOVE_UP, RECOMMENDATION_TEXT, class_rates
 from app.store import PolicyVersion, Review, utcnow
+
+if TYPE_CHECKING:
+    from app.execution.runtime import Runtime
 
 log = logging.getLogger(__name__)
 
@@ -38,14 +38,14 @@ def list_versions(session: Session, limit: int = 50) -> list[PolicyVersion]:
     return list(session.scalars(select(PolicyVersion).order_by(PolicyVersion.id.desc()).limit(limit)))
 
 
-def file_policy_text(app: Flask) -> str:
-    path = app.config["TIERGATE"].policy_path
+def file_policy_text(rt: Runtime) -> str:
+    path = rt.settings.policy_path
     return path.read_text(encoding="utf-8") if path else default_policy_text()
 
 
-def policy_text_in_force(session: Session, app: Flask) -> str:
+def policy_text_in_force(session: Session, rt: Runtime) -> str:
     version = active_version(session)
-    return version.content if version else file_policy_text(app)
+    return version.content if version else file_policy_text(rt)
 
 
 def _changed_policy(text: str, recommendation: str, audit_class: str, corrections: list[Review]) -> tuple[str, str]:
@@ -88,7 +88,7 @@ def _prompt_examples(corrections: list[Review]) -> str:
     return "\n\n".join(lines)
 
 
-def apply_recommendation(session: Session, app: Flask, month: str, audit_class: str, author: str) -> PolicyVersion:
+def apply_recommendation(session: Session, rt: Runtime, month: str, audit_class: str, author: str) -> PolicyVersion:
     """Apply the class's current recommendation as a new policy version and put it in force."""
     rate = next((r for r in class_rates(session, month) if r.audit_class == audit_class), None)
     if rate is None:
@@ -100,13 +100,13 @@ def apply_recommendation(session: Session, app: Flask, month: str, audit_class: 
                                                             Review.audit_class == audit_class,
                                                             Review.audit_correct.is_(False))
                                        .order_by(Review.decided_at)))
-    text, change = _changed_policy(policy_text_in_force(session, app), rate.recommendation, audit_class, corrections)
+    text, change = _changed_policy(policy_text_in_force(session, rt), rate.recommendation, audit_class, corrections)
     reason = (f"{month} audit: {audit_class} wrong {rate.wrong}/{rate.marked} ({rate.rate_pct}%) -> "
               f"{RECOMMENDATION_TEXT[rate.recommendation]}: {change}")
-    return _store_version(session, app, text, author, reason)
+    return _store_version(session, rt, text, author, reason)
 
 
-def rollback(session: Session, app: Flask, author: str, why: str = "") -> PolicyVersion | None:
+def rollback(session: Session, rt: Runtime, author: str, why: str = "") -> PolicyVersion | None:
     """Retire the version in force, noting who, when and why; the one before it (or the file) applies again.
 
     Returns the version now in force, None for the policy file. Rolling back again walks further back.
@@ -120,57 +120,40 @@ def rollback(session: Session, app: Flask, author: str, why: str = "") -> Policy
     session.flush()
     previous = active_version(session)
     policy = (parse_policy(previous.content, source=f"<policy version {previous.id}>") if previous
-              else load_policy(app.config["TIERGATE"].policy_path))
+              else load_policy(rt.settings.policy_path))
     session.commit()
-    _install(app, policy, previous.id if previous else None)
+    _install(rt, policy, previous.id if previous else None)
     log.info("policy version %s rolled back by %s; in force: %s", current.id, author,
              f"version {previous.id}" if previous else "the policy file")
     return previous
 
 
-def _store_version(session: Session, app: Flask, content: str, author: str, reason: str) -> PolicyVersion:
+def _store_version(session: Session, rt: Runtime, content: str, author: str, reason: str) -> PolicyVersion:
     policy = parse_policy(content, source="<new policy version>")
     version = PolicyVersion(author=author, reason=reason, content=content, active=True)
     session.add(version)
     session.commit()
-    _install(app, policy, version.id)
+    _install(rt, policy, version.id)
     log.info("policy version %s in force (%s): %s", version.id, author, reason)
     return version
 
 
 # -- keeping every process on the version in force -----------------------------------------------
 
-def _install(app: Flask, policy: Policy, version_id: int | None) -> None:
-    install_policy(app, policy)
-    app.extensions["policy_version"] = version_id
+def _install(rt: Runtime, policy: Policy, version_id: int | None) -> None:
+    rt.install_policy(policy)
+    rt.policy_version = version_id
 
 
-def sync_policy(app: Flask) -> None:
+def sync_policy(rt: Runtime) -> None:
     """Put the newest active stored version in force if it is not already (the file when there is none)."""
-    with app.extensions["store"].session() as session:
+    with rt.store.session() as session:
         version = active_version(session)
         version_id = version.id if version else None
-        if version_id == app.extensions.get("policy_version", None):
+        if version_id == rt.policy_version:
             return
         policy = parse_policy(version.content, source=f"<policy version {version.id}>") if version else None
     if policy is None:
-        policy = load_policy(app.config["TIERGATE"].policy_path)
-    _install(app, policy, version_id)
+        policy = load_policy(rt.settings.policy_path)
+    _install(rt, policy, version_id)
     log.info("policy in force: %s", f"version {version_id}" if version_id else "the policy file")
-
-
-def init_app(app: Flask) -> None:
-    """Load the stored policy version at start and re-check it every few seconds per process."""
-    app.extensions["policy_version"] = None
-    sync_policy(app)
-    checked = {"at": time.monotonic()}
-
-    @app.before_request
-    def _sync_policy():
-        if time.monotonic() - checked["at"] >= POLICY_SYNC_SECONDS:
-            checked["at"] = time.monotonic()
-            try:
-                sync_policy(app)
-            except SQLAlchemyError as exc:
-                # The database is down: keep routing on the policy in force; /readyz reports the outage.
-                log.warning("could not check the policy version in force: %s", type(exc).__name__)

@@ -8,26 +8,15 @@ disagreements and the spend as its own line (``report``); disagreements can go t
 """
 from __future__ import annotations
 
-from flask import Flask
+from app.execution.delivered import on_delivered
+from app.shadow.sampling import after_delivery, shadowed
 
-from app.shadow.sampling import after_delivery
-
-__all__ = ["after_delivery", "init_app"]
+__all__ = ["after_delivery"]
 
 
-def init_app(app: Flask) -> None:
-    """Give templates ``shadow_section(period)`` and the recommendation texts: the reports page's partial
-    reads them, so the page's view needs no change."""
-    def shadow_section(period):
-        from app.routing.state import current_policy
-        from app.shadow.report import shadow_report
-        from app.store import db
+def _sample(rt, request_id: str, task_type: str) -> None:
+    if shadowed(rt.policy(), task_type):  # types that are not shadowed (the default) cost nothing here
+        after_delivery(rt, request_id)
 
-        return shadow_report(db(), current_policy(), period)
 
-    def shadow_texts():
-        from app.shadow.report import RECOMMENDATION_TEXT
-
-        return RECOMMENDATION_TEXT
-
-    app.jinja_env.globals.update(shadow_section=shadow_section, shadow_texts=shadow_texts)
+on_delivered("shadow", _sample)  # every delivered answer may be sampled; importing this package turns it on

@@ -24,20 +24,22 @@ import time
 from dataclasses import dataclass
 from datetime import timedelta
 from decimal import Decimal
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from flask import Flask
 from sqlalchemy import select
 
 from app.cascade import prompts
 from app.errors import ProviderError
 from app.gates.checks import parse_json
 from app.policy import Policy
-from app.providers import AnthropicProvider, ModelCall, ModelReply, Provider, build_tier_providers
+from app.providers import AnthropicProvider, ModelCall, ModelReply, Provider
 from app.comparators.base import Case, Verdict, build
 from app.shadow.sampling import JOB_TIMEOUT_SECONDS, RESULT_TTL_SECONDS, spent_this_month
 from app.store import Attempt, Request, ShadowComparison, utcnow
 from app.store.shadow import FAILED, JUDGE_PURPOSE, QUEUED, SHADOW_KIND, SHADOW_PURPOSE
+
+if TYPE_CHECKING:
+    from app.execution.runtime import Runtime
 
 log = logging.getLogger(__name__)
 
@@ -63,10 +65,10 @@ class _Call:
     cost: Decimal
 
 
-def run(app: Flask, comparison_id: str) -> str:
+def run(rt: Runtime, comparison_id: str) -> str:
     """Send the baseline call of a queued comparison (once); returns what happened."""
-    policy = app.extensions["routing"].policy
-    store = app.extensions["store"]
+    policy = rt.policy()
+    store = rt.store
     with store.session() as session:
         row = session.get(ShadowComparison, comparison_id)
         if row is None or row.status != QUEUED:
@@ -83,31 +85,31 @@ def run(app: Flask, comparison_id: str) -> str:
                 f"the monthly shadow budget (${spec.monthly_budget_usd}) is spent"
             return SKIPPED
         payload = dict(session.get(Request, row.request_id).payload)
-    provider, tier = baseline_provider(app, policy)
-    return _send(app, policy, [(comparison_id, baseline_call(policy, payload, tier))])
+    provider, tier = baseline_provider(rt, policy)
+    return _send(rt, policy, [(comparison_id, baseline_call(policy, payload, tier))])
 
 
-def run_list(app: Flask, request_id: str) -> str:
+def run_list(rt: Runtime, request_id: str) -> str:
     """Draw a classify list's rows and send their baseline calls as one batch (one request per row)."""
     from app.shadow.sampling import sample_list
 
-    ids = sample_list(app, request_id)
+    ids = sample_list(rt, request_id)
     if not ids:
         return "not sampled"
-    policy = app.extensions["routing"].policy
-    with app.extensions["store"].session() as session:
+    policy = rt.policy()
+    with rt.store.session() as session:
         payload = dict(session.get(Request, request_id).payload)
         indexes = {row.id: row.item_index for row in
                    session.scalars(select(ShadowComparison).where(ShadowComparison.id.in_(ids)))}
-    _provider, tier = baseline_provider(app, policy)
-    return _send(app, policy, [(cid, list_item_call(policy, payload, indexes[cid], tier)) for cid in ids])
+    _provider, tier = baseline_provider(rt, policy)
+    return _send(rt, policy, [(cid, list_item_call(policy, payload, indexes[cid], tier)) for cid in ids])
 
 
-def _send(app: Flask, policy: Policy, calls: list[tuple[str, ModelCall]]) -> str:
+def _send(rt: Runtime, policy: Policy, calls: list[tuple[str, ModelCall]]) -> str:
     """One batch for all ``calls`` (custom id = comparison id); normal calls where batches don't exist."""
-    provider, tier = baseline_provider(app, policy)
+    provider, tier = baseline_provider(rt, policy)
     if not isinstance(provider, AnthropicProvider):
-        return ", ".join(finish(app, cid, _complete(provider, call, SHADOW_PURPOSE, tier, policy))
+        return ", ".join(finish(rt, cid, _complete(provider, call, SHADOW_PURPOSE, tier, policy))
                          for cid, call in calls)
     requests = [{"custom_id": cid, "params": {"model": call.model, "max_tokens": call.max_tokens,
                                               "messages": call.messages, **provider._system(call)}}
@@ -116,25 +118,25 @@ def _send(app: Flask, policy: Policy, calls: list[tuple[str, ModelCall]]) -> str
         batch = provider.client.messages.batches.create(requests=requests)
     except provider._sdk.APIError as exc:  # recorded as failed comparisons, which frees their budget estimates
         error = f"the shadow batch could not be submitted: {exc}"
-        return ", ".join(finish(app, cid, _Call(SHADOW_PURPOSE, tier, call.model, provider.name, None, error, True,
+        return ", ".join(finish(rt, cid, _Call(SHADOW_PURPOSE, tier, call.model, provider.name, None, error, True,
                                                 Decimal(0))) for cid, call in calls)
     ids = [cid for cid, _call in calls]
-    with app.extensions["store"].session() as session:
+    with rt.store.session() as session:
         for row in session.scalars(select(ShadowComparison).where(ShadowComparison.id.in_(ids))):
             row.batch, row.batch_id = True, batch.id
-    return poll(app, ids, submitted=time.time())
+    return poll(rt, ids, submitted=time.time())
 
 
-def poll(app: Flask, comparison_ids: list[str], *, submitted: float | None = None) -> str:
+def poll(rt: Runtime, comparison_ids: list[str], *, submitted: float | None = None) -> str:
     """Collect the comparisons' batch if it has ended, else look again in ``SHADOW_POLL_SECONDS``."""
-    policy = app.extensions["routing"].policy
-    with app.extensions["store"].session() as session:
+    policy = rt.policy()
+    with rt.store.session() as session:
         rows = session.scalars(select(ShadowComparison).where(ShadowComparison.id.in_(comparison_ids),
                                                               ShadowComparison.status == QUEUED)).all()
         if not rows:
             return "finished"
         open_ids, batch_id, created = [row.id for row in rows], rows[0].batch_id, rows[0].created_at
-    provider, tier = baseline_provider(app, policy)
+    provider, tier = baseline_provider(rt, policy)
     try:
         batch = provider.client.messages.batches.retrieve(batch_id)
         ended = batch.processing_status == "ended"
@@ -145,10 +147,10 @@ def poll(app: Flask, comparison_ids: list[str], *, submitted: float | None = Non
         ended = False
     if not ended:
         if time.time() - (submitted or created.timestamp()) > BATCH_MAX_AGE_SECONDS:
-            return ", ".join(finish(app, cid, _Call(SHADOW_PURPOSE, tier, policy.baseline_model, provider.name, None,
+            return ", ".join(finish(rt, cid, _Call(SHADOW_PURPOSE, tier, policy.baseline_model, provider.name, None,
                                                     f"batch {batch_id} did not end in time", True, Decimal(0)))
                              for cid in open_ids)
-        app.extensions["job_queue"].queue.enqueue_in(timedelta(seconds=SHADOW_POLL_SECONDS), POLL_JOB, open_ids,
+        rt.job_queue.queue.enqueue_in(timedelta(seconds=SHADOW_POLL_SECONDS), POLL_JOB, open_ids,
                                                      job_timeout=JOB_TIMEOUT_SECONDS, result_ttl=RESULT_TTL_SECONDS)
         return "waiting"
     from app.classify.batches import _reply as batch_entry_reply  # one reading of a batch entry for both paths
@@ -157,15 +159,15 @@ def poll(app: Flask, comparison_ids: list[str], *, submitted: float | None = Non
     for cid in open_ids:
         reply, error = batch_entry_reply(entries.get(cid), policy.baseline_model)
         cost = policy.prices.cost(reply.model, reply.usage, batch=True) if reply else Decimal(0)
-        verdicts.append(finish(app, cid, _Call(SHADOW_PURPOSE, tier, policy.baseline_model, provider.name, reply,
+        verdicts.append(finish(rt, cid, _Call(SHADOW_PURPOSE, tier, policy.baseline_model, provider.name, reply,
                                                error, True, cost)))
     return ", ".join(verdicts)
 
 
-def finish(app: Flask, comparison_id: str, shadow: _Call) -> str:
+def finish(rt: Runtime, comparison_id: str, shadow: _Call) -> str:
     """Compare the two answers, write the ledger rows and the verdict; returns the verdict's status."""
-    policy = app.extensions["routing"].policy
-    store = app.extensions["store"]
+    policy = rt.policy()
+    store = rt.store
     with store.session() as session:
         row = session.get(ShadowComparison, comparison_id)
         if row.status != QUEUED:
@@ -188,7 +190,7 @@ def finish(app: Flask, comparison_id: str, shadow: _Call) -> str:
         judge_model = policy.shadow_judge.model or policy.baseline_model
 
         def ask(system: str, user: str) -> str:
-            provider, tier = judge_provider(app, policy, judge_model)
+            provider, tier = judge_provider(rt, policy, judge_model)
             call = ModelCall(model=judge_model, messages=[{"role": "user", "content": user}], cached_system=system,
                              max_tokens=policy.shadow_judge.max_output_tokens, json_output=True, tier=tier,
                              purpose=JUDGE_PURPOSE)
@@ -226,25 +228,23 @@ def finish(app: Flask, comparison_id: str, shadow: _Call) -> str:
 
 # -- calls -------------------------------------------------------------------------------------
 
-def _providers(app: Flask, policy: Policy) -> dict[str, Provider]:
-    """This process's providers when built for this policy, else providers built for it now."""
-    if app.extensions.get("providers.policy") is policy and "providers" in app.extensions:
-        return app.extensions["providers"]
-    return build_tier_providers(policy, app.config["TIERGATE"])
+def _providers(rt: Runtime, policy: Policy) -> dict[str, Provider]:
+    """This process's providers for this policy (rebuilt only when its tiers, providers or prices changed)."""
+    return rt.providers(policy)
 
 
-def _provider_for(app: Flask, policy: Policy, model: str) -> tuple[Provider, str]:
+def _provider_for(rt: Runtime, policy: Policy, model: str) -> tuple[Provider, str]:
     """The provider of the tier that serves ``model`` (the top tier's when none does) and its name."""
     tier = next((name for name, spec in policy.tiers.items() if spec.model == model), policy.top_tier)
-    return _providers(app, policy)[tier], tier
+    return _providers(rt, policy)[tier], tier
 
 
-def baseline_provider(app: Flask, policy: Policy) -> tuple[Provider, str]:
-    return _provider_for(app, policy, policy.baseline_model)
+def baseline_provider(rt: Runtime, policy: Policy) -> tuple[Provider, str]:
+    return _provider_for(rt, policy, policy.baseline_model)
 
 
-def judge_provider(app: Flask, policy: Policy, model: str) -> tuple[Provider, str]:
-    return _provider_for(app, policy, model)
+def judge_provider(rt: Runtime, policy: Policy, model: str) -> tuple[Provider, str]:
+    return _provider_for(rt, policy, model)
 
 
 def baseline_call(policy: Policy, payload: dict[str, Any], tier: str) -> ModelCall:

@@ -15,9 +15,8 @@ import logging
 import random
 from datetime import datetime, timedelta, timezone
 from decimal import Decimal
-from typing import Callable
+from typing import TYPE_CHECKING, Callable
 
-from flask import Flask
 from sqlalchemy import case, func, select
 from sqlalchemy.orm import Session
 
@@ -26,6 +25,9 @@ from app.pricing import Usage
 from app.comparators.base import choose
 from app.store import Attempt, Request, ShadowComparison
 from app.store.shadow import QUEUED
+
+if TYPE_CHECKING:
+    from app.execution.runtime import Runtime
 
 log = logging.getLogger(__name__)
 
@@ -77,7 +79,7 @@ def shadowed(policy: Policy, task_type: str) -> bool:
     return spec is not None and spec.enabled and spec.rate > 0
 
 
-def after_delivery(app: Flask, request_id: str, *, draw: Callable[[], float] = random.random) -> str | None:
+def after_delivery(rt: Runtime, request_id: str, *, draw: Callable[[], float] = random.random) -> str | None:
     """Sample a delivered request for a shadow comparison; returns the comparison id when sampled.
 
     A ``/v1/classify`` list is sampled row by row in a job of its own (``sample_list``; its job id is
@@ -86,24 +88,24 @@ def after_delivery(app: Flask, request_id: str, *, draw: Callable[[], float] = r
     logged and the request simply goes unshadowed.
     """
     try:
-        with app.extensions["store"].session() as session:
+        with rt.store.session() as session:
             row = session.get(Request, request_id)
             kind = row.kind if row is not None else None
         if kind == "classify":
-            job = app.extensions["job_queue"].queue.enqueue_in(
+            job = rt.job_queue.queue.enqueue_in(
                 timedelta(seconds=SHADOW_DELAY_SECONDS), LIST_JOB, request_id, job_timeout=JOB_TIMEOUT_SECONDS,
                 result_ttl=RESULT_TTL_SECONDS)
             return job.id
-        return _sample(app, request_id, draw)
+        return _sample(rt, request_id, draw)
     except Exception:  # noqa: BLE001  (the job's work is done; a missed shadow sample is not a failure)
         log.exception("shadow sampling of %s failed; the request is not shadowed", request_id)
         return None
 
 
-def sample_list(app: Flask, request_id: str, *, draw: Callable[[], float] = random.random) -> list[str]:
+def sample_list(rt: Runtime, request_id: str, *, draw: Callable[[], float] = random.random) -> list[str]:
     """The comparisons of a classify list's rows drawn at the type's rate, while the budget lasts."""
-    policy = app.extensions["routing"].policy
-    store = app.extensions["store"]
+    policy = rt.policy()
+    store = rt.store
     with store.session() as session:
         row = session.get(Request, request_id)
         task = policy.task_types.get(row.task_type)
@@ -128,7 +130,7 @@ def sample_list(app: Flask, request_id: str, *, draw: Callable[[], float] = rand
                     answer_tier=row.tier, baseline_model=policy.baseline_model, estimated_cost_usd=each)
         models = {index: results[index]["model"] for index in drawn}
     ids = []
-    with app.extensions["job_queue"].redis.lock(BUDGET_LOCK_KEY.format(base["task_type"]), timeout=BUDGET_LOCK_SECONDS,
+    with rt.job_queue.redis.lock(BUDGET_LOCK_KEY.format(base["task_type"]), timeout=BUDGET_LOCK_SECONDS,
                                                 blocking_timeout=BUDGET_LOCK_SECONDS):
         with store.session() as session:
             month = month_of(datetime.now(timezone.utc))
@@ -147,9 +149,9 @@ def sample_list(app: Flask, request_id: str, *, draw: Callable[[], float] = rand
     return ids
 
 
-def _sample(app: Flask, request_id: str, draw: Callable[[], float]) -> str | None:
-    policy = app.extensions["routing"].policy
-    store = app.extensions["store"]
+def _sample(rt: Runtime, request_id: str, draw: Callable[[], float]) -> str | None:
+    policy = rt.policy()
+    store = rt.store
     with store.session() as session:
         row = session.get(Request, request_id)
         if row is None:
@@ -170,7 +172,7 @@ def _sample(app: Flask, request_id: str, draw: Callable[[], float]) -> str | Non
         values = dict(request_id=request_id, api_key_id=row.api_key_id, task_type=row.task_type,
                       comparator=comparator, answer_tier=row.tier, answer_model=row.model,
                       baseline_model=policy.baseline_model, estimated_cost_usd=estimate(policy, usage, comparator))
-    redis = app.extensions["job_queue"].redis
+    redis = rt.job_queue.redis
     with redis.lock(BUDGET_LOCK_KEY.format(values["task_type"]), timeout=BUDGET_LOCK_SECONDS,
                     blocking_timeout=BUDGET_LOCK_SECONDS):
         with store.session() as session:
@@ -184,7 +186,7 @@ def _sample(app: Flask, request_id: str, draw: Callable[[], float]) -> str | Non
             session.add(comparison)
             session.flush()
             comparison_id = comparison.id
-    app.extensions["job_queue"].queue.enqueue_in(
+    rt.job_queue.queue.enqueue_in(
         timedelta(seconds=SHADOW_DELAY_SECONDS), RUN_JOB, comparison_id, job_id=comparison_id,
         job_timeout=JOB_TIMEOUT_SECONDS, result_ttl=RESULT_TTL_SECONDS)
     return comparison_id

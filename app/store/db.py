@@ -8,7 +8,6 @@ from typing import Iterator
 
 from alembic import command
 from alembic.config import Config
-from flask import Flask, current_app, g
 from sqlalchemy import create_engine, event, make_url, text
 from sqlalchemy.engine import Engine
 from sqlalchemy.orm import Session, sessionmaker
@@ -113,24 +112,3 @@ def alembic_config(engine: Engine | None = None) -> Config:
 
 def upgrade(engine: Engine) -> None:
     command.upgrade(alembic_config(engine), "head")
-
-
-def init_app(app: Flask, store: Store) -> None:
-    app.extensions["store"] = store
-
-    @app.teardown_appcontext
-    def _close_session(_exc):
-        session = g.pop("db_session", None)
-        if session is not None:
-            session.close()
-
-
-def get_store() -> Store:
-    return current_app.extensions["store"]
-
-
-def db() -> Session:
-    """The request's session; closed when the request ends. Commit explicitly."""
-    if "db_session" not in g:
-        g.db_session = get_store().sessions()
-    return g.db_session

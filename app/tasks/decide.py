@@ -14,28 +14,30 @@ from sqlalchemy.orm import Session
 
 from app.errors import InvalidField
 from app.routing import RouteDecision, RouteInput, input_text, input_tokens_of
+from app.routing.hybrid import record_router_call
 from app.routing.learned import WeightFileError
 from app.store import Decision, new_id
 from app.tasks.schemas import TaskInput
 
 
-def _rules(routing, _llm, request: RouteInput, _mode: str) -> RouteDecision:
+def _rules(routing, _llm, request: RouteInput, _mode: str, **_ledger) -> RouteDecision:
     return routing.rules.decide(request)
 
 
-def _learned(routing, _llm, request: RouteInput, _mode: str) -> RouteDecision:
+def _learned(routing, _llm, request: RouteInput, _mode: str, **_ledger) -> RouteDecision:
     return routing.learned.decide(request)
 
 
-def _llm_router(_routing, llm, request: RouteInput, mode: str) -> RouteDecision:
-    if llm is None:
-        raise InvalidField(f"mode '{mode}' needs the LLM router, which is not available yet; use mode 'rules'",
-                           "mode", code="mode_unavailable")
-    return llm.decide(request, mode)
+def _llm_router(_routing, llm, request: RouteInput, mode: str, *, session: Session | None = None,
+                api_key_id: int | None = None) -> RouteDecision:
+    decision = llm.decide(request, mode)
+    if session is not None:  # the router's call is paid: its own ledger row, in the request's session
+        record_router_call(session, decision, mode, api_key_id)
+    return decision
 
 
-# mode -> router(routing state, LLM routing, request, mode)
-MODES: dict[str, Callable[[Any, Any, RouteInput, str], RouteDecision]] = {
+# mode -> router(routing state, LLM routing, request, mode, session=, api_key_id=)
+MODES: dict[str, Callable[..., RouteDecision]] = {
     "rules": _rules, "learned": _learned, "llm": _llm_router, "hybrid": _llm_router}
 
 
@@ -45,11 +47,13 @@ def route_input(body: TaskInput) -> RouteInput:
                       external=body.external, input_tokens=input_tokens_of(body.text, messages))
 
 
-def decide(routing, llm_routing, body: TaskInput) -> RouteDecision:
-    """Route ``body`` with the mode it asks for (``routing``: the policy in force and its routers)."""
+def decide(routing, llm_routing, body: TaskInput, *, session: Session | None = None,
+           api_key_id: int | None = None) -> RouteDecision:
+    """Route ``body`` with the mode it asks for (``routing``: the policy in force and its routers); an
+    LLM-router call is recorded in ``session`` under ``api_key_id``."""
     mode = body.resolved_mode
     try:
-        return MODES[mode](routing, llm_routing, route_input(body), mode)
+        return MODES[mode](routing, llm_routing, route_input(body), mode, session=session, api_key_id=api_key_id)
     except WeightFileError as exc:
         raise InvalidField(f"mode '{mode}' needs the learned router, which cannot load: {exc}; use mode 'rules'",
                            "mode", code="mode_unavailable") from None

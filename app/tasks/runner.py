@@ -18,6 +18,7 @@ from rq import Retry
 from sqlalchemy import func, insert, select, update
 
 from app.execution import kinds, lifecycle
+from app.execution.delivered import delivered
 from app.execution import outbox
 from app.money.budgets import request_spend
 from app.cascade import CascadeInput, CascadeResult, run_cascade
@@ -28,7 +29,6 @@ from app.money.overhead import RERUN_PURPOSE, with_overhead, workflow_of
 from app.policy import TaskType
 from app.policy.schema import GateSpec
 from app.execution.runtime import Runtime
-from app.shadow.sampling import shadowed
 from app.store import Attempt, Request, Review, utcnow
 
 log = logging.getLogger(__name__)
@@ -116,10 +116,8 @@ def run_claimed(rt: Runtime, claimed: lifecycle.Claimed, *, task: SyncTask | Non
                                recovered=claimed.recovered, create_review=not rerun)
     if answer is not None:
         in_flight.clear()  # every call is in the ledger now
-    if answer is not None and not rerun and shadowed(rt.policy(), result.task_type):
-        from app.shadow import after_delivery
-
-        after_delivery(rt.app, claimed.request_id)  # sampled answers also run on the baseline model, later
+    if answer is not None and not rerun:
+        delivered(rt, claimed.request_id, result.task_type)  # e.g. the shadow sampler, later, in the background
     return answer
 
 

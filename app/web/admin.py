@@ -18,7 +18,7 @@ from app.money.budgets import ACTIONS, DEFAULT_ALERT_PCT, PERIODS, list_budgets,
 from app.execution.callbacks import check_target
 from app.admin.deliveries import retry, troubled
 from app.errors import ApiError, InvalidField
-from app.store import db
+from app.web.context import db, runtime
 from app.web.auth import admin_required, current_reviewer
 
 bp = Blueprint("admin", __name__, url_prefix="/admin")
@@ -28,7 +28,7 @@ DEFAULT_KEY_SCOPES = ("route", "classify", "fallback")
 
 
 def _redis():
-    return current_app.extensions["job_queue"].redis
+    return runtime().redis
 
 
 def _problem(page: str, exc: ApiError, form=None):

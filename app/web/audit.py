@@ -4,11 +4,11 @@ Any reviewer draws and reads; applying and rolling back change the policy in for
 """
 from __future__ import annotations
 
-from flask import Blueprint, current_app, flash, redirect, render_template, request, url_for
+from flask import Blueprint, flash, redirect, render_template, request, url_for
 
 from app import sampling
 from app.errors import ApiError
-from app.store import db
+from app.web.context import db, runtime
 from app.web.auth import admin_required, current_reviewer, login_required
 
 bp = Blueprint("audit", __name__, url_prefix="/review/audit")
@@ -53,7 +53,7 @@ def draw():
 def apply():
     month = _month_arg(request.form)
     try:
-        version = sampling.apply_recommendation(db(), current_app._get_current_object(), month,
+        version = sampling.apply_recommendation(db(), runtime(), month,
                                                 request.form.get("class", ""), current_reviewer().email)
     except ApiError as exc:
         db().rollback()
@@ -68,7 +68,7 @@ def apply():
 def rollback():
     month = _month_arg(request.form)
     try:
-        version = sampling.rollback(db(), current_app._get_current_object(), current_reviewer().email,
+        version = sampling.rollback(db(), runtime(), current_reviewer().email,
                                     request.form.get("why", "").strip())
     except ApiError as exc:
         db().rollback()

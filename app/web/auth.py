@@ -18,7 +18,8 @@ from sqlalchemy.orm import Session
 from werkzeug.security import check_password_hash, generate_password_hash
 
 from app.admin.accounts import MIN_PASSWORD_CHARS, create_reviewer, normalize_email  # noqa: F401 (re-exported)
-from app.store import Reviewer, db
+from app.store import Reviewer
+from app.web.context import db, runtime
 
 bp = Blueprint("auth", __name__)
 
@@ -136,7 +137,7 @@ def login():
     email = request.form.get("email", "")
     limits = {FAILED_LOGIN_KEY.format(f"{request.remote_addr}:{normalize_email(email)}"): MAX_FAILED_LOGINS,
               FAILED_LOGIN_ADDRESS_KEY.format(request.remote_addr): MAX_FAILED_LOGINS_PER_ADDRESS}
-    redis = current_app.extensions["job_queue"].redis
+    redis = runtime().redis
     counts = redis.mget(list(limits))
     if any(int(count or 0) >= limit for count, limit in zip(counts, limits.values())):
         return render_template("login.html", next=request.form.get("next", ""), email=email,

@@ -18,8 +18,7 @@ from app.reports.charts import Marker, Series, bar_chart, column_chart, dollars
 from app.reports.export import CENTS, figures_row
 from app.reports.quality import (ESCALATION_GOOD_BELOW_PCT, ESCALATION_START_HIGHER_ABOVE_PCT,
                                  FORMAT_SUCCESS_TARGET_PCT, MIN_REQUESTS_FOR_SUGGESTION, class_row)
-from app.routing.state import current_policy
-from app.store import db
+from app.web.context import current_policy, db
 from app.web.auth import login_required
 
 bp = Blueprint("reports", __name__, url_prefix="/reports")

@@ -8,7 +8,7 @@ from app.reviews.service import KINDS, STATUSES, DecisionInput, QueueFilter, age
     get_review, is_low_risk, list_reviews, next_pending_id, queue_counts, reason_key, reason_label
 from app.reviews.summary import summarize
 from app.reviews.edits import current_label, edit_rules, with_label
-from app.store import db
+from app.web.context import db, runtime
 from app.web.auth import current_reviewer, login_required
 
 bp = Blueprint("review", __name__, url_prefix="/review")
@@ -67,7 +67,7 @@ def bulk_approve():
             skipped.append(review_id)
             continue
         try:
-            decide(db(), review_id, DecisionInput(action="approve", note="bulk approve"), current_reviewer().email)
+            decide(runtime(), db(), review_id, DecisionInput(action="approve", note="bulk approve"), current_reviewer().email)
         except (Conflict, ApiError):
             skipped.append(review_id)
             continue
@@ -127,7 +127,7 @@ def decision(review_id: str):
     if text is not None and text.strip() == (review.draft or "").strip():
         text = None  # unchanged: approve the draft as it is
     try:
-        decided = decide(db(), review_id, DecisionInput(action=form.get("action", ""), text=text, note=form.get("note"),
+        decided = decide(runtime(), db(), review_id, DecisionInput(action=form.get("action", ""), text=text, note=form.get("note"),
                                                         minutes_spent=minutes, correct=correct),
                          current_reviewer().email)
     except Conflict as exc:

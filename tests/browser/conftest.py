@@ -16,6 +16,7 @@ import pytest
 from werkzeug.serving import make_server
 
 from app.config import load_settings
+from app.web.context import runtime_of
 from tests.conftest import TEST_QUEUE
 from tests.review_seed import run_queued_jobs
 
@@ -80,7 +81,7 @@ def receiver():
 @pytest.fixture
 def run_jobs(app, redis_conn, monkeypatch):
     """Run every queued job now in this process, as a worker would (burst mode, no fork)."""
-    monkeypatch.setattr("workers.context._app", app)
+    monkeypatch.setattr("workers.context._runtime", runtime_of(app))
     return lambda: run_queued_jobs(app)
 
 
