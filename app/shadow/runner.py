@@ -32,6 +32,7 @@ from app.cascade import prompts
 from app.errors import ProviderError
 from app.gates.checks import parse_json
 from app.policy import Policy
+from app.calls import AttemptRecord, Guards
 from app.providers import AnthropicProvider, ModelCall, ModelReply, Provider
 from app.comparators.base import Case, Verdict, build
 from app.shadow.sampling import JOB_TIMEOUT_SECONDS, RESULT_TTL_SECONDS, spent_this_month
@@ -109,7 +110,7 @@ def _send(rt: Runtime, policy: Policy, calls: list[tuple[str, ModelCall]]) -> st
     """One batch for all ``calls`` (custom id = comparison id); normal calls where batches don't exist."""
     provider, tier = baseline_provider(rt, policy)
     if not isinstance(provider, AnthropicProvider):
-        return ", ".join(finish(rt, cid, _complete(provider, call, SHADOW_PURPOSE, tier, policy))
+        return ", ".join(finish(rt, cid, _complete(rt, provider, call, SHADOW_PURPOSE, tier, policy))
                          for cid, call in calls)
     requests = [{"custom_id": cid, "params": {"model": call.model, "max_tokens": call.max_tokens,
                                               "messages": call.messages, **provider._system(call)}}
@@ -194,7 +195,7 @@ def finish(rt: Runtime, comparison_id: str, shadow: _Call) -> str:
             call = ModelCall(model=judge_model, messages=[{"role": "user", "content": user}], cached_system=system,
                              max_tokens=policy.shadow_judge.max_output_tokens, json_output=True, tier=tier,
                              purpose=JUDGE_PURPOSE)
-            done = _complete(provider, call, JUDGE_PURPOSE, tier, policy)
+            done = _complete(rt, provider, call, JUDGE_PURPOSE, tier, policy)
             calls.append(done)
             if done.reply is None:
                 raise ProviderError(done.error or "no answer")
@@ -263,13 +264,13 @@ def baseline_call(policy: Policy, payload: dict[str, Any], tier: str) -> ModelCa
                      purpose=SHADOW_PURPOSE)
 
 
-def _complete(provider: Provider, call: ModelCall, purpose: str, tier: str, policy: Policy) -> _Call:
-    try:
-        reply = provider.complete(call)
-    except ProviderError as exc:
-        return _Call(purpose, tier, call.model, provider.name, None, str(exc), False, Decimal(0))
-    cost = policy.prices.cost(call.model, reply.usage)
-    return _Call(purpose, tier, call.model, provider.name, reply, None, False, cost)
+def _complete(rt: Runtime, provider: Provider, call: ModelCall, purpose: str, tier: str, policy: Policy) -> _Call:
+    """One shadow or judge call through the guarded call (breaker, attempt record, metrics)."""
+    record = AttemptRecord(tier=tier, model=call.model, provider=provider.name, purpose=purpose)
+    reply = Guards(policy.prices, breaker=rt.breaker).complete(provider, call, record)
+    if reply is None:
+        return _Call(purpose, tier, call.model, provider.name, None, record.reason, False, Decimal(0))
+    return _Call(purpose, tier, record.model, record.provider, reply, None, False, record.cost_usd)
 
 
 def _attempt(seq: int, call: _Call) -> Attempt:
