@@ -33,6 +33,7 @@ from app.routing.learned.calibration import calibration_table
 from app.routing.learned.features import MAX_CHARS, features
 from app.routing.learned.model import FORMAT, WEIGHTS_FILE, read_weights
 from training import sme_examples
+from training.train_sensitive import train_sensitive
 from training.routellm_data import PAIRS_FILE, ROUTELLM_COMMIT
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -70,20 +71,20 @@ def load_pairs() -> list[dict]:
         return [json.loads(line) for line in stream]
 
 
-def vocabulary(texts: list[str], min_df: int, limit: int | None = None) -> list[str]:
-    counts = Counter(feature for text in texts for feature in features(text))
+def vocabulary(texts: list[str], min_df: int, limit: int | None = None, featurize=features) -> list[str]:
+    counts = Counter(feature for text in texts for feature in featurize(text))
     kept = sorted((feature for feature, count in counts.items() if count >= min_df), key=lambda f: (-counts[f], f))
     return sorted(kept[:limit] if limit else kept)
 
 
-def matrix(texts: list[str], vocab: list[str]):
+def matrix(texts: list[str], vocab: list[str], featurize=features):
     """The same normalised binary features the scorer uses (app/routing/learned/model.py)."""
     from scipy.sparse import csr_matrix
 
     index = {feature: column for column, feature in enumerate(vocab)}
     rows, cols, values = [], [], []
     for row, text in enumerate(texts):
-        known = [index[feature] for feature in features(text) if feature in index]
+        known = [index[feature] for feature in featurize(text) if feature in index]
         for column in known:
             rows.append(row)
             cols.append(column)
@@ -182,6 +183,8 @@ def train(output: Path = WEIGHTS_FILE) -> dict:
     premium_auc = auc([int(row["strong_correct"] and not row["weak_correct"]) for row in pair_test], held_scores)
     weak_wrong_auc = auc([int(not row["weak_correct"]) for row in pair_test], held_scores)
 
+    sensitive_head, sensitive_stats = train_sensitive(vocabulary, matrix, rounded, pair_train, sme_train)
+
     checks = [{"text": text, "task_type": probs, "premium": premium}
               for text, probs, premium in zip(CHECK_TEXTS, task_proba(CHECK_TEXTS), premium_proba(CHECK_TEXTS))]
     document = {
@@ -190,6 +193,7 @@ def train(output: Path = WEIGHTS_FILE) -> dict:
             "task_type": {"kind": "softmax", "classes": classes, "bias": [rounded(b) for b in task_model.intercept_],
                           "weights": task_weights},
             "premium": {"kind": "logistic", "bias": rounded(premium_model.intercept_[0]), "weights": premium_weights_out},
+            "sensitive": sensitive_head,
         },
         "calibration": {"premium": calibration, "on": f"{len(typical)} held-out requests (SME + MMLU/GSM8K)"},
         "checks": checks,
@@ -202,6 +206,7 @@ def train(output: Path = WEIGHTS_FILE) -> dict:
             "premium_auc_held_out": round(premium_auc, 4), "weak_wrong_auc_held_out": round(weak_wrong_auc, 4),
             "premium_positive_rate_train": round(sum(premium_labels) / len(premium_labels), 4),
             "classes": classes,
+            **sensitive_stats,
         },
     }
     output.parent.mkdir(parents=True, exist_ok=True)

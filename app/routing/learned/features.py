@@ -31,3 +31,8 @@ def features(text: str) -> set[str]:
     if any(token.isdigit() for token in tokens):
         found.add("#digits")
     return found
+
+
+def content_features(text: str) -> set[str]:
+    """The word n-grams alone, without size markers: the sensitive-content head judges words, not length."""
+    return {feature for feature in features(text) if not feature.startswith("#")}

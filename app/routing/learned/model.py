@@ -20,10 +20,12 @@ from pathlib import Path
 
 from app.errors import ConfigError
 from app.routing.learned.calibration import threshold_for
-from app.routing.learned.features import features
+from app.routing.learned.features import content_features, features
 
 WEIGHTS_FILE = Path(__file__).with_name("weights.json.gz")
 FORMAT = 1
+# Known n-grams the sensitive-content head needs before it may flag a text.
+MIN_SENSITIVE_EVIDENCE = 3
 
 
 class WeightFileError(ConfigError):
@@ -91,6 +93,10 @@ class LearnedModel:
             self.premium = self._head(heads["premium"], LogisticHead)
             # [[share, threshold], ...], share ascending: the share of typical traffic scoring >= threshold.
             self.calibration = [(float(share), float(threshold)) for share, threshold in document["calibration"]["premium"]]
+            # Optional: a weight file without the sensitive-content head still routes (lexicons only).
+            sensitive = heads.get("sensitive")
+            self.sensitive = self._head(sensitive, SoftmaxHead) if sensitive else None
+            self.sensitive_threshold = float(sensitive["threshold"]) if sensitive else 1.0
         except (KeyError, TypeError, ValueError) as exc:
             raise WeightFileError(f"{origin}: weight file is incomplete or malformed ({type(exc).__name__}: {exc})") from None
         if not self.calibration:
@@ -109,6 +115,17 @@ class LearnedModel:
         """Task-type probabilities and the probability that the premium tier is needed."""
         found = features(text)
         return self.task_type.score(found), self.premium.score(found)
+
+    def sensitive_score(self, text: str) -> tuple[str, float]:
+        """The likeliest sensitive category and the probability that the text is sensitive at all."""
+        if self.sensitive is None:
+            return "none", 0.0
+        found = content_features(text)
+        if sum(feature in self.sensitive.weights for feature in found) < MIN_SENSITIVE_EVIDENCE:
+            return "none", 0.0  # a greeting or a single word is no evidence either way: the lexicons decide
+        probabilities = self.sensitive.score(found)
+        category = max((name for name in probabilities if name != "none"), key=probabilities.get)
+        return category, 1.0 - probabilities.get("none", 0.0)
 
     def premium_threshold(self, share: float) -> float:
         """The "premium needed" threshold above which about ``share`` of typical traffic falls."""
