@@ -41,7 +41,8 @@ MODEL_CARD = WEIGHTS_FILE.with_name("MODEL_CARD.md")
 SEED = 13
 HELD_OUT_PAIR_SHARE = 0.15
 HELD_OUT_TEMPLATES = (10, 11)  # template indexes kept out of training for every task type
-UNKNOWN_FROM_PAIRS = 400  # MMLU/GSM8K prompts used as "unknown" task-type examples
+PAIRS_PER_GENERAL_TYPE = 300  # MMLU prompts as open_question, GSM8K prompts as maths
+INSTRUCTIONS_FILE = ROOT / "training" / "data" / "instructions.jsonl.gz"
 TASK_MIN_DF, PREMIUM_MIN_DF = 2, 3
 PREMIUM_MAX_FEATURES = 40_000
 # PREMIUM_C and the label were chosen on MMLU subjects held out as a group (AUC for "strong right,
@@ -51,7 +52,8 @@ SME_PREMIUM_SAMPLE_WEIGHT = 0.5
 DEFAULT_TIERS = {"classification": "tier1", "list_classification": "tier1", "extraction": "tier1",
                  "crm_cleanup": "tier1", "format_rewrite": "tier1", "translation": "tier1", "faq_answer": "tier1",
                  "summary": "tier2", "support_reply": "tier2", "copywriting": "tier2", "code_patch": "tier2",
-                 "code_review": "tier3", "strategy": "tier3"}
+                 "code_review": "tier3", "strategy": "tier3", "writing": "tier2", "brainstorming": "tier2",
+                 "code": "tier2", "maths": "tier2", "open_question": "tier1"}
 CHECK_TEXTS = [
     "Classify this lead as B2B or B2C: Nordwind Logistik GmbH, 40 trucks",
     "Summarise the attached meeting notes for the sales team",
@@ -100,13 +102,23 @@ def split_data(pairs: list[dict]):
     held = {f"{name}/{index}" for name in sme_examples.TEMPLATES for index in HELD_OUT_TEMPLATES}
     sme_train = [row for row in sme if row["group"] not in held]
     sme_test = [row for row in sme if row["group"] in held]
-    unknown_train = rng.sample(pair_train, UNKNOWN_FROM_PAIRS)
-    unknown_test = rng.sample(pair_test, UNKNOWN_FROM_PAIRS * len(pair_test) // len(pair_train))
     task_train = [(row["text"], row["task_type"]) for row in sme_train]
-    task_train += [(row["prompt"], "unknown") for row in unknown_train]
     task_test = [(row["text"], row["task_type"]) for row in sme_test]
-    task_test += [(row["prompt"], "unknown") for row in unknown_test]
+    # Benchmark prompts are everyday general work too: exam questions are open questions, word problems maths.
+    for source, task_type in (("mmlu", "open_question"), ("gsm8k", "maths")):
+        train_rows = [row for row in pair_train if row["source"] == source]
+        test_rows = [row for row in pair_test if row["source"] == source]
+        task_train += [(row["prompt"], task_type) for row in rng.sample(train_rows, PAIRS_PER_GENERAL_TYPE)]
+        task_test += [(row["prompt"], task_type)
+                      for row in rng.sample(test_rows, PAIRS_PER_GENERAL_TYPE * len(test_rows) // len(train_rows))]
+    task_train += [(row["text"], row["task_type"]) for row in load_instructions()]
     return pair_train, pair_test, sme_train, sme_test, task_train, task_test
+
+
+def load_instructions() -> list[dict]:
+    """Human-written instructions (self-instruct seed tasks, Apache-2.0), labelled onto the policy's types."""
+    with gzip.open(INSTRUCTIONS_FILE, "rt", encoding="utf-8") as stream:
+        return [json.loads(line) for line in stream]
 
 
 def premium_rows(pairs: list[dict], sme: list[dict]) -> tuple[list[str], list[int], list[float]]:
