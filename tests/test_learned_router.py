@@ -168,3 +168,7 @@ def test_calibrate_fits_the_threshold_to_the_operators_log(tmp_path):
     model = shipped_model()
     share = sum(model.score(text)[1] >= threshold for text in texts) / len(texts)
     assert share == pytest.approx(0.3, abs=1 / len(texts) + 1e-9)
+    # It says how far the shipped default was off on this traffic, from the same scores.
+    shipped = sum(model.score(text)[1] >= model.premium_threshold(0.3) for text in texts) / len(texts)
+    said = float(re.search(r"off by ([-+0-9.]+) points", result.output).group(1))
+    assert said == pytest.approx(100 * (shipped - 0.3), abs=0.051)

@@ -29,10 +29,10 @@ import time
 from collections import Counter
 from pathlib import Path
 
-from app.routing.learned.calibration import calibration_table
+from app.routing.learned.calibration import calibration_table, threshold_for
 from app.routing.learned.features import MAX_CHARS, features
 from app.routing.learned.model import FORMAT, WEIGHTS_FILE, read_weights
-from training import sme_examples
+from training import premium_eval, sme_examples
 from training.train_sensitive import train_sensitive
 from training.routellm_data import PAIRS_FILE, ROUTELLM_COMMIT
 
@@ -182,9 +182,31 @@ def train(output: Path = WEIGHTS_FILE) -> dict:
         return [{name: float(p) for name, p in zip(classes, row)}
                 for row in task_model.predict_proba(matrix(texts, task_vocab))]
 
-    # "Typical traffic" for the premium_share knob: held-out SME requests and held-out benchmark prompts.
-    typical = [row["text"] for row in sme_test] + [row["prompt"] for row in pair_test]
+    # "Typical traffic" for the premium_share knob: equal parts of four kinds of requests (premium_eval.py).
+    mixed = premium_eval.mixed_traffic(pair_test, sme_test, load_instructions())
+    typical = [text for texts in mixed.values() for text in texts]
     calibration = calibration_table(premium_proba(typical))
+    # Realised share on mixed traffic the table was not fitted on: fit on one half of every source, count
+    # on the other half (the shipped table uses both halves).
+    halves = [{name: texts[part::2] for name, texts in mixed.items()} for part in (0, 1)]
+    half_table = calibration_table(premium_proba([text for texts in halves[0].values() for text in texts]))
+    other_half = {name: premium_proba(texts) for name, texts in halves[1].items()}
+    realised = {}
+    for share in (0.1, 0.2, 0.3, 0.5):
+        threshold = threshold_for(half_table, share)
+        per_source = {name: round(sum(p >= threshold for p in scores) / len(scores), 3)
+                      for name, scores in other_half.items()}
+        pooled = [p for scores in other_half.values() for p in scores]
+        realised[str(share)] = {"mixed (other half)": round(sum(p >= threshold for p in pooled) / len(pooled), 3),
+                                **per_source}
+
+    def fit_and_score(rows: list[dict], texts: list[str]) -> list[float]:
+        vocab = vocabulary([row["prompt"] for row in rows], PREMIUM_MIN_DF, PREMIUM_MAX_FEATURES)
+        model = LogisticRegression(C=PREMIUM_C, max_iter=3000)
+        model.fit(matrix([row["prompt"] for row in rows], vocab), [int(not row["weak_correct"]) for row in rows])
+        return [float(p) for p in model.predict_proba(matrix(texts, vocab))[:, 1]]
+
+    transfer = premium_eval.source_transfer(fit_and_score, auc, pair_train, pair_test)
 
     test_probs = task_proba([text for text, _ in task_test])
     predicted = [max(probs, key=probs.get) for probs in test_probs]
@@ -207,7 +229,8 @@ def train(output: Path = WEIGHTS_FILE) -> dict:
             "premium": {"kind": "logistic", "bias": rounded(premium_model.intercept_[0]), "weights": premium_weights_out},
             "sensitive": sensitive_head,
         },
-        "calibration": {"premium": calibration, "on": f"{len(typical)} held-out requests (SME + MMLU/GSM8K)"},
+        "calibration": {"premium": calibration,
+                        "on": f"{len(typical)} requests, equal parts: {', '.join(mixed)}"},
         "checks": checks,
         "trained": {
             "routellm_commit": ROUTELLM_COMMIT, "max_chars": MAX_CHARS,
@@ -219,6 +242,8 @@ def train(output: Path = WEIGHTS_FILE) -> dict:
             "premium_positive_rate_train": round(sum(premium_labels) / len(premium_labels), 4),
             "classes": classes,
             **sensitive_stats,
+            "premium_transfer": transfer, "premium_share_realised": realised,
+            "calibration_sources": list(mixed), "calibration_size": len(typical),
         },
     }
     output.parent.mkdir(parents=True, exist_ok=True)

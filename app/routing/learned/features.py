@@ -16,6 +16,43 @@ WORD = re.compile(r"[a-z0-9]+|[^\sa-z0-9]", re.IGNORECASE)
 LENGTH_BUCKETS = (8, 20, 50, 120, 300)
 
 
+# What separates "a strong model is needed" beyond words: code, maths, several questions or steps,
+# many constraints, a long expected answer. Each marker is one feature; counts are bucketed.
+CODE = re.compile(r"```|^\s*(?:def|class|import|from|function|const|let|var|public|SELECT|#include)\b|[;{}]\s*$"
+                  r"|\b\w+\([^()\n]*\)\s*[:{]", re.MULTILINE)
+MATH = re.compile(r"\d\s*[-+*/^=<>]\s*\(?\d|\b[a-z]\s*[\^=]\s*\d|\\frac|\\sqrt|\bsqrt\b|[∫∑√≤≥≠π]|\b\d+/\d+\b")
+STEP = re.compile(r"\bstep[- ]by[- ]step\b|\bsteps?\b|^\s*(?:\d+[.)]|[-*•])\s", re.IGNORECASE | re.MULTILINE)
+CONSTRAINT = re.compile(r"\b(?:must|should|at least|at most|no more than|exactly|without|only|make sure|ensure|"
+                        r"do not|don't|avoid|include|each|every|in \d+ words|under \d+)\b", re.IGNORECASE)
+LONG_ANSWER = re.compile(r"\b(?:essay|detailed|in[- ]depth|comprehensive|thorough|article|report|\d{3,} words|"
+                         r"explain why|analy[sz]e|compare|evaluate|justify|prove)\b", re.IGNORECASE)
+
+
+def markers(text: str) -> set[str]:
+    """Structural markers of the start of ``text`` (``#`` features, shared by training and scoring)."""
+    head = text[:MAX_CHARS]
+    found = set()
+    if CODE.search(head):
+        found.add("#code")
+    if MATH.search(head):
+        found.add("#math")
+    questions = head.count("?")
+    if questions >= 2:
+        found.add("#questions>=2")
+    if STEP.search(head):
+        found.add("#steps")
+    constraints = len(CONSTRAINT.findall(head))
+    if constraints >= 2:
+        found.add("#constraints>=2")
+    if constraints >= 4:
+        found.add("#constraints>=4")
+    if LONG_ANSWER.search(head):
+        found.add("#long_answer")
+    if head.count("\n") >= 5:
+        found.add("#lines>=5")
+    return found
+
+
 def words(text: str) -> list[str]:
     return WORD.findall(text[:MAX_CHARS].lower())
 
@@ -30,6 +67,7 @@ def features(text: str) -> set[str]:
     found.add(f"#len<={bucket}")
     if any(token.isdigit() for token in tokens):
         found.add("#digits")
+    found.update(markers(text))
     return found
 
 
