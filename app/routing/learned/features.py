@@ -8,6 +8,7 @@ it is.
 from __future__ import annotations
 
 import re
+from functools import lru_cache
 
 # The start of the text that is read, in characters (about 450 tokens).
 MAX_CHARS = 1_800
@@ -57,8 +58,12 @@ def words(text: str) -> list[str]:
     return WORD.findall(text[:MAX_CHARS].lower())
 
 
-def features(text: str) -> set[str]:
-    """Unigrams, bigrams and a length bucket of the start of ``text``."""
+@lru_cache(maxsize=256)
+def features(text: str) -> frozenset[str]:
+    """Unigrams, bigrams, a length bucket and structural markers of the start of ``text``.
+
+    Cached: one decision reads the same text for the task-type, premium and sensitive-content heads.
+    """
     tokens = words(text)
     found = set(tokens)
     found.update(f"{a} {b}" for a, b in zip(tokens, tokens[1:]))
@@ -68,7 +73,7 @@ def features(text: str) -> set[str]:
     if any(token.isdigit() for token in tokens):
         found.add("#digits")
     found.update(markers(text))
-    return found
+    return frozenset(found)
 
 
 def content_features(text: str) -> set[str]:
