@@ -64,3 +64,15 @@ def test_outside_instructions_are_placed_on_the_right_tier_and_rarely_unknown(ro
           f"unknown {unknown / len(OUTSIDE):.3f} (n={len(OUTSIDE)})")
     assert unknown / len(OUTSIDE) < 0.2
     assert right_tier / len(OUTSIDE) >= 0.65
+
+
+def test_the_service_scores_without_the_training_libraries():
+    import subprocess
+    import sys
+
+    code = ("import sys; from app.policy import load_policy; from app.routing import RouteInput, RulesRouter; "
+            "from app.routing.learned import LearnedRouter; p = load_policy(); "
+            "d = LearnedRouter(p, RulesRouter(p)).decide(RouteInput(text='Ich will mein Geld zurück')); "
+            "assert d.needs_review; print(sorted(m for m in ('numpy', 'scipy', 'sklearn') if m in sys.modules))")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    assert out.strip() == "[]"

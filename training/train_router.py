@@ -261,46 +261,83 @@ def train(output: Path = WEIGHTS_FILE) -> dict:
 
 
 def model_card(stats: dict) -> str:
+    transfer = "\n".join(
+        f"  | {row['train']} | {row['test']} | {'same source, held-out prompts' if row['train'] == row['test'] else 'other source'}"
+        f" | {row['n']} | {row['auc']:.3f} [{row['low']:.3f}, {row['high']:.3f}] |" for row in stats["premium_transfer"])
+    shares = "\n".join(
+        f"  | {float(share):.1f} | " + " | ".join(f"{value:.3f}" for value in figures.values()) + " |"
+        for share, figures in stats["premium_share_realised"].items())
+    share_columns = " | ".join(name.split(" (")[0] for name in next(iter(stats["premium_share_realised"].values())))
     return f"""# Tiergate learned router: model card
 
 Written by `training/train_router.py`; the weights beside this file (`weights.json.gz`,
-{stats['size_bytes'] / 1e6:.2f} MB) are reproduced by `tiergate router train`.
+{stats['size_bytes'] / 1e6:.2f} MB) are reproduced byte for byte by `tiergate router train`
+(training extra: numpy, scipy, scikit-learn; the service itself imports none of them).
 
 ## What it is
-Two linear heads over word unigrams and bigrams of the first {stats['max_chars']} characters of a
-request, scored in plain Python (`app/routing/learned/model.py`):
+Three linear heads over word unigrams and bigrams of the first {stats['max_chars']} characters of a
+request plus structural markers (code, maths, several questions, steps, constraints, a long expected
+answer, size), scored in plain Python (`app/routing/learned/model.py`):
 - **task type**: multinomial logistic regression over {len(stats['classes'])} classes
-  ({', '.join(stats['classes'])}); {stats['task_features']} features.
+  ({', '.join(stats['classes'])}); {stats['task_features']} features. `unknown` means "could not tell"
+  (a greeting, a fragment) and follows `rules.unknown_task_tier`.
 - **premium needed**: logistic regression, the probability that the cheaper model's answer is wrong
   (trained on Mixtral-8x7B's mistakes, ranked against GPT-4); {stats['premium_features']} features. The calibration table maps
   `router.premium_share` to a threshold on this probability.
+- **sensitive content**: multinomial logistic regression (none, money, legal, medical, security) over
+  word n-grams; {stats['sensitive_features']} features; it flags at P(sensitive) >= {stats['sensitive_threshold']}. It sits beside the
+  policy's lists and the built-in English/German lexicons (`app/routing/sensitive_lexicon.py`): any of
+  the three flags a text.
 
 ## Data sources and licences
 | Source | Licence | Used for | Size | How obtained |
 |---|---|---|---|---|
-| RouteLLM evaluation data (`routellm/evals/mmlu/responses/*.csv`, `routellm/evals/gsm8k/gsm8k_responses.csv`, contamination lists), lm-sys/RouteLLM at `{stats['routellm_commit']}` | Apache-2.0 | premium head (label: Mixtral-8x7B wrong); a sample of prompts as `unknown` task type | {stats['premium_examples'] + stats['premium_held_out']} prompts incl. SME rows | compacted into `training/data/routellm_pairs.jsonl.gz` (committed) by `python -m training.routellm_data`, which reads a RouteLLM git dir or the pinned raw GitHub URLs |
+| RouteLLM evaluation data (`routellm/evals/mmlu/responses/*.csv`, `routellm/evals/gsm8k/gsm8k_responses.csv`, contamination lists), lm-sys/RouteLLM at `{stats['routellm_commit']}` | Apache-2.0 | premium head (label: Mixtral-8x7B wrong); 300 MMLU prompts as `open_question` and 300 GSM8K prompts as `maths` task-type examples; harmless text for the sensitive head | {stats['premium_examples'] + stats['premium_held_out']} prompts incl. SME rows | compacted into `training/data/routellm_pairs.jsonl.gz` (committed) by `python -m training.routellm_data` |
 | Underlying MMLU questions (Hendrycks et al.) | MIT | (inside the RouteLLM files) | | |
 | Underlying GSM8K problems (OpenAI) | MIT | (inside the RouteLLM files) | | |
-| Tiergate SME request templates, `training/sme_examples.py` | this repository's licence (written for Tiergate) | task-type head; tier1 rows also train the premium head (premium not needed) | {stats['task_examples'] + stats['task_held_out']} rows incl. the sampled `unknown` prompts | generated deterministically from the templates |
+| Self-Instruct seed tasks (`data/seed_tasks.jsonl`), yizhongw/self-instruct at `0b26ccaa415992100fa32df62d41b994cf928e23` | Apache-2.0 | task-type head: 171 human-written instructions, labelled by hand onto the policy's task types | 171 | `python -m training.instruction_data --git-dir ...` writes `training/data/instructions.jsonl.gz` (committed; labels in the script) |
+| Self-Instruct user-oriented instructions (`human_eval/user_oriented_instructions.jsonl`), same commit | Apache-2.0 | **outside evaluation only** (never trained on): `bench/data/user_oriented_labelled.jsonl` | 249 | same script |
+| Tiergate SME request templates, `training/sme_examples.py` | this repository's licence (written for Tiergate) | task-type head; tier1 rows also train the premium head (premium not needed); harmless text for the sensitive head | {stats['task_examples'] + stats['task_held_out']} task-type rows in all | generated deterministically |
+| Tiergate sensitive-content templates, `training/sensitive_examples.py` (English and German) | this repository's licence | sensitive head | {stats['sensitive_examples']} rows incl. harmless text | generated deterministically |
 
-Not used for training or threshold tuning: MT-Bench (the reported benchmark), `tests/data/task_types_labelled.jsonl`
-(the outside task-type set) and the risk-detection sets.
+Not used for training or threshold tuning: MT-Bench (the reported benchmark), the outside task-type
+sets (`bench/data/user_oriented_labelled.jsonl`, `tests/data/task_types_labelled.jsonl`) and the
+sensitive-content test file `tests/data/sensitive_messages.jsonl`. No share-alike or non-commercial data.
 
 ## Metrics on held-out data
-- Task type, held-out templates (whole templates never seen in training) plus held-out `unknown` prompts:
-  accuracy {stats['task_accuracy_held_out']:.3f} on {stats['task_held_out']} requests; tier accuracy on the SME rows
-  {stats['tier_accuracy_held_out_sme']:.3f}.
+- Task type, held-out templates plus held-out MMLU/GSM8K prompts: accuracy {stats['task_accuracy_held_out']:.3f} on
+  {stats['task_held_out']} requests; tier accuracy on the SME rows {stats['tier_accuracy_held_out_sme']:.3f}. Outside sets: `python bench/route_quality.py`.
 - Premium head, held-out 15% of the MMLU/GSM8K pairs ({stats['premium_held_out']} prompts): ROC AUC
-  {stats['premium_auc_held_out']:.3f} for "GPT-4 right, Mixtral wrong", {stats['weak_wrong_auc_held_out']:.3f} for "Mixtral wrong"
-  (its training label; positive rate in training {stats['premium_positive_rate_train']:.3f}).
-- MT-Bench APGR / CPT, outside-set accuracy, latency and risk detection: `bench/README.md`
-  (`python bench/route_quality.py`).
+  {stats['premium_auc_held_out']:.3f} for "GPT-4 right, Mixtral wrong", {stats['weak_wrong_auc_held_out']:.3f} for "Mixtral wrong".
+- **Premium head on whole sources held out** (fitted on one source only, ROC AUC for "Mixtral wrong" with
+  a 95% bootstrap interval over prompts):
+
+  | fitted on | ranked on | kind | n | AUC [95%] |
+  |---|---|---|---|---|
+{transfer}
+
+  Outside MMLU/GSM8K the signal does not transfer: fitted on exam questions it ranks word problems no
+  better than chance, and the other way round. What it learnt is "hard for a mid-size model on this
+  kind of benchmark"; on everyday work the task-type table (writing, code, maths on tier2) carries most
+  of the placement, and the premium head decides only among tier1 work (open questions, extraction, ...).
+- **premium_share calibration**: the table is fitted on {stats['calibration_size']} requests, equal parts of
+  {', '.join(stats['calibration_sources'])}. Realised share (premium signal fires) on the *other half*
+  of that mix, fitted on one half, per source:
+
+  | set | {share_columns} |
+  |---|{'---|' * len(next(iter(stats['premium_share_realised'].values())))}
+{shares}
+
+  The mix holds within +-0.02; single sources do not (word problems go up far more than SME
+  requests): `tiergate router calibrate LOGFILE` fits the threshold to an operator's own traffic and
+  says how far the shipped default is off on it.
+- Sensitive head, held-out templates: recall {stats['sensitive_recall_held_out']:.3f} at false alarms
+  {stats['sensitive_false_alarms_held_out']:.3f} (alone; with the lexicons see `bench/route_quality.py`).
 
 ## Limits
-- English-centred: the training text is English; other languages fall mostly to `unknown` and the
-  premium head.
-- The premium head learnt "hard for a mid-size open model" from exam questions and maths; business
-  writing quality is represented only through the policy's tier1/tier3 task types.
+- English-centred task types; German requests are covered for sensitive content (lexicons and
+  classifier), less so for task types.
+- The premium head is trained on benchmark correctness only (see the transfer table).
 - The task-type classes are the default policy's; a policy with other task types still routes, with
   unknown types handled by the rules and `rules.unknown_task_tier`.
 """
