@@ -44,8 +44,12 @@ class Head(ABC):
         """The head's probability (or class probabilities) for a text's feature set."""
 
 
+def sigmoid(z: float) -> float:
+    return 1.0 / (1.0 + math.exp(-z)) if z >= 0 else math.exp(z) / (1.0 + math.exp(z))
+
+
 class LogisticHead(Head):
-    def score(self, found: set[str]) -> float:
+    def logit(self, found: set[str]) -> float:
         weights = self.weights
         total, count = 0.0, 0
         for feature in found:
@@ -53,8 +57,10 @@ class LogisticHead(Head):
             if weight is not None:
                 total += weight
                 count += 1
-        z = self.bias + (total / math.sqrt(count) if count else 0.0)
-        return 1.0 / (1.0 + math.exp(-z)) if z >= 0 else math.exp(z) / (1.0 + math.exp(z))
+        return self.bias + (total / math.sqrt(count) if count else 0.0)
+
+    def score(self, found: set[str]) -> float:
+        return sigmoid(self.logit(found))
 
 
 class SoftmaxHead(Head):
@@ -92,6 +98,11 @@ class LearnedModel:
             heads = document["heads"]
             self.task_type = self._head(heads["task_type"], SoftmaxHead)
             self.premium = self._head(heads["premium"], LogisticHead)
+            # Optional second premium head over the structural markers alone (code, maths, steps, ...):
+            # the word head learns its benchmarks' topics, the markers transfer across sources.
+            structure = heads.get("premium_structure")
+            self.premium_structure = self._head(structure, LogisticHead) if structure else None
+            self.premium_word_share = float(structure["word_share"]) if structure else 1.0
             # [[share, threshold], ...], share ascending: the share of typical traffic scoring >= threshold.
             self.calibration = [(float(share), float(threshold)) for share, threshold in document["calibration"]["premium"]]
             # Optional: a weight file without the sensitive-content head still routes (lexicons only).
@@ -115,7 +126,15 @@ class LearnedModel:
     def score(self, text: str) -> tuple[dict[str, float], float]:
         """Task-type probabilities and the probability that the premium tier is needed."""
         found = features(text)
-        return self.task_type.score(found), self.premium.score(found)
+        return self.task_type.score(found), self.premium_score(found)
+
+    def premium_score(self, found: frozenset[str]) -> float:
+        """P(premium needed): the word head's logit blended with the structure head's."""
+        z = self.premium.logit(found)
+        if self.premium_structure is not None:
+            markers = {feature for feature in found if feature.startswith("#")}
+            z = self.premium_word_share * z + (1 - self.premium_word_share) * self.premium_structure.logit(markers)
+        return sigmoid(z)
 
     def sensitive_score(self, text: str) -> tuple[str, float]:
         """The likeliest sensitive category and the probability that the text is sensitive at all."""
