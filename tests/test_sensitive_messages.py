@@ -93,3 +93,13 @@ def test_the_classifier_adds_its_evidence_and_a_weight_file_without_it_still_det
     lexicons_only = SensitiveDetector(policy, LearnedModel(document))
     assert lexicons_only.categories("Our files were encrypted and there is a ransom note") != {}
     assert all("classifier" not in hit for hits in lexicons_only.categories(texts[0]).values() for hit in hits)
+
+
+def test_everyday_business_text_is_rarely_flagged(router):
+    for text in ["Where should we expand next year?", "Should we open a second shop or sell online?",
+                 "What should we do about the slow website?"]:
+        assert router.sensitive_categories(text) == {}, text
+    rows = [json.loads(line) for line in
+            (Path(__file__).resolve().parents[1] / "bench" / "data" / "user_oriented_labelled.jsonl").read_text().splitlines()]
+    flagged = [row["text"][:60] for row in rows if router.sensitive_categories(row["text"])]
+    assert len(flagged) / len(rows) <= 0.06, flagged

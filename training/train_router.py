@@ -239,7 +239,7 @@ def train(output: Path = WEIGHTS_FILE) -> dict:
     premium_auc = auc([int(row["strong_correct"] and not row["weak_correct"]) for row in pair_test], held_scores)
     weak_wrong_auc = auc([int(not row["weak_correct"]) for row in pair_test], held_scores)
 
-    sensitive_head, sensitive_stats = train_sensitive(vocabulary, matrix, rounded, pair_train, sme_train)
+    sensitive_head, sensitive_stats = train_sensitive(vocabulary, matrix, rounded, pair_train, sme_train, load_instructions())
 
     checks = [{"text": text, "task_type": probs, "premium": premium}
               for text, probs, premium in zip(CHECK_TEXTS, task_proba(CHECK_TEXTS), premium_proba(CHECK_TEXTS))]

@@ -2,7 +2,8 @@
 
 Data: ``training/sensitive_examples.py`` (written for Tiergate, English and German) plus broad
 harmless text as ``none``: GSM8K word problems and MMLU questions of non-medical, non-legal,
-non-security subjects (from the RouteLLM pairs file) and the SME task examples that no lexicon flags,
+non-security subjects (from the RouteLLM pairs file), the SME task examples and the human-written
+self-instruct seed instructions that no lexicon flags,
 so the head does not mistake "how much ... $12" for a dosage question. The test file
 ``tests/data/sensitive_messages.jsonl`` is never read here. The threshold on P(sensitive) is
 chosen on whole templates held out of a first fit: the lowest value that keeps false alarms on the
@@ -27,7 +28,6 @@ MIN_DF = 2
 # one-line "please check order 7") than the lexicons beside it leave misses.
 MIN_THRESHOLD = 0.75
 HARMLESS_PAIRS = 1500
-HARMLESS_SME = 600
 # MMLU subjects whose questions are medical, legal or security matters: not used as harmless text.
 SENSITIVE_SUBJECTS = ("medic", "clinical", "anatomy", "nutrition", "virology", "aging", "law", "jurisprudence",
                       "security", "accounting", "genetics", "health", "psychology", "sexuality")
@@ -37,23 +37,29 @@ def _share(text: str) -> float:
     return int(hashlib.sha256(text.encode("utf-8")).hexdigest()[:8], 16) / 0xFFFFFFFF
 
 
-def harmless_rows(pairs: list[dict], sme: list[dict]) -> list[dict]:
-    """Broad ``none`` examples, deterministic; every 5th (by hash) is a held-out group."""
+def harmless_rows(pairs: list[dict], sme: list[dict], instructions: list[dict]) -> list[dict]:
+    """Broad ``none`` examples, deterministic; groups by hash so a slice can be held out.
+
+    Every SME template row and every human-written instruction that no lexicon flags: without them the
+    head took "Should we open a second shop?" for a medical question ("Should I stop taking ...").
+    """
     picked = [row["prompt"] for row in pairs
               if not any(word in row["subject"] for word in SENSITIVE_SUBJECTS) and not lexicon_hits(row["prompt"])]
     picked = sorted(picked, key=_share)[:HARMLESS_PAIRS]
-    texts = sorted((row["text"] for row in sme if not lexicon_hits(row["text"])), key=_share)[:HARMLESS_SME]
-    return [{"text": text, "label": "none", "group": f"broad/{int(_share(text) * 1e6) % 20}"} for text in picked + texts]
+    texts = [row["text"] for row in sme + instructions if not lexicon_hits(row["text"])]
+    return [{"text": text, "label": "none", "group": f"broad/{int(_share(text) * 1e6) % 20}"}
+            for text in dict.fromkeys(picked + texts)]
 
 
-def train_sensitive(vocabulary, matrix, rounded, pairs: list[dict], sme: list[dict]) -> tuple[dict, dict]:
+def train_sensitive(vocabulary, matrix, rounded, pairs: list[dict], sme: list[dict],
+                    instructions: list[dict]) -> tuple[dict, dict]:
     """``(head spec for the weight file, figures for the model card)``."""
     from sklearn.linear_model import LogisticRegression
 
     vocabulary = partial(vocabulary, featurize=content_features)
     matrix = partial(matrix, featurize=content_features)
 
-    rows = sensitive_examples.examples() + harmless_rows(pairs, sme)
+    rows = sensitive_examples.examples() + harmless_rows(pairs, sme, instructions)
     held = {row["group"] for row in rows if int(row["group"].split("/")[1]) in HELD_OUT_TEMPLATES}
     train_rows = [row for row in rows if row["group"] not in held]
     test_rows = [row for row in rows if row["group"] in held]

@@ -76,6 +76,21 @@ def features(text: str) -> frozenset[str]:
     return frozenset(found)
 
 
+# Function words (English and German) and punctuation: an n-gram made only of these says how a request is
+# phrased, not what it is about ("should we" is in strategy questions and in "should we call a doctor").
+FUNCTION_WORDS = frozenset("""
+a an the and or but if of to in on at for from with by as is are was were be been am do does did can could
+should would will shall may might must i me my we us our you your he him his she her it its they them their
+this that these those there here what which who whom whose when where why how not no yes so than then too
+very just also about into out up down over again any some all each more most other such only own same
+ich du er sie es wir ihr mein dein unser euer der die das den dem des ein eine einer einen einem und oder
+aber wenn ist sind war waren bin bist sein kann können soll sollen muss müssen darf dürfen wie was wer wo
+warum nicht kein keine mit von zu im in am an auf für aus bei nach über unter um noch schon auch nur
+""".split()) | {"?", "!", ".", ",", ":", ";", "'", '"', "-", "(", ")"}
+
+
 def content_features(text: str) -> set[str]:
-    """The word n-grams alone, without size markers: the sensitive-content head judges words, not length."""
-    return {feature for feature in features(text) if not feature.startswith("#")}
+    """The n-grams with at least one content word, without size markers: the sensitive-content head
+    judges what a text is about, not its length or phrasing."""
+    return {feature for feature in features(text) if not feature.startswith("#")
+            and not all(word in FUNCTION_WORDS for word in feature.split(" "))}
