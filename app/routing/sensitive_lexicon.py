@@ -138,7 +138,7 @@ def required_literals(pattern: str) -> frozenset[str] | None:
     constants = parser  # opcode names live on the parser module's namespace
 
     def best(items: list[frozenset[str]]) -> frozenset[str] | None:
-        good = [item for item in items if item and min(map(len, item)) >= 3]
+        good = [item for item in items if item and min(map(len, item)) >= 2]
         return max(good, key=lambda item: (min(map(len, item)), -len(item)), default=None)
 
     def walk(tree) -> frozenset[str] | None:

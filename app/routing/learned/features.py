@@ -18,36 +18,66 @@ LENGTH_BUCKETS = (8, 20, 50, 120, 300)
 
 
 # What separates "a strong model is needed" beyond words: code, maths, several questions or steps,
-# many constraints, a long expected answer. Each marker is one feature; counts are bucketed.
-CODE = re.compile(r"```|^\s*(?:def|class|import|from|function|const|let|var|public|SELECT|#include)\b|[;{}]\s*$"
-                  r"|\b\w+\([^()\n]*\)\s*[:{]", re.MULTILINE)
-MATH = re.compile(r"\d\s*[-+*/^=<>]\s*\(?\d|\b[a-z]\s*[\^=]\s*\d|\\frac|\\sqrt|\bsqrt\b|[∫∑√≤≥≠π]|\b\d+/\d+\b")
-STEP = re.compile(r"\bstep[- ]by[- ]step\b|\bsteps?\b|^\s*(?:\d+[.)]|[-*•])\s", re.IGNORECASE | re.MULTILINE)
+# many constraints, a long expected answer. Each marker is one feature; counts are bucketed. Each check
+# is cheap on purpose (a literal test before any regex, lower-cased text without IGNORECASE): the markers
+# run on every decision.
+CODE_LINE = re.compile(r"^\s*(?:def|class|import|from|function|const|let|var|public|SELECT|#include)\b", re.MULTILINE)
+CODE_END = re.compile(r"[;{}]\s*$", re.MULTILINE)
+CODE_CALL = re.compile(r"\w\([^()\n]*\)\s*[:{]")
+OPERATOR = re.compile(r"[-+*/^=<>]")
+MATH_SIGNS = ("\\frac", "\\sqrt", "sqrt", "∫", "∑", "√", "≤", "≥", "≠", "π")
+STEP = re.compile(r"\bstep[- ]by[- ]step\b|\bsteps?\b|^\s*(?:\d+[.)]|[-*•])\s", re.MULTILINE)
 CONSTRAINT = re.compile(r"\b(?:must|should|at least|at most|no more than|exactly|without|only|make sure|ensure|"
-                        r"do not|don't|avoid|include|each|every|in \d+ words|under \d+)\b", re.IGNORECASE)
+                        r"do not|don't|avoid|include|each|every|in \d+ words|under \d+)\b")
 LONG_ANSWER = re.compile(r"\b(?:essay|detailed|in[- ]depth|comprehensive|thorough|article|report|\d{3,} words|"
-                         r"explain why|analy[sz]e|compare|evaluate|justify|prove)\b", re.IGNORECASE)
+                         r"explain why|analy[sz]e|compare|evaluate|justify|prove)\b")
+
+
+def has_code(head: str) -> bool:
+    return ("```" in head or CODE_LINE.search(head) is not None
+            or (any(mark in head for mark in ";{}") and CODE_END.search(head) is not None)
+            or ("(" in head and CODE_CALL.search(head) is not None))
+
+
+def has_math(head: str) -> bool:
+    """An operator between numbers ("3 + 4", "x = 5", "2/3") or a maths sign."""
+    if any(sign in head for sign in MATH_SIGNS):
+        return True
+    for match in OPERATOR.finditer(head):
+        before = head[:match.start()].rstrip()[-2:]
+        after = head[match.end():].lstrip().lstrip("(")[:1]
+        if not after.isdigit() or not before:
+            continue
+        if before[-1].isdigit():
+            return True
+        if match.group() in "^=" and before[-1].isalpha() and not (len(before) > 1 and before[0].isalnum()):
+            return True  # a single-letter variable: "x = 5", "n^2"
+    return False
 
 
 def markers(text: str) -> set[str]:
     """Structural markers of the start of ``text`` (``#`` features, shared by training and scoring)."""
     head = text[:MAX_CHARS]
+    lowered = head.lower()
     found = set()
-    if CODE.search(head):
+    if has_code(head):
         found.add("#code")
-    if MATH.search(head):
+    if has_math(head):
         found.add("#math")
-    questions = head.count("?")
-    if questions >= 2:
+    if head.count("?") >= 2:
         found.add("#questions>=2")
-    if STEP.search(head):
+    if STEP.search(lowered):
         found.add("#steps")
-    constraints = len(CONSTRAINT.findall(head))
+    constraints = 0
+    for _ in CONSTRAINT.finditer(lowered):
+        constraints += 1
+        if constraints == 4:
+            break
     if constraints >= 2:
         found.add("#constraints>=2")
     if constraints >= 4:
         found.add("#constraints>=4")
-    if LONG_ANSWER.search(head):
+    if LONG_ANSWER.search(lowered):
         found.add("#long_answer")
     if head.count("\n") >= 5:
         found.add("#lines>=5")
@@ -89,8 +119,13 @@ warum nicht kein keine mit von zu im in am an auf für aus bei nach über unter 
 """.split()) | {"?", "!", ".", ",", ":", ";", "'", '"', "-", "(", ")"}
 
 
-def content_features(text: str) -> set[str]:
+@lru_cache(maxsize=256)
+def content_features(text: str) -> frozenset[str]:
     """The n-grams with at least one content word, without size markers: the sensitive-content head
     judges what a text is about, not its length or phrasing."""
-    return {feature for feature in features(text) if not feature.startswith("#")
-            and not all(word in FUNCTION_WORDS for word in feature.split(" "))}
+    tokens = words(text)
+    function = [token in FUNCTION_WORDS for token in tokens]
+    found = {token for token, skip in zip(tokens, function) if not skip}
+    found.update(f"{a} {b}" for a, b, skip_a, skip_b in zip(tokens, tokens[1:], function, function[1:])
+                 if not (skip_a and skip_b))
+    return frozenset(found)
