@@ -348,7 +348,7 @@ sensitive-content test file `tests/data/sensitive_messages.jsonl`. No share-alik
   alone ({1 - PREMIUM_WORD_SHARE:g}: code, maths, several questions, steps, constraints, long answer, size),
   which lifts the MMLU-to-GSM8K figure to the one above at a small cost on MMLU itself (0.715 -> 0.683).
   Fitted on word problems, nothing carries over to exam questions. On MT-Bench (`bench/route_quality.py`)
-  the blend scores below the word head alone (APGR 0.665 against 0.734, intervals overlapping widely);
+  the blend scores below the word head alone (APGR 0.674 against 0.734, intervals overlapping widely);
   the blend was chosen on held-out sources, never on MT-Bench. On everyday work the task-type table
   (writing, code, maths on tier2) carries most of the placement; the premium head decides among tier1
   work (open questions, extraction, ...).
