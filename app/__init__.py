@@ -5,14 +5,17 @@ import time
 
 from flask import Flask, request
 
-from app import errors, health, providers, queue, web
+from app import errors, providers, web
+from app.reviews import notifications
+from app.web import health
+from app.execution import queue
 from app.redact import install_log_redaction
 from app.api import bp as api_bp
 from app.config import Settings, load_settings
 from app.metrics import HTTP_LATENCY, HTTP_REQUESTS
 from app.policy import load_policy
 from app.routing import hybrid
-from app.routing_state import install_policy
+from app.routing.state import install_policy
 from app.store.db import Store, init_app as init_store
 from app.web.reports import bp as reports_bp
 from app import shadow
@@ -33,6 +36,7 @@ def create_app(settings: Settings | None = None, *, migrate: bool = True) -> Fla
     if migrate:
         store.migrate()
     init_store(app, store)
+    notifications.watch(store, settings)  # a new draft review tells the configured channels, in its transaction
     queue.init_app(app, queue.JobQueue(settings))
     install_policy(app, load_policy(settings.policy_path))
     providers.init_app(app)

@@ -28,6 +28,7 @@ DEFAULT_COOLDOWN_SECONDS = 5.0
 DEFAULT_COOLDOWN_FAILURES = 3
 DEFAULT_CLASSIFY_SYNC_MAX_ITEMS = 200
 DEFAULT_CLASSIFY_CHUNK_SIZE = 50
+DEFAULT_SMTP_PORT = 25
 
 
 class Settings(BaseSettings):
@@ -60,9 +61,22 @@ class Settings(BaseSettings):
     display_currency: str | None = Field(default=None, alias="TIERGATE_DISPLAY_CURRENCY")
     display_rate: float | None = Field(default=None, gt=0, alias="TIERGATE_DISPLAY_RATE")
     queue_name: str = Field(default="tiergate", alias="TIERGATE_QUEUE")
+    # Telling people a draft waits (app.reviews.notifications): one channel from these, more from the file.
+    notify_webhook_url: str | None = Field(default=None, alias="TIERGATE_NOTIFY_WEBHOOK_URL")
+    notify_email: str = Field(default="", alias="TIERGATE_NOTIFY_EMAIL")
+    notify_task_types: str = Field(default="", alias="TIERGATE_NOTIFY_TASK_TYPES")
+    notify_digest_minutes: int = Field(default=0, ge=0, alias="TIERGATE_NOTIFY_DIGEST_MINUTES")
+    notify_file: Path | None = Field(default=None, alias="TIERGATE_NOTIFY_FILE")
+    smtp_host: str | None = Field(default=None, alias="TIERGATE_SMTP_HOST")
+    smtp_port: int = Field(default=DEFAULT_SMTP_PORT, ge=1, le=65535, alias="TIERGATE_SMTP_PORT")
+    smtp_user: str | None = Field(default=None, alias="TIERGATE_SMTP_USER")
+    smtp_password: str | None = Field(default=None, alias="TIERGATE_SMTP_PASSWORD", repr=False)
+    smtp_from: str = Field(default="tiergate@localhost", alias="TIERGATE_SMTP_FROM")
+    smtp_starttls: bool = Field(default=False, alias="TIERGATE_SMTP_STARTTLS")
 
     @field_validator("redis_url", "database_url", "anthropic_api_key", "secret_key", "callback_secret", "policy_path",
-                     "public_url", mode="before")
+                     "public_url", "notify_webhook_url", "notify_file", "smtp_host", "smtp_user", "smtp_password",
+                     mode="before")
     @classmethod
     def _blank_is_unset(cls, value):
         return None if isinstance(value, str) and not value.strip() else value

@@ -5,11 +5,11 @@
     │   └── WeightFileError  the learned router's weight file is missing or corrupt (app.routing.learned)
     ├── PolicyError        the policy file is invalid (names file, line and field)
     ├── ProviderError      a model provider failed after its retries (see app.providers)
-    ├── CallbackDeliveryError  a callback target kept failing (app.callbacks; retried by RQ)
+    ├── CallbackDeliveryError  a callback target kept failing (app.execution.callbacks; retried by RQ)
     └── ApiError           refused request; carries HTTP status, code and the offending field
         ├── BadRequest (400), Unauthorized (401), Forbidden (403), NotFound (404),
         ├── Conflict (409), PayloadTooLarge (413), InvalidField (422), TooManyRequests (429)
-        └── CallbackRefused (422, app.callbacks): a callback_url to a private or loopback target
+        └── CallbackRefused (422, app.execution.callbacks): a callback_url to a private or loopback target
 
 Every error answer has the contract's shape ``{"error": {"code", "message", "field"}}``.
 """

@@ -16,7 +16,8 @@ HTTP_REQUESTS = Counter("tiergate_http_requests_total", "HTTP requests answered"
 HTTP_LATENCY = Histogram("tiergate_http_request_seconds", "HTTP request latency", ["endpoint"],
                          buckets=(0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.5, 1, 5, 30))
 ROUTE_DECISIONS = Counter("tiergate_route_decisions_total", "Routing decisions", ["tier", "decided_by"])
-MODEL_CALLS = Counter("tiergate_model_calls_total", "Model calls made", ["model", "ok"])
+MODEL_CALLS = Counter("tiergate_model_calls_total", "Model calls by outcome: ok, error, refused (budget), closed "
+                      "(stream closed early)", ["model", "outcome"])
 COST_USD = Counter("tiergate_cost_usd_total", "Provider cost in USD", ["model"])
 
 

@@ -1,4 +1,5 @@
-"""Gateway overhead of POST /v1/chat/completions over calling the model API directly, streamed and not.
+"""Gateway overhead of POST /v1/chat/completions and /v1/responses over calling the model API directly,
+streamed and not.
 
 Starts the fake Messages API (its own process) and ``tiergate up`` (gunicorn, embedded Redis, SQLite)
 pointed at it; with ``--litellm PATH`` also LiteLLM's proxy (``PATH`` is its ``litellm`` executable,
@@ -8,6 +9,7 @@ sequentially and closed-loop on keep-alive connections, interleaved so that nois
 * direct:   POST /v1/messages to the fake (what the provider call costs by itself);
 * Tiergate: POST /v1/chat/completions, model ``tiergate/tier1`` (auth, routing on the conversation,
   decision and ledger writes, the cascade with its gate, the Anthropic SDK call, translation);
+* Responses: POST /v1/responses, the same call in the Responses API's format (its own stream events);
 * LiteLLM:  POST /v1/chat/completions on the proxy, the same model on the same fake.
 
 Each once plain and once with ``stream: true``; for streams, time to first token (the first text delta)
@@ -38,7 +40,7 @@ import requests
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from bench.fallback_overhead import free_port, percentile, wait_ready  # noqa: E402
+from bench.harness import free_port, percentile, wait_ready  # noqa: E402
 
 MODEL = "claude-haiku-4-5"
 PROMPT = "Write one friendly sentence that welcomes our new colleague Ada to the support team."
@@ -72,6 +74,8 @@ def _has_text(line: str) -> bool:
     data = json.loads(line[6:])
     if data.get("type") == "content_block_delta":
         return bool(data["delta"].get("text"))
+    if data.get("type") == "response.output_text.delta":
+        return bool(data["delta"])
     choices = data.get("choices") or []
     return bool(choices and (choices[0].get("delta") or {}).get("content"))
 
@@ -91,7 +95,7 @@ def report(name: str, direct: list[tuple[float, float]], other: list[tuple[float
     d_first, d_total = [x[0] for x in direct], [x[1] for x in direct]
     o_first, o_total = [x[0] for x in other], [x[1] for x in other]
     added = statistics.median(o_total) - statistics.median(d_total)
-    line = (f"  {name:<9} total median {statistics.median(o_total):6.2f} ms (direct {statistics.median(d_total):.2f}),"
+    line = (f"  {name:<10} total median {statistics.median(o_total):6.2f} ms (direct {statistics.median(d_total):.2f}),"
             f" added median {added:6.2f} ms, p99 {percentile(o_total, 0.99) - percentile(d_total, 0.99):6.2f} ms")
     if stream:
         line += (f"; first token median {statistics.median(o_first):6.2f} ms (direct {statistics.median(d_first):.2f}),"
@@ -135,6 +139,8 @@ def main() -> None:
                        {"x-api-key": "bench-key", "anthropic-version": "2023-06-01"}),
             "Tiergate": (f"http://127.0.0.1:{port}/v1/chat/completions", {"model": "tiergate/tier1", "messages": messages},
                          {"Authorization": f"Bearer {key}"}),
+            "Responses": (f"http://127.0.0.1:{port}/v1/responses", {"model": "tiergate/tier1", "input": PROMPT},
+                          {"Authorization": f"Bearer {key}"}),
         }
         if args.litellm:
             targets["LiteLLM"] = (f"http://127.0.0.1:{litellm_port}/v1/chat/completions",

@@ -34,8 +34,8 @@ def main() -> None:
     args = parser.parse_args()
     from rq import Queue, Worker
 
-    from app.embedded_redis import EmbeddedRedis
-    from app.queue import connect
+    from app.execution.embedded_redis import EmbeddedRedis
+    from app.execution.queue import connect
 
     from app.config import load_settings
     from app.store import Store

@@ -141,7 +141,7 @@ def main() -> None:
 
 
 def run_week(app, days: int, seed: int) -> None:
-    from app.auth import create_key
+    from app.api.auth import create_key
     from app.store import Request, ShadowComparison
     from sqlalchemy import func, select
 
@@ -183,7 +183,7 @@ def run_week(app, days: int, seed: int) -> None:
 
 def mark_human_sample(app) -> None:
     """Draw this month's audit sample and mark it the way a careful reviewer would in this world."""
-    from app.reviews import DecisionInput, decide
+    from app.reviews.service import DecisionInput, decide
     from app.sampling import draw_sample
     from app.store import Review, utcnow
     from sqlalchemy import select

@@ -14,10 +14,10 @@ import pytest
 from sqlalchemy import create_engine, text
 
 from app import create_app
-from app.auth import SCOPES, create_key
+from app.api.auth import SCOPES, create_key
 from app.config import load_settings
-from app.embedded_redis import EmbeddedRedis
-from app.queue import connect
+from app.execution.embedded_redis import EmbeddedRedis
+from app.execution.queue import connect
 from app.store import Base, Store
 
 TEST_QUEUE = "tiergate-test"

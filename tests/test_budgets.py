@@ -14,8 +14,8 @@ import pytest
 from click.testing import CliRunner
 from sqlalchemy import func, select
 
-from app.auth import create_key
-from app.budgets import first_call_estimate, set_budget
+from app.api.auth import create_key
+from app.money.budgets import first_call_estimate, set_budget
 from app.cli import cli
 from app.policy import load_policy
 from app.routing import input_tokens_of

@@ -9,8 +9,9 @@ import time
 import pytest
 from sqlalchemy import update
 
-from app import create_app, outbox
-from app.callbacks import (CallbackDeliveryError, CallbackRefused, body_bytes, check_target, deliver, enqueue_callback,
+from app import create_app
+from app.execution import outbox
+from app.execution.callbacks import (CallbackDeliveryError, CallbackRefused, body_bytes, check_target, deliver, enqueue_callback,
                            sign, signed_headers)
 from app.config import load_settings
 from app.store import Delivery, utcnow

@@ -147,7 +147,7 @@ def test_a_worker_killed_mid_list_resumes_without_paying_again_for_finished_chun
 
 
 def _key(application) -> str:
-    from app.auth import SCOPES, create_key
+    from app.api.auth import SCOPES, create_key
 
     with application.extensions["store"].session() as session:
         return create_key(session, "test", list(SCOPES))[1]

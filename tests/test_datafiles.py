@@ -10,7 +10,7 @@ import redis
 
 from app import create_app
 from app.config import load_settings
-from app.embedded_redis import EmbeddedRedis
+from app.execution.embedded_redis import EmbeddedRedis
 
 WORLD_READABLE_UMASK = 0o022  # the usual default, under which files come out 0644
 

@@ -16,7 +16,7 @@ import redis
 import requests
 
 from app import create_app
-from app.auth import create_key
+from app.api.auth import create_key
 from tests.support.fake_anthropic import FakeAnthropic
 from tests.support.receiver import CallbackReceiver
 from tests.support.server import WebServer, free_port

@@ -15,7 +15,7 @@ import requests
 from sqlalchemy import func, select
 
 from app import create_app
-from app.auth import create_key
+from app.api.auth import create_key
 from app.store import Attempt, Delivery, Request
 from tests.support.fake_anthropic import FakeAnthropic, Reply
 from tests.support.receiver import CallbackReceiver

@@ -186,8 +186,8 @@ def test_without_a_key_every_answer_is_a_dry_run(client, auth, worker, fake_anth
 
 
 def test_a_reviewer_rerun_runs_the_stored_request_on_another_tier(client, auth, app, worker, fake_anthropic):
-    from app.fallback import service
-    from app.runtime import runtime_of
+    from app.tasks import runner as service
+    from app.execution.runtime import runtime_of
 
     body = client.post("/v1/fallback", headers=auth, json={"task_type": "summary", "text": "notes"}).get_json()
     fake_anthropic.script("claude-opus-4-7", Reply.ok("a better summary", 10, 5))
@@ -199,12 +199,12 @@ def test_a_reviewer_rerun_runs_the_stored_request_on_another_tier(client, auth, 
 
 def test_a_job_that_fails_for_good_still_calls_the_workflow_back(client, auth, app, receiver):
     """The request is stored, then its job is recorded as failed after RQ's retries (a worker only delivers)."""
-    from app.fallback import service
+    from app.tasks import runner as service
 
     response = client.post("/v1/fallback", headers=auth, json={
         "task_type": "summary", "text": "notes", "exec": "async", "callback_url": receiver.url + "/hook?sig=1"})
     job_id = response.get_json()["job_id"]
-    from app.runtime import runtime_of
+    from app.execution.runtime import runtime_of
 
     # as in the worker's job after its last retry
     service.mark_failed(runtime_of(app), job_id, RuntimeError("database went away"), final=True)

@@ -4,6 +4,7 @@ from __future__ import annotations
 import pytest
 
 from app.gateway import models, openai_format
+from app.providers import openai_wire
 from app.gateway.chat import ChatRequest
 from app.gateway.routing import apply_chat_rules
 from app.policy import load_policy
@@ -40,7 +41,7 @@ def test_openai_conversation_becomes_anthropic_blocks_and_back():
         {"type": "tool_result", "tool_use_id": "c1", "content": "one"},
         {"type": "tool_result", "tool_use_id": "c2", "content": "two"}]}
 
-    back = openai_format.provider_messages(chat.system, chat.messages)
+    back = openai_wire.provider_messages(chat.system, chat.messages)
     assert back[0] == {"role": "system", "content": "Be brief.\n\nUse tools."}
     assert back[1]["content"][1] == {"type": "image_url", "image_url": {"url": f"data:image/png;base64,{PNG}"}}
     assert [call["id"] for call in back[2]["tool_calls"]] == ["c1", "c2"]

@@ -37,16 +37,16 @@ def test_openai_plain_call_is_routed_answered_and_in_the_ledger(openai_client, a
 
     assert completion.choices[0].message.content == "Fake answer: Say hello to Ada"
     assert completion.choices[0].finish_reason == "stop"
-    assert completion.model == SONNET  # unknown task type -> the safe middle, tier2
-    assert raw.headers["x-tiergate-tier"] == "tier2" and raw.headers["x-tiergate-model"] == SONNET
+    assert completion.model == HAIKU  # routed as /v1/route routes free text (learned): a greeting is cheap
+    assert raw.headers["x-tiergate-tier"] == "tier1" and raw.headers["x-tiergate-model"] == HAIKU
     assert raw.headers["x-tiergate-decision-id"].startswith("dec_")
     (sent,) = fake_anthropic.requests
-    # The client's system prompt leads the system blocks; far below Sonnet's minimum cacheable length
-    # (2,048 tokens), it is not marked for caching, as the real API would not cache it.
+    # The client's system prompt leads the system blocks; far below Haiku's minimum cacheable length
+    # (4,096 tokens), it is not marked for caching, as the real API would not cache it.
     assert sent.cached_system == [] and sent.uncached_system[0].startswith("You are terse.")
     assert sent.body["max_tokens"] == 300
     row = ledger(app, _request_id(raw.headers))
-    assert (row.kind, row.status, row.tier, row.model) == ("gateway", "done", "tier2", SONNET)
+    assert (row.kind, row.status, row.tier, row.model) == ("gateway", "done", "tier1", HAIKU)
     assert completion.usage.prompt_tokens == row.attempts[0].input_tokens + row.attempts[0].cache_write_tokens
     assert row.cost_usd == Decimal(raw.headers["x-tiergate-cost-usd"]) > 0
     assert row.baseline_cost_usd == Decimal(raw.headers["x-tiergate-baseline-cost-usd"]) > 0

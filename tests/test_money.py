@@ -12,7 +12,7 @@ import pytest
 from sqlalchemy import func, select
 
 from app import create_app
-from app.auth import create_key
+from app.api.auth import create_key
 
 from app.config import load_settings
 from app.policy import load_policy

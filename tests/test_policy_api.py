@@ -1,7 +1,7 @@
 """GET /v1/policy/task-types: the list the integrations' Task Type pickers load."""
 from __future__ import annotations
 
-from app.routing_state import current_policy
+from app.routing.state import current_policy
 
 
 def test_task_types_list_the_policy_with_descriptions(client, make_key, app):

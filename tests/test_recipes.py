@@ -9,7 +9,7 @@ import pytest
 from sqlalchemy import select
 
 from app.policy import load_policy
-from app.routing.tokens import estimate_tokens
+from app.providers.tokens import estimate_tokens
 from app.store import Attempt
 from tests.test_fallback_api import app, worker  # noqa: F401  (fixtures: app with a provider key, a worker)
 

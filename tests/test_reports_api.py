@@ -8,7 +8,7 @@ from decimal import Decimal
 import pytest
 
 from app import create_app
-from app.auth import create_key
+from app.api.auth import create_key
 from app.config import load_settings
 from tests.test_reports_ledger import build_ledger
 

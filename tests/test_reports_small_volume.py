@@ -5,7 +5,7 @@ import re
 from decimal import Decimal
 
 from app.reports import parse_period, savings_report
-from app.routing_state import current_policy
+from app.routing.state import current_policy
 from tests.test_reports_ledger import POLICY, add_request, at, call
 from tests.test_reports_page import log_in
 

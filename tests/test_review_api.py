@@ -8,7 +8,7 @@ import pytest
 
 from app.config import load_settings
 from app.errors import Conflict
-from app.reviews import DecisionInput, decide
+from app.reviews.service import DecisionInput, decide
 from app.store import Review, utcnow
 from tests.conftest import TEST_QUEUE
 from tests.review_seed import DRAFT_REPLY, add_flagged_draft

@@ -136,7 +136,7 @@ def test_session_cookie_is_httponly_and_samesite(client, store):
 
 
 def test_audit_page_draw_mark_apply_and_roll_back(client, store, app):
-    from app.routing_state import current_policy
+    from app.routing.state import current_policy
     from tests.review_seed import add_tier1_answers
 
     add_tier1_answers(store, "2026-03", {"classification": 20, "translation": 5})

@@ -7,7 +7,7 @@ import re
 import pytest
 
 from app.config import load_settings
-from app.callbacks import sign
+from app.execution.callbacks import sign
 from app.store import Review
 from tests.conftest import TEST_QUEUE
 from tests.review_seed import add_flagged_draft, add_reviewer

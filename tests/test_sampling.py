@@ -10,8 +10,8 @@ from click.testing import CliRunner
 from app import sampling
 from app.cli import cli
 from app.errors import Conflict
-from app.reviews import DecisionInput, decide
-from app.routing_state import current_policy
+from app.reviews.service import DecisionInput, decide
+from app.routing.state import current_policy
 from app.sampling import ADJUST, KEEP, MOVE_UP, NO_DATA, allocate, draw_sample, recommend
 from workers.reviews import monthly_sample_job
 from app.store import PolicyVersion, Request, Review

@@ -14,7 +14,7 @@ from hypothesis import HealthCheck, Phase, given, settings as hypothesis_setting
 from schemathesis import GenerationMode
 from schemathesis.checks import not_a_server_error
 
-from app.openapi import openapi_document
+from app.web.openapi import openapi_document
 
 EXAMPLES_PER_OPERATION = 40
 # A sync /v1/fallback waits for a worker this long before answering 202 (no worker runs here).

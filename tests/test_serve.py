@@ -20,7 +20,7 @@ import requests
 from tests.conftest import TEST_QUEUE
 
 START_TIMEOUT_SECONDS = 60
-WORKER_CLASSES = ["app.serve.TiergateGeventWorker", "app.serve.TiergateGthreadWorker"]
+WORKER_CLASSES = ["app.web.serve.TiergateGeventWorker", "app.web.serve.TiergateGthreadWorker"]
 
 
 def _free_port() -> int:

@@ -7,8 +7,8 @@ import pytest
 
 from app.errors import ProviderError
 from app.policy import load_policy
-from app.shadow.comparators import COMPARATORS, Case, build, choose
-from app.shadow.judge import judge_prompt, read_verdict
+from app.comparators.base import COMPARATORS, Case, build, choose
+from app.comparators.judge import judge_prompt, read_verdict
 from app.shadow.report import ClassShadow, wilson
 
 

@@ -25,7 +25,9 @@ def _free_port() -> int:
 def _start(data_dir: Path, port: int, env_extra: dict[str, str]) -> tuple[subprocess.Popen, Path]:
     log = data_dir.parent / f"up-{port}.log"
     env = {key: value for key, value in os.environ.items() if key not in ("REDIS_URL", "DATABASE_URL")}
-    env.update(TIERGATE_DATA_DIR=str(data_dir), PYTHONUNBUFFERED="1", **env_extra)
+    # XDG_STATE_HOME: where `tiergate up` records its data directory for the other commands (not the tester's home).
+    env.update(TIERGATE_DATA_DIR=str(data_dir), PYTHONUNBUFFERED="1", XDG_STATE_HOME=str(data_dir.parent / "state"),
+               **env_extra)
     process = subprocess.Popen([sys.executable, "-m", "app.cli", "up", "--port", str(port), "--web-workers", "1"],
                                stdout=log.open("w"), stderr=subprocess.STDOUT, env=env, start_new_session=True)
     deadline = time.monotonic() + START_TIMEOUT_SECONDS
@@ -77,6 +79,8 @@ def test_up_serves_routes_and_stops_on_ctrl_c(tmp_path):
     assert alive == [], f"left running: {alive}\n{log.read_text()}"
     assert "stopped" in log.read_text()
     assert (data_dir / "tiergate.db").exists() and (data_dir / "redis.aof").exists()
+    # Other commands, run from any folder, find this data directory through what `up` recorded.
+    assert (tmp_path / "state" / "tiergate" / "data-dir").read_text().strip() == str(data_dir.resolve())
 
 
 def test_second_start_reuses_data_and_prints_no_new_key(tmp_path):

@@ -8,6 +8,6 @@ from gevent import monkey
 
 monkey.patch_all()
 
-from app.cli.worker import run_worker  # noqa: E402
+from workers.loop import run_worker  # noqa: E402
 
 run_worker()

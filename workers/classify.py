@@ -23,7 +23,7 @@ def run_classify_job(request_id: str) -> dict:
     """Label the list ``request_id``; returns the final answer (also stored on the request row)."""
     from app.classify import service
 
-    from app.runtime import runtime_of
+    from app.execution.runtime import runtime_of
 
     app = job_app()
     with app.app_context():

@@ -5,7 +5,7 @@ import time
 
 from flask import Flask
 
-from app.runtime import Runtime, runtime_of
+from app.execution.runtime import Runtime, runtime_of
 
 # How often a worker checks that it runs the policy version in force (an operator may apply or roll
 # back one while it runs): a query per job was a tenth of a job's CPU.

@@ -14,7 +14,7 @@ from workers.context import worker_runtime
 
 def run_fallback_job(request_id: str) -> dict[str, Any] | None:
     """Run the cascade for ``request_id`` and store the answer; returns the contract's answer object."""
-    from app.fallback import service
+    from app.tasks import runner as service
 
     job = get_current_job()
     return service.run_job(worker_runtime(), request_id, final_try=not (job and job.retries_left))

@@ -8,7 +8,7 @@ from workers.context import job_app
 
 def rerun_review_job(review_id: str) -> dict[str, Any]:
     """Run the item's request again one tier higher; its answer becomes a new pending item."""
-    from app.reviews import reopen_after_failed_rerun, rerun_review
+    from app.reviews.service import reopen_after_failed_rerun, rerun_review
 
     app = job_app()
     with app.app_context():

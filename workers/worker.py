@@ -6,8 +6,8 @@ process (RQ's ``SimpleWorker``) left 2 cores idle behind a queue; forking a work
 greenlet pool is free: ``JOB_CONCURRENCY`` calls in flight per process for the memory of one.
 
 What a fork would buy, isolation from a job that crashes the interpreter, the request's lease covers:
-a job whose worker dies is running again within a minute (``app.lifecycle``, ``app.sweeper``).
-Needs gevent's monkey patching, done first thing by ``python -m app.cli.worker``.
+a job whose worker dies is running again within a minute (``app.execution.lifecycle``, ``app.execution.sweeper``).
+Needs gevent's monkey patching, done first thing by ``python -m workers``.
 """
 from __future__ import annotations
 

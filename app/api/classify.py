@@ -8,23 +8,25 @@ from __future__ import annotations
 
 from flask import current_app, g, jsonify, request
 
-from app import idempotency, lifecycle
+from app.execution import idempotency
 from app.api import bp
 from app.api.jobs import queued_response, replayed_response
 from app.api.body import read_body
-from app.auth import require_scope
-from app.callbacks import check_target
+from app.api.auth import require_scope
+from app.execution.callbacks import check_target
 from app.classify import service
 from app.classify.request import ClassifyRequest
 from app.errors import InvalidField, PayloadTooLarge
 from app.metrics import arrival
-from app.openapi import document
-from app.routing_state import current_policy
-from app.runtime import runtime_of
-from app.budgets import admit_list
-from app.overhead import release_admission
-from app.store import db, new_id
+from app.web.openapi import document
+from app.routing.state import current_policy
+from app.execution.runtime import runtime_of
+from app.money.budgets import admit_list
+from app.money.overhead import release_admission
+from app.store import db
+from app.tasks import intake
 
+KIND = "classify"
 LIST_FIELDS = frozenset({"items", "labels"})
 BATCH_JOB = "workers.classify.submit_batch_job"
 
@@ -45,21 +47,16 @@ def classify():
     background = body.exec == "async" or body.batch or len(body.items) > settings.classify_sync_max_items
 
     rt = runtime_of(app)
-    request_id = new_id("req")
-    admit_list(rt.store, policy, request_id, body, g.api_key.id, settings.classify_chunk_size)
-    session = db()
-    row = service.create_request(session, body, policy=policy, api_key_id=g.api_key.id,
-                                 chunk_size=settings.classify_chunk_size, exec_mode="async" if background else "sync",
-                                 idempotency=_idempotency(body), request_id=request_id)
-    if not background:  # this web process runs it, under its lease, until the sync bound
-        row.status, row.owner, row.lease_until = lifecycle.RUNNING, rt.leases.owner, lifecycle.lease()
-    earlier = idempotency.store_once(session, [row], row, settings.idempotency_ttl_seconds)
-    if earlier is not None:
-        release_admission(rt.store, request_id, g.api_key.id, body.metadata)
-        return replayed_response(earlier)
+    accepted = intake.accept(rt, db(), _ticket(rt, body, policy, settings.classify_chunk_size, background))
+    if accepted.replay_of is not None:
+        return replayed_response(accepted.replay_of)
+    request_id = accepted.request_id
 
     if background:
-        service.enqueue(app, request_id, BATCH_JOB if body.batch else service.JOB)
+        if body.batch:
+            service.enqueue(app, request_id, BATCH_JOB)
+        else:
+            intake.enqueue(rt, KIND, request_id)
         return queued_response(request_id)
     deadline = arrival() + settings.sync_wait_seconds
     try:
@@ -74,9 +71,17 @@ def classify():
     return queued_response(request_id)
 
 
-def _idempotency(body: ClassifyRequest) -> tuple[str, str] | None:
-    key = idempotency.normalised(request.headers.get(idempotency.HEADER))
-    return (key, idempotency.body_hash(body.model_dump(mode="json"))) if key else None
+def _ticket(rt, body: ClassifyRequest, policy, chunk_size: int, background: bool) -> intake.Ticket:
+    """The intake's view of a list: its first chunk admitted on the budgets, the row built for the list."""
+    api_key_id = g.api_key.id
+    return intake.Ticket(
+        kind=KIND, api_key_id=api_key_id, exec_mode="async" if background else "sync",
+        body=body.model_dump(mode="json"), idempotency_key=request.headers.get(idempotency.HEADER),
+        admit=lambda request_id: admit_list(rt.store, policy, request_id, body, api_key_id, chunk_size),
+        build=lambda request_id, _admission: service.create_request(
+            db(), body, policy=policy, api_key_id=api_key_id, chunk_size=chunk_size,
+            exec_mode="async" if background else "sync", request_id=request_id),
+        release=lambda request_id: release_admission(rt.store, request_id, api_key_id, body.metadata))
 
 
 document("/v1/classify", "post", "Label a list of items with caller-given labels, chunk by chunk on the cheapest tier",

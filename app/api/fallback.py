@@ -13,23 +13,25 @@ from typing import Any, Literal
 from flask import current_app, g, jsonify, request
 from pydantic import Field, field_validator
 
-from app import idempotency, lifecycle
+from app.execution import idempotency
 from app.api import bp
 from app.api.jobs import queued_response, replayed_response
 from app.api.body import read_body
-from app.api.route import decide, record_decision
-from app.api.schemas import TaskInput
-from app.auth import require_scope
-from app.callbacks import check_target
+from app.api.route import decide
+from app.tasks.decide import record_decision
+from app.tasks.schemas import TaskInput
+from app.api.auth import require_scope
+from app.execution.callbacks import check_target
 from app.errors import InvalidField
-from app.fallback import service
+from app.tasks import intake, runner as service
 from app.metrics import arrival
-from app.openapi import document
-from app.routing_state import current_policy
-from app.runtime import runtime_of
-from app.overhead import admit_task, release_admission
-from app.store import Request, db, get_store, new_id
+from app.web.openapi import document
+from app.routing.state import current_policy
+from app.execution.runtime import runtime_of
+from app.money.overhead import admit_task, release_admission, workflow_of
+from app.store import Request, db
 
+KIND = "fallback"
 LIST_FIELDS = frozenset({"labels", "knowledge"})
 MAX_SNIPPETS = 50
 
@@ -90,44 +92,42 @@ def fallback():
         raise InvalidField(f"task type {body.task_type!r} is not in the policy", "task_type")
     if body.callback_url:
         check_target(body.callback_url, settings.allowed_callback_hosts)
-    request_id = new_id("req")
-    row = _stored_row(body, request_id, g.api_key.id, owner=rt.leases.owner)
-    earlier = idempotency.store_once(db(), [row], row, settings.idempotency_ttl_seconds)
-    if earlier is not None:
-        release_admission(rt.store, request_id, g.api_key.id, body.metadata)
-        return replayed_response(earlier)
+    accepted = intake.accept(rt, db(), _ticket(rt, body, g.api_key.id))
+    if accepted.replay_of is not None:
+        return replayed_response(accepted.replay_of)
     if body.exec == "async":
-        service.enqueue(rt, request_id)
-        return queued_response(request_id)
+        intake.enqueue(rt, KIND, accepted.request_id)
+        return queued_response(accepted.request_id)
     # The bound counts from the request's arrival, not from when a thread was free to take it.
     deadline = arrival() + settings.sync_wait_seconds
-    task = service.start_sync(rt, request_id, row.payload, wait_until=deadline - service.SYNC_WAIT_MARGIN_SECONDS)
+    task = service.start_sync(rt, accepted.request_id, accepted.row.payload,
+                              wait_until=deadline - service.SYNC_WAIT_MARGIN_SECONDS)
     answer = task.wait(deadline - time.monotonic())
-    return jsonify(answer) if answer is not None else queued_response(request_id)
+    return jsonify(answer) if answer is not None else queued_response(accepted.request_id)
 
 
-def _stored_row(body: FallbackRequest, request_id: str, api_key_id: int, *, owner: str) -> Request:
-    """The request's ledger row with its routing decision in the payload, ready to insert.
-
-    A sync request is stored already leased to this process, which runs it; an async one is stored
-    queued, for a worker.
-    """
+def _ticket(rt, body: FallbackRequest, api_key_id: int) -> intake.Ticket:
+    """The intake's view of a ``/v1/fallback`` request: decided now, admitted with its decision."""
     decision = decide(body)
-    overhead = admit_task(db(), get_store(), current_policy(), decision, request_id, api_key_id, body.metadata)
-    decision_id = record_decision(decision, body)
-    payload = body.model_dump(mode="json")
-    payload["decision"] = {"id": decision_id, "tier": decision.tier, "model": decision.model,
-                           "task_type": decision.task_type, "review_reasons": list(decision.review_reasons),
-                           **overhead}
-    sync = body.exec == "sync"
-    return Request(id=request_id, kind="fallback", api_key_id=api_key_id, decision_id=decision_id,
-                   task_type=decision.task_type, tier=decision.tier, model=decision.model,
-                   status=lifecycle.RUNNING if sync else lifecycle.QUEUED, owner=owner if sync else None,
-                   lease_until=lifecycle.lease() if sync else lifecycle.lease(lifecycle.QUEUE_CHECK_SECONDS),
-                   exec_mode=body.exec, payload=payload, callback_url=body.callback_url, progress_total=1,
-                   request_metadata=body.metadata, workflow=str(body.metadata.get("workflow") or "")[:200] or None,
-                   idempotency_key=idempotency.normalised(request.headers.get(idempotency.HEADER)),
-                   idempotency_hash=idempotency.body_hash(body.model_dump(mode="json")))
+    session, policy = db(), current_policy()
+
+    def admit(request_id: str) -> dict:
+        return admit_task(session, rt.store, policy, decision, request_id, api_key_id, body.metadata)
+
+    def build(request_id: str, overhead: dict) -> Request:
+        decision_id = record_decision(session, decision, body, api_key_id)
+        payload = body.model_dump(mode="json")
+        payload["decision"] = {"id": decision_id, "tier": decision.tier, "model": decision.model,
+                               "task_type": decision.task_type, "review_reasons": list(decision.review_reasons),
+                               **overhead}
+        return Request(id=request_id, api_key_id=api_key_id, decision_id=decision_id, task_type=decision.task_type,
+                       tier=decision.tier, model=decision.model, exec_mode=body.exec, payload=payload,
+                       callback_url=body.callback_url, progress_total=1, request_metadata=body.metadata,
+                       workflow=workflow_of(body.metadata))
+
+    return intake.Ticket(kind=KIND, api_key_id=api_key_id, exec_mode=body.exec, body=body.model_dump(mode="json"),
+                         idempotency_key=request.headers.get(idempotency.HEADER), admit=admit, build=build,
+                         release=lambda request_id: release_admission(rt.store, request_id, api_key_id, body.metadata))
 
 
 document("/v1/fallback", "post", "Run a task through the cascade: tier, gates, retry, escalation with a hint, review",

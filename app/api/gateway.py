@@ -1,10 +1,12 @@
-"""The drop-in endpoints: POST /v1/chat/completions (OpenAI), POST /v1/messages (Anthropic), GET /v1/models.
+"""The drop-in endpoints: POST /v1/chat/completions and POST /v1/responses (OpenAI), POST /v1/messages and
+POST /v1/messages/count_tokens (Anthropic), GET /v1/models.
 
 They need a key with the ``gateway`` scope (or ``admin``): a drop-in client may name any model of the
 policy and so skip routing, which a key meant for ``/v1/fallback`` should not allow by itself. Errors are
 answered in the format of the API the client speaks, never as a bare 500, so the SDKs raise their own
 error classes with our message. Tiergate's own request fields come as headers: ``X-Tiergate-Task-Type``,
-``X-Tiergate-Risk``, ``X-Tiergate-External``, ``X-Tiergate-Mode``.
+``X-Tiergate-Risk``, ``X-Tiergate-External``, ``X-Tiergate-Mode`` (docs/gateway.md). Every model call goes
+through one path: ``store_call``, then ``start_live`` or ``run_gated``.
 """
 from __future__ import annotations
 
@@ -12,17 +14,25 @@ from flask import Blueprint, Response, current_app, g, jsonify, request
 from pydantic import ValidationError
 from werkzeug.exceptions import HTTPException
 
-from app.auth import require_scope
+from app.api.auth import require_scope
 from app.errors import ApiError, BadRequest, validation_field
-from app.gateway import anthropic_format, models, openai_format, streaming
-from app.gateway.calls import RouteHints, run_gated, store_call
-from app.gateway.live import start_live, wants_live
-from app.gateway.chat import ChatAnswer
-from app.openapi import document
-from app.routing_state import current_policy
-from app.runtime import runtime_of
+from app.execution import idempotency
+from app.execution.runtime import runtime_of
+from app.gateway import anthropic_format, conversations, models, openai_format, responses_format, streaming
+from app.gateway.calls import RouteHints, StoredCall, run_gated, store_call
+from app.gateway.chat import ChatAnswer, ChatRequest
+from app.gateway.live import LiveStream, start_live, wants_live
+from app.gateway.token_count import input_tokens
+from app.metrics import arrival
+from app.routing.state import current_policy
+from app.store import db
+from app.web.openapi import document
 
 SCOPE = "gateway"
+# Errors an SDK's automatic retry would only repeat or pay for twice: a spent budget, an Idempotency-Key
+# conflict, an answer still being written. Both official SDKs honour ``x-should-retry: false``.
+SHOULD_RETRY = "x-should-retry"
+NOT_RETRIED = frozenset({402, 409, 504})
 MESSAGES_PATH = "/messages"
 
 bp = Blueprint("gateway", __name__)
@@ -32,14 +42,12 @@ bp = Blueprint("gateway", __name__)
 @require_scope(SCOPE)
 def chat_completions():
     chat = openai_format.parse_request(_json_body())
-    rt = runtime_of(current_app)
-    call = store_call(rt, chat, g.api_key.id, _hints())
-    live = start_live(rt, call) if wants_live(call) else None
+    call, live = _start(chat)
     if live is not None:
         model = live.model_call.model
         return _stream(streaming.openai_sse(live.events(), f"chatcmpl-{call.request_id}", model, chat.include_usage),
                        live.headers)
-    answer = run_gated(rt, call)
+    answer = run_gated(runtime_of(current_app), call, arrival())
     answer.id = f"chatcmpl-{answer.id}"
     if chat.stream:
         events = streaming.answer_events(answer)
@@ -51,18 +59,56 @@ def chat_completions():
 @require_scope(SCOPE)
 def messages():
     chat = anthropic_format.parse_request(_json_body())
-    rt = runtime_of(current_app)
-    call = store_call(rt, chat, g.api_key.id, _hints())
-    live = start_live(rt, call) if wants_live(call) else None
+    call, live = _start(chat)
     if live is not None:
         return _stream(streaming.anthropic_sse(live.events(), f"msg_{call.request_id}", live.model_call.model),
                        live.headers)
-    answer = run_gated(rt, call)
+    answer = run_gated(runtime_of(current_app), call, arrival())
     answer.id = f"msg_{answer.id}"
     if chat.stream:
         events = streaming.answer_events(answer)
         return _stream(streaming.anthropic_sse(events, answer.id, answer.model, answer.usage), answer.headers)
     return _json(anthropic_format.message(answer), answer)
+
+
+@bp.post("/responses")
+@require_scope(SCOPE)
+def responses():
+    body = _json_body()
+    chat = responses_format.parse_request(body)
+    rt = runtime_of(current_app)
+    if body.get("previous_response_id"):
+        chat = conversations.continue_from(rt, chat, body["previous_response_id"], g.api_key.id, current_policy())
+    echoed = responses_format.echo(body)
+    call, live = _start(chat)
+    if live is not None:
+        return _stream(responses_format.sse(live.events(), call.request_id, live.model_call.model, echoed),
+                       live.headers)
+    answer = run_gated(rt, call, arrival())
+    if chat.stream:
+        events = streaming.answer_events(answer)
+        return _stream(responses_format.sse(events, answer.id, answer.model, echoed), answer.headers)
+    return _json(responses_format.from_answer(answer.id, answer, echoed), answer)
+
+
+@bp.post("/messages/count_tokens")
+@require_scope(SCOPE)
+def count_tokens():
+    body = _json_body()
+    # Validated as a Messages API call; a count_tokens body has no max_tokens, so a placeholder stands in.
+    chat = anthropic_format.parse_request({**body, "max_tokens": body.get("max_tokens", 1)})
+    models.resolve(chat.model, current_policy())  # an unknown model is a 404 naming the ones that exist
+    return jsonify({"input_tokens": input_tokens(chat)})
+
+
+def _start(chat: ChatRequest) -> tuple[StoredCall, LiveStream | None]:
+    """Store the call through the one intake; open its live stream when the policy streams it live.
+    Refusals (a spent budget: 402) happen here, before a stream's status line goes out."""
+    rt = runtime_of(current_app)
+    call = store_call(rt, db(), current_policy(), chat, g.api_key.id, _hints(),
+                      request.headers.get(idempotency.HEADER))
+    live = start_live(rt, call) if call.replay_of is None and wants_live(call) else None
+    return call, live
 
 
 @bp.get("/models")
@@ -93,7 +139,8 @@ def _hints() -> RouteHints:
     external = headers.get("X-Tiergate-External", "").strip().lower() in ("1", "true", "yes")
     return RouteHints(task_type=headers.get("X-Tiergate-Task-Type", "").strip() or None,
                       risk=headers.get("X-Tiergate-Risk", "low").strip().lower() or "low", external=external,
-                      mode=headers.get("X-Tiergate-Mode", "rules").strip().lower() or "rules")
+                      # No header: /v1/route's default (learned for free text, rules once a task type is named).
+                      mode=headers.get("X-Tiergate-Mode", "").strip().lower() or None)
 
 
 def _json(body: dict, answer: ChatAnswer) -> Response:
@@ -110,7 +157,7 @@ def _stream(events, headers: dict[str, str]) -> Response:
 
 # -- errors in the client's format ------------------------------------------------------------------
 def _speaks_anthropic() -> bool:
-    return request.path.endswith(MESSAGES_PATH) or "anthropic-version" in request.headers
+    return MESSAGES_PATH in request.path or "anthropic-version" in request.headers
 
 
 def _error(error: ApiError) -> Response:
@@ -118,6 +165,8 @@ def _error(error: ApiError) -> Response:
     response = jsonify(body)
     response.status_code = status
     response.headers.update(error.headers)
+    if status in NOT_RETRIED:  # the official SDKs retry 409 and 5xx unless told not to
+        response.headers[SHOULD_RETRY] = "false"
     return response
 
 
@@ -148,9 +197,20 @@ document("/v1/chat/completions", "post", "OpenAI-compatible chat completions thr
          "(tools, streaming, JSON output)", scope=SCOPE,
          responses={"200": "a chat.completion, or a text/event-stream of chat.completion.chunk",
                     "400": "invalid request (OpenAI error format)", "404": "unknown model",
+                    "402": "a refuse budget is spent (OpenAI error format)", "409": "Idempotency-Key reused",
                     "502": "no tier could answer"})
 document("/v1/messages", "post", "Anthropic-compatible Messages API through routing and the cascade", scope=SCOPE,
          responses={"200": "a message, or a text/event-stream of Messages API events",
                     "400": "invalid request (Anthropic error format)", "404": "unknown model",
+                    "402": "a refuse budget is spent (Anthropic error format)", "409": "Idempotency-Key reused",
                     "502": "no tier could answer"})
+document("/v1/responses", "post", "OpenAI Responses API through routing and the cascade (input items, function "
+         "tools, previous_response_id from the ledger, streaming events, text.format json_schema)", scope=SCOPE,
+         responses={"200": "a response, or a text/event-stream of Responses API events",
+                    "400": "invalid request (OpenAI error format)", "404": "unknown model or previous response",
+                    "502": "no tier could answer"})
+document("/v1/messages/count_tokens", "post", "Anthropic-compatible token count of a Messages API body (estimated, "
+         "no model call)", scope=SCOPE,
+         responses={"200": "{\"input_tokens\": N}", "400": "invalid request (Anthropic error format)",
+                    "404": "unknown model"})
 document("/v1/models", "get", "The model names a drop-in client may use", scope=SCOPE)

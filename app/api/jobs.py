@@ -10,12 +10,12 @@ from redis import RedisError
 from rq.exceptions import NoSuchJobError
 from rq.job import Job
 
-from app import outbox
+from app.execution import outbox
 from app.api import bp
-from app.auth import authenticate
+from app.api.auth import authenticate
 from app.errors import NotFound
-from app.openapi import document
-from app.overhead import with_overhead
+from app.web.openapi import document
+from app.money.overhead import with_overhead
 from app.store import Request, db
 
 JOB_SCOPES = {"fallback": "fallback", "classify": "classify"}

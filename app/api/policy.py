@@ -8,9 +8,9 @@ from __future__ import annotations
 from flask import jsonify
 
 from app.api import bp
-from app.auth import authenticate_any
-from app.openapi import document
-from app.routing_state import current_policy
+from app.api.auth import authenticate_any
+from app.web.openapi import document
+from app.routing.state import current_policy
 
 
 @bp.get("/policy/task-types")

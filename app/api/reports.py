@@ -4,15 +4,16 @@ Reports show the whole company's spend, so they need the ``admin`` scope.
 """
 from __future__ import annotations
 
-from flask import Response, current_app, jsonify, request
+from flask import current_app, jsonify, request
 
 from app.api import bp
-from app.auth import require_scope
+from app.web.downloads import csv_response
+from app.api.auth import require_scope
 from app.errors import InvalidField
-from app.openapi import document
+from app.web.openapi import document
 from app.reports import (DEFAULT_GROUPING, GROUPINGS, DisplayCurrency, parse_period, quality_csv, quality_json,
                          quality_report, savings_csv, savings_json, savings_report)
-from app.routing_state import current_policy
+from app.routing.state import current_policy
 from app.store import db
 
 FORMATS = ("json", "csv")
@@ -23,10 +24,6 @@ def _format() -> str:
     if wanted not in FORMATS:
         raise InvalidField(f"format must be one of {', '.join(FORMATS)}", "format")
     return wanted
-
-
-def csv_response(text: str, filename: str) -> Response:
-    return Response(text, mimetype="text/csv", headers={"Content-Disposition": f'attachment; filename="{filename}"'})
 
 
 @bp.get("/reports/savings")

@@ -9,10 +9,10 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from app.api import bp
 from app.api.body import read_body
-from app.auth import require_scope
+from app.api.auth import require_scope
 from app.errors import InvalidField
-from app.openapi import document
-from app.reviews import KINDS, MAX_PAGE_SIZE, STATUSES, DecisionInput, QueueFilter, attempts_of, count_reviews, decide, \
+from app.web.openapi import document
+from app.reviews.service import KINDS, MAX_PAGE_SIZE, STATUSES, DecisionInput, QueueFilter, attempts_of, count_reviews, decide, \
     get_review, list_reviews, queue_counts, review_json
 from app.store import db
 

@@ -4,63 +4,25 @@ from __future__ import annotations
 from decimal import Decimal
 
 from flask import current_app, g, jsonify
-from sqlalchemy import insert
 
 from app.api import bp
 from app.api.body import read_body
-from app.api.schemas import RouteRequest
-from app.budgets import budgets_for
-from app.overhead import workflow_of
-from app.auth import require_scope
-from app.errors import InvalidField
-from app.routing.learned import WeightFileError
+from app.tasks.decide import decide as decide_with, decision_row
+from app.tasks.schemas import RouteRequest, TaskInput
+from app.money.budgets import budgets_for
+from app.money.overhead import workflow_of
+from app.api.auth import require_scope
 from app.metrics import ROUTE_DECISIONS
-from app.openapi import document
+from app.web.openapi import document
 from app.pricing import usd
-from app.routing import RouteDecision, RouteInput, input_text, input_tokens_of
-from app.store import Decision, db, new_id
+from app.routing import RouteDecision
+from app.store import Decision, db
 from app.store.group_commit import GroupCommit
 
 
-def decide(body: RouteRequest) -> RouteDecision:
-    """Route a request with the mode it asks for; shared by route, fallback and classify."""
-    routing = current_app.extensions["routing"]
-    route_input = RouteInput(text=input_text(body.text, [m.model_dump() for m in body.messages or []]),
-                             task_type=body.task_type, risk=body.risk, external=body.external,
-                             input_tokens=input_tokens_of(body.text, [m.model_dump() for m in body.messages or []]))
-    mode = body.resolved_mode
-    if mode == "rules":
-        return routing.rules.decide(route_input)
-    try:
-        if mode == "learned":
-            return routing.learned.decide(route_input)
-        llm_modes = current_app.extensions.get("llm_routing")
-        if llm_modes is None:
-            raise InvalidField(f"mode '{mode}' needs the LLM router, which is not available yet; use mode 'rules'",
-                               "mode", code="mode_unavailable")
-        return llm_modes.decide(route_input, mode)
-    except WeightFileError as exc:
-        raise InvalidField(f"mode '{mode}' needs the learned router, which cannot load: {exc}; use mode 'rules'",
-                           "mode", code="mode_unavailable") from None
-
-
-def record_decision(decision: RouteDecision, body: RouteRequest, *, commit_now: bool = False) -> str:
-    """Store the decision and return its id: in the request's transaction, or (``commit_now``, the
-    /v1/route hot path) committed at once together with other requests' decisions (group commit)."""
-    decision_id = new_id("dec")
-    row = dict(
-        id=decision_id, api_key_id=getattr(g, "api_key", None) and g.api_key.id, mode=body.resolved_mode,
-        task_type=decision.task_type, task_type_source=decision.task_type_source,
-        decided_by=decision.decided_by, tier=decision.tier, model=decision.model,
-        confidence=decision.confidence, risk=body.risk, external=body.external,
-        needs_review=decision.needs_review, reasons=decision.reasons, input_tokens=decision.input_tokens,
-        estimated_cost_usd=decision.estimated_cost_usd, baseline_cost_usd=decision.baseline_cost_usd,
-        request_metadata=body.metadata)
-    if commit_now:
-        group_commit().insert(Decision, row)
-    else:
-        db().execute(insert(Decision), [row])
-    return decision_id
+def decide(body: TaskInput) -> RouteDecision:
+    """Route a request with the mode it asks for (``app.tasks.decide``), on this app's routers."""
+    return decide_with(current_app.extensions["routing"], current_app.extensions.get("llm_routing"), body)
 
 
 def group_commit() -> GroupCommit:
@@ -101,7 +63,9 @@ def route():
     decision = decide(body)
     if decision.router_request_id:  # the LLM router's ledger row is in this request's session: commit it
         db().commit()  # first, or the group commit below would wait on this session's write lock (SQLite)
-    decision_id = record_decision(decision, body, commit_now=True)
+    row = decision_row(decision, body, g.api_key.id)
+    group_commit().insert(Decision, row)  # committed at once, together with other requests' decisions
+    decision_id = row["id"]
     if decision.router_request_id:  # the router call counts against the key's and workflow's budgets
         budgets_for(current_app.extensions["store"]).spend(
             decision.router_request_id, api_key_id=g.api_key.id, workflow=workflow_of(body.metadata)).settle(

@@ -29,16 +29,15 @@ import json
 import time
 from dataclasses import dataclass, field
 from decimal import Decimal
-from typing import Any, Mapping, Protocol, Sequence
+from typing import Any, Mapping, Sequence
 
-from app.errors import ProviderError
 from app.gates import GATES, GateContext, build_gates, run_gates
 from app.gates.base import Gate
 from app.policy.schema import Policy, TaskType
 from app.pricing import PriceTable, Usage, usd
-from app.providers.base import ModelCall, Provider, call_text, tool_uses
+from app.calls import BUDGET, CIRCUIT, PROVIDER, CallObserver, Guards, SpendGuard, call_estimate
+from app.providers.base import ModelCall, Provider, tool_uses
 from app.providers.breaker import CircuitBreaker
-from app.routing.tokens import estimate_tokens
 from app.cascade import prompts
 from app.cascade.records import ANSWER, ESCALATION, RETRY, SELF_CHECK, AttemptRecord, CascadeResult
 
@@ -68,25 +67,6 @@ class CascadeInput:
     chat: dict[str, Any] | None = None
 
 
-class CallObserver(Protocol):
-    """Told about every model call just before it goes out and once it is over (e.g. to remember the
-    calls in flight, so a crash mid-call still shows in the ledger)."""
-
-    def before(self, call: ModelCall) -> None: ...
-
-    def after(self, call: ModelCall) -> None: ...
-
-
-class SpendGuard(Protocol):
-    """Budgets around each model call (``app.budgets.RequestSpend``)."""
-
-    def reserve(self, model: str, estimate: Decimal) -> str | None:
-        """Hold ``estimate`` before a call; returns why the call may not run, or None."""
-
-    def settle(self, estimate: Decimal, cost: Decimal) -> None:
-        """Book the call's actual cost."""
-
-
 # Between tries of a model that failed while its tier waits for it, at least this long.
 PROVIDER_RETRY_SECONDS = 1.0
 
@@ -99,22 +79,14 @@ def run_cascade(policy: Policy, job: CascadeInput, providers: Mapping[str, Provi
     ``spend`` reserves each call's estimate before it and books its cost after; a call it refuses ends
     the run like the spend cap does.
     """
-    return _Run(policy, job, providers, breaker, prices or policy.prices, observers, spend).run()
-
-
-def call_estimate(prices: PriceTable, call: ModelCall) -> Decimal:
-    """What a call will cost, before it runs: its text at the plain input price plus the expected
-    answer (or a quarter of the input) at the output price."""
-    tokens_in = estimate_tokens(call_text(call)) + sum(4 for _ in call.messages)
-    tokens_out = call.expected_output_tokens or max(64, tokens_in // 4)
-    return prices.plain_cost(call.model, Usage(input_tokens=tokens_in, output_tokens=min(tokens_out, call.max_tokens)))
+    guards = Guards(prices or policy.prices, breaker=breaker, spend=spend, observers=observers)
+    return _Run(policy, job, providers, guards).run()
 
 
 class _Run:
-    def __init__(self, policy, job, providers, breaker, prices, observers=(), spend=None):
-        self.policy, self.job, self.providers, self.breaker, self.prices = policy, job, providers, breaker, prices
-        self.observers = observers
-        self.spend = spend
+    def __init__(self, policy: Policy, job: CascadeInput, providers: Mapping[str, Provider], guards: Guards):
+        self.policy, self.job, self.providers, self.guards = policy, job, providers, guards
+        self.breaker, self.prices = guards.breaker, guards.prices
         self.blocked = False
         self.attempts: list[AttemptRecord] = []
         self.skipped: list[dict[str, Any]] = []
@@ -145,7 +117,7 @@ class _Run:
         kept: AttemptRecord | None = None
         while tier is not None:
             model = self.policy.model_for(tier)
-            if self.breaker and not self.breaker.acquire(model):
+            if not self.guards.available(model):
                 action = self._on_provider_error(tier, model, self.breaker.remaining(model))
                 if action == "stop":
                     break
@@ -271,41 +243,16 @@ class _Run:
         return record
 
     def _invoke(self, provider: Provider, call: ModelCall, purpose: str) -> AttemptRecord:
+        """One call through the guards (the run's loop took the breaker's permission for answers)."""
         record = AttemptRecord(tier=call.tier or "", model=call.model, provider=provider.name, purpose=purpose)
-        estimate = call_estimate(self.prices, call) if self.spend is not None else Decimal(0)
-        refused = self.spend.reserve(call.model, estimate) if self.spend is not None else None
-        if refused:  # never called, so not an attempt: the run ends here
-            self.blocked, self.stop_rule, self.stop_reason = True, "budget", refused
-            record.gate, record.reason = "budget", refused
+        reply = self.guards.complete(provider, call, record, circuit_checked=purpose == ANSWER)
+        if record.gate in (BUDGET, CIRCUIT):  # never called, so not an attempt
+            if record.gate == BUDGET:  # the run ends here
+                self.blocked, self.stop_rule, self.stop_reason = True, "budget", record.reason
+            record.gate = "budget" if record.gate == BUDGET else PROVIDER
             return record
         self.attempts.append(record)
-        for observer in self.observers:
-            observer.before(call)
-        try:
-            reply = provider.complete(call)
-        except ProviderError as exc:
-            if self.spend is not None:
-                self.spend.settle(estimate, Decimal(0))
-            record.gate, record.reason = "provider", str(exc)
-            if self.breaker and self.breaker.record_failure(call.model):
-                record.reason += f"; the circuit for {call.model} is now open"
-            return record
-        finally:
-            for observer in self.observers:
-                observer.after(call)
-        if self.breaker:
-            self.breaker.record_success(call.model)
-        record.usage, record.latency_ms, record.output_text = reply.usage, reply.latency_ms, reply.text
-        record.content, record.stop_reason = reply.content, reply.stop_reason
-        if tool_uses(reply.content):
-            record.output_text = "\n".join([reply.text] + [f"[tool call {block['name']}: {json.dumps(block.get('input'))}]"
-                                                           for block in tool_uses(reply.content)]).strip()
-        if reply.provider and reply.model in self.prices.models:  # answered by a failover provider's model
-            record.provider, record.model = reply.provider, reply.model
-        record.cost_usd = self.prices.cost(record.model, reply.usage)
-        if self.spend is not None:
-            self.spend.settle(estimate, record.cost_usd)
-        if reply.estimated_cost_usd is not None:
+        if reply is not None and reply.estimated_cost_usd is not None:
             self.estimated_cost = reply.estimated_cost_usd
         return record
 
@@ -381,4 +328,5 @@ class _Run:
             skipped=self.skipped, dry_run=dry_run, estimated_cost_usd=self.estimated_cost,
             error=None if answer else (self.stop_reason or "; ".join(a.reason or "" for a in self.attempts)
                                        or "no tier could run the task"),
+            stop_rule=None if answer else self.stop_rule,
         )

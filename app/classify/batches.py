@@ -23,7 +23,7 @@ from typing import Any
 from flask import Flask
 from sqlalchemy import select
 
-from app.budgets import request_spend
+from app.money.budgets import request_spend
 from app.classify import prompt, service
 from app.classify.chunk import ClassifyPlan, classify_chunk
 from app.classify.request import ClassifySpec

@@ -19,15 +19,12 @@ one pass of "everything on one model" would have cost); every further call is a 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from decimal import Decimal
 from typing import Any, Mapping, Sequence
 
-from app.cascade.engine import call_estimate
-from app.cascade.records import ANSWER, ESCALATION, RETRY, AttemptRecord
+from app.calls import ANSWER, CIRCUIT, ESCALATION, PROVIDER, RETRY, AttemptRecord, CallObserver, Guards, SpendGuard
 from app.classify import prompt
 from app.classify.answers import ChunkAnswer, Verdict, read_answer
 from app.classify.request import UNKNOWN_LABEL, ClassifySpec
-from app.errors import ProviderError
 from app.policy.schema import Policy
 from app.pricing import PriceTable
 from app.providers.base import ModelReply, Provider
@@ -51,10 +48,11 @@ class ClassifyPlan:
     spec: ClassifySpec
     providers: Mapping[str, Provider]
     breaker: CircuitBreaker | None = None
-    observers: Sequence[Any] = ()  # told about each call (``app.cascade.CallObserver``)
-    spend: Any = None  # the request's budget guard (app.budgets.RequestSpend), around every call
+    observers: Sequence[CallObserver] = ()  # told about each call (in-flight notes)
+    spend: SpendGuard | None = None  # the request's budget guard, around every call
 
     def __post_init__(self):
+        self.guards = Guards(self.policy.prices, breaker=self.breaker, spend=self.spend, observers=self.observers)
         task = self.policy.task_types.get(self.spec.task_type) or self.policy.task_types.get("list_classification")
         self.start_tier = task.tier if task else self.policy.tier_order[0]
         self.escalation_tier = self.policy.next_tier(self.start_tier)
@@ -137,44 +135,19 @@ class _Chunk:
             if self.batch_reply is None:
                 record.gate, record.reason = "provider", f"the batch request failed: {self.batch_error}"
                 return None
-            return self._booked(self._read(record, positions, self.batch_reply, batch=True), record, None)
-        if plan.breaker and not plan.breaker.acquire(model):
-            record.gate, record.reason = "provider", plan.breaker.describe(model)
-            return None
+            plan.guards.book_batch(record, self.batch_reply)
+            return self._read(record, positions, self.batch_reply, batch=True)
         call = prompt.chunk_call(model=model, tier=tier, prefix=plan.prefix, texts=[self.texts[p] for p in positions],
                                  purpose=ANSWER if not self.answered else overhead, hint=hint)
-        estimate = call_estimate(plan.prices, call)
-        refused = plan.spend.reserve(model, estimate) if plan.spend is not None else None
-        if refused:
-            record.gate, record.reason = "budget", refused
+        reply = plan.guards.complete(provider, call, record)
+        if reply is None:  # not called (circuit open, no budget) or failed: a failed attempt either way
+            if record.gate == CIRCUIT:
+                record.gate = PROVIDER
             return None
-        for observer in plan.observers:
-            observer.before(call)
-        try:
-            reply = provider.complete(call)
-        except ProviderError as exc:
-            self._booked(None, record, estimate)
-            record.gate, record.reason = "provider", str(exc)
-            if plan.breaker and plan.breaker.record_failure(model):
-                record.reason += f"; the circuit for {model} is now open"
-            return None
-        finally:
-            for observer in plan.observers:
-                observer.after(call)
-        if plan.breaker:
-            plan.breaker.record_success(model)
-        return self._booked(self._read(record, positions, reply), record, estimate)
-
-    def _booked(self, read, record: AttemptRecord, estimate: Decimal | None):
-        """Book the call's cost on the request's budgets (a batch answer held nothing: no estimate)."""
-        if self.plan.spend is not None:
-            self.plan.spend.settle(estimate or Decimal(0), record.cost_usd, draw=estimate is not None)
-        return read
+        return self._read(record, positions, reply)
 
     def _read(self, record: AttemptRecord, positions: list[int], reply: ModelReply, *, batch: bool = False):
         plan = self.plan
-        record.usage, record.latency_ms, record.output_text = reply.usage, reply.latency_ms, reply.text
-        record.cost_usd = plan.prices.cost(record.model, reply.usage, batch=batch)
         if reply.dry_run:
             self._dry_run_reply = reply
             record.purpose, record.ok, record.reason = ANSWER, True, "dry run: no model was called"

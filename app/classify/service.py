@@ -7,7 +7,7 @@ so ``GET /v1/jobs/<id>`` and an idempotent replay never mistake a half-done list
 ``progress_done`` counts the finished items. So a list can start in the web process (a short list
 answers within the call), continue in a worker when the call's time is up, and resume after a worker
 was killed mid-list without paying twice for the chunks already done. Claims and hand-overs go through
-``app.lifecycle``.
+``app.execution.lifecycle``.
 """
 from __future__ import annotations
 
@@ -23,17 +23,18 @@ from rq import Retry
 from sqlalchemy import func, insert, select, update
 from sqlalchemy.orm import Session
 
-from app import lifecycle, outbox
-from app.budgets import request_spend
-from app.callbacks import CallbackRefused, check_target
+from app.execution import kinds, lifecycle
+from app.execution import outbox
+from app.money.budgets import request_spend
+from app.execution.callbacks import CallbackRefused, check_target
 from app.cascade.records import AttemptRecord
 from app.classify.chunk import ChunkOutcome, ClassifyPlan, classify_chunk
 from app.classify.request import ClassifyRequest, ClassifySpec
-from app.execution import InFlightCalls, lost_calls
+from app.execution.inflight import InFlightCalls, lost_calls
 from app.policy.schema import Policy
 from app.pricing import usd
 from app.providers import CircuitBreaker, Provider
-from app.runtime import Runtime, runtime_of
+from app.execution.runtime import Runtime, runtime_of
 from app.shadow.sampling import shadowed
 from app.store import Attempt, ClassifyChunk, Request, Review, new_id, utcnow
 
@@ -377,3 +378,6 @@ def mark_failed(app: Flask, request_id: str, exc: BaseException, *, final: bool)
 def _job_failed_entry(error: str) -> dict[str, Any]:
     return {"label": None, "confidence": 0.0, "reason": "not labelled: the job failed after its retries",
             "model": None, "tier": None, "needs_review": True, "error": {"gate": "job", "message": error[:400]}}
+
+
+kinds.register("classify", enqueue_job)  # a worker resumes a list from its first chunk without an answer

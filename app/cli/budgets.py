@@ -5,7 +5,7 @@ from decimal import Decimal
 
 import click
 
-from app.budgets import ACTIONS, DEFAULT_ALERT_PCT, PERIODS, list_budgets, set_budget
+from app.money.budgets import ACTIONS, DEFAULT_ALERT_PCT, PERIODS, list_budgets, set_budget
 from app.cli import cli
 from app.cli.common import cli_store
 from app.errors import InvalidField

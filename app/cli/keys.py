@@ -2,16 +2,13 @@
 from __future__ import annotations
 
 import click
-from sqlalchemy import select
 
-from decimal import Decimal
-
-from app.auth import create_key, parse_scopes, revoke_key
-from app.budgets import ACTIONS, set_budget
+from app.admin import accounts
+from app.admin.accounts import issue_key, parse_budget
+from app.money.budgets import ACTIONS
 from app.cli import cli
 from app.cli.common import cli_settings, cli_store, running_redis
-from app.errors import InvalidField
-from app.store import ApiKey
+from app.errors import InvalidField, NotFound
 
 
 @cli.group()
@@ -30,26 +27,22 @@ def keys() -> None:
 def create(name: str, scopes: str, quiet: bool, budget: float | None, on_budget: str) -> None:
     """Create a key and print it once; only its hash is stored."""
     try:
-        scope_list = parse_scopes(scopes)
+        with cli_store().session() as session:
+            issued = issue_key(session, name, scopes, budget_usd=parse_budget(budget), on_budget=on_budget)
     except InvalidField as exc:
-        raise click.BadParameter(exc.message, param_hint="--scopes") from None
-    with cli_store().session() as session:
-        key, plain = create_key(session, name, scope_list)
-        key_id = key.id
-        if budget is not None:
-            set_budget(session, "api_key", str(key_id), Decimal(str(budget)), action=on_budget)
+        raise click.BadParameter(exc.message, param_hint=f"--{exc.field}") from None
     if quiet:
-        click.echo(plain)
+        click.echo(issued.plain)
     else:
-        click.echo(f"created key {key_id} '{name}' with scopes {','.join(scope_list)}")
-        click.echo(f"key (shown once, store it now): {plain}")
+        click.echo(f"created key {issued.id} '{name}' with scopes {','.join(issued.scopes)}")
+        click.echo(f"key (shown once, store it now): {issued.plain}")
 
 
 @keys.command("list")
 def list_keys() -> None:
     """List keys (never the keys themselves)."""
     with cli_store().session() as session:
-        rows = session.scalars(select(ApiKey).order_by(ApiKey.id)).all()
+        rows = accounts.list_keys(session)
         click.echo(f"{'id':>4}  {'name':<24} {'prefix':<12} {'scopes':<40} status")
         for key in rows:
             status = f"revoked {key.revoked_at:%Y-%m-%d}" if key.revoked_at else "active"
@@ -62,6 +55,8 @@ def revoke(key_id: int) -> None:
     """Revoke a key by id; requests with it get 401 from now on."""
     settings = cli_settings()
     with cli_store(settings).session() as session:
-        if not revoke_key(session, key_id, running_redis(settings)):
-            raise click.ClickException(f"no active key with id {key_id}")
+        try:
+            accounts.revoke(session, key_id, running_redis(settings))
+        except NotFound as exc:
+            raise click.ClickException(exc.message) from None
     click.echo(f"revoked key {key_id}")

@@ -1,19 +1,18 @@
 """``tiergate reviewers create|list|promote|demote|deactivate``: the people who work the review queue.
 
-Reviewers are managed here, on the machine, by whoever runs Tiergate; an admin reviewer is one who may
-also change the policy in force from the audit page.
+Reviewers are managed here, on the machine, or by an admin on the /admin pages (both through
+``app.admin.accounts``); an admin reviewer may also change the policy in force from the audit page.
 """
 from __future__ import annotations
 
 import click
-from sqlalchemy import select
 
+from app.admin import accounts
+from app.admin.accounts import create_reviewer, normalize_email
 from app.cli import cli
 from app.cli.common import cli_store
-from app.errors import InvalidField
-from app.store import Reviewer
+from app.errors import ApiError, InvalidField
 from app.store.models import ADMIN_ROLE, REVIEWER_ROLE
-from app.web.auth import create_reviewer, normalize_email
 
 
 @cli.group()
@@ -41,17 +40,17 @@ def create(email: str, password: str, admin: bool) -> None:
 def list_reviewers() -> None:
     """List reviewer accounts."""
     with cli_store().session() as session:
-        for reviewer in session.scalars(select(Reviewer).order_by(Reviewer.id)):
+        for reviewer in accounts.list_reviewers(session):
             state = "active" if reviewer.active else "deactivated"
             click.echo(f"{reviewer.id:>4}  {reviewer.email:<40} {reviewer.role:<9} {state}")
 
 
 def _set_role(email: str, role: str) -> None:
-    with cli_store().session() as session:
-        reviewer = session.scalar(select(Reviewer).where(Reviewer.email == normalize_email(email)))
-        if reviewer is None:
-            raise click.ClickException(f"no reviewer {email}")
-        reviewer.role = role
+    try:
+        with cli_store().session() as session:
+            accounts.set_role(session, email, role)
+    except ApiError as exc:
+        raise click.ClickException(exc.message) from None
     click.echo(f"{normalize_email(email)} is now {'an admin' if role == ADMIN_ROLE else 'a reviewer'}")
 
 
@@ -73,9 +72,9 @@ def demote(email: str) -> None:
 @click.option("--email", required=True)
 def deactivate(email: str) -> None:
     """Stop a reviewer from logging in (their open sessions end with their next request)."""
-    with cli_store().session() as session:
-        reviewer = session.scalar(select(Reviewer).where(Reviewer.email == normalize_email(email)))
-        if reviewer is None:
-            raise click.ClickException(f"no reviewer {email}")
-        reviewer.active = False
+    try:
+        with cli_store().session() as session:
+            accounts.deactivate(session, email)
+    except ApiError as exc:
+        raise click.ClickException(exc.message) from None
     click.echo(f"deactivated {normalize_email(email)}")

@@ -21,10 +21,10 @@ from typing import Callable
 import click
 from sqlalchemy import func, select
 
-from app.auth import SCOPES, create_key
+from app.admin.keys import SCOPES, create_key
 from app.cli import cli
-from app.cli.common import cli_settings
-from app.embedded_redis import EmbeddedRedis
+from app.cli.common import cli_settings, record_data_dir
+from app.execution.embedded_redis import EmbeddedRedis
 from app.store import ApiKey, Store
 
 # One gevent web process per core holds hundreds of requests each (a request waiting on a model is a
@@ -34,7 +34,7 @@ DEFAULT_WORKERS = 1
 DEFAULT_WORKER_CONNECTIONS = 1000
 # gunicorn's gevent worker answering its own errors (414, 431) as JSON; started through
 # ``python -m gevent.monkey`` so the standard library is patched before anything imports ssl.
-WEB_WORKER_CLASS = "app.serve.TiergateGeventWorker"
+WEB_WORKER_CLASS = "app.web.serve.TiergateGeventWorker"
 GUNICORN = ["-m", "gevent.monkey", "--module", "gunicorn"]
 STOP_TIMEOUT_SECONDS = 20.0
 POLL_SECONDS = 0.5
@@ -89,7 +89,8 @@ class Child:
 def up(port: int | None, host: str, worker_count: int, web_workers: int, connections: int) -> None:
     """Start Tiergate locally; Ctrl-C stops all of it."""
     first_start = not _secret_file_exists()
-    settings = cli_settings()
+    settings = cli_settings(create=True)
+    record_data_dir(settings)
     port = port or settings.port
     env = dict(os.environ, TIERGATE_DATA_DIR=str(settings.data_dir.resolve()))
 

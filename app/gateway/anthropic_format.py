@@ -31,6 +31,8 @@ def parse_request(body: dict[str, Any]) -> ChatRequest:
     if not isinstance(raw_messages, list) or not raw_messages:
         raise BadRequest("messages: a non-empty list is required", "messages")
     messages = [_message(message, f"messages.{index}") for index, message in enumerate(raw_messages)]
+    if body.get("tools") is not None and not isinstance(body["tools"], list):
+        raise BadRequest("tools: a list of tool definitions is required", "tools")
     tools = []
     for index, tool in enumerate(body.get("tools") or []):
         where = f"tools.{index}"

@@ -1,8 +1,8 @@
 """One drop-in call, start to end: decide, store, run the cascade in this process, record, answer.
 
-The steps are those of a sync ``/v1/fallback`` request, through the same service functions: the routing
-decision and the ledger row (kind ``gateway``, running and leased to this process) are committed before
-any model is called, then ``app.fallback.service.start_sync`` runs the cascade beside the HTTP request
+The steps are those of a sync ``/v1/fallback`` request, through the same service functions: the one
+intake (``app.tasks.intake``: budgets, ``Idempotency-Key``, the ledger row of kind ``gateway``, running
+and leased to this process) commits the request before any model is called, then ``app.tasks.runner.start_sync`` runs the cascade beside the HTTP request
 and stores attempts, totals and any review in one transaction, so gateway calls report, reconcile,
 review and recover (a dead process's call is rescued by the workers) exactly like fallback calls. The
 answer is built from the attempt the cascade kept, with the decision in response headers.
@@ -14,22 +14,23 @@ import time
 from dataclasses import dataclass
 from typing import Any
 
-from app import lifecycle
-from app.api.route import decide, record_decision
-from app.api.schemas import RouteRequest
+from sqlalchemy.orm import Session
+
+from app.tasks.decide import decide, record_decision
+from app.tasks.schemas import RouteRequest
 from app.cascade.records import ANSWER
 from app.errors import ApiError, InvalidField
-from app.fallback import service
+from app.money.budgets import BudgetExhausted
+from app.money.overhead import admit_task, release_admission, workflow_of
+from app.tasks import intake, runner as service
 from app.gateway import models
 from app.gateway.chat import END_TURN, MAX_TOKENS, STOP_SEQUENCE, TOOL_USE, ChatAnswer, ChatRequest
 from app.gateway.routing import apply_chat_rules, route_text
-from app.metrics import arrival
 from app.policy.schema import Policy, TaskType
 from app.pricing import Usage
 from app.routing import RouteDecision
-from app.routing_state import current_policy
-from app.runtime import Runtime
-from app.store import Request, db, new_id
+from app.execution.runtime import Runtime
+from app.store import Request
 
 KIND = "gateway"
 # How long a chat client is kept waiting for its answer: the official SDKs' own default timeout. Waiting
@@ -47,7 +48,8 @@ class UpstreamFailed(ApiError):
 
 
 class StillRunning(ApiError):
-    """The answer took longer than a chat client waits; it is still recorded in the ledger."""
+    """The answer took longer than a chat client waits; it is still recorded in the ledger. An SDK must
+    not retry it: the retry would pay for the same answer again."""
 
     status, code = 504, "timeout"
 
@@ -59,54 +61,73 @@ class RouteHints:
     task_type: str | None = None
     risk: str = "low"
     external: bool = False
-    mode: str = "rules"
+    mode: str | None = None  # None: /v1/route's default for the text (learned, or rules with a task type)
 
 
 @dataclass
 class StoredCall:
-    """A drop-in call decided and stored in the ledger, not run yet."""
+    """A drop-in call decided and stored in the ledger (or the earlier call it repeats), not run yet."""
 
     request_id: str
     chat: ChatRequest
     payload: dict[str, Any]
     decision: RouteDecision
     policy: Policy
+    replay_of: str | None = None  # the earlier call of the same Idempotency-Key: answer from the ledger
 
 
-def store_call(rt: Runtime, chat: ChatRequest, api_key_id: int, hints: RouteHints) -> StoredCall:
-    """Route ``chat`` and commit its decision and ledger row before any model is called."""
-    policy = current_policy()
+def store_call(rt: Runtime, session: Session, policy: Policy, chat: ChatRequest, api_key_id: int,
+               hints: RouteHints, idempotency_key: str | None = None) -> StoredCall:
+    """Route ``chat`` and store it through the one intake (budgets, Idempotency-Key, ledger row) before
+    any model is called. A spent ``refuse`` budget raises ``BudgetExhausted`` here, before a stream starts."""
     choice = models.resolve(chat.model, policy)
     if hints.task_type and hints.task_type not in policy.task_types:
         raise InvalidField(f"task type {hints.task_type!r} (X-Tiergate-Task-Type) is not in the policy", "task_type")
     route_body = RouteRequest(text=route_text(chat), task_type=hints.task_type, risk=hints.risk,
                               external=hints.external, mode=hints.mode, metadata=chat.metadata)
-    decision = apply_chat_rules(decide(route_body), chat, choice, policy)
-    decision_id = record_decision(decision, route_body)
-    payload = {
-        "text": chat.transcript(), "messages": chat.messages, "risk": hints.risk, "external": hints.external,
-        "output_schema": chat.json_schema, "metadata": chat.metadata, "model_name": chat.model,
-        "decision": {"id": decision_id, "tier": decision.tier, "model": decision.model,
-                     "task_type": decision.task_type, "review_reasons": list(decision.review_reasons)},
-        "chat": {**chat.options(), "pinned": choice.pinned,
-                 "gates": chat_gates(chat, policy.task_types.get(decision.task_type))},
-    }
-    request_id = new_id("req")
-    session = db()
-    session.add(Request(id=request_id, kind=KIND, api_key_id=api_key_id, decision_id=decision_id,
-                        task_type=decision.task_type, tier=decision.tier, model=decision.model,
-                        status=lifecycle.RUNNING, owner=rt.leases.owner, lease_until=lifecycle.lease(),
-                        exec_mode="stream" if chat.stream else "sync", payload=payload, progress_total=1,
-                        request_metadata=chat.metadata))
-    session.commit()  # stored before any model is called: a crash leaves a visible row, not nothing
-    return StoredCall(request_id, chat, payload, decision, policy)
+    decision = apply_chat_rules(decide(rt.routing, rt.llm_routing, route_body), chat, choice, policy)
+    payload: dict[str, Any] = {}
+
+    def admit(request_id: str) -> dict[str, Any]:
+        return admit_task(session, rt.store, policy, decision, request_id, api_key_id, chat.metadata)
+
+    def build(request_id: str, overhead: dict[str, Any]) -> Request:
+        decision_id = record_decision(session, decision, route_body, api_key_id)
+        payload.update({
+            "text": chat.transcript(), "messages": chat.messages, "risk": hints.risk, "external": hints.external,
+            "output_schema": chat.json_schema, "metadata": chat.metadata, "model_name": chat.model,
+            "decision": {"id": decision_id, "tier": decision.tier, "model": decision.model,
+                         "task_type": decision.task_type, "review_reasons": list(decision.review_reasons), **overhead},
+            "chat": {**chat.options(), "pinned": choice.pinned,
+                     "gates": chat_gates(chat, policy.task_types.get(decision.task_type))},
+        })
+        return Request(id=request_id, api_key_id=api_key_id, decision_id=decision_id, task_type=decision.task_type,
+                       tier=decision.tier, model=decision.model, exec_mode="stream" if chat.stream else "sync",
+                       payload=payload, progress_total=1, request_metadata=chat.metadata,
+                       workflow=workflow_of(chat.metadata))
+
+    ticket = intake.Ticket(kind=KIND, api_key_id=api_key_id, exec_mode="stream" if chat.stream else "sync",
+                           body=chat.identity(), idempotency_key=idempotency_key, admit=admit, build=build,
+                           release=lambda request_id: release_admission(rt.store, request_id, api_key_id,
+                                                                        chat.metadata))
+    accepted = intake.accept(rt, session, ticket)
+    return StoredCall(accepted.request_id, chat, payload, decision, policy, replay_of=accepted.replay_of)
 
 
-def run_gated(rt: Runtime, call: StoredCall) -> ChatAnswer:
-    """The cascade for a stored call in this process, through the service functions of /v1/fallback."""
-    provider_bound = arrival() + rt.settings.sync_wait_seconds - service.SYNC_WAIT_MARGIN_SECONDS
+def run_gated(rt: Runtime, call: StoredCall, arrived: float) -> ChatAnswer:
+    """The cascade for a stored call in this process, through the service functions of /v1/fallback;
+    a repeated Idempotency-Key gets the first call's answer from the ledger, with no model call."""
+    if call.replay_of is not None:
+        stored = intake.wait_for_answer(rt, call.replay_of, arrived + CHAT_WAIT_SECONDS)
+        if stored is None:
+            raise StillRunning(f"the first request with this Idempotency-Key ({call.replay_of}) has no answer "
+                               f"after {CHAT_WAIT_SECONDS} s; it is still recorded in the ledger")
+        answer = _answer(call.replay_of, stored, call.policy)
+        answer.headers["idempotent-replayed"] = "true"
+        return answer
+    provider_bound = arrived + rt.settings.sync_wait_seconds - service.SYNC_WAIT_MARGIN_SECONDS
     task = service.start_sync(rt, call.request_id, call.payload, wait_until=provider_bound)
-    answer = task.wait(arrival() + CHAT_WAIT_SECONDS - time.monotonic())
+    answer = task.wait(arrived + CHAT_WAIT_SECONDS - time.monotonic())
     if answer is None:
         raise StillRunning(f"no answer within {CHAT_WAIT_SECONDS} s; request {call.request_id} is still running "
                            "and will be recorded in the ledger")
@@ -131,6 +152,8 @@ def chat_gates(chat: ChatRequest, task: TaskType | None) -> list[dict[str, Any]]
 def _answer(request_id: str, stored: dict[str, Any], policy: Policy) -> ChatAnswer:
     """The client's answer from the stored ``/v1/fallback``-shaped answer and the attempt it kept."""
     kept = next((attempt for attempt in stored.get("attempts") or [] if attempt["purpose"] == ANSWER), None)
+    if stored["status"] == "failed" and stored.get("stop_rule") == "budget":
+        raise BudgetExhausted(f"{stored.get('error')} (request {request_id})", "budget")
     if stored["status"] == "failed" or kept is None:
         raise UpstreamFailed(f"no model could answer: {stored.get('error') or 'every tier failed'} "
                              f"(request {request_id})")

@@ -14,10 +14,9 @@ from typing import Any
 
 from app.errors import BadRequest
 from app.pricing import Usage
+from app.providers.base import END_TURN, MAX_TOKENS, STOP_SEQUENCE, TOOL_USE  # noqa: F401  (stop reasons)
 
 TOOL_NAME = re.compile(r"^[a-zA-Z0-9_-]{1,64}$")  # what both APIs accept
-# Stop reasons, Anthropic's words (the OpenAI format maps them to finish_reason).
-END_TURN, MAX_TOKENS, STOP_SEQUENCE, TOOL_USE = "end_turn", "max_tokens", "stop_sequence", "tool_use"
 
 
 @dataclass
@@ -44,6 +43,10 @@ class ChatRequest:
         return {"system": self.system, "max_tokens": self.max_tokens, "temperature": self.temperature,
                 "top_p": self.top_p, "stop": self.stop, "tools": self.tools, "tool_choice": self.tool_choice,
                 "json_output": self.json_output or self.json_schema is not None, "json_schema": self.json_schema}
+
+    def identity(self) -> dict[str, Any]:
+        """What makes two calls the same call, for ``Idempotency-Key``: every field but the metadata."""
+        return {"model": self.model, "messages": self.messages, "stream": self.stream, **self.options()}
 
     def transcript(self) -> str:
         """The conversation as plain text: what routing reads and a reviewer sees."""

@@ -2,26 +2,30 @@
 
 Used only where the policy asks for it (``gateway.stream: live``) and a gate could change nothing the
 client has not seen yet: no JSON format was requested and the routing decision holds nothing for
-review. Such a call is one model call on the routed tier, with no retry and no escalation; the ledger
-records it as an answer whose gates were not applied. A provider that fails before its first token
+review. Such a call is one model call on the routed tier, with no retry and no escalation, made through
+the one guarded call (``app.calls.Guards``: breaker, budget hold and settlement, in-flight note, metrics);
+the ledger records it as an answer whose gates were not applied. A stream the client closes early is
+booked at the call's estimate. A provider that fails before its first token
 (overloaded, down, or unable to stream) sends the call down the gated path instead, where the cascade
 escalates as usual; a failure after the first token ends the stream with an error event.
 """
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass, field
 from itertools import chain
 from typing import Any, Iterator
 
-from app.cascade.records import ANSWER, AttemptRecord, CascadeResult
+from app.calls import ANSWER, BUDGET, AttemptRecord, CallRefused, Guards
+from app.cascade.records import CascadeResult
 from app.errors import ProviderError
-from app.fallback import service
+from app.execution.inflight import InFlightCalls
+from app.money.budgets import BudgetExhausted, RequestSpend, request_spend
+from app.tasks import runner as service
 from app.gateway.calls import StoredCall
 from app.gateway.chat import END_TURN, TOOL_USE
 from app.gateway.streaming import StreamFailed
 from app.providers.base import ModelCall, ModelReply, tool_uses
-from app.runtime import Runtime
+from app.execution.runtime import Runtime
 
 LIVE = "live"
 UNGATED_REASON = "streamed live: gates not applied"
@@ -40,9 +44,11 @@ class LiveStream:
     rt: Runtime
     call: StoredCall
     model_call: ModelCall
-    provider_name: str
+    record: AttemptRecord
     first: dict[str, Any]
     rest: Iterator[dict[str, Any]]
+    spend: RequestSpend
+    in_flight: InFlightCalls
     headers: dict[str, str] = field(default_factory=dict)
     recorded: bool = False
 
@@ -56,54 +62,62 @@ class LiveStream:
                         continue
                     reply: ModelReply = event["reply"]
                     stop = reply.stop_reason or (TOOL_USE if tool_uses(reply.content) else END_TURN)
-                    self._record(reply, None)
+                    self._record(reply)
                     yield {"type": "finish", "stop_reason": stop, "usage": reply.usage}
         except ProviderError as exc:
-            self._record(None, str(exc))
+            self._record(None)
             raise StreamFailed(f"the model stopped mid-answer: {exc}") from None
         except GeneratorExit:
-            self._record(None, "the client closed the stream before the end")
+            self.rest.close()  # the guards book the call at its estimate: the provider billed what it wrote
+            self._record(None)
             raise
 
-    def _record(self, reply: ModelReply | None, error: str | None) -> None:
+    def _record(self, reply: ModelReply | None) -> None:
+        """The outcome, the attempt (filled by the guards) and the totals in one transaction."""
         if self.recorded:
             return
         self.recorded = True
-        call, policy = self.call, self.call.policy
-        tier, model = call.decision.tier, self.model_call.model
-        attempt = AttemptRecord(tier=tier, model=model, provider=self.provider_name, purpose=ANSWER)
+        call, policy, attempt = self.call, self.call.policy, self.record
+        tier = call.decision.tier
         if reply is not None:
-            if reply.provider and reply.model in policy.prices.models:
-                attempt.provider, attempt.model = reply.provider, reply.model
-            attempt.ok, attempt.reason, attempt.usage = True, UNGATED_REASON, reply.usage
-            attempt.latency_ms, attempt.content, attempt.stop_reason = reply.latency_ms, reply.content, reply.stop_reason
-            attempt.output_text = "\n".join([reply.text] + [f"[tool call {b['name']}: {json.dumps(b.get('input'))}]"
-                                                            for b in tool_uses(reply.content)]).strip()
-            attempt.cost_usd = policy.prices.cost(attempt.model, reply.usage)
+            attempt.ok, attempt.reason = True, UNGATED_REASON
             attempt.baseline_cost_usd = policy.prices.plain_cost(policy.baseline_model, reply.usage)
-        else:
-            attempt.gate, attempt.reason = "provider", error
         result = CascadeResult(task_type=call.decision.task_type, status="done" if reply else "failed",
                                output=reply.text if reply else None, tier=tier if reply else None,
                                model=attempt.model if reply else None, start_tier=tier, escalated=False,
-                               needs_review=False, review_reasons=[], attempts=[attempt], error=error)
-        # The outcome, attempt and totals in one transaction, as the fallback service stores a cascade's.
-        service.store_outcome(self.rt, call.request_id, result, call.payload, callback=False)
+                               needs_review=False, review_reasons=[], attempts=[attempt],
+                               error=None if reply else attempt.reason, stop_rule=None if reply else attempt.gate)
+        self.spend.release()
+        if service.store_outcome(self.rt, call.request_id, result, call.payload, callback=False) is not None:
+            self.in_flight.clear()  # the call is in the ledger now
 
 
 def start_live(rt: Runtime, call: StoredCall) -> LiveStream | None:
-    """Open the routed tier's stream and wait for its first event; None when the gated path must answer."""
+    """Open the routed tier's stream through the guards and wait for its first event; None when the
+    gated path must answer (the circuit is open, or the provider failed before its first token).
+
+    A budget with no room for the call raises ``BudgetExhausted`` here, before the stream starts."""
     policy, chat, tier = call.policy, call.chat, call.decision.tier
     provider = rt.providers(policy)[tier]
     model_call = ModelCall(model=policy.model_for(tier), messages=chat.messages, cached_system=chat.system,
                            max_tokens=chat.max_tokens or policy.tiers[tier].max_output_tokens, tier=tier,
                            tools=chat.tools, tool_choice=chat.tool_choice, temperature=chat.temperature,
                            top_p=chat.top_p, stop=chat.stop)
-    events = provider.stream(model_call)
+    spend = request_spend(rt.store, call.request_id, rt.settings)
+    in_flight = InFlightCalls(rt.redis, call.request_id, policy.prices)
+    guards = Guards(policy.prices, breaker=rt.breaker, spend=spend, observers=[in_flight])
+    record = AttemptRecord(tier=tier, model=model_call.model, provider=provider.name, purpose=ANSWER)
+    events = guards.stream(provider, model_call, record)
     try:
         first = next(events)
+    except CallRefused as refused:
+        if refused.gate == BUDGET:
+            spend.release()
+            raise BudgetExhausted(refused.reason, "budget") from None
+        return None  # the circuit is open: the gated path waits or escalates as the tier says
     except (ProviderError, StopIteration):
+        spend.release()
         return None
     headers = {"x-tiergate-request-id": call.request_id, "x-tiergate-decision-id": call.payload["decision"]["id"],
                "x-tiergate-tier": tier, "x-tiergate-model": model_call.model, "x-tiergate-stream": LIVE}
-    return LiveStream(rt, call, model_call, provider.name, first, events, headers)
+    return LiveStream(rt, call, model_call, record, first, events, spend, in_flight, headers)

@@ -1,5 +1,5 @@
-"""OpenAI Chat Completions, both ways: client requests in, answers and errors out, and the messages
-Tiergate sends to an OpenAI-compatible provider.
+"""OpenAI Chat Completions as a client speaks it: requests in, answers and errors out. What Tiergate
+sends to an OpenAI-compatible provider is the providers' (``app.providers.openai_wire``).
 
 Inbound, an OpenAI request becomes a ``ChatRequest`` (Anthropic-shaped messages): ``system`` and
 ``developer`` messages join the system prompt, ``tool`` messages become ``tool_result`` blocks,
@@ -17,14 +17,14 @@ from app.errors import ApiError, BadRequest
 from app.gateway.chat import (END_TURN, MAX_TOKENS, STOP_SEQUENCE, TOOL_USE, ChatAnswer, ChatRequest,
                               check_tool_schema)
 from app.pricing import Usage
+from app.providers.openai_wire import STOP_REASONS, provider_messages, reply_content, tool_calls  # noqa: F401
 
 FINISH_REASONS = {END_TURN: "stop", STOP_SEQUENCE: "stop", MAX_TOKENS: "length", TOOL_USE: "tool_calls",
                   "refusal": "content_filter"}
-STOP_REASONS = {"stop": END_TURN, "length": MAX_TOKENS, "tool_calls": TOOL_USE, "function_call": TOOL_USE,
-                "content_filter": "refusal"}
 DATA_URL = re.compile(r"^data:(?P<media>[\w.+-]+/[\w.+-]+);base64,(?P<data>.+)$", re.DOTALL)
 MAX_STOP_SEQUENCES = 4
-ERROR_TYPES = {400: "invalid_request_error", 401: "invalid_request_error", 403: "permission_error",
+ERROR_TYPES = {400: "invalid_request_error", 401: "invalid_request_error", 402: "insufficient_quota",
+               403: "permission_error",
                404: "invalid_request_error", 409: "invalid_request_error", 413: "invalid_request_error",
                422: "invalid_request_error", 429: "rate_limit_error"}
 
@@ -231,13 +231,6 @@ def _response_format(value: Any) -> tuple[bool, dict[str, Any] | None]:
 
 
 # -- outbound: our answer --------------------------------------------------------------------------
-def tool_calls(answer_content: list[dict[str, Any]]) -> list[dict[str, Any]]:
-    """``tool_use`` blocks as OpenAI ``tool_calls``."""
-    return [{"id": block["id"], "type": "function",
-             "function": {"name": block["name"], "arguments": json.dumps(block.get("input") or {})}}
-            for block in answer_content if block.get("type") == "tool_use"]
-
-
 def usage_json(usage: Usage) -> dict[str, Any]:
     """OpenAI counts cached and cache-written tokens inside ``prompt_tokens``."""
     prompt = usage.total_input_tokens
@@ -264,72 +257,3 @@ def error_body(error: ApiError) -> tuple[int, dict[str, Any]]:
     kind = ERROR_TYPES.get(status, "server_error")
     code = "invalid_api_key" if status == 401 else ("model_not_found" if error.code == "model_not_found" else error.code)
     return status, {"error": {"message": error.message, "type": kind, "param": error.field, "code": code}}
-
-
-# -- to an OpenAI-compatible provider ---------------------------------------------------------------
-def provider_messages(system: str, messages: list[dict[str, Any]]) -> list[dict[str, Any]]:
-    """Anthropic-shaped messages (with the system prompt) as Chat Completions messages."""
-    out: list[dict[str, Any]] = [{"role": "system", "content": system}] if system else []
-    for message in messages:
-        content = message["content"]
-        if isinstance(content, str):
-            out.append({"role": message["role"], "content": content})
-        elif message["role"] == "assistant":
-            text = "".join(block.get("text", "") for block in content if block.get("type") == "text")
-            turn: dict[str, Any] = {"role": "assistant", "content": text or None}
-            if tool_calls(content):
-                turn["tool_calls"] = tool_calls(content)
-            out.append(turn)
-        else:
-            parts = []
-            for block in content:
-                if block.get("type") == "tool_result":
-                    out.append({"role": "tool", "tool_call_id": block["tool_use_id"],
-                                "content": _result_text(block.get("content"))})
-                elif block.get("type") == "text":
-                    parts.append({"type": "text", "text": block["text"]})
-                elif block.get("type") == "image":
-                    source = block["source"]
-                    url = source["url"] if source["type"] == "url" else f"data:{source['media_type']};base64,{source['data']}"
-                    parts.append({"type": "image_url", "image_url": {"url": url}})
-            if parts:
-                only_text = all(part["type"] == "text" for part in parts)
-                out.append({"role": "user", "content": "\n".join(p["text"] for p in parts) if only_text else parts})
-    return out
-
-
-def provider_tools(tools: list[dict[str, Any]] | None) -> list[dict[str, Any]] | None:
-    if not tools:
-        return None
-    return [{"type": "function", "function": {"name": tool["name"], "description": tool.get("description", ""),
-                                              "parameters": tool.get("input_schema") or {"type": "object"}}}
-            for tool in tools]
-
-
-def provider_tool_choice(choice: dict[str, Any] | None) -> Any:
-    if not choice:
-        return None
-    kind = choice.get("type")
-    if kind == "tool":
-        return {"type": "function", "function": {"name": choice["name"]}}
-    return {"any": "required"}.get(kind, kind)
-
-
-def reply_content(message: dict[str, Any]) -> list[dict[str, Any]]:
-    """A provider's answer message as Anthropic content blocks."""
-    blocks: list[dict[str, Any]] = [{"type": "text", "text": message["content"]}] if message.get("content") else []
-    for call in message.get("tool_calls") or []:
-        function = call.get("function") or {}
-        try:
-            arguments = json.loads(function.get("arguments") or "{}")
-        except ValueError:
-            arguments = {"_unparsed_arguments": function.get("arguments")}
-        blocks.append({"type": "tool_use", "id": call.get("id") or "", "name": function.get("name") or "",
-                       "input": arguments})
-    return blocks
-
-
-def _result_text(content: Any) -> str:
-    if isinstance(content, str):
-        return content
-    return "".join(block.get("text", "") for block in content or [] if isinstance(block, dict))

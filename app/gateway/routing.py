@@ -9,7 +9,7 @@ sets the tier; the decision keeps its reasons, so the ledger shows what routing 
 """
 from __future__ import annotations
 
-from app.gateway.chat import ChatRequest
+from app.gateway.chat import ChatRequest, block_text
 from app.gateway.models import ModelChoice
 from app.policy.schema import Policy
 from app.pricing import Usage
@@ -17,8 +17,13 @@ from app.routing import RouteDecision
 
 
 def route_text(chat: ChatRequest) -> str:
-    """What the rules read: the transcript plus the tools on offer."""
-    text = chat.transcript()
+    """What routing reads: the system prompt and every turn as plain text, plus the tools on offer.
+
+    No role labels, as ``/v1/route`` reads its ``messages``: the learned router was trained on plain
+    text, so a lone "Hello" is placed exactly where ``/v1/route`` places ``{"text": "Hello"}``.
+    """
+    parts = [chat.system] + [block_text(message["content"]) for message in chat.messages]
+    text = "\n".join(part for part in parts if part)
     if chat.tools:
         text += "\ntools: " + ", ".join(f"{tool['name']} ({tool.get('description', '')})" for tool in chat.tools)
     return text

@@ -227,7 +227,7 @@ class Policy(Strict):
                 if gate.name not in gate_names:
                     problems.append((("task_types", name, "gates", index, "name"),
                                      f"unknown gate {gate.name!r}; known gates: {', '.join(sorted(gate_names))}"))
-        from app.shadow.comparators import COMPARATORS  # lazy, like the gates
+        from app.comparators.base import COMPARATORS  # lazy, like the gates
 
         for name, task in self.task_types.items():
             if task.shadow and task.shadow.comparator and task.shadow.comparator not in COMPARATORS:

@@ -57,7 +57,7 @@ def build_tier_providers(policy: "Policy", settings: "Settings") -> dict[str, Pr
 def init_app(app) -> None:
     """Build this process's providers at start (importing the SDK), so RQ's forked work horses inherit
     them ready instead of importing and building them again for every job."""
-    from app.routing_state import current_policy
+    from app.routing.state import current_policy
 
     with app.app_context():
         policy = current_policy()

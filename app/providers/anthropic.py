@@ -15,7 +15,7 @@ from typing import Any, Iterator
 from app.errors import ProviderError
 from app.pricing import PriceTable, Usage
 from app.providers.base import ModelCall, ModelReply, Provider, not_the_api
-from app.routing.tokens import estimate_tokens
+from app.providers.tokens import estimate_tokens
 
 CACHE_CONTROL = {"type": "ephemeral"}
 JSON_ONLY_NOTE = "Answer with JSON only: no prose and no code fences."

@@ -20,6 +20,10 @@ if TYPE_CHECKING:
     from app.policy.schema import ProviderSpec
 
 
+# Why a model stopped, in the Messages API's words (the OpenAI formats map them to finish_reason).
+END_TURN, MAX_TOKENS, STOP_SEQUENCE, TOOL_USE = "end_turn", "max_tokens", "stop_sequence", "tool_use"
+
+
 @dataclass(frozen=True)
 class ModelCall:
     """One request to a model."""

@@ -16,7 +16,7 @@ from requests.adapters import HTTPAdapter
 from urllib3.util.retry import Retry
 
 from app.errors import ProviderError
-from app.gateway.openai_format import STOP_REASONS, provider_messages, provider_tool_choice, provider_tools, reply_content
+from app.providers.openai_wire import STOP_REASONS, provider_messages, provider_tool_choice, provider_tools, reply_content
 from app.pricing import Usage
 from app.providers.base import ModelCall, ModelReply, Provider, not_the_api
 

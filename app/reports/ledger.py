@@ -5,7 +5,7 @@ baseline), summed in SQL per group, purpose, model and batch flag, then split in
 (see ``app.reports.attribution``). Request counts come from the requests table, so a request that
 failed before any model call still counts; the ledger rows of LLM-router calls (kind ``route``) and of
 reviewers' re-runs (kind ``rerun``) are not tasks, so their cost is counted (as overhead, under the
-task's key and workflow, ``app.overhead``) but they are not. Plain
+task's key and workflow, ``app.money.overhead``) but they are not. Plain
 SQLAlchemy expressions, so the same queries run on SQLite and PostgreSQL; only the month expression
 differs by dialect.
 """

@@ -92,7 +92,7 @@ def record_router_call(decision: LlmRouteDecision, mode: str) -> None:
     from app.store import db
 
     attempt = decision.router_attempt
-    api_key = getattr(g, "api_key", None)  # /v1/fallback also links the row to its request (app.overhead)
+    api_key = getattr(g, "api_key", None)  # /v1/fallback also links the row to its request (app.money.overhead)
     row = Request(kind="route", task_type=decision.task_type, tier=attempt.tier, model=attempt.model,
                   api_key_id=api_key.id if api_key is not None else None,
                   status="done" if attempt.ok else "failed", exec_mode="sync",

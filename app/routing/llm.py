@@ -23,14 +23,14 @@ import re
 from dataclasses import dataclass, field, replace
 from typing import Mapping
 
-from app.cascade.records import AttemptRecord
-from app.errors import ProviderError
+from app.calls import AttemptRecord, Guards
 from app.gates import parse_json
 from app.policy.schema import Policy
 from app.pricing import Usage
 from app.providers.base import ModelCall, Provider
+from app.providers.breaker import CircuitBreaker
 from app.routing.rules import UNKNOWN_TASK_TYPE, RouteDecision, RouteInput, RulesRouter
-from app.routing.tokens import estimate_tokens
+from app.providers.tokens import estimate_tokens
 
 ROUTER_PURPOSE = "router"
 # The router reads the start and the end of a long request; its size is given as a number anyway.
@@ -121,8 +121,11 @@ def read_verdict(text: str, policy: Policy) -> RouterVerdict:
 class LlmRouter:
     """Asks the router tier's model; one instance per policy, shared between requests."""
 
-    def __init__(self, policy: Policy, rules: RulesRouter, providers: Mapping[str, Provider]):
+    def __init__(self, policy: Policy, rules: RulesRouter, providers: Mapping[str, Provider],
+                 breaker: CircuitBreaker | None = None):
         self.policy, self.rules, self.providers = policy, rules, providers
+        # The router's call goes through the one guarded call: breaker, attempt record, metrics.
+        self.guards = Guards(policy.prices, breaker=breaker)
         self.prompt = router_prompt(policy)
 
     def ask(self, request: RouteInput, input_tokens: int) -> tuple[RouterVerdict, AttemptRecord]:
@@ -134,13 +137,9 @@ class LlmRouter:
         call = ModelCall(model=model, messages=[{"role": "user", "content": router_message(request, input_tokens)}],
                          cached_system=self.prompt, max_tokens=policy.router.max_output_tokens, json_output=True,
                          tier=tier, purpose=ROUTER_PURPOSE, expected_output_tokens=60)
-        try:
-            reply = provider.complete(call)
-        except ProviderError as exc:
-            record.gate, record.reason = "provider", str(exc)
-            return RouterVerdict(None, None, "", 0.0, f"the router call failed: {exc}"), record
-        record.usage, record.latency_ms, record.output_text = reply.usage, reply.latency_ms, reply.text
-        record.cost_usd = policy.prices.cost(model, reply.usage)
+        reply = self.guards.complete(provider, call, record)
+        if reply is None:
+            return RouterVerdict(None, None, "", 0.0, f"the router call failed: {record.reason}"), record
         if reply.dry_run:
             record.ok, record.reason = True, "dry run"
             return RouterVerdict(None, None, "", 0.0, "dry run: no router model was called"), record

@@ -12,9 +12,9 @@ from decimal import Decimal
 
 from app.policy.schema import Policy
 from app.pricing import Usage
+from app.providers.tokens import estimate_message_tokens, estimate_tokens
 from app.routing.matching import PhraseMatcher, tokens
 from app.routing.sensitive import SensitiveDetector
-from app.routing.tokens import estimate_message_tokens, estimate_tokens
 
 UNKNOWN_TASK_TYPE = "unknown"
 MIN_EXPECTED_OUTPUT_TOKENS = 16

@@ -17,7 +17,7 @@ from sqlalchemy.orm import Session
 
 from app.errors import Conflict, InvalidField
 from app.policy import Policy, default_policy_text, load_policy, parse_policy
-from app.routing_state import install_policy
+from app.routing.state import install_policy
 from app.sampling.audit import ADJUST, CLASS_TASK_TYPES, MOVE_UP, RECOMMENDATION_TEXT, class_rates
 from app.store import PolicyVersion, Review, utcnow
 

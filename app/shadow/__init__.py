@@ -19,7 +19,7 @@ def init_app(app: Flask) -> None:
     """Give templates ``shadow_section(period)`` and the recommendation texts: the reports page's partial
     reads them, so the page's view needs no change."""
     def shadow_section(period):
-        from app.routing_state import current_policy
+        from app.routing.state import current_policy
         from app.shadow.report import shadow_report
         from app.store import db
 

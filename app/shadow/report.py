@@ -27,7 +27,7 @@ from app.policy import Policy
 from app.reports.period import Period
 from app.sampling.audit import ADJUST, KEEP, MOVE_UP, NO_DATA, recommend
 from app.sampling.audit import RECOMMENDATION_TEXT as SAMPLE_TEXT
-from app.shadow.comparators import choose
+from app.comparators.base import choose
 from app.store import Review, ShadowComparison
 from app.store.shadow import AGREE, DISAGREE, FAILED, NOT_JUDGED, QUEUED
 

@@ -34,7 +34,7 @@ from app.errors import ProviderError
 from app.gates.checks import parse_json
 from app.policy import Policy
 from app.providers import AnthropicProvider, ModelCall, ModelReply, Provider, build_tier_providers
-from app.shadow.comparators import Case, Verdict, build
+from app.comparators.base import Case, Verdict, build
 from app.shadow.sampling import JOB_TIMEOUT_SECONDS, RESULT_TTL_SECONDS, spent_this_month
 from app.store import Attempt, Request, ShadowComparison, utcnow
 from app.store.shadow import FAILED, JUDGE_PURPOSE, QUEUED, SHADOW_KIND, SHADOW_PURPOSE

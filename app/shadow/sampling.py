@@ -23,7 +23,7 @@ from sqlalchemy.orm import Session
 
 from app.policy import Policy
 from app.pricing import Usage
-from app.shadow.comparators import choose
+from app.comparators.base import choose
 from app.store import Attempt, Request, ShadowComparison
 from app.store.shadow import QUEUED
 

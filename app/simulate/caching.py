@@ -15,7 +15,7 @@ from decimal import Decimal
 from app.cascade.prompts import cached_prefix
 from app.policy.schema import Policy
 from app.pricing import Usage
-from app.routing.tokens import estimate_tokens
+from app.providers.tokens import estimate_tokens
 
 
 @dataclass(frozen=True)

@@ -78,7 +78,7 @@ class Request(Base):
     """The ledger entry of one fallback or classify request; the job id is this id.
 
     ``status``, ``owner`` and ``lease_until`` are the request's place in its lifecycle; only
-    ``app.lifecycle`` changes them (see there for the states and who may move a request on).
+    ``app.execution.lifecycle`` changes them (see there for the states and who may move a request on).
     """
 
     __tablename__ = "requests"
@@ -262,7 +262,7 @@ class PolicyVersion(Base):
 
 
 class Budget(Base):
-    """A spending limit per API key or per workflow, per month or day (``app.budgets``).
+    """A spending limit per API key or per workflow, per month or day (``app.money.budgets``).
 
     ``spent_usd`` is settled spend of the current period (``period_key``), ``reserved_usd`` the estimates
     of calls in flight; both move only by conditional SQL updates.

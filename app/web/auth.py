@@ -12,21 +12,19 @@ from datetime import timedelta
 from functools import wraps
 from urllib.parse import urlsplit
 
-from flask import Blueprint, Flask, current_app, flash, g, redirect, render_template, request, session, url_for
+from flask import Blueprint, Flask, current_app, flash, g, has_request_context, redirect, render_template, request, session, url_for
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 from werkzeug.security import check_password_hash, generate_password_hash
 
-from app.errors import InvalidField
+from app.admin.accounts import MIN_PASSWORD_CHARS, create_reviewer, normalize_email  # noqa: F401 (re-exported)
 from app.store import Reviewer, db
-from app.store.models import ADMIN_ROLE, REVIEWER_ROLE
 
 bp = Blueprint("auth", __name__)
 
 CSRF_FIELD = "csrf_token"
 CSRF_HEADER = "X-CSRF-Token"
 SESSION_LIFETIME = timedelta(hours=12)
-MIN_PASSWORD_CHARS = 10
 # Failed logins before /login refuses them for a while, counted twice: per client address and email, so
 # that behind a reverse proxy (one address for everyone) one reviewer's typos lock out no one else; and
 # per address alone, with a higher bound, so spraying one password over many emails is limited too.
@@ -43,26 +41,7 @@ _DUMMY_HASH = generate_password_hash(secrets.token_urlsafe(16))
 
 
 # -- accounts ------------------------------------------------------------------------------------
-
-def normalize_email(email: str) -> str:
-    return email.strip().lower()
-
-
-def create_reviewer(session: Session, email: str, password: str, *, admin: bool = False) -> Reviewer:
-    """Store a reviewer with a salted scrypt hash of the password (werkzeug's default)."""
-    email = normalize_email(email)
-    if "@" not in email or len(email) > 320:
-        raise InvalidField("give the reviewer's email address", "email")
-    if len(password) < MIN_PASSWORD_CHARS:
-        raise InvalidField(f"the password needs at least {MIN_PASSWORD_CHARS} characters", "password")
-    if session.scalar(select(Reviewer).where(func.lower(Reviewer.email) == email)) is not None:
-        raise InvalidField(f"a reviewer with email {email} already exists", "email")
-    reviewer = Reviewer(email=email, password_hash=generate_password_hash(password),
-                        role=ADMIN_ROLE if admin else REVIEWER_ROLE)
-    session.add(reviewer)
-    session.flush()
-    return reviewer
-
+# Creating accounts is app.admin.accounts' job (the CLI and the admin pages share it); logging in is this module's.
 
 def check_credentials(session: Session, email: str, password: str) -> Reviewer | None:
     """The active reviewer with this email and password, or None."""
@@ -206,5 +185,8 @@ def _nav_links(app: Flask) -> list[tuple[str, str]]:
     links = [("Review queue", "/review"), ("Quality audit", "/review/audit")]
     if "/reports" in rules:
         links.append(("Reports", "/reports"))
+    reviewer = current_reviewer() if has_request_context() else None
+    if reviewer is not None and reviewer.is_admin:
+        links.append(("Admin", "/admin"))
     return [(label, path) for label, path in links if path in rules]
 

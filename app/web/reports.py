@@ -10,7 +10,7 @@ from decimal import Decimal
 
 from flask import Blueprint, current_app, render_template, request
 
-from app.api.reports import csv_response
+from app.web.downloads import csv_response
 from app.errors import InvalidField
 from app.reports import (DEFAULT_GROUPING, GROUPINGS, DisplayCurrency, Period, parse_period, quality_csv,
                          quality_report, savings_csv, savings_report)
@@ -18,7 +18,7 @@ from app.reports.charts import Marker, Series, bar_chart, column_chart, dollars
 from app.reports.export import CENTS, figures_row
 from app.reports.quality import (ESCALATION_GOOD_BELOW_PCT, ESCALATION_START_HIGHER_ABOVE_PCT,
                                  FORMAT_SUCCESS_TARGET_PCT, MIN_REQUESTS_FOR_SUGGESTION, class_row)
-from app.routing_state import current_policy
+from app.routing.state import current_policy
 from app.store import db
 from app.web.auth import login_required
 
@@ -43,6 +43,10 @@ def _period() -> tuple[Period, str | None]:
     except InvalidField as exc:
         return default_period(), exc.message
 
+
+# Fewer requests with a model call than this, and the saving is shown without red or green: a first
+# test call, a router call or one escalation can make it look like a loss before there is traffic to judge.
+JUDGE_SAVING_FROM_REQUESTS = 20
 
 # Below this baseline a month's figures are mostly fractions of a cent, so the page shows four
 # decimals ($0.0042) instead of rounding nearly everything to $0.00.
@@ -118,6 +122,7 @@ def page():
                            classes=classes, savings_by_class=savings_by_class, suggestions=quality.suggestions,
                            charts=charts, display=display, money=money_formatter(places), baseline_model=policy.baseline_model,
                            workflows=workflows, waiting=waiting, min_requests=MIN_REQUESTS_FOR_SUGGESTION,
+                           judge_saving_from=JUDGE_SAVING_FROM_REQUESTS,
                            per_thousand=per_thousand,
                            unattributed=by_month.unattributed, args=request.args,
                            window={name: request.args[name] for name in ("from", "to") if request.args.get(name)})
@@ -141,6 +146,6 @@ def quality_download():
 @bp.app_template_global()
 def budget_rows():
     """Every budget with this period's spend, for ``_budgets.html``."""
-    from app.budgets import list_budgets
+    from app.money.budgets import list_budgets
 
     return list_budgets(db())

@@ -4,8 +4,10 @@ from __future__ import annotations
 from flask import Blueprint, flash, redirect, render_template, request, url_for
 
 from app.errors import ApiError, Conflict, NotFound
-from app.reviews import KINDS, STATUSES, DecisionInput, QueueFilter, age_seconds, attempts_of, count_reviews, decide, \
+from app.reviews.service import KINDS, STATUSES, DecisionInput, QueueFilter, age_seconds, attempts_of, count_reviews, decide, \
     get_review, is_low_risk, list_reviews, next_pending_id, queue_counts, reason_key, reason_label
+from app.reviews.summary import summarize
+from app.reviews.edits import current_label, edit_rules, with_label
 from app.store import db
 from app.web.auth import current_reviewer, login_required
 
@@ -45,7 +47,7 @@ def queue():
     return render_template("review_list.html", items=items, counts=queue_counts(db(), flt), flt=flt,
                            args=request.args, age_choices=AGE_CHOICES, statuses=STATUSES, kinds=KINDS,
                            age_seconds=age_seconds, reason_key=reason_key, reason_label=reason_label,
-                           is_low_risk=is_low_risk, total=total, page=page, pages=pages, links=links,
+                           is_low_risk=is_low_risk, total=total, page=page, pages=pages, links=links, summarize=summarize,
                            first=flt.offset + 1 if items else 0, last=flt.offset + len(items))
 
 
@@ -91,7 +93,10 @@ def _missing(exc: NotFound):
 
 def _render_item(review_id: str, *, error: str | None = None, status: int = 200, form: dict | None = None):
     review = get_review(db(), review_id)
+    rules = edit_rules(db(), review)
+    shown = (form or {}).get("text", review.draft)
     return render_template("review_item.html", review=review, attempts=attempts_of(db(), review),
+                           labels=rules.labels, picked_label=(form or {}).get("label") or current_label(rules, shown),
                            next_id=next_pending_id(db(), review), age=age_seconds(review), reason_key=reason_key,
                            reason_label=reason_label,
                            error=error, form=form or {}), status
@@ -110,6 +115,15 @@ def decision(review_id: str):
     if text is not None:
         text = text.replace("\r\n", "\n")  # browsers send a textarea's line breaks as CRLF
     review = get_review(db(), review_id)
+    picked = form.get("label")
+    if picked:  # the label picker: its choice goes into the (possibly edited) text
+        rules = edit_rules(db(), review)
+        base = text if text is not None else (review.draft or "")
+        if rules.canonical_label(picked) is None:
+            return _render_item(review_id, error=f"label: {picked!r} is not one of the request's labels: "
+                                                 f"{', '.join(rules.labels or [])}", status=422, form=form)
+        if current_label(rules, base) != rules.canonical_label(picked):
+            text = with_label(base, rules.canonical_label(picked))
     if text is not None and text.strip() == (review.draft or "").strip():
         text = None  # unchanged: approve the draft as it is
     try:

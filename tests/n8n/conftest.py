@@ -19,6 +19,9 @@ from tests.n8n import harness
 RUN_DIR = harness.REPO_ROOT / "test-artifacts" / "n8n-e2e"
 
 CREDENTIAL_TYPE = "tiergateApi"
+# The shipped workflows name their credential only ("Tiergate account", id null: n8n resolves it by name on
+# import and in the editor); the test-only workflows refer to this id, so the credential is imported under it.
+CREDENTIAL_ID = "tiergateApiCred1"
 
 
 def _require_npm() -> None:
@@ -83,14 +86,14 @@ def node_tarball(run_dir):
 @pytest.fixture(scope="module")
 def credential_ids(workflows):
     """The Tiergate credential(s) the workflow files refer to: ``{id: name}``."""
-    return {node["credentials"][CREDENTIAL_TYPE]["id"]: node["credentials"][CREDENTIAL_TYPE]["name"]
+    return {node["credentials"][CREDENTIAL_TYPE]["id"] or CREDENTIAL_ID: node["credentials"][CREDENTIAL_TYPE]["name"]
             for workflow in workflows.values() for node in workflow["nodes"]
             if CREDENTIAL_TYPE in node.get("credentials", {})}
 
 
 @pytest.fixture(scope="module")
 def n8n(run_dir, n8n_binary, node_tarball, tiergate, workflows, credential_ids):
-    """n8n with the packed node installed, the credential and the three workflows imported and published."""
+    """n8n with the packed node installed, the credential and the shipped workflows imported and published."""
     instance = harness.N8n(n8n_binary, run_dir / "n8n-home")
     instance.install_node_package(node_tarball)
     instance.import_credentials([

@@ -62,7 +62,9 @@ def test_basic_llm_chain_runs_on_tiergate_auto(gateway_n8n, tiergate, fake_model
     execution = _run(gateway_n8n, "gateway-llm-chain")
 
     (item,) = harness.node_output(execution, "Basic LLM Chain")
-    assert item["text"] == "Fake answer: Write one friendly sentence welcoming Ada to the team."
+    # tiergate/auto routes as /v1/route does (learned); a prompt it reads as a support reply (e.g. "welcoming
+    # Ada to the team") would be held for review by the default policy and answered with the held notice.
+    assert item["text"] == "Fake answer: Write one friendly sentence about the sea."
     rows = _gateway_rows(tiergate)[before:]
     assert len(rows) == 1 and rows[0][1] == "done" and rows[0][2] in {"tier1", "tier2", "tier3"}
     assert float(rows[0][4]) > 0 and float(rows[0][5]) > 0

@@ -1,0 +1,1 @@
+"""What an operator manages from the admin pages and the CLI: API keys, reviewers, failing callbacks."""

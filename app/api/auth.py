@@ -1,0 +1,89 @@
+"""API keys: created from the command line, stored as SHA-256 hashes, scoped per integration.
+
+Keys are 32 random bytes, so a plain SHA-256 is a safe hash for them (a slow password hash buys
+nothing against a key with that much entropy, and would cost milliseconds on every webhook).
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from functools import wraps
+
+from flask import g, request
+from redis import Redis, RedisError
+from sqlalchemy import select
+
+from app.admin.keys import (KEY_GENERATION, KEY_PREFIX, SCOPES, create_key, hash_key,  # noqa: F401  (re-exported)
+                            parse_scopes, revoke_key)
+from app.errors import Forbidden, Unauthorized
+from app.execution.queue import get_queue
+from app.store import ApiKey, db
+
+KEY_CACHE_MAX_ENTRIES = 10_000
+
+
+@dataclass(frozen=True)
+class KeyIdentity:
+    """What a request needs to know about its key, safe to cache."""
+
+    id: int
+    name: str
+    scope_set: frozenset[str]
+
+
+_key_cache: dict[str, tuple[bytes | None, KeyIdentity | None]] = {}
+
+
+def presented_key() -> str | None:
+    header = request.headers.get("Authorization", "")
+    if header.lower().startswith("bearer "):
+        return header[7:].strip() or None
+    return request.headers.get("X-API-Key", "").strip() or None
+
+
+def authenticate(scope: str) -> ApiKey:
+    """The request's key if it exists, is not revoked and carries ``scope`` (admin carries all)."""
+    key = authenticate_any()
+    if scope not in key.scope_set and "admin" not in key.scope_set:
+        raise Forbidden(f"this API key lacks the '{scope}' scope", "Authorization")
+    return key
+
+
+def authenticate_any() -> KeyIdentity:
+    """The request's key if it exists and is not revoked, whatever its scopes (read-only lookups)."""
+    plain = presented_key()
+    if not plain:
+        raise Unauthorized("missing API key: send 'Authorization: Bearer <key>' or 'X-API-Key: <key>'", "Authorization")
+    key = _lookup(hash_key(plain))
+    if key is None:
+        raise Unauthorized("invalid or revoked API key", "Authorization")
+    return key
+
+
+def _lookup(key_hash: str) -> KeyIdentity | None:
+    try:
+        generation, redis_up = get_queue().redis.get(KEY_GENERATION), True
+    except RedisError:  # Redis is only the fast path: ask the database, and cache nothing meanwhile
+        generation, redis_up = None, False
+    cached = _key_cache.get(key_hash)
+    if redis_up and cached is not None and cached[0] == generation:
+        return cached[1]
+    row = db().scalar(select(ApiKey).where(ApiKey.key_hash == key_hash))
+    identity = (KeyIdentity(row.id, row.name, frozenset(row.scope_set))
+                if row is not None and row.revoked_at is None else None)
+    if not redis_up:
+        return identity
+    if len(_key_cache) >= KEY_CACHE_MAX_ENTRIES:
+        _key_cache.clear()
+    _key_cache[key_hash] = (generation, identity)
+    return identity
+
+
+def require_scope(scope: str):
+    """Decorator for API views: authenticate and put the key on ``g.api_key``."""
+    def decorator(view):
+        @wraps(view)
+        def wrapper(*args, **kwargs):
+            g.api_key = authenticate(scope)
+            return view(*args, **kwargs)
+        return wrapper
+    return decorator

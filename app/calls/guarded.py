@@ -1,0 +1,202 @@
+"""The one guarded model call: every call Tiergate pays for goes through ``Guards``.
+
+For each call, in this order: the circuit breaker (a model whose circuit is open is not called), the
+budget reservation (the call's estimate is held before it goes out; a refused reservation means no
+call), the in-flight note (so a crash mid-call still leaves the paid call to be booked), the call, then
+the settlement (the actual cost booked, the hold drawn down), the breaker's verdict, the attempt record
+and the metrics. Cascade steps, classify chunks, live streams, the LLM router, shadow and judge calls
+and reviewers' re-runs all call it; a new paying feature does too, and inherits every guard.
+
+Callers keep what is theirs: what to do when a call is refused or fails (wait, escalate, fail) and how
+the answer is judged.
+"""
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from decimal import Decimal
+from typing import Iterator, Protocol, Sequence
+
+from app.calls.attempt import AttemptRecord
+from app.errors import ProviderError
+from app.metrics import COST_USD, MODEL_CALLS
+from app.pricing import PriceTable, Usage
+from app.providers.base import ModelCall, ModelReply, Provider, call_text, tool_uses
+from app.providers.breaker import CircuitBreaker
+from app.providers.tokens import estimate_tokens
+
+# Why a call was not made or did not answer, as ``AttemptRecord.gate`` says it.
+CIRCUIT, BUDGET, PROVIDER = "circuit", "budget", "provider"
+CLOSED_EARLY = "the client closed the stream before the end; booked at the call's estimate"
+
+
+class CallObserver(Protocol):
+    """Told about every model call just before it goes out and once it is over (e.g. to remember the
+    calls in flight, so a crash mid-call still shows in the ledger)."""
+
+    def before(self, call: ModelCall) -> None: ...
+
+    def after(self, call: ModelCall) -> None: ...
+
+
+class SpendGuard(Protocol):
+    """Budgets around each model call (``app.money.budgets.RequestSpend``)."""
+
+    def reserve(self, model: str, estimate: Decimal) -> str | None:
+        """Hold ``estimate`` before a call; returns why the call may not run, or None."""
+
+    def settle(self, estimate: Decimal, cost: Decimal, *, draw: bool = True) -> None:
+        """Book the call's actual cost."""
+
+
+class CallRefused(Exception):
+    """A stream that was not opened: its circuit is open (``gate == CIRCUIT``) or its budget has no room."""
+
+    def __init__(self, gate: str, reason: str):
+        super().__init__(reason)
+        self.gate, self.reason = gate, reason
+
+
+def call_estimate(prices: PriceTable, call: ModelCall) -> Decimal:
+    """What a call will cost, before it runs: its text at the plain input price plus the expected
+    answer (or a quarter of the input) at the output price."""
+    tokens_in = estimate_tokens(call_text(call)) + sum(4 for _ in call.messages)
+    tokens_out = call.expected_output_tokens or max(64, tokens_in // 4)
+    return prices.plain_cost(call.model, Usage(input_tokens=tokens_in, output_tokens=min(tokens_out, call.max_tokens)))
+
+
+@dataclass
+class Guards:
+    """What watches the model calls of one piece of work (a request, a list chunk, a comparison)."""
+
+    prices: PriceTable
+    breaker: CircuitBreaker | None = None
+    spend: SpendGuard | None = None
+    observers: Sequence[CallObserver] = ()
+
+    def available(self, model: str) -> bool:
+        """May ``model`` be called now? Takes the half-open circuit's one probe when it is its turn."""
+        return self.breaker is None or self.breaker.acquire(model)
+
+    def complete(self, provider: Provider, call: ModelCall, record: AttemptRecord, *,
+                 circuit_checked: bool = False) -> ModelReply | None:
+        """Make ``call`` for ``record`` and fill the record; None when no answer came back.
+
+        ``record.gate`` then says why: ``circuit`` and ``budget`` (not called, nothing paid) or
+        ``provider`` (called and failed after the transport's retries). ``circuit_checked``: the caller
+        already took the breaker's permission (``available``) to decide how to wait.
+        """
+        refused, estimate = self._reserve(call, circuit_checked)
+        if refused is not None:
+            record.gate, record.reason = refused.gate, refused.reason
+            return None
+        self._before(call)
+        try:
+            reply = provider.complete(call)
+        except ProviderError as exc:
+            self._failed(record, call, estimate, exc)
+            return None
+        finally:
+            self._after(call)
+        self._answered(record, reply, estimate)
+        return reply
+
+    def stream(self, provider: Provider, call: ModelCall, record: AttemptRecord, *,
+               circuit_checked: bool = False) -> Iterator[dict]:
+        """``provider.stream(call)`` under the same guards; the record is filled when the stream ends.
+
+        Raises ``CallRefused`` at the first ``next()`` when the call may not go out, ``ProviderError``
+        when it fails. A stream the client closes early is booked at the call's estimate: the provider
+        bills what it generated, which nobody here saw.
+        """
+        refused, estimate = self._reserve(call, circuit_checked)
+        if refused is not None:
+            record.gate, record.reason = refused.gate, refused.reason
+            raise refused
+        self._before(call)
+        finished = False
+        try:
+            for event in provider.stream(call):
+                if event["type"] == "done":
+                    self._answered(record, event["reply"], estimate)
+                    finished = True
+                yield event
+        except ProviderError as exc:
+            self._failed(record, call, estimate, exc)
+            raise
+        except GeneratorExit:
+            if not finished:
+                self._closed_early(record, call, estimate)
+            raise
+        finally:
+            self._after(call)
+
+    def book_batch(self, record: AttemptRecord, reply: ModelReply) -> None:
+        """An answer that came from a Message Batch: priced at the batch discount, booked on the
+        budgets without a hold (the batch was submitted before the per-call reservation)."""
+        record.batch = True
+        self._fill(record, reply, batch=True)
+        if self.spend is not None:
+            self.spend.settle(Decimal(0), record.cost_usd, draw=False)
+        _count(record, "ok")
+
+    # -- steps -----------------------------------------------------------------------------------
+    def _reserve(self, call: ModelCall, circuit_checked: bool) -> tuple[CallRefused | None, Decimal]:
+        """The breaker's permission and the budget hold; returns why the call may not go out, and its estimate."""
+        if not circuit_checked and not self.available(call.model):
+            return CallRefused(CIRCUIT, self.breaker.describe(call.model)), Decimal(0)
+        if self.spend is None:
+            return None, Decimal(0)
+        estimate = call_estimate(self.prices, call)
+        reason = self.spend.reserve(call.model, estimate)
+        if reason:
+            MODEL_CALLS.labels(model=call.model, outcome="refused").inc()
+            return CallRefused(BUDGET, reason), estimate
+        return None, estimate
+
+    def _before(self, call: ModelCall) -> None:
+        for observer in self.observers:
+            observer.before(call)
+
+    def _after(self, call: ModelCall) -> None:
+        for observer in self.observers:
+            observer.after(call)
+
+    def _failed(self, record: AttemptRecord, call: ModelCall, estimate: Decimal, exc: ProviderError) -> None:
+        if self.spend is not None:
+            self.spend.settle(estimate, Decimal(0))
+        record.ok, record.gate, record.reason = False, PROVIDER, str(exc)
+        if self.breaker is not None and self.breaker.record_failure(call.model):
+            record.reason += f"; the circuit for {call.model} is now open"
+        _count(record, "error")
+
+    def _answered(self, record: AttemptRecord, reply: ModelReply, estimate: Decimal) -> None:
+        if self.breaker is not None:
+            self.breaker.record_success(record.model)
+        self._fill(record, reply)
+        if self.spend is not None:
+            self.spend.settle(estimate, record.cost_usd)
+        _count(record, "ok")
+
+    def _closed_early(self, record: AttemptRecord, call: ModelCall, estimate: Decimal) -> None:
+        cost = estimate if self.spend is not None else call_estimate(self.prices, call)
+        record.ok, record.gate, record.reason, record.cost_usd = False, PROVIDER, CLOSED_EARLY, cost
+        if self.spend is not None:
+            self.spend.settle(estimate, cost)
+        _count(record, "closed")
+
+    def _fill(self, record: AttemptRecord, reply: ModelReply, *, batch: bool = False) -> None:
+        record.usage, record.latency_ms, record.output_text = reply.usage, reply.latency_ms, reply.text
+        record.content, record.stop_reason = reply.content, reply.stop_reason
+        if tool_uses(reply.content):
+            record.output_text = "\n".join([reply.text] + [f"[tool call {block['name']}: {json.dumps(block.get('input'))}]"
+                                                           for block in tool_uses(reply.content)]).strip()
+        if reply.provider and reply.model in self.prices.models:  # answered by a failover provider's model
+            record.provider, record.model = reply.provider, reply.model
+        record.cost_usd = self.prices.cost(record.model, reply.usage, batch=batch)
+
+
+def _count(record: AttemptRecord, outcome: str) -> None:
+    MODEL_CALLS.labels(model=record.model, outcome=outcome).inc()
+    if record.cost_usd:
+        COST_USD.labels(model=record.model).inc(float(record.cost_usd))

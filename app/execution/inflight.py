@@ -1,0 +1,78 @@
+"""Calls in flight: a Redis note of each model call from the moment it goes out until its outcome is
+stored, so the process that rescues a request after a crash can put the paid call in the ledger at its
+estimated cost.
+"""
+from __future__ import annotations
+
+import json
+from decimal import Decimal
+
+from redis import Redis, RedisError
+
+from app.calls.attempt import AttemptRecord
+from app.pricing import PriceTable, Usage
+from app.providers.base import ModelCall, call_text
+from app.providers.tokens import estimate_tokens
+
+IN_FLIGHT_KEY = "tiergate:inflight:{}"
+IN_FLIGHT_TTL_SECONDS = 24 * 3600
+LOST = "lost"
+
+
+class InFlightCalls:
+    """A call observer (``app.calls.CallObserver``) that keeps a Redis note of each call until it is stored."""
+
+    def __init__(self, redis: Redis, request_id: str, prices: PriceTable, *, keep_until_stored: bool = True):
+        self.redis, self.key, self.prices = redis, IN_FLIGHT_KEY.format(request_id), prices
+        # A list's chunks are stored one by one, each right after its calls: their notes go when the call ends.
+        self.keep_until_stored = keep_until_stored
+
+    def before(self, call: ModelCall) -> None:
+        try:
+            estimate = self.prices.plain_cost(call.model, Usage(
+                input_tokens=estimate_tokens(call_text(call)),
+                output_tokens=call.expected_output_tokens or call.max_tokens))
+        except Exception:  # a model without a price (a pass-through name): no estimate, still noted
+            estimate = Decimal(0)
+        note = {"model": call.model, "tier": call.tier, "purpose": call.purpose, "estimate": str(estimate)}
+        try:
+            with self.redis.pipeline() as pipe:
+                pipe.hset(self.key, str(id(call)), json.dumps(note))
+                pipe.expire(self.key, IN_FLIGHT_TTL_SECONDS)
+                pipe.execute()
+        except RedisError:  # the note is best effort; the call itself must not fail for it
+            pass
+
+    def after(self, call: ModelCall) -> None:
+        """The call is over but not yet in the ledger: the note stays until the outcome is stored
+        (``clear``), so a crash in between still leaves the paid call to be recorded."""
+        if not self.keep_until_stored:
+            try:
+                self.redis.hdel(self.key, str(id(call)))
+            except RedisError:
+                pass
+
+    def clear(self) -> None:
+        try:
+            self.redis.delete(self.key)
+        except RedisError:
+            pass
+
+
+def lost_calls(redis: Redis, request_id: str) -> list[AttemptRecord]:
+    """The calls a dead process had in flight for ``request_id``, as attempts of unknown outcome."""
+    key = IN_FLIGHT_KEY.format(request_id)
+    try:
+        notes = redis.hgetall(key)
+        redis.delete(key)
+    except RedisError:
+        return []
+    lost = []
+    for raw in notes.values():
+        note = json.loads(raw)
+        lost.append(AttemptRecord(
+            tier=note.get("tier") or "", model=note["model"], provider="unknown", purpose=LOST, ok=False, gate=LOST,
+            reason="the process running this call stopped before it answered: outcome unknown, "
+                   "cost estimated (the provider may have billed it)",
+            cost_usd=Decimal(note["estimate"])))
+    return lost

@@ -1,0 +1,1 @@
+"""The review queue: held drafts and audit samples, decided once."""

@@ -1,0 +1,99 @@
+"""The one intake: how every entry point turns a request into a stored ledger row before anything runs.
+
+``/v1/fallback``, ``/v1/classify``, ``/v1/chat/completions``, ``/v1/messages`` (plain and streamed) and
+whatever comes next go through ``accept``, in this order:
+
+1. **decide**: the entry point routes the request (its ``Ticket.admit`` gets the decision's cost);
+2. **admit on budgets**: a spent ``refuse`` budget raises ``BudgetExhausted`` (402, before anything is
+   stored or streamed); a ``downgrade`` budget moves the decision;
+3. **idempotency**: the row carries the ``Idempotency-Key`` under a unique index; a repeat with the
+   same body gets the first request's id back (``Accepted.replay_of``) and its admission is released,
+   a different body is a 409;
+4. **store**: the row is committed, leased to this process when it runs here (sync, streamed) or
+   queued for the workers (async);
+5. **run here or enqueue**: the entry point runs it (``app.tasks.runner.start_sync`` for one task, the
+   list runner for a list) or ``enqueue`` puts it on the queue through the kinds registry.
+
+A replay's answer comes from the ledger (``wait_for_answer``): no model is called twice.
+"""
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+from typing import Any, Callable
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from app.execution import idempotency, kinds, lifecycle
+from app.execution.runtime import Runtime
+from app.store import Request, new_id
+
+IN_PROCESS = ("sync", "stream")
+# How often a replay of a request still running looks at the ledger for its answer.
+REPLAY_POLL_SECONDS = 0.2
+FINISHED = ("done", "needs_review", "failed")
+
+
+@dataclass
+class Ticket:
+    """What an entry point hands the intake: how to admit and how to build its kind's ledger row."""
+
+    kind: str
+    api_key_id: int | None
+    exec_mode: str  # sync | async | stream
+    body: dict[str, Any]  # the request as its idempotency hash is taken
+    idempotency_key: str | None
+    # Budgets: raises BudgetExhausted, may downgrade the decision; returns what ``build`` needs.
+    admit: Callable[[str], Any]
+    # The ledger row for ``(request_id, admitted)``; status, lease and idempotency are the intake's.
+    build: Callable[[str, Any], Request]
+    # Frees the admission of a request that will not run (a replay).
+    release: Callable[[str], None]
+
+
+@dataclass
+class Accepted:
+    """A stored request, or the earlier one it repeats."""
+
+    request_id: str
+    row: Request | None = None
+    replay_of: str | None = None
+
+
+def accept(rt: Runtime, session: Session, ticket: Ticket) -> Accepted:
+    """Admit, check the Idempotency-Key and store; see the module docstring."""
+    request_id = new_id("req")
+    admitted = ticket.admit(request_id)
+    row = ticket.build(request_id, admitted)
+    row.kind = ticket.kind
+    if ticket.exec_mode in IN_PROCESS:
+        row.status, row.owner, row.lease_until = lifecycle.RUNNING, rt.leases.owner, lifecycle.lease()
+    else:
+        row.status, row.owner = lifecycle.QUEUED, None
+        row.lease_until = lifecycle.lease(lifecycle.QUEUE_CHECK_SECONDS)
+    row.idempotency_key = idempotency.normalised(ticket.idempotency_key)
+    row.idempotency_hash = idempotency.body_hash(ticket.body)
+    earlier = idempotency.store_once(session, [row], row, rt.settings.idempotency_ttl_seconds)
+    if earlier is not None:
+        ticket.release(request_id)
+        return Accepted(request_id, replay_of=earlier)
+    return Accepted(request_id, row=row)
+
+
+def enqueue(rt: Runtime, kind: str, request_id: str) -> bool:
+    """Put a stored request of ``kind`` on the queue; False when Redis is away (the sweeper queues it)."""
+    return kinds.resume(rt, kind, request_id)
+
+
+def wait_for_answer(rt: Runtime, request_id: str, until: float) -> dict[str, Any] | None:
+    """The stored answer of ``request_id``, waiting (up to ``time.monotonic()`` ``until``) while the
+    first copy of a repeated request is still running; None if it is not finished by then."""
+    while True:
+        with rt.store.session() as session:
+            row = session.execute(select(Request.status, Request.result).where(Request.id == request_id)).first()
+        if row is not None and row.result is not None and row.status in FINISHED:
+            return row.result
+        if time.monotonic() >= until:
+            return None
+        time.sleep(REPLAY_POLL_SECONDS)

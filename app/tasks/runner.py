@@ -1,0 +1,304 @@
+"""Run a stored fallback request through the cascade and write the ledger: attempts, totals, review, callback.
+
+A sync request runs right in the web process that received it (``start_sync``): stored first, leased
+to that process, its cascade in a greenlet beside the HTTP request, so an answer costs no queue round
+trip and waiting on the model costs no thread. An async request, or a sync one whose web process died,
+runs in a worker (``run_job``). Both end in ``store_outcome``: one transaction with the outcome, the
+attempts, the review item and the callback (``app.execution.outbox``). State moves go through ``app.execution.lifecycle``.
+"""
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from decimal import Decimal
+from typing import Any
+
+from rq import Retry
+from sqlalchemy import func, insert, select, update
+
+from app.execution import kinds, lifecycle
+from app.execution import outbox
+from app.money.budgets import request_spend
+from app.cascade import CascadeInput, CascadeResult, run_cascade
+from app.cascade.records import AttemptRecord
+from app.execution.inflight import InFlightCalls, lost_calls
+from app.execution.sync import SyncTask
+from app.money.overhead import RERUN_PURPOSE, with_overhead, workflow_of
+from app.policy import TaskType
+from app.policy.schema import GateSpec
+from app.execution.runtime import Runtime
+from app.shadow.sampling import shadowed
+from app.store import Attempt, Request, Review, utcnow
+
+log = logging.getLogger(__name__)
+
+JOB = "workers.fallback.run_fallback_job"
+# The kinds of stored request this runner executes: its own, the drop-in gateway's calls and re-runs.
+FALLBACK, GATEWAY, RERUN = "fallback", "gateway", "rerun"
+RERUN_OF = "rerun_of"  # in a re-run's payload: the request it re-runs
+JOB_TIMEOUT_SECONDS = 15 * 60
+# The first retry is immediate: it is usually a job whose worker crashed. The sweeper is the net under it.
+JOB_RETRY = Retry(max=2, interval=[0, 60])
+RESULT_TTL_SECONDS = 3600
+# How long an async request may wait out a provider outage (``on_provider_error: wait``) before it fails.
+PROVIDER_WAIT_SECONDS = 10 * 60
+# A sync request stops waiting for a provider this long before its bound, to answer with the reason.
+SYNC_WAIT_MARGIN_SECONDS = 1.0
+GENERIC_TASK = TaskType(tier="tier2", gates=[GateSpec(name="non_empty")])
+MAX_OUTPUT_TEXT_CHARS = 20_000
+
+
+def enqueue(rt: Runtime, request_id: str) -> bool:
+    """Put the request's job on the queue; False when Redis is away (the sweeper queues it later)."""
+    try:
+        rt.job_queue.enqueue(JOB, request_id, job_id=request_id, retry=JOB_RETRY, job_timeout=JOB_TIMEOUT_SECONDS,
+                             result_ttl=RESULT_TTL_SECONDS, failure_ttl=7 * 24 * 3600)
+        return True
+    except Exception as exc:  # RedisError or a timeout: the request is stored, so it is not lost
+        log.warning("request %s stored but not queued (%s); the sweeper will queue it", request_id,
+                    type(exc).__name__)
+        return False
+
+
+def start_sync(rt: Runtime, request_id: str, payload: dict[str, Any], *, wait_until: float) -> SyncTask:
+    """Run a stored sync request (leased to this process) in a greenlet; the caller waits on the task."""
+    task = SyncTask()
+    claimed = lifecycle.Claimed(request_id, "fallback", payload, recovered=False)
+
+    def _run():
+        answer = None
+        try:
+            answer = run_claimed(rt, claimed, task=task, wait_until=wait_until)
+        except Exception as exc:
+            log.exception("request %s failed in the web process; handing it to the workers", request_id)
+            _hand_back(rt, request_id, exc)
+        finally:
+            task.finish(answer)
+
+    threading.Thread(target=_run, daemon=True, name=f"tiergate-{request_id}").start()
+    return task
+
+
+def run_job(rt: Runtime, request_id: str, *, final_try: bool = True) -> dict[str, Any] | None:
+    """A worker's run of a queued request (or one rescued from a dead process); safe to run twice."""
+    with rt.store.session() as session:
+        claimed = lifecycle.claim(session, request_id, rt.leases.owner)
+    if claimed is None:  # finished already, or running in a live process
+        return stored_answer(rt, request_id)
+    try:
+        return run_claimed(rt, claimed, wait_until=time.monotonic() + PROVIDER_WAIT_SECONDS)
+    except Exception as exc:
+        mark_failed(rt, request_id, exc, final=final_try)
+        raise
+
+
+def run_claimed(rt: Runtime, claimed: lifecycle.Claimed, *, task: SyncTask | None = None,
+                wait_until: float | None = None) -> dict[str, Any] | None:
+    """Run the cascade for a request this process owns and store the outcome; returns the answer."""
+    payload = claimed.payload
+    # Calls an earlier run paid for but never stored (its process died, or it crashed before storing).
+    lost = lost_calls(rt.redis, claimed.request_id) if task is None else []
+    spend = request_spend(rt.store, claimed.request_id, rt.settings)
+    in_flight = InFlightCalls(rt.redis, claimed.request_id, rt.policy().prices)
+    rerun = bool(payload.get(RERUN_OF))
+    with rt.leases.hold(claimed.request_id):
+        try:
+            result = execute(rt, payload, wait_until=wait_until, spend=spend, observers=[in_flight])
+        finally:
+            spend.release()
+        if rerun:
+            result = as_rerun(result)
+        result.attempts[:0] = lost
+        by_response = task is not None and task.respond_or_callback()
+        # A reviewer's re-run: its answer becomes a review item of the reviews module, no callback of ours.
+        answer = store_outcome(rt, claimed.request_id, result, payload, callback=not by_response and not rerun,
+                               recovered=claimed.recovered, create_review=not rerun)
+    if answer is not None:
+        in_flight.clear()  # every call is in the ledger now
+    if answer is not None and not rerun and shadowed(rt.policy(), result.task_type):
+        from app.shadow import after_delivery
+
+        after_delivery(rt.app, claimed.request_id)  # sampled answers also run on the baseline model, later
+    return answer
+
+
+def execute(rt: Runtime, payload: dict[str, Any], tier: str | None = None, *, wait_until: float | None = None,
+            observers=(), spend=None) -> CascadeResult:
+    """The cascade for a stored payload, on the decision's tier or ``tier``."""
+    policy = rt.policy()
+    decision = payload["decision"]
+    task = policy.task_types.get(decision["task_type"]) or GENERIC_TASK
+    snippets = ([payload["brand_rules"]] if payload.get("brand_rules") else []) + list(payload.get("knowledge") or [])
+    job = CascadeInput(
+        task_type=decision["task_type"], task=task, tier=tier or decision["tier"], text=payload.get("text"),
+        messages=payload.get("messages"), risk=payload.get("risk", "low"), external=bool(payload.get("external")),
+        output_schema=payload.get("output_schema"),
+        max_cost_usd=Decimal(str(payload["max_cost_usd"])) if payload.get("max_cost_usd") else None,
+        labels=payload.get("labels"), snippets=snippets, review_reasons=list(decision.get("review_reasons") or []),
+        confidence_threshold=payload.get("confidence_threshold"), wait_until=wait_until,
+        chat=payload.get("chat"),  # a drop-in gateway call (app.gateway): the client's prompt, tools and format
+    )
+    return run_cascade(policy, job, rt.providers(policy), breaker=rt.breaker, observers=observers, spend=spend)
+
+
+def answer_of(request_id: str, result: CascadeResult, payload: dict[str, Any]) -> dict[str, Any]:
+    """The contract's ``/v1/fallback`` answer for a cascade outcome."""
+    answer = {"request_id": request_id, "job_id": request_id, **result.to_dict(),
+              "decision_id": payload["decision"].get("id"), "metadata": payload.get("metadata") or {},
+              "review_id": None, "review_url": None}
+    return with_overhead(None, request_id, answer, payload["decision"])
+
+
+def store_outcome(rt: Runtime, request_id: str, result: CascadeResult, payload: dict[str, Any], *,
+                   callback: bool, recovered: bool = False, create_review: bool = True) -> dict[str, Any] | None:
+    """Outcome, attempts, review item and callback in one transaction; None if this process lost the request."""
+    answer = answer_of(request_id, result, payload)
+    deliveries: list[int] = []
+    with rt.store.session() as session:
+        if result.needs_review and create_review:
+            review = Review(kind="draft", status="pending", request_id=request_id, task_type=result.task_type,
+                            tier=result.tier, reasons=result.review_details, input_text=_input_text(payload),
+                            draft=_as_text(result.output), callback_url=payload.get("callback_url"),
+                            request_metadata=payload.get("metadata") or {})
+            session.add(review)
+            session.flush()
+            base = (rt.settings.public_url or "").rstrip("/")
+            answer.update(review_id=review.id, review_url=f"{base}/review/{review.id}")
+        values = dict(
+            status=result.status, tier=result.tier or payload["decision"]["tier"], model=result.model,
+            escalated=result.escalated, needs_review=result.needs_review, review_reasons=result.review_reasons,
+            dry_run=result.dry_run, cost_usd=result.cost_usd, baseline_cost_usd=result.baseline_cost_usd,
+            latency_ms=result.latency_ms, finished_at=utcnow(), error=result.error, progress_done=1,
+            progress_total=1, result=answer)
+        if not lifecycle.finish(session, request_id, rt.leases.owner, values):
+            session.rollback()
+            log.warning("request %s: lease lost before the outcome was stored; its new owner finishes it", request_id)
+            return None
+        first_seq = _attempt_count(session, request_id) if recovered else 0
+        if result.attempts:
+            session.execute(insert(Attempt), [_attempt_row(request_id, first_seq + seq, attempt)
+                                              for seq, attempt in enumerate(result.attempts, start=1)])
+        if callback and payload.get("callback_url"):
+            deliveries.append(outbox.add(session, payload["callback_url"], {**answer, "event": "job.finished"},
+                                         request_id=request_id).id)
+    outbox.kick(rt.store, rt.settings, deliveries)
+    return answer
+
+
+def _attempt_count(session, request_id: str) -> int:
+    return session.scalar(select(func.count()).select_from(Attempt).where(Attempt.request_id == request_id)) or 0
+
+
+def _attempt_row(request_id: str, seq: int, attempt: AttemptRecord) -> dict[str, Any]:
+    return dict(request_id=request_id, seq=seq, created_at=utcnow(), purpose=attempt.purpose, tier=attempt.tier,
+                model=attempt.model, provider=attempt.provider, ok=attempt.ok, gate=attempt.gate,
+                reason=attempt.reason, gate_results=attempt.gate_results, input_tokens=attempt.usage.input_tokens,
+                output_tokens=attempt.usage.output_tokens, cache_read_tokens=attempt.usage.cache_read_tokens,
+                cache_write_tokens=attempt.usage.cache_write_tokens, batch=False, cost_usd=attempt.cost_usd,
+                cache_write_1h_tokens=attempt.usage.cache_write_1h_tokens,
+                baseline_cost_usd=attempt.baseline_cost_usd, latency_ms=attempt.latency_ms,
+                output_text=(attempt.output_text or "")[:MAX_OUTPUT_TEXT_CHARS] or None)
+
+
+def stored_answer(rt: Runtime, request_id: str) -> dict[str, Any] | None:
+    with rt.store.session() as session:
+        return session.scalar(select(Request.result).where(Request.id == request_id))
+
+
+def _hand_back(rt: Runtime, request_id: str, exc: BaseException) -> None:
+    """A crash in the web process: give the request to the workers (queued, and on the queue)."""
+    try:
+        with rt.store.session() as session:
+            moved = lifecycle.requeue(session, request_id, rt.leases.owner, error=_error_text(exc))
+        if moved:
+            enqueue(rt, request_id)
+    except Exception:
+        log.exception("request %s: could not hand back; the sweeper rescues it when its lease runs out", request_id)
+
+
+def mark_failed(rt: Runtime, request_id: str, exc: BaseException, *, final: bool) -> None:
+    """A job that crashed: back to ``queued`` while RQ will retry, else a final ``failed`` answer.
+
+    A final failure is answered like any other outcome (status ``failed`` with the error, and the
+    callback), so a workflow waiting on ``callback_url`` resumes instead of hanging forever.
+    """
+    error = _error_text(exc)
+    with rt.store.session() as session:
+        row = session.execute(select(Request.payload, Request.status, Request.owner)
+                              .where(Request.id == request_id)).first()
+    if row is None or row.status not in (lifecycle.QUEUED, lifecycle.RUNNING):
+        return
+    if not final:
+        with rt.store.session() as session:
+            lifecycle.requeue(session, request_id, None, error=error)
+        return
+    request_spend(rt.store, request_id, rt.settings).release()
+    decision = row.payload.get("decision") or {}
+    failed = CascadeResult(task_type=decision.get("task_type", "unknown"), status="failed", output=None, tier=None,
+                           model=None, start_tier=decision.get("tier", ""), escalated=False, needs_review=False,
+                           review_reasons=[], attempts=[], error=f"the job failed after its retries: {error}")
+    with rt.store.session() as session:  # take it over whoever held it: it is over
+        session.execute(update(Request).where(Request.id == request_id)
+                        .values(status=lifecycle.RUNNING, owner=rt.leases.owner)
+                        .execution_options(synchronize_session=False))
+    store_outcome(rt, request_id, failed, row.payload, callback=True)
+
+
+def rerun_at_tier(rt: Runtime, payload: dict[str, Any], tier: str, *, api_key_id: int | None = None,
+                  parent_request_id: str | None = None) -> dict[str, Any]:
+    """A reviewer's re-run: a ledger row of kind ``rerun``, overhead of the original request
+    (``app.money.overhead``), for the same payload on ``tier`` (no new review row, no callback).
+
+    It runs like any stored request (``run_claimed``): leased, guarded, and rescued by a worker if this
+    process dies.
+    """
+    payload = {**payload, RERUN_OF: parent_request_id or True,
+               "decision": {key: value for key, value in {**payload["decision"], "tier": tier}.items()
+                            if not key.startswith("router_")}}
+    with rt.store.session() as session:
+        row = Request(kind=RERUN, task_type=payload["decision"]["task_type"], tier=tier,
+                      status=lifecycle.RUNNING, owner=rt.leases.owner, lease_until=lifecycle.lease(),
+                      exec_mode="rerun", payload=payload, api_key_id=api_key_id, progress_total=1,
+                      request_metadata=payload.get("metadata") or {}, workflow=workflow_of(payload.get("metadata")),
+                      parent_request_id=parent_request_id)
+        session.add(row)
+        session.flush()
+        request_id = row.id
+    claimed = lifecycle.Claimed(request_id, RERUN, payload, recovered=False)
+    try:
+        # No waiting out an outage: the reviewer gets the item back at once, naming the provider state.
+        answer = run_claimed(rt, claimed, wait_until=None)
+    except Exception as exc:
+        with rt.store.session() as session:
+            lifecycle.finish(session, request_id, rt.leases.owner, {"status": "failed", "error": _error_text(exc),
+                                                                     "finished_at": utcnow()})
+        raise
+    return answer or {}
+
+
+def as_rerun(result: CascadeResult) -> CascadeResult:
+    """A reviewer's re-run: every attempt is overhead of the original task (no baseline of its own)."""
+    for attempt in result.attempts:
+        attempt.purpose, attempt.baseline_cost_usd = RERUN_PURPOSE, Decimal(0)
+    return result
+
+
+def _error_text(exc: BaseException) -> str:
+    return f"{type(exc).__name__}: {exc}"[:2000]
+
+
+def _input_text(payload: dict[str, Any]) -> str:
+    if payload.get("text"):
+        return payload["text"]
+    return "\n".join(f"{m['role']}: {m['content']}" for m in payload.get("messages") or [])
+
+
+def _as_text(output: Any) -> str | None:
+    import json
+
+    return output if output is None or isinstance(output, str) else json.dumps(output, ensure_ascii=False, indent=2)
+
+
+for _kind in (FALLBACK, GATEWAY, RERUN):  # a worker resumes each of them with the same job
+    kinds.register(_kind, enqueue)

@@ -1,0 +1,45 @@
+"""The worker process's main loop (``python -m workers`` patches for gevent, then runs ``run_worker``).
+
+Runs the RQ work loop (restarted with backoff if Redis goes away: the process never exits for it) and
+the sweeper beside it.
+"""
+import logging
+import time
+
+from gevent.pool import Pool
+
+# Waiting between restarts of the work loop after Redis went away: doubled each time, up to the max.
+RESTART_BACKOFF_SECONDS = 1.0
+RESTART_BACKOFF_MAX_SECONDS = 30.0
+
+
+def run_worker() -> None:
+    from app.config import load_settings
+    from app.execution.queue import connect, resolve_redis_url
+    from app.execution.sweeper import sweep_forever
+    import app.classify.service  # noqa: F401  the kinds this worker resumes register themselves on import
+    import app.tasks.runner  # noqa: F401
+    import app.reviews.notifications  # noqa: F401  the review digests run on every sweep
+    from workers.context import worker_runtime
+    from workers.worker import JOB_CONCURRENCY, TiergateWorker
+
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    settings = load_settings()
+    connection = connect(resolve_redis_url(settings))
+    pool = Pool(JOB_CONCURRENCY)
+    sweep_forever(worker_runtime())
+    backoff = RESTART_BACKOFF_SECONDS
+    while True:
+        worker = TiergateWorker([settings.queue_name], connection=connection, pool=pool)
+        started = time.monotonic()
+        try:
+            worker.work()
+        except Exception as exc:  # Redis gone while starting: wait and start again, never exit for it
+            logging.getLogger(__name__).warning("worker loop stopped: %s: %s", type(exc).__name__, exc)
+        if worker._stop_requested or worker._shutdown_requested_date is not None:  # SIGTERM / SIGINT
+            return
+        if time.monotonic() - started > 60:
+            backoff = RESTART_BACKOFF_SECONDS
+        time.sleep(backoff)
+        backoff = min(backoff * 2, RESTART_BACKOFF_MAX_SECONDS)
+
