@@ -6,12 +6,17 @@
    for training or thresholds): APGR, CPT(50%), CPT(80%) of the premium head, computed the way
    RouteLLM's ``evals/evaluate.py`` does (10 quantile thresholds, trapezoid area), with a bootstrap
    interval over questions, beside RouteLLM mf's published 0.802 / 13.4% / 31.3%.
-2. Task type and tier accuracy: the held-out templates of the training split, and the outside set
-   tests/data/task_types_labelled.jsonl (written for the rules, never trained on); rules mode beside.
-3. Share of free text that goes to tier2+ at the default premium_share, on outside sets.
-4. Risk detection: false alarms and misses on the labelled sets.
-5. In-process decision latency of the learned layer (p50/p99 over N decisions), the RSS its weights
-   add, and the cost of one very long text.
+2. Task type and tier accuracy: the held-out templates of the training split and two outside sets
+   never trained on: bench/data/user_oriented_labelled.jsonl (249 human-written everyday
+   instructions, self-instruct, Apache-2.0) and tests/data/task_types_labelled.jsonl (SME requests
+   written for the rules); rules mode beside, and how often the answer is "unknown".
+3. The premium head on sources it was not fitted to (AUC with 95% bootstrap intervals, from training),
+   and the premium_share knob: realised vs set share at 0.1/0.2/0.3/0.5 on mixed traffic the table was
+   not fitted on, and on an outside mix (MT-Bench, everyday instructions, GSM8K, SME requests).
+4. Sensitive content: recall and false alarms on tests/data/sensitive_messages.jsonl (the test file)
+   and the older labelled sets.
+5. In-process decision latency of the whole learned decision (p50/p99 over N decisions), the RSS its
+   weights add, and the cost of one very long text.
 """
 from __future__ import annotations
 
@@ -128,17 +133,68 @@ def accuracy() -> None:
     *_, task_test = split_data(load_pairs())
     held_out = [{"text": text, "task_type": label} for text, label in task_test if label != "unknown"]
     outside = jsonl(ROOT / "tests" / "data" / "task_types_labelled.jsonl")
+    everyday = jsonl(DATA / "user_oriented_labelled.jsonl")
     print("\nTask type and tier (tier: the decision vs the tier the table and safety rules give the true type)")
-    for name, rows in (("held-out templates", held_out), ("outside set tests/data/task_types_labelled.jsonl", outside)):
+    for name, rows in (("held-out templates", held_out),
+                       ("outside: everyday instructions (self-instruct user-oriented)", everyday),
+                       ("outside: SME set tests/data/task_types_labelled.jsonl", outside)):
         for mode, router in (("learned", learned), ("rules", rules)):
-            right_type = right_tier = 0
+            right_type = right_tier = unknown = 0
             for row in rows:
                 decision = router.decide(RouteInput(text=row["text"]))
                 truth = rules.decide(RouteInput(text=row["text"], task_type=row["task_type"]))
                 right_type += decision.task_type == row["task_type"]
                 right_tier += decision.tier == truth.tier
-            print(f"  {name:<52} {mode:<8} task type {right_type / len(rows):.3f}  tier {right_tier / len(rows):.3f}"
-                  f"  (n={len(rows)})")
+                unknown += decision.task_type == "unknown"
+            print(f"  {name:<62} {mode:<8} task type {right_type / len(rows):.3f}  tier {right_tier / len(rows):.3f}"
+                  f"  unknown {unknown / len(rows):.3f}  (n={len(rows)})")
+
+
+def premium_transfer() -> None:
+    from app.routing.learned import shipped_model
+
+    trained = shipped_model().trained
+    print("\nPremium head on whole sources held out (ROC AUC for 'the weak model answers wrong', 95% bootstrap)")
+    for row in trained.get("premium_transfer", []):
+        kind = "same source, held-out prompts" if row["train"] == row["test"] else "OTHER source"
+        print(f"  fitted on {row['train']:<6} ranked on {row['test']:<6} ({kind:<29}) AUC {row['auc']:.3f} "
+              f"[{row['low']:.3f}, {row['high']:.3f}]  n={row['n']}")
+
+
+def share_calibration() -> None:
+    from app.policy import load_policy
+    from app.routing import RouteInput, RulesRouter
+    from app.routing.learned import LearnedRouter, shipped_model
+
+    model = shipped_model()
+    print("\nThe premium_share knob: share of requests the premium signal sends up, set vs realised")
+    print("  mixed traffic the table was not fitted on (other half of four equal sources; from training):")
+    for share, figures in model.trained.get("premium_share_realised", {}).items():
+        listed = ", ".join(f"{name.split(' (')[0]} {value:.3f}" for name, value in figures.items())
+        print(f"    set {float(share):.1f}: {listed}")
+    outside = {
+        "MT-Bench": [row["prompt"] for row in jsonl(DATA / "mt_bench.jsonl")],
+        "everyday instructions": [row["text"] for row in jsonl(DATA / "user_oriented_labelled.jsonl")],
+        "GSM8K $ problems": [row["text"] for row in jsonl(DATA / "gsm8k_money_problems.jsonl")],
+        "SME requests": [row["text"] for row in jsonl(ROOT / "tests" / "data" / "task_types_labelled.jsonl")],
+    }
+    size = min(len(texts) for texts in outside.values())
+    rng = random.Random(SEED)
+    mix = {name: rng.sample(texts, size) for name, texts in outside.items()}
+    scores = {name: [model.score(text)[1] for text in texts] for name, texts in mix.items()}
+    pooled = [score for values in scores.values() for score in values]
+    policy = load_policy()
+    rules = RulesRouter(policy)
+    print(f"  outside mix, {size} requests from each of {', '.join(mix)} (never fitted on):")
+    for share in (0.1, 0.2, 0.3, 0.5):
+        threshold = model.premium_threshold(share)
+        per = ", ".join(f"{name} {sum(s >= threshold for s in values) / len(values):.3f}" for name, values in scores.items())
+        learned = LearnedRouter(policy.model_copy(update={"router": policy.router.model_copy(
+            update={"premium_share": share})}), rules)
+        texts = [text for values in mix.values() for text in values]
+        up = sum(learned.decide(RouteInput(text=text)).tier != policy.tier_order[0] for text in texts) / len(texts)
+        print(f"    set {share:.1f}: realised {sum(s >= threshold for s in pooled) / len(pooled):.3f} "
+              f"({per}); tier2+ incl. the task-type table {up:.3f}")
 
 
 def premium_share() -> None:
@@ -172,7 +228,8 @@ def risk() -> None:
 
     router = RulesRouter(load_policy())
     print("\nRisk detection (money, legal, medical, security)")
-    sets = (("dev set tests/data/risk_labelled.jsonl (lists written against it)", jsonl(ROOT / "tests" / "data" / "risk_labelled.jsonl")),
+    sets = (("TEST FILE tests/data/sensitive_messages.jsonl (334, EN+DE)", jsonl(ROOT / "tests" / "data" / "sensitive_messages.jsonl")),
+            ("dev set tests/data/risk_labelled.jsonl (lists written against it)", jsonl(ROOT / "tests" / "data" / "risk_labelled.jsonl")),
             ("held-out set bench/data/risk_holdout.jsonl", jsonl(DATA / "risk_holdout.jsonl")),
             ("GSM8K word problems with $ (all benign)",
              [{"text": row["text"], "sensitive": None} for row in jsonl(DATA / "gsm8k_money_problems.jsonl")]))
@@ -180,10 +237,13 @@ def risk() -> None:
         benign = [row for row in rows if row["sensitive"] is None]
         sensitive = [row for row in rows if row["sensitive"]]
         false_alarms = sum(bool(router.sensitive_categories(row["text"])) for row in benign)
-        misses = sum(row["sensitive"] not in router.sensitive_categories(row["text"]) for row in sensitive)
+        caught = sum(bool(router.sensitive_categories(row["text"])) for row in sensitive)
+        wrong_category = sum(bool(router.sensitive_categories(row["text"]))
+                             and row["sensitive"] not in router.sensitive_categories(row["text"]) for row in sensitive)
         line = f"  {name:<68} false alarms {false_alarms}/{len(benign)} ({false_alarms / len(benign):.1%})"
         if sensitive:
-            line += f"  misses {misses}/{len(sensitive)} ({misses / len(sensitive):.1%})"
+            line += (f"  recall {caught}/{len(sensitive)} ({caught / len(sensitive):.1%}; "
+                     f"{wrong_category} caught under another category)")
         print(line)
 
 
@@ -195,6 +255,7 @@ def latency(decisions: int) -> None:
     from app.policy import load_policy
     from app.routing import RouteInput, RulesRouter
     from app.routing.learned import LearnedRouter, read_weights
+    from app.routing.learned.features import content_features, features
 
     policy = load_policy()
     rules = RulesRouter(policy)
@@ -214,8 +275,11 @@ def latency(decisions: int) -> None:
         learned.decide(request)
         cpu.append((time.thread_time() - started_cpu) * 1000)
         timings.append((time.perf_counter() - started) * 1000)
+        features.cache_clear()  # the decision cached the text's features: time the heads from scratch
+        content_features.cache_clear()
         started_cpu = time.thread_time()
         model.score(request.text)
+        model.sensitive_score(request.text)
         model_only.append((time.thread_time() - started_cpu) * 1000)
     timings.sort()
     cpu.sort()
@@ -226,8 +290,8 @@ def latency(decisions: int) -> None:
           f"(up to {max(map(len, texts)):,} chars): wall p50 {timings[len(timings) // 2]:.3f} ms, "
           f"p99 {timings[p99]:.3f} ms; CPU p50 {cpu[len(cpu) // 2]:.3f} ms, p99 {cpu[p99]:.3f} ms; "
           f"load average {os.getloadavg()[0]:.1f} on {os.cpu_count()} cores; RSS added by the weights {added / 1e6:.1f} MB")
-    print(f"  of which the model (both heads): CPU p50 {model_only[len(model_only) // 2]:.3f} ms, p99 {model_only[p99]:.3f} ms;"
-          " the rest is the rules' safety checks, which read the whole text as in rules mode")
+    print(f"  of which the model (task type, premium and sensitive-content heads): CPU p50 {model_only[len(model_only) // 2]:.3f} ms, p99 {model_only[p99]:.3f} ms;"
+          " the rest is the rules' safety checks (policy lists and\n  sensitive lexicons over the first 6,000 chars; the policy's lists read the whole text) as in rules mode")
     long_text = "Please summarise this supplier thread: " + "we discussed prices and delivery dates. " * 2_000
     whole = best_of(lambda: learned.decide(RouteInput(text=long_text, input_tokens=len(long_text) // 4)))
     scoring = best_of(lambda: model.score(long_text))
@@ -258,6 +322,8 @@ def main() -> None:
     latency(args.decisions)  # first: the RSS the weights add is measured before anything else loads them
     mt_bench(args.bootstrap)
     accuracy()
+    premium_transfer()
+    share_calibration()
     premium_share()
     risk()
 

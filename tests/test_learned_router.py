@@ -53,24 +53,29 @@ def test_each_head_scores_like_the_training_code():
 
 
 def test_premium_share_moves_the_tier2_share_monotonically():
-    texts = [json.loads(line)["prompt"] for line in (DATA / "mt_bench.jsonl").read_text().splitlines()]
-    texts += [json.loads(line)["text"] for line in (DATA / "gsm8k_money_problems.jsonl").read_text().splitlines()]
+    # Open questions sit on tier1 in the default table: for them the premium signal alone lifts the tier.
+    texts = [row["text"] for row in map(json.loads, (DATA / "user_oriented_labelled.jsonl").read_text().splitlines())]
+    texts += [json.loads(line)["prompt"] for line in (DATA / "mt_bench.jsonl").read_text().splitlines()]
     policy = load_policy()
     rules = RulesRouter(policy)
-    shares = []
+    shares, lifted = [], []
     for share in SHARES:
         learned = LearnedRouter(with_router(policy, premium_share=share), rules)
         decisions = [learned.decide(RouteInput(text=text)) for text in texts]
         shares.append(sum(decision.tier != "tier1" for decision in decisions) / len(texts))
-    assert shares == sorted(shares), shares
-    assert shares[-1] - shares[0] > 0.5, shares
+        lifted.append(sum("work goes to" in decision.reasons[1]["detail"] for decision in decisions
+                          if decision.reasons[1]["rule"] == "premium_needed") / len(texts))
+    assert shares == sorted(shares) and lifted == sorted(lifted), (shares, lifted)
+    assert shares[-1] - shares[0] > 0.15 and lifted[-1] - lifted[0] > 0.5, (shares, lifted)
 
 
 def test_premium_threshold_overrides_the_share():
     policy = load_policy()
     learned = LearnedRouter(with_router(policy, premium_share=0.2, premium_threshold=0.99), RulesRouter(policy))
-    decision = learned.decide(RouteInput(text="What is the derivative of x^3 * sin(x)?"))
+    decision = learned.decide(RouteInput(text="Which planet in our solar system has the most moons, and why?"))
     assert decision.tier == "tier1" and "0.990 (premium_threshold)" in decision.reasons[1]["detail"]
+    low = LearnedRouter(with_router(policy, premium_share=0.2, premium_threshold=0.0), RulesRouter(policy))
+    assert low.decide(RouteInput(text="Which planet in our solar system has the most moons, and why?")).tier == "tier2"
 
 
 def test_reason_trail_names_the_layer_the_probabilities_and_the_threshold():
@@ -123,8 +128,9 @@ def test_a_policy_with_other_task_types_still_routes():
     memo = learned.decide(RouteInput(text="Write a legal memo on our supplier terms"))
     assert (memo.task_type, memo.task_type_source, memo.tier) == ("legal_memo", "rules", "tier3")
     assert "the learned model does not know" in memo.reasons[0]["detail"]
+    # The model's guess (an open question) is no type of this policy: "could not tell", the safe middle.
     trivia = learned.decide(RouteInput(text="What is the capital of France?"))
-    assert (trivia.task_type, trivia.decided_by, trivia.tier) == ("unknown", "learned", "tier1")
+    assert (trivia.task_type, trivia.tier) == ("unknown", other.rules.unknown_task_tier)
     given = learned.decide(RouteInput(text="Acme order 7, please check it", task_type="invoice_check"))
     assert (given.task_type, given.task_type_source, given.tier) == ("invoice_check", "given", "tier1")
 
@@ -162,3 +168,7 @@ def test_calibrate_fits_the_threshold_to_the_operators_log(tmp_path):
     model = shipped_model()
     share = sum(model.score(text)[1] >= threshold for text in texts) / len(texts)
     assert share == pytest.approx(0.3, abs=1 / len(texts) + 1e-9)
+    # It says how far the shipped default was off on this traffic, from the same scores.
+    shipped = sum(model.score(text)[1] >= model.premium_threshold(0.3) for text in texts) / len(texts)
+    said = float(re.search(r"off by ([-+0-9.]+) points", result.output).group(1))
+    assert said == pytest.approx(100 * (shipped - 0.3), abs=0.051)

@@ -51,10 +51,18 @@ def calibrate(logfile: str, share: float | None) -> None:
         raise click.ClickException(f"{logfile}: no request texts found")
     share = load_policy().router.premium_share if share is None else share
     model = shipped_model()
-    table = calibration_table([model.score(text)[1] for text in texts])
+    scores = [model.score(text)[1] for text in texts]
+    table = calibration_table(scores)
     click.echo(f"{len(texts)} requests from {logfile}")
-    for preview in CALIBRATION_PREVIEW:
-        click.echo(f"  premium_share {preview:.2f} -> threshold {threshold_for(table, preview):.4f} "
-                   f"(shipped table: {model.premium_threshold(preview):.4f})")
-    click.echo(f"\nFor premium_share {share:g} on this traffic, put in the policy file:\n\n"
+    click.echo(f"  {'set share':>9}  {'realised with the shipped table':>31}  {'off by':>7}  fitted threshold")
+    for preview in sorted({*CALIBRATION_PREVIEW, share}):
+        shipped = model.premium_threshold(preview)
+        realised = sum(score >= shipped for score in scores) / len(scores)
+        click.echo(f"  {preview:>9.2f}  {realised:>31.3f}  {realised - preview:>+7.3f}  "
+                   f"{threshold_for(table, preview):.4f} (shipped {shipped:.4f})")
+    shipped = model.premium_threshold(share)
+    realised = sum(score >= shipped for score in scores) / len(scores)
+    click.echo(f"\nThe default table sends {realised:.1%} of this traffic up for premium_share {share:g}: off by "
+               f"{100 * (realised - share):+.1f} points.")
+    click.echo(f"For premium_share {share:g} on this traffic, put in the policy file:\n\n"
                f"router:\n  premium_threshold: {threshold_for(table, share):.4f}")

@@ -12,8 +12,9 @@ from decimal import Decimal
 
 from app.policy.schema import Policy
 from app.pricing import Usage
-from app.routing.matching import PhraseMatcher, tokens
 from app.providers.tokens import estimate_message_tokens, estimate_tokens
+from app.routing.matching import PhraseMatcher, tokens
+from app.routing.sensitive import SensitiveDetector
 
 UNKNOWN_TASK_TYPE = "unknown"
 MIN_EXPECTED_OUTPUT_TOKENS = 16
@@ -67,7 +68,7 @@ class RulesRouter:
     def __init__(self, policy: Policy):
         self.policy = policy
         self._detectors = PhraseMatcher({name: task.detect for name, task in policy.task_types.items()})
-        self._sensitive = PhraseMatcher(policy.rules.sensitive.categories)
+        self._sensitive = SensitiveDetector(policy)
 
     # -- task type inference ---------------------------------------------------------------------
 
@@ -91,8 +92,8 @@ class RulesRouter:
         return Detection(name, confidence, detail)
 
     def sensitive_categories(self, text: str, words: list[str] | None = None) -> dict[str, list[str]]:
-        return {category: hits + pattern_hits
-                for category, (hits, pattern_hits) in self._sensitive.match(text, words).items()}
+        """Money, legal, medical, security: the policy's lists, the built-in lexicons, the classifier."""
+        return self._sensitive.categories(text, words)
 
     # -- the decision ----------------------------------------------------------------------------
 

@@ -8,6 +8,7 @@ it is.
 from __future__ import annotations
 
 import re
+from functools import lru_cache
 
 # The start of the text that is read, in characters (about 450 tokens).
 MAX_CHARS = 1_800
@@ -16,12 +17,83 @@ WORD = re.compile(r"[a-z0-9]+|[^\sa-z0-9]", re.IGNORECASE)
 LENGTH_BUCKETS = (8, 20, 50, 120, 300)
 
 
+# What separates "a strong model is needed" beyond words: code, maths, several questions or steps,
+# many constraints, a long expected answer. Each marker is one feature; counts are bucketed. Each check
+# is cheap on purpose (a literal test before any regex, lower-cased text without IGNORECASE): the markers
+# run on every decision.
+CODE_LINE = re.compile(r"^\s*(?:def|class|import|from|function|const|let|var|public|SELECT|#include)\b", re.MULTILINE)
+CODE_END = re.compile(r"[;{}]\s*$", re.MULTILINE)
+CODE_CALL = re.compile(r"\w\([^()\n]*\)\s*[:{]")
+OPERATOR = re.compile(r"[-+*/^=<>]")
+MATH_SIGNS = ("\\frac", "\\sqrt", "sqrt", "∫", "∑", "√", "≤", "≥", "≠", "π")
+STEP = re.compile(r"\bstep[- ]by[- ]step\b|\bsteps?\b|^\s*(?:\d+[.)]|[-*•])\s", re.MULTILINE)
+CONSTRAINT = re.compile(r"\b(?:must|should|at least|at most|no more than|exactly|without|only|make sure|ensure|"
+                        r"do not|don't|avoid|include|each|every|in \d+ words|under \d+)\b")
+LONG_ANSWER = re.compile(r"\b(?:essay|detailed|in[- ]depth|comprehensive|thorough|article|report|\d{3,} words|"
+                         r"explain why|analy[sz]e|compare|evaluate|justify|prove)\b")
+
+
+def has_code(head: str) -> bool:
+    return ("```" in head or CODE_LINE.search(head) is not None
+            or (any(mark in head for mark in ";{}") and CODE_END.search(head) is not None)
+            or ("(" in head and CODE_CALL.search(head) is not None))
+
+
+def has_math(head: str) -> bool:
+    """An operator between numbers ("3 + 4", "x = 5", "2/3") or a maths sign."""
+    if any(sign in head for sign in MATH_SIGNS):
+        return True
+    for match in OPERATOR.finditer(head):
+        before = head[:match.start()].rstrip()[-2:]
+        after = head[match.end():].lstrip().lstrip("(")[:1]
+        if not after.isdigit() or not before:
+            continue
+        if before[-1].isdigit():
+            return True
+        if match.group() in "^=" and before[-1].isalpha() and not (len(before) > 1 and before[0].isalnum()):
+            return True  # a single-letter variable: "x = 5", "n^2"
+    return False
+
+
+def markers(text: str) -> set[str]:
+    """Structural markers of the start of ``text`` (``#`` features, shared by training and scoring)."""
+    head = text[:MAX_CHARS]
+    lowered = head.lower()
+    found = set()
+    if has_code(head):
+        found.add("#code")
+    if has_math(head):
+        found.add("#math")
+    if head.count("?") >= 2:
+        found.add("#questions>=2")
+    if STEP.search(lowered):
+        found.add("#steps")
+    constraints = 0
+    for _ in CONSTRAINT.finditer(lowered):
+        constraints += 1
+        if constraints == 4:
+            break
+    if constraints >= 2:
+        found.add("#constraints>=2")
+    if constraints >= 4:
+        found.add("#constraints>=4")
+    if LONG_ANSWER.search(lowered):
+        found.add("#long_answer")
+    if head.count("\n") >= 5:
+        found.add("#lines>=5")
+    return found
+
+
 def words(text: str) -> list[str]:
     return WORD.findall(text[:MAX_CHARS].lower())
 
 
-def features(text: str) -> set[str]:
-    """Unigrams, bigrams and a length bucket of the start of ``text``."""
+@lru_cache(maxsize=256)
+def features(text: str) -> frozenset[str]:
+    """Unigrams, bigrams, a length bucket and structural markers of the start of ``text``.
+
+    Cached: one decision reads the same text for the task-type, premium and sensitive-content heads.
+    """
     tokens = words(text)
     found = set(tokens)
     found.update(f"{a} {b}" for a, b in zip(tokens, tokens[1:]))
@@ -30,4 +102,30 @@ def features(text: str) -> set[str]:
     found.add(f"#len<={bucket}")
     if any(token.isdigit() for token in tokens):
         found.add("#digits")
-    return found
+    found.update(markers(text))
+    return frozenset(found)
+
+
+# Function words (English and German) and punctuation: an n-gram made only of these says how a request is
+# phrased, not what it is about ("should we" is in strategy questions and in "should we call a doctor").
+FUNCTION_WORDS = frozenset("""
+a an the and or but if of to in on at for from with by as is are was were be been am do does did can could
+should would will shall may might must i me my we us our you your he him his she her it its they them their
+this that these those there here what which who whom whose when where why how not no yes so than then too
+very just also about into out up down over again any some all each more most other such only own same
+ich du er sie es wir ihr mein dein unser euer der die das den dem des ein eine einer einen einem und oder
+aber wenn ist sind war waren bin bist sein kann können soll sollen muss müssen darf dürfen wie was wer wo
+warum nicht kein keine mit von zu im in am an auf für aus bei nach über unter um noch schon auch nur
+""".split()) | {"?", "!", ".", ",", ":", ";", "'", '"', "-", "(", ")"}
+
+
+@lru_cache(maxsize=256)
+def content_features(text: str) -> frozenset[str]:
+    """The n-grams with at least one content word, without size markers: the sensitive-content head
+    judges what a text is about, not its length or phrasing."""
+    tokens = words(text)
+    function = [token in FUNCTION_WORDS for token in tokens]
+    found = {token for token, skip in zip(tokens, function) if not skip}
+    found.update(f"{a} {b}" for a, b, skip_a, skip_b in zip(tokens, tokens[1:], function, function[1:])
+                 if not (skip_a and skip_b))
+    return frozenset(found)

@@ -20,10 +20,12 @@ from pathlib import Path
 
 from app.errors import ConfigError
 from app.routing.learned.calibration import threshold_for
-from app.routing.learned.features import features
+from app.routing.learned.features import content_features, features
 
 WEIGHTS_FILE = Path(__file__).with_name("weights.json.gz")
 FORMAT = 1
+# Known n-grams the sensitive-content head needs before it may flag a text.
+MIN_SENSITIVE_EVIDENCE = 3
 
 
 class WeightFileError(ConfigError):
@@ -42,8 +44,12 @@ class Head(ABC):
         """The head's probability (or class probabilities) for a text's feature set."""
 
 
+def sigmoid(z: float) -> float:
+    return 1.0 / (1.0 + math.exp(-z)) if z >= 0 else math.exp(z) / (1.0 + math.exp(z))
+
+
 class LogisticHead(Head):
-    def score(self, found: set[str]) -> float:
+    def logit(self, found: set[str]) -> float:
         weights = self.weights
         total, count = 0.0, 0
         for feature in found:
@@ -51,8 +57,10 @@ class LogisticHead(Head):
             if weight is not None:
                 total += weight
                 count += 1
-        z = self.bias + (total / math.sqrt(count) if count else 0.0)
-        return 1.0 / (1.0 + math.exp(-z)) if z >= 0 else math.exp(z) / (1.0 + math.exp(z))
+        return self.bias + (total / math.sqrt(count) if count else 0.0)
+
+    def score(self, found: set[str]) -> float:
+        return sigmoid(self.logit(found))
 
 
 class SoftmaxHead(Head):
@@ -65,11 +73,12 @@ class SoftmaxHead(Head):
     def score(self, found: set[str]) -> dict[str, float]:
         weights = self.weights
         hits = [weights[feature] for feature in found if feature in weights]
-        scale = 1.0 / math.sqrt(len(hits)) if hits else 0.0
-        logits = list(self.bias)
-        for row in hits:
-            for index, weight in enumerate(row):
-                logits[index] += weight * scale
+        if hits:
+            scale = 1.0 / math.sqrt(len(hits))
+            # zip(*hits) walks the classes' columns in C: several times faster than a loop per weight.
+            logits = [bias + scale * sum(column) for bias, column in zip(self.bias, zip(*hits))]
+        else:
+            logits = list(self.bias)
         top = max(logits)
         exps = [math.exp(value - top) for value in logits]
         norm = sum(exps)
@@ -89,8 +98,17 @@ class LearnedModel:
             heads = document["heads"]
             self.task_type = self._head(heads["task_type"], SoftmaxHead)
             self.premium = self._head(heads["premium"], LogisticHead)
+            # Optional second premium head over the structural markers alone (code, maths, steps, ...):
+            # the word head learns its benchmarks' topics, the markers transfer across sources.
+            structure = heads.get("premium_structure")
+            self.premium_structure = self._head(structure, LogisticHead) if structure else None
+            self.premium_word_share = float(structure["word_share"]) if structure else 1.0
             # [[share, threshold], ...], share ascending: the share of typical traffic scoring >= threshold.
             self.calibration = [(float(share), float(threshold)) for share, threshold in document["calibration"]["premium"]]
+            # Optional: a weight file without the sensitive-content head still routes (lexicons only).
+            sensitive = heads.get("sensitive")
+            self.sensitive = self._head(sensitive, SoftmaxHead) if sensitive else None
+            self.sensitive_threshold = float(sensitive["threshold"]) if sensitive else 1.0
         except (KeyError, TypeError, ValueError) as exc:
             raise WeightFileError(f"{origin}: weight file is incomplete or malformed ({type(exc).__name__}: {exc})") from None
         if not self.calibration:
@@ -108,7 +126,26 @@ class LearnedModel:
     def score(self, text: str) -> tuple[dict[str, float], float]:
         """Task-type probabilities and the probability that the premium tier is needed."""
         found = features(text)
-        return self.task_type.score(found), self.premium.score(found)
+        return self.task_type.score(found), self.premium_score(found)
+
+    def premium_score(self, found: frozenset[str]) -> float:
+        """P(premium needed): the word head's logit blended with the structure head's."""
+        z = self.premium.logit(found)
+        if self.premium_structure is not None:
+            markers = {feature for feature in found if feature.startswith("#")}
+            z = self.premium_word_share * z + (1 - self.premium_word_share) * self.premium_structure.logit(markers)
+        return sigmoid(z)
+
+    def sensitive_score(self, text: str) -> tuple[str, float]:
+        """The likeliest sensitive category and the probability that the text is sensitive at all."""
+        if self.sensitive is None:
+            return "none", 0.0
+        found = content_features(text)
+        if sum(feature in self.sensitive.weights for feature in found) < MIN_SENSITIVE_EVIDENCE:
+            return "none", 0.0  # a greeting or a single word is no evidence either way: the lexicons decide
+        probabilities = self.sensitive.score(found)
+        category = max((name for name in probabilities if name != "none"), key=probabilities.get)
+        return category, 1.0 - probabilities.get("none", 0.0)
 
     def premium_threshold(self, share: float) -> float:
         """The "premium needed" threshold above which about ``share`` of typical traffic falls."""

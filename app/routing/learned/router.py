@@ -9,8 +9,9 @@ The steps, each named in the reason trail with its probabilities and thresholds:
 2. ``premium_needed``: the premium head's probability against the threshold that
    ``router.premium_share`` gives through the calibration table shipped with the weights (or
    ``router.premium_threshold`` when the operator recalibrated). At or above it, work that would sit
-   on the cheapest tier goes one tier up. The head's own ``unknown`` class (none of the task types: a
-   general question, a maths problem) sits on the cheapest tier, so for it the premium head decides.
+   on the cheapest tier goes one tier up (a general question is ``open_question``, on tier1 in the
+   default policy, so for it the premium head decides). The head's own ``unknown`` class ("could not
+   tell": a greeting, a fragment) follows ``rules.unknown_task_tier``, the safe middle, as in rules mode.
 3. ``learned_tier``: each tier collects the probability of the task types that land on it; the tier
    with the most wins, and the task type is the likeliest one on that tier. When the model is sure this
    is the best guess's tier; when it is unsure between types of different tiers it is the Bayes choice,
@@ -98,7 +99,7 @@ class LearnedRouter:
         decision, base = self._from_rules(request, task_type)
         decision.confidence = round(scored.probabilities.get(task_type, p_best), 3)
         decision.add("learned_task_type", f"{guess}: " + (f"{best} -> {policy.task_types[best].tier}" if best in
-                                                          policy.task_types else f"none of the task types, {cheapest}"))
+                                                          policy.task_types else f"could not tell, {policy.rules.unknown_task_tier}"))
         share = (f"premium_share {policy.router.premium_share:g}" if policy.router.premium_threshold is None
                  else "premium_threshold")
         if premium:
@@ -120,9 +121,8 @@ class LearnedRouter:
         likeliest: dict[str, tuple[float, str]] = {}
         for name, probability in scored.probabilities.items():
             spec = policy.task_types.get(name)
-            if name == UNKNOWN_TASK_TYPE:
-                tier = lifted
-            elif spec is None:
+            if name == UNKNOWN_TASK_TYPE or spec is None:
+                # "Could not tell" goes to the safe middle, as in rules mode.
                 tier, name = policy.rules.unknown_task_tier, UNKNOWN_TASK_TYPE
             else:
                 tier = lifted if spec.tier == cheapest else spec.tier
