@@ -27,7 +27,7 @@ from app.execution.delivered import delivered
 from app.execution import outbox
 from app.money.budgets import request_spend
 from app.execution.callbacks import CallbackRefused, check_target
-from app.cascade.records import AttemptRecord
+from app.calls import AttemptRecord
 from app.classify.chunk import ChunkOutcome, ClassifyPlan, classify_chunk
 from app.classify.request import ClassifyRequest, ClassifySpec
 from app.execution.inflight import InFlightCalls, lost_calls

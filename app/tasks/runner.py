@@ -22,7 +22,7 @@ from app.execution.delivered import delivered
 from app.execution import outbox
 from app.money.budgets import request_spend
 from app.cascade import CascadeInput, CascadeResult, run_cascade
-from app.cascade.records import AttemptRecord
+from app.calls import AttemptRecord
 from app.execution.inflight import InFlightCalls, lost_calls
 from app.execution.sync import SyncTask
 from app.money.overhead import RERUN_PURPOSE, with_overhead, workflow_of
