@@ -4,6 +4,13 @@ closed -> (``failures`` failed calls in a row) -> open for ``open_seconds`` -> h
 probe call goes through (``SET NX``), the rest keep waiting. A probe that succeeds closes the circuit;
 one that fails opens it again for twice as long, up to ``MAX_OPEN_SECONDS``.
 
+Only the probe's own failure escalates. Calls let through while the circuit was still closed are in
+flight when it opens (with their SDK retries) and fail moments later for the same outage; counting each
+as a failed probe re-armed the circuit up to the 30 s maximum after a 3 s blip. The probe is known by a
+token: the caller that took it holds the token (per thread, i.e. per greenlet under gevent) and Redis
+holds it under the probe key; a failure whose caller holds no matching token while the circuit is
+tripped is ignored.
+
 A fixed 60 s cooldown outlasted short provider outages and failed requests sent after recovery; the
 half-open probe finds the recovery within seconds. Failures here are what is left after the SDK's own
 retries (one retry layer: the SDK's for single calls, this one across calls).
@@ -13,7 +20,9 @@ Redis trouble never blocks a model call: without Redis the breaker is closed.
 from __future__ import annotations
 
 import logging
+import threading
 import time
+import uuid
 
 from redis import Redis, RedisError
 
@@ -36,6 +45,7 @@ class CircuitBreaker:
         self.open_seconds = open_seconds
         self.prefix = prefix
         self._dirty: dict[str, bool] = {}  # per model: may Redis hold failure state to clear?
+        self._local = threading.local()  # per caller: the probe token it holds, per model
 
     @classmethod
     def from_settings(cls, redis: Redis, settings) -> "CircuitBreaker":
@@ -69,23 +79,46 @@ class CircuitBreaker:
                 pipe.exists(self._key(model, "failures"))
                 open_ms, tripped, failing = pipe.execute()
             self._dirty[model] = bool(tripped or failing)
+            self._probes().pop(model, None)  # whatever this caller probed before is over
             if open_ms > 0:
                 return False
             if not tripped:
                 return True  # closed
-            return bool(self.redis.set(self._key(model, "probe"), "1", nx=True, px=int(PROBE_TIMEOUT_SECONDS * 1000)))
+            token = uuid.uuid4().hex
+            if not self.redis.set(self._key(model, "probe"), token, nx=True, px=int(PROBE_TIMEOUT_SECONDS * 1000)):
+                return False
+            self._probes()[model] = token
+            return True
         except RedisError:
             return True
+
+    def _probes(self) -> dict[str, str]:
+        probes = getattr(self._local, "probes", None)
+        if probes is None:
+            probes = self._local.probes = {}
+        return probes
+
+    def _is_probe(self, model: str, token: str | None) -> bool:
+        """Does this caller hold the half-open circuit's probe for ``model``?"""
+        if token is None:
+            return False
+        held = self.redis.get(self._key(model, "probe"))
+        return (held.decode() if isinstance(held, bytes) else held) == token
 
     def record_failure(self, model: str) -> bool:
         """Count a failed call; True when this one opens the circuit."""
         if self.open_seconds <= 0:
             return False
         self._dirty[model] = True
+        token = self._probes().pop(model, None)
         try:
             trips = int(self.redis.get(self._key(model, "trips")) or 0)
-            if trips:  # a failed probe: open again, for longer
-                return self._open(model, trips + 1)
+            if trips:
+                if not self._is_probe(model, token):
+                    # Let through before the circuit opened: the outage is already counted.
+                    log.debug("circuit for %s already open; a call from before it opened failed", model)
+                    return False
+                return self._open(model, trips + 1)  # the failed probe: open again, for longer
             count = self.redis.incr(self._key(model, "failures"))
             self.redis.expire(self._key(model, "failures"), STATE_TTL_SECONDS)
             return self._open(model, 1) if count >= self.failures else False
@@ -104,6 +137,7 @@ class CircuitBreaker:
 
     def record_success(self, model: str) -> None:
         """A success closes the circuit and clears the count: only failures in a row open it."""
+        self._probes().pop(model, None)
         if not self._dirty.get(model, True):
             return  # nothing to clear (seen by this call's ``acquire``): save the round trip
         try:
