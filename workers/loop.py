@@ -1,6 +1,6 @@
 """The worker process's main loop (``python -m workers`` patches for gevent, then runs ``run_worker``).
 
-Runs the RQ work loop (restarted with backoff if Redis goes away: the process never exits for it) and
+Runs the RQ work loop (built and restarted with backoff if Redis goes away: the process never exits for it) and
 the sweeper beside it.
 """
 import logging
@@ -27,14 +27,17 @@ def run_worker() -> None:
     sweep_forever(worker_runtime())
     backoff = RESTART_BACKOFF_SECONDS
     while True:
-        worker = TiergateWorker([settings.queue_name], connection=connection, pool=pool)
+        worker = None
         started = time.monotonic()
         try:
+            # Built inside the ``try``: RQ's constructor talks to Redis, so an outage while (re)starting
+            # is one more reason to wait and start again, never to exit.
+            worker = TiergateWorker([settings.queue_name], connection=connection, pool=pool)
             worker.work()
-        except Exception as exc:  # Redis gone while starting: wait and start again, never exit for it
+        except Exception as exc:  # Redis gone while starting or working: wait and start again
             logging.getLogger(__name__).warning("worker loop stopped: %s: %s", type(exc).__name__, exc)
-        if worker._stop_requested or worker._shutdown_requested_date is not None:  # SIGTERM / SIGINT
-            return
+        if worker is not None and (worker._stop_requested or worker._shutdown_requested_date is not None):
+            return  # SIGTERM / SIGINT
         if time.monotonic() - started > 60:
             backoff = RESTART_BACKOFF_SECONDS
         time.sleep(backoff)
