@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import hashlib
 
+import pytest
 from click.testing import CliRunner
 from sqlalchemy import select
 
@@ -26,6 +27,18 @@ def test_wrong_key_is_401(client):
 def test_bearer_and_x_api_key_both_work(client, api_key):
     assert client.post("/v1/route", json=ROUTE_BODY, headers={"Authorization": f"Bearer {api_key}"}).status_code == 200
     assert client.post("/v1/route", json=ROUTE_BODY, headers={"X-API-Key": api_key}).status_code == 200
+
+
+@pytest.mark.parametrize("junk", ["Basic dXNlcjpwYXNz", "tg_not_a_scheme", "Bearer", "Token abc"])
+def test_a_junk_authorization_header_beside_a_valid_x_api_key_is_401_naming_it(client, api_key, junk):
+    """Issue 25 item 12: a credential we cannot read is named, not silently passed over."""
+    response = client.post("/v1/route", json=ROUTE_BODY, headers={"X-API-Key": api_key, "Authorization": junk})
+    assert response.status_code == 401
+    error = response.get_json()["error"]
+    assert error["field"] == "Authorization" and "Bearer <key>" in error["message"]
+    # A valid Bearer key beside it, or no Authorization at all, still works.
+    assert client.post("/v1/route", json=ROUTE_BODY,
+                       headers={"X-API-Key": api_key, "Authorization": f"Bearer {api_key}"}).status_code == 200
 
 
 def test_wrong_scope_is_403(client, make_key):

@@ -33,6 +33,10 @@ def test_signature_is_hmac_sha256_over_timestamp_dot_body():
     "http://127.0.0.1/hook", "http://localhost:5678/webhook-waiting/1", "http://10.0.0.8/x", "http://192.168.1.20/x",
     "http://172.16.5.5/x", "http://169.254.169.254/latest/meta-data/", "http://[::1]/x", "http://[fe80::1]/x",
     "http://0.0.0.0/x", "http://100.64.0.1/x", "ftp://example.com/x", "http:///nohost", "file:///etc/passwd",
+    # IPv4 inside IPv6 (issue 25 item 12): NAT64 well-known and local-use prefixes, 6to4, IPv4-mapped.
+    "http://[64:ff9b::7f00:1]:8080/x", "http://[64:ff9b::a00:8]/x", "http://[64:ff9b::a9fe:a9fe]/latest/meta-data/",
+    "http://[64:ff9b:1::808:808]/x", "http://[2002:7f00:1::1]/x", "http://[2002:c0a8:114::]/x",
+    "http://[2002:a9fe:a9fe::]/x", "http://[::ffff:127.0.0.1]/x",
 ])
 def test_private_loopback_and_link_local_targets_are_refused(url):
     with pytest.raises(CallbackRefused) as refused:
@@ -44,9 +48,17 @@ def test_private_loopback_and_link_local_targets_are_refused(url):
     ("http://192.168.1.20:5678/webhook/abc", {"192.168.1.20"}),
     ("http://n8n.lan:5678/webhook/abc", {"n8n.lan:5678"}),
     ("https://93.184.216.34/hook?token=1", set()),
+    ("https://[64:ff9b::5db8:d822]/hook", set()),  # NAT64 of the public 93.184.216.34
+    ("https://[2002:5db8:d822::1]/hook", set()),  # 6to4 of the same
+    ("http://127.0.0.1:5678/webhook/abc", {"127.0.0.1:5678"}),
 ])
 def test_public_targets_and_allowed_hosts_pass(url, allowed):
     check_target(url, allowed)
+
+
+def test_a_host_pinned_to_a_port_allows_only_that_port():
+    with pytest.raises(CallbackRefused):
+        check_target("http://127.0.0.1:6379/x", {"127.0.0.1:5678"})
 
 
 @pytest.fixture

@@ -153,7 +153,8 @@ def test_idempotency_key_returns_the_first_answer_without_a_second_model_call(cl
 
 
 @pytest.mark.parametrize("url", ["http://127.0.0.1:9/hook", "http://localhost/hook", "http://10.1.2.3/hook",
-                                 "http://169.254.169.254/latest/meta-data", "http://[::1]/hook", "ftp://example.com/x"])
+                                 "http://169.254.169.254/latest/meta-data", "http://[::1]/hook", "ftp://example.com/x",
+                                 "http://[64:ff9b::7f00:1]/hook", "http://[2002:a9fe:a9fe::1]/latest/meta-data"])
 @pytest.mark.parametrize("app", [{"TIERGATE_CALLBACK_ALLOW_HOSTS": ""}], indirect=True)
 def test_callbacks_to_private_targets_are_refused_before_anything_runs(client, auth, app, url, fake_anthropic):
     response = client.post("/v1/fallback", headers=auth, json={"text": "x", "exec": "async", "callback_url": url})

@@ -34,9 +34,18 @@ _key_cache: dict[str, tuple[bytes | None, KeyIdentity | None]] = {}
 
 
 def presented_key() -> str | None:
-    header = request.headers.get("Authorization", "")
-    if header.lower().startswith("bearer "):
-        return header[7:].strip() or None
+    """The key the request presents: ``Authorization: Bearer <key>`` or ``X-API-Key: <key>``.
+
+    An ``Authorization`` header that is not a Bearer key is refused even beside a valid ``X-API-Key``:
+    a credential we cannot read is a client mistake to name, not one to ignore.
+    """
+    header = request.headers.get("Authorization", "").strip()
+    if header:
+        scheme, _, value = header.partition(" ")
+        if scheme.lower() != "bearer" or not value.strip():
+            raise Unauthorized("the Authorization header must be 'Bearer <key>'; send the key there or in "
+                               "'X-API-Key', not both a key and another credential", "Authorization")
+        return value.strip()
     return request.headers.get("X-API-Key", "").strip() or None
 
 

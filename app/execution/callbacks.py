@@ -70,10 +70,33 @@ def check_target(url: str, allowed_hosts: set[str]) -> None:
         raise CallbackRefused(f"callback_url host {host!r} does not resolve", "callback_url") from None
     for address in addresses:
         ip = ipaddress.ip_address(address.split("%")[0])
-        if not ip.is_global or ip.is_multicast:
+        if not _public(ip):
             raise CallbackRefused(
                 f"callback_url host {host!r} resolves to the non-public address {ip}; add the host to "
                 "TIERGATE_CALLBACK_ALLOW_HOSTS to allow it (e.g. a self-hosted n8n on your network)", "callback_url")
+
+
+# IPv6 addresses that carry an IPv4 address a gateway on the way may reach: NAT64's well-known prefix
+# (RFC 6052) and 6to4 (RFC 3056, ``sixtofour``). Python's ``is_global`` judges only the IPv6 address, so
+# 64:ff9b::7f00:1 (127.0.0.1 through NAT64) passed as public. NAT64's local-use prefix (RFC 8215)
+# is a site's own translator: never public.
+NAT64_WELL_KNOWN = ipaddress.ip_network("64:ff9b::/96")
+NAT64_LOCAL_USE = ipaddress.ip_network("64:ff9b:1::/48")
+
+
+def _public(ip: ipaddress.IPv4Address | ipaddress.IPv6Address) -> bool:
+    """A global unicast address whose embedded IPv4 address, if any, is global too."""
+    if not ip.is_global or ip.is_multicast:
+        return False
+    if ip.version == 6:
+        if ip in NAT64_LOCAL_USE:
+            return False
+        embedded = ip.sixtofour or ip.ipv4_mapped
+        if embedded is None and ip in NAT64_WELL_KNOWN:
+            embedded = ipaddress.IPv4Address(int(ip) & 0xFFFFFFFF)
+        if embedded is not None:
+            return _public(embedded)
+    return True
 
 
 def enqueue_callback(store, settings, url: str, payload: dict[str, Any], *, session=None,
