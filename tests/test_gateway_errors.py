@@ -39,17 +39,35 @@ def bearer(gateway_key):
     ({"model": "tiergate/auto", "messages": USER, "response_format": {"type": "json_schema",
                                                                       "json_schema": {"name": "x"}}}, 400,
      "response_format.json_schema.schema", "malformed"),
+    ({"model": "tiergate/auto", "messages": USER, "response_format": {"type": "json_schema", "json_schema": {
+        "name": "x", "schema": {"type": "object", "properties": {"a": {"$ref": "#/$defs/Missing"}}}}}}, 400,
+     "response_format.json_schema", "malformed"),
 ], ids=["unknown-model", "unknown-tier", "no-messages", "messages-not-a-list", "bad-role", "audio-part",
         "bad-tool-arguments", "tool-without-id", "invalid-tool-schema", "invalid-tool-name", "n=2", "max-tokens-0",
-        "schema-missing"])
-def test_openai_path_refuses_bad_input_in_openai_format(app, bearer, body, status, param, code):
+        "schema-missing", "schema-dangling-ref"])
+def test_openai_path_refuses_bad_input_in_openai_format(app, bearer, body, status, param, code, fake_anthropic):
     response = app.test_client().post("/v1/chat/completions", json=body, headers=bearer)
+    assert fake_anthropic.requests == []  # refused before any model call
 
     assert response.status_code == status, response.get_json()
     error = response.get_json()["error"]
     assert set(error) == {"message", "type", "param", "code"}
     assert (error["param"], error["code"]) == (param, code)
     assert error["type"] == "invalid_request_error" and error["message"]
+
+
+def test_responses_path_refuses_a_dangling_schema_ref_before_any_model_call(app, bearer, fake_anthropic):
+    """Issue 25 item 6, on /v1/responses: 400 naming text.format, no model call, no ledger row."""
+    body = {"model": "tiergate/auto", "input": "ACME GmbH, 40 seats", "text": {"format": {
+        "type": "json_schema", "name": "lead", "schema": {"type": "object", "properties": {"a": {"$ref": "#/$defs/X"}}}}}}
+    response = app.test_client().post("/v1/responses", json=body, headers=bearer)
+
+    assert response.status_code == 400, response.get_json()
+    error = response.get_json()["error"]
+    assert error["param"] == "text.format" and "'#/$defs/X' does not resolve" in error["message"]
+    assert fake_anthropic.requests == []
+    with app.extensions["store"].session() as session:
+        assert session.scalars(select(Request)).all() == []
 
 
 def test_openai_sdk_raises_its_own_errors_with_our_message(openai_client):

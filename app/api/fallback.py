@@ -23,6 +23,7 @@ from app.tasks.schemas import TaskInput
 from app.api.auth import require_scope
 from app.execution.callbacks import check_target
 from app.errors import InvalidField
+from app.gates.schema import schema_problem
 from app.tasks import intake, runner as service
 from app.web.openapi import document
 from app.money.overhead import admit_task, release_admission, workflow_of
@@ -71,12 +72,9 @@ class FallbackRequest(TaskInput):
     def _schema_is_valid(cls, schema):
         if schema is None:
             return None
-        import jsonschema  # lazy: most requests carry no schema
-
-        try:
-            jsonschema.validators.validator_for(schema).check_schema(schema)
-        except jsonschema.exceptions.SchemaError as exc:
-            raise ValueError(f"not a valid JSON Schema: {exc.message}") from None
+        problem = schema_problem(schema)  # an unresolvable $ref too: refused before any paid call
+        if problem:
+            raise ValueError(problem)
         return schema
 
 

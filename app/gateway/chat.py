@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from app.errors import BadRequest
+from app.gates.schema import schema_problem
 from app.pricing import Usage
 from app.providers.base import END_TURN, MAX_TOKENS, STOP_SEQUENCE, TOOL_USE  # noqa: F401  (stop reasons)
 
@@ -96,13 +97,10 @@ def block_text(content: Any) -> str:
 
 def check_tool_schema(name: Any, schema: Any, where: str) -> None:
     """A tool (or response format) name both APIs accept and a JSON Schema object; else ``BadRequest``."""
-    import jsonschema  # lazy: most calls carry no tools
-
     if not isinstance(name, str) or not TOOL_NAME.match(name):
         raise BadRequest(f"{where}.name must be 1-64 letters, digits, '_' or '-' (got {name!r})", f"{where}.name")
     if not isinstance(schema, dict) or schema.get("type", "object") != "object":
         raise BadRequest(f"{where}: the schema must be a JSON Schema object with type 'object'", where)
-    try:
-        jsonschema.validators.validator_for(schema).check_schema(schema)
-    except jsonschema.exceptions.SchemaError as exc:
-        raise BadRequest(f"{where}: not a valid JSON Schema: {exc.message}", where) from None
+    problem = schema_problem(schema)  # an unresolvable $ref too: refused before any paid call
+    if problem:
+        raise BadRequest(f"{where}: {problem}", where)
