@@ -53,3 +53,34 @@ def test_a_three_second_overload_blip_closes_the_model_for_seconds_not_half_a_mi
     # shut until ~28 s after recovery.
     assert first_after < 6.0, f"no answer until {first_after:.1f} s after the provider recovered"
     assert max(successes) - recovered < 7.0
+
+
+def test_only_the_probe_greenlet_s_own_failure_escalates(redis_conn):
+    """Greenlets of one web process share the breaker: a call let through before the circuit opened
+    fails while another greenlet holds the probe; that failure neither re-arms nor doubles the wait."""
+    import gevent
+
+    breaker = CircuitBreaker(redis_conn, failures=1, open_seconds=0.3)
+    assert breaker.acquire(HAIKU)  # closed: let through (it will fail later, in flight)
+    assert breaker.record_failure(HAIKU) is True  # the first failure opens the circuit for 0.3 s
+    assert breaker.record_failure(HAIKU) is False and breaker.remaining(HAIKU) <= 0.3  # in flight: ignored
+    time.sleep(0.35)
+
+    probe_taken, others_done = gevent.event.Event(), gevent.event.Event()
+    outcome = {}
+
+    def probe():
+        outcome["probe"] = breaker.acquire(HAIKU)
+        probe_taken.set()
+        others_done.wait()
+        outcome["reopened"] = breaker.record_failure(HAIKU)
+
+    def in_flight():
+        probe_taken.wait()
+        outcome["other_allowed"] = breaker.acquire(HAIKU)
+        outcome["other_reopened"] = breaker.record_failure(HAIKU)
+        others_done.set()
+
+    gevent.joinall([gevent.spawn(probe), gevent.spawn(in_flight)])
+    assert outcome == {"probe": True, "other_allowed": False, "other_reopened": False, "reopened": True}
+    assert 0.3 < breaker.remaining(HAIKU) <= 0.6  # the probe's failure doubled it, once

@@ -7,8 +7,8 @@ one that fails opens it again for twice as long, up to ``MAX_OPEN_SECONDS``.
 Only the probe's own failure escalates. Calls let through while the circuit was still closed are in
 flight when it opens (with their SDK retries) and fail moments later for the same outage; counting each
 as a failed probe re-armed the circuit up to the 30 s maximum after a 3 s blip. The probe is known by a
-token: the caller that took it holds the token (per thread, i.e. per greenlet under gevent) and Redis
-holds it under the probe key; a failure whose caller holds no matching token while the circuit is
+token: the caller that took it holds the token (in a context variable: per thread and per greenlet,
+patched or not) and Redis holds it under the probe key; a failure whose caller holds no matching token while the circuit is
 tripped is ignored.
 
 A fixed 60 s cooldown outlasted short provider outages and failed requests sent after recovery; the
@@ -19,8 +19,8 @@ Redis trouble never blocks a model call: without Redis the breaker is closed.
 """
 from __future__ import annotations
 
+import contextvars
 import logging
-import threading
 import time
 import uuid
 
@@ -36,6 +36,10 @@ MAX_OPEN_SECONDS = 30.0
 PROBE_TIMEOUT_SECONDS = 60.0
 STATE_TTL_SECONDS = 3600
 
+# The probe tokens this caller holds, by (breaker, model); replaced, never mutated, so contexts
+# that were copied from one another never share a token.
+_HELD_PROBES: contextvars.ContextVar[dict[tuple[int, str], str]] = contextvars.ContextVar("held_probes", default={})
+
 
 class CircuitBreaker:
     def __init__(self, redis: Redis, failures: int = DEFAULT_FAILURES, open_seconds: float = DEFAULT_OPEN_SECONDS,
@@ -45,7 +49,6 @@ class CircuitBreaker:
         self.open_seconds = open_seconds
         self.prefix = prefix
         self._dirty: dict[str, bool] = {}  # per model: may Redis hold failure state to clear?
-        self._local = threading.local()  # per caller: the probe token it holds, per model
 
     @classmethod
     def from_settings(cls, redis: Redis, settings) -> "CircuitBreaker":
@@ -79,7 +82,7 @@ class CircuitBreaker:
                 pipe.exists(self._key(model, "failures"))
                 open_ms, tripped, failing = pipe.execute()
             self._dirty[model] = bool(tripped or failing)
-            self._probes().pop(model, None)  # whatever this caller probed before is over
+            self._drop_probe(model)  # whatever this caller probed before is over
             if open_ms > 0:
                 return False
             if not tripped:
@@ -87,16 +90,18 @@ class CircuitBreaker:
             token = uuid.uuid4().hex
             if not self.redis.set(self._key(model, "probe"), token, nx=True, px=int(PROBE_TIMEOUT_SECONDS * 1000)):
                 return False
-            self._probes()[model] = token
+            _HELD_PROBES.set({**_HELD_PROBES.get(), (id(self), model): token})
             return True
         except RedisError:
             return True
 
-    def _probes(self) -> dict[str, str]:
-        probes = getattr(self._local, "probes", None)
-        if probes is None:
-            probes = self._local.probes = {}
-        return probes
+    def _drop_probe(self, model: str) -> str | None:
+        """Forget (and return) the probe token this caller holds for ``model``."""
+        held = _HELD_PROBES.get()
+        token = held.get((id(self), model))
+        if token is not None:
+            _HELD_PROBES.set({key: value for key, value in held.items() if key != (id(self), model)})
+        return token
 
     def _is_probe(self, model: str, token: str | None) -> bool:
         """Does this caller hold the half-open circuit's probe for ``model``?"""
@@ -110,7 +115,7 @@ class CircuitBreaker:
         if self.open_seconds <= 0:
             return False
         self._dirty[model] = True
-        token = self._probes().pop(model, None)
+        token = self._drop_probe(model)
         try:
             trips = int(self.redis.get(self._key(model, "trips")) or 0)
             if trips:
@@ -137,7 +142,7 @@ class CircuitBreaker:
 
     def record_success(self, model: str) -> None:
         """A success closes the circuit and clears the count: only failures in a row open it."""
-        self._probes().pop(model, None)
+        self._drop_probe(model)
         if not self._dirty.get(model, True):
             return  # nothing to clear (seen by this call's ``acquire``): save the round trip
         try:
