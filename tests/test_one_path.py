@@ -360,3 +360,26 @@ def test_a_gateway_call_whose_web_process_is_killed_is_finished_by_a_worker_once
     assert [(a.purpose, a.ok) for a in attempts] == [("lost", False), ("answer", True)]
     assert stack.row(row_id).cost_usd == attempts[0].cost_usd + attempts[1].cost_usd > 0
     assert len(stack.fake.requests) == 2
+
+
+def test_a_probe_taken_but_not_used_goes_to_the_next_caller_at_once(redis_conn):
+    """A budget refusal or a spend cap after the breaker's permission must not hold the half-open
+    circuit's one probe until it times out."""
+    from app.providers.breaker import CircuitBreaker
+
+    model = "probe-release-model"
+    breaker = CircuitBreaker(redis_conn, failures=1, open_seconds=0.2)
+    breaker.record_failure(model)  # open
+    time.sleep(0.3)  # half-open: one probe may go through
+
+    def other_caller() -> bool:
+        seen: list[bool] = []
+        thread = threading.Thread(target=lambda: seen.append(breaker.acquire(model)))
+        thread.start()
+        thread.join()
+        return seen[0]
+
+    assert breaker.acquire(model)  # this caller holds the probe
+    assert other_caller() is False  # one probe at a time
+    breaker.release(model)  # ... which it gives back unused
+    assert other_caller() is True

@@ -78,6 +78,11 @@ class Guards:
         """May ``model`` be called now? Takes the half-open circuit's one probe when it is its turn."""
         return self.breaker is None or self.breaker.acquire(model)
 
+    def release(self, model: str) -> None:
+        """The caller took ``available`` but will not call ``model`` after all: give a probe back."""
+        if self.breaker is not None:
+            self.breaker.release(model)
+
     def complete(self, provider: Provider, call: ModelCall, record: AttemptRecord, *,
                  circuit_checked: bool = False) -> ModelReply | None:
         """Make ``call`` for ``record`` and fill the record; None when no answer came back.
@@ -150,6 +155,8 @@ class Guards:
         estimate = call_estimate(self.prices, call)
         reason = self.spend.reserve(call.model, estimate)
         if reason:
+            if self.breaker is not None:
+                self.breaker.release(call.model)  # not called: a probe it held goes to the next caller
             MODEL_CALLS.labels(model=call.model, outcome="refused").inc()
             return CallRefused(BUDGET, reason), estimate
         return None, estimate

@@ -126,6 +126,7 @@ class _Run:
                 tier = self.policy.next_tier(tier) if action == "next_tier" else tier
                 continue
             if self.attempts and self._over_cap(model):
+                self.guards.release(model)  # the circuit's permission was taken, the model is not called
                 break
             attempt = self._attempt(tier, model)
             if self.blocked:

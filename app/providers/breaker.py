@@ -103,6 +103,18 @@ class CircuitBreaker:
             _HELD_PROBES.set({key: value for key, value in held.items() if key != (id(self), model)})
         return token
 
+    def release(self, model: str) -> None:
+        """Give back the probe this caller took without calling the model (its budget said no, or its
+        spend cap): the next caller probes at once instead of after ``PROBE_TIMEOUT_SECONDS``."""
+        token = self._drop_probe(model)
+        if token is None:
+            return
+        try:
+            if self._is_probe(model, token):
+                self.redis.delete(self._key(model, "probe"))
+        except RedisError:
+            pass
+
     def _is_probe(self, model: str, token: str | None) -> bool:
         """Does this caller hold the half-open circuit's probe for ``model``?"""
         if token is None:
