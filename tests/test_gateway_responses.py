@@ -374,17 +374,20 @@ def test_unknown_api_path_lists_the_served_endpoints(server):
 
 
 # -- tiergate/auto routed like /v1/route ----------------------------------------------------------------
-def test_tiergate_auto_hello_lands_where_v1_route_puts_it(openai_client, server, make_key):
-    route = requests.post(server + "/v1/route", json={"text": "Hello"}, timeout=10,
+QUESTION = "What time is it in Berlin?"  # no keyword says what it is: the rules would start it on tier2
+
+
+def test_tiergate_auto_lands_where_v1_route_puts_the_same_text(openai_client, server, make_key):
+    route = requests.post(server + "/v1/route", json={"text": QUESTION}, timeout=10,
                           headers={"X-API-Key": make_key(["route"], name="route")}).json()
     chat = openai_client.chat.completions.with_raw_response.create(
-        model="tiergate/auto", messages=[{"role": "user", "content": "Hello"}])
-    response = openai_client.responses.with_raw_response.create(model="tiergate/auto", input="Hello")
+        model="tiergate/auto", messages=[{"role": "user", "content": QUESTION}])
+    response = openai_client.responses.with_raw_response.create(model="tiergate/auto", input=QUESTION)
     rules = openai_client.chat.completions.with_raw_response.create(
-        model="tiergate/auto", messages=[{"role": "user", "content": "Hello"}],
+        model="tiergate/auto", messages=[{"role": "user", "content": QUESTION}],
         extra_headers={"X-Tiergate-Mode": "rules"})
 
-    assert route["tier"] == "tier1" and route["model"] == HAIKU  # the learned router: small talk is cheap
+    assert route["tier"] == "tier1" and route["model"] == HAIKU  # the learned router: a plain question is cheap
     assert chat.headers["x-tiergate-tier"] == response.headers["x-tiergate-tier"] == route["tier"]
     assert chat.parse().model == HAIKU
     # X-Tiergate-Mode still picks another mode: the rules start an unknown task type on the safe middle.

@@ -32,12 +32,12 @@ def _request_id(headers) -> str:
 def test_openai_plain_call_is_routed_answered_and_in_the_ledger(openai_client, app, fake_anthropic):
     raw = openai_client.chat.completions.with_raw_response.create(
         model="tiergate/auto", temperature=0.2, max_completion_tokens=300,
-        messages=[{"role": "system", "content": "You are terse."}, {"role": "user", "content": "Say hello to Ada"}])
+        messages=[{"role": "system", "content": "You are terse."}, {"role": "user", "content": "What time is it in Berlin?"}])
     completion = raw.parse()
 
-    assert completion.choices[0].message.content == "Fake answer: Say hello to Ada"
+    assert completion.choices[0].message.content == "Fake answer: What time is it in Berlin?"
     assert completion.choices[0].finish_reason == "stop"
-    assert completion.model == HAIKU  # routed as /v1/route routes free text (learned): a greeting is cheap
+    assert completion.model == HAIKU  # routed as /v1/route routes free text (learned): a plain question is cheap
     assert raw.headers["x-tiergate-tier"] == "tier1" and raw.headers["x-tiergate-model"] == HAIKU
     assert raw.headers["x-tiergate-decision-id"].startswith("dec_")
     (sent,) = fake_anthropic.requests
