@@ -8,8 +8,13 @@ LiteLLM is not a dependency of ours: install it in a separate venv first::
     python3 -m venv /tmp/litellm-venv && /tmp/litellm-venv/bin/pip install 'litellm[proxy]'
 
 For each concurrency (closed loop, ``--seconds`` per round, rounds interleaved ``--rounds`` times):
-added latency = median gateway latency - median direct latency (the same fake, called directly), and
-requests/s. Targets: at least 5x lower added latency and 3x the requests/s of LiteLLM.
+added latency = median gateway latency - median direct latency (the same fake, called directly),
+requests/s, and server CPU per request: user + system CPU of each server's whole process tree (Tiergate:
+``tiergate up``, its gunicorn workers, RQ worker and embedded Redis; LiteLLM: its proxy and workers) over
+the round, divided by the requests it answered. Tiergate is measured twice: ``/v1/fallback`` (the task
+path) and ``/v1/chat/completions`` (the drop-in path, the same request LiteLLM serves). Fairness: one fake
+for all, the same number of web processes (2), access logs off on both, rounds interleaved.
+Targets (issue 24): server CPU per chat request <= 1/3 of LiteLLM's; req/s >= 2x at c=16, >= 3x at c=256.
 Run: .venv/bin/python bench/vs_litellm.py [--litellm /tmp/litellm-venv/bin/litellm] [--concurrency 1 16 256]
 """
 from __future__ import annotations
@@ -71,6 +76,27 @@ def closed(port: int, path: str, headers: dict, body: dict, connections: int, se
     return asyncio.run(run_closed("127.0.0.1", port, path, headers, body, connections, seconds))
 
 
+def tree_cpu_seconds(processes) -> float:
+    """User + system CPU seconds of ``processes`` (a server's whole tree), skipping ones that exited."""
+    import psutil
+
+    total = 0.0
+    for process in processes:
+        try:
+            times = process.cpu_times()
+        except psutil.Error:
+            continue
+        total += times.user + times.system
+    return total
+
+
+def process_tree(pid: int):
+    import psutil
+
+    root = psutil.Process(pid)
+    return [root] + root.children(recursive=True)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--litellm", default="/tmp/litellm-venv/bin/litellm")
@@ -84,26 +110,42 @@ def main() -> None:
             tiergate_port = int(stack.url.rsplit(":", 1)[1])
             fake_port = stack.fake_port
             direct_body = {"model": MODEL, "max_tokens": 200, "messages": [{"role": "user", "content": TEXT}]}
+            chat_body = {"model": MODEL, "max_tokens": 200, "messages": [{"role": "user", "content": TEXT}]}
             targets = {
                 "direct": (fake_port, "/v1/messages", {"x-api-key": "k", "anthropic-version": "2023-06-01"}, direct_body),
                 "tiergate": (tiergate_port, "/v1/fallback", stack.headers, {"task_type": "summary", "text": TEXT}),
-                "litellm": (litellm_port, "/v1/chat/completions", LITELLM_AUTH,
-                            {"model": MODEL, "max_tokens": 200, "messages": [{"role": "user", "content": TEXT}]}),
+                "tiergate-chat": (tiergate_port, "/v1/chat/completions", stack.headers, chat_body),
+                "litellm": (litellm_port, "/v1/chat/completions", LITELLM_AUTH, chat_body),
             }
+            trees = {"direct": lambda: [], "tiergate": stack.up_processes, "tiergate-chat": stack.up_processes,
+                     "litellm": lambda: process_tree(litellm.pid)}
             for name, (port, path, headers, body) in targets.items():  # warm-up
                 closed(port, path, headers, body, 4, 2)
             figures = {(name, c): [] for name in targets for c in args.concurrency}
             for _round in range(args.rounds):
                 for concurrency in args.concurrency:
                     for name, (port, path, headers, body) in targets.items():
+                        tree = trees[name]()
+                        cpu_before = tree_cpu_seconds(tree)
                         result = closed(port, path, headers, body, concurrency, args.seconds)
+                        cpu_ms = (tree_cpu_seconds(tree) - cpu_before) * 1000 / max(1, len(result.latencies_ms))
                         figures[(name, concurrency)].append(
                             (statistics.median(result.latencies_ms), len(result.latencies_ms) / args.seconds,
-                             result.errors))
+                             result.errors, cpu_ms))
         finally:
             os.killpg(litellm.pid, signal.SIGTERM)
             litellm.wait(timeout=30)
-    print(f"{args.rounds} interleaved rounds of {args.seconds:g} s each; medians over rounds")
+    print(f"{args.rounds} interleaved rounds of {args.seconds:g} s each; medians over rounds; "
+          f"load average {' '.join(f'{x:.2f}' for x in os.getloadavg())}")
+    print(f"{'concurrency':>11} | {'Tiergate fallback CPU ms/req':>28} | {'Tiergate chat CPU ms/req':>24} | "
+          f"{'LiteLLM chat CPU ms/req':>23} | {'CPU ratio chat':>14} | {'chat req/s T/L':>14}")
+    for concurrency in args.concurrency:
+        cpu = {name: statistics.median(r[3] for r in figures[(name, concurrency)])
+               for name in ("tiergate", "tiergate-chat", "litellm")}
+        rate = {name: statistics.median(r[1] for r in figures[(name, concurrency)]) for name in ("tiergate-chat", "litellm")}
+        print(f"{concurrency:>11} | {cpu['tiergate']:>28.2f} | {cpu['tiergate-chat']:>24.2f} | {cpu['litellm']:>23.2f} | "
+              f"{cpu['tiergate-chat'] / max(cpu['litellm'], 0.001):>13.2f}x | "
+              f"{rate['tiergate-chat'] / max(rate['litellm'], 0.01):>13.2f}x")
     print(f"{'concurrency':>11} | {'direct ms':>9} | {'Tiergate added ms':>17} | {'LiteLLM added ms':>16} | "
           f"{'Tiergate req/s':>14} | {'LiteLLM req/s':>13} | {'latency ratio':>13} | {'req/s ratio':>11} | errors T/L")
     for concurrency in args.concurrency:
