@@ -21,9 +21,9 @@ from app.calls.attempt import AttemptRecord
 from app.errors import ProviderError
 from app.metrics import COST_USD, MODEL_CALLS
 from app.pricing import PriceTable, Usage
-from app.providers.base import ModelCall, ModelReply, Provider, call_text, tool_uses
+from app.providers.base import ModelCall, ModelReply, Provider, tool_uses
 from app.providers.breaker import CircuitBreaker
-from app.providers.tokens import estimate_tokens
+from app.providers.tokens import MESSAGE_OVERHEAD_TOKENS, estimate_tokens
 
 # Why a call was not made or did not answer, as ``AttemptRecord.gate`` says it.
 CIRCUIT, BUDGET, PROVIDER = "circuit", "budget", "provider"
@@ -57,12 +57,25 @@ class CallRefused(Exception):
         self.gate, self.reason = gate, reason
 
 
-def call_estimate(prices: PriceTable, call: ModelCall) -> Decimal:
-    """What a call will cost, before it runs: its text at the plain input price plus the expected
-    answer (or a quarter of the input) at the output price."""
-    tokens_in = estimate_tokens(call_text(call)) + sum(4 for _ in call.messages)
-    tokens_out = call.expected_output_tokens or max(64, tokens_in // 4)
-    return prices.plain_cost(call.model, Usage(input_tokens=tokens_in, output_tokens=min(tokens_out, call.max_tokens)))
+def call_upper_bound(prices: PriceTable, call: ModelCall) -> Decimal:
+    """The most ``call`` can cost, held on the budgets before it goes out: everything it sends (system
+    prefix, task prompt, knowledge, labels, schema, tools, tool calls and results, the conversation), counted
+    on the request as serialised, at the plain input price; ``max_tokens`` at the output price; and what is
+    marked for caching at the cache-write multiplier (the 1 h one when a marker asks for it). A model
+    without a price (a pass-through name) is priced at nothing."""
+    if call.model not in prices.models:
+        return Decimal(0)
+    sent = json.dumps({"system": [call.cached_system, call.system], "messages": call.messages, "tools": call.tools,
+                       "tool_choice": call.tool_choice, "stop": call.stop, "schema": call.json_schema},
+                      ensure_ascii=False, default=str)
+    tokens_in = estimate_tokens(sent) + MESSAGE_OVERHEAD_TOKENS * len(call.messages)
+    client_marked = '"cache_control"' in sent
+    own = estimate_tokens(call.cached_system)
+    marked = tokens_in if client_marked else own if prices.cacheable(call.model, own) else 0
+    one_hour = '"ttl": "1h"' in sent
+    usage = Usage(input_tokens=tokens_in - marked, output_tokens=call.max_tokens, cache_write_tokens=marked,
+                  cache_write_1h_tokens=marked if one_hour else 0)
+    return prices.cost(call.model, usage)
 
 
 @dataclass
@@ -136,9 +149,16 @@ class Guards:
         finally:
             self._after(call)
 
+    def hold_batch(self, call: ModelCall) -> str | None:
+        """Hold a Message Batch request's upper bound (at the batch price) before the batch is
+        submitted; returns why it may not go, or None. The list frees its holds when it finishes."""
+        if self.spend is None:
+            return None
+        return self.spend.reserve(call.model, call_upper_bound(self.prices, call) * self.prices.batch_multiplier)
+
     def book_batch(self, record: AttemptRecord, reply: ModelReply) -> None:
         """An answer that came from a Message Batch: priced at the batch discount, booked on the
-        budgets without a hold (the batch was submitted before the per-call reservation)."""
+        budgets beside the hold its submission took (freed when the list finishes)."""
         record.batch = True
         self._fill(record, reply, batch=True)
         if self.spend is not None:
@@ -152,7 +172,7 @@ class Guards:
             return CallRefused(CIRCUIT, self.breaker.describe(call.model)), Decimal(0)
         if self.spend is None:
             return None, Decimal(0)
-        estimate = call_estimate(self.prices, call)
+        estimate = call_upper_bound(self.prices, call)
         reason = self.spend.reserve(call.model, estimate)
         if reason:
             if self.breaker is not None:
@@ -186,7 +206,7 @@ class Guards:
         _count(record, "ok")
 
     def _closed_early(self, record: AttemptRecord, call: ModelCall, estimate: Decimal) -> None:
-        cost = estimate if self.spend is not None else call_estimate(self.prices, call)
+        cost = estimate if self.spend is not None else call_upper_bound(self.prices, call)
         record.ok, record.gate, record.reason, record.cost_usd = False, PROVIDER, CLOSED_EARLY, cost
         if self.spend is not None:
             self.spend.settle(estimate, cost)
