@@ -8,8 +8,10 @@ from __future__ import annotations
 
 from concurrent.futures import ThreadPoolExecutor
 from decimal import Decimal
+from pathlib import Path
 
 import pytest
+import yaml
 from sqlalchemy import func, select
 
 from app.api.auth import create_key
@@ -17,6 +19,7 @@ from app.money.budgets import set_budget
 from app.store import Request
 from app.store.models import Budget, BudgetHold
 from app.web.context import runtime_of
+from tests.support.fake_anthropic import Reply
 from tests.test_budgets import TEXT, budget_row, ledger_cost, new_key, to_max_tokens
 from tests.test_fallback_api import HAIKU, app  # noqa: F401  (fixture)
 
@@ -164,3 +167,63 @@ def test_a_batched_list_over_its_budget_stops_and_leaves_no_hold(tmp_path, redis
         assert row.result is not None and len(row.result["results"]) == 60  # no item dropped
     finally:
         application.extensions["store"].dispose()
+
+
+@pytest.fixture
+def gateway_app(tmp_path, redis_url, database_url, redis_conn, fake_anthropic):
+    """The drop-in gateway streaming live (policy ``gateway.stream: live``)."""
+    from tests.test_classify import app_with_fake
+
+    policy = yaml.safe_load(Path("app/policy/default.yaml").read_text())
+    policy["gateway"]["stream"] = "live"
+    policy_path = tmp_path / "policy.yaml"
+    policy_path.write_text(yaml.safe_dump(policy, sort_keys=False))
+    application = app_with_fake(tmp_path, redis_url, database_url, fake_anthropic, TIERGATE_POLICY=str(policy_path))
+    yield application
+    application.extensions["store"].dispose()
+
+
+def test_live_streams_are_booked_on_the_budget_even_when_the_client_closes_early(gateway_app, fake_anthropic):
+    from tests.support.gateway_app import ledger
+
+    fake_anthropic.responder = lambda body: Reply.ok("The lighthouse stands on the cape. " * 60)
+    key_id, headers = new_key(gateway_app, D("1"))
+    client = gateway_app.test_client()
+    body = {"model": "tiergate/tier1", "max_tokens": 600, "stream": True,
+            "messages": [{"role": "user", "content": "Tell me about the lighthouse on the northern cape"}]}
+
+    whole = client.post("/v1/messages", headers=headers, json=body)
+    assert whole.status_code == 200 and whole.headers["x-tiergate-stream"] == "live"
+    whole.get_data()
+    read = ledger(gateway_app, whole.headers["x-tiergate-request-id"])
+    # By hand: the answer is 2,100 characters, 525 output tokens at $5/M = $0.002625, plus its input.
+    assert read.attempts[0].output_tokens == 525 and read.cost_usd > 525 * HAIKU_OUT
+    assert spent(gateway_app, key_id) == D(str(read.cost_usd)).quantize(D("1e-8"))
+
+    early = client.post("/v1/messages", headers=headers, json=body, buffered=False)
+    next(iter(early.response))  # the first event, then the client goes away
+    early.close()
+    closed = ledger(gateway_app, early.headers["x-tiergate-request-id"])
+    # Nobody saw how much the model wrote: booked at the call's upper bound, at least its 600 tokens of output.
+    assert closed.cost_usd >= 600 * HAIKU_OUT == D("0.003")
+    assert spent(gateway_app, key_id) == D(str(read.cost_usd + closed.cost_usd)).quantize(D("1e-8"))
+    assert holds_left(gateway_app) == 0
+
+
+@pytest.mark.parametrize("app", [{"TIERGATE_PROVIDER_TIMEOUT_SECONDS": 0.5}], indirect=True)
+def test_a_timed_out_call_is_booked_at_its_upper_bound(client, app, fake_anthropic):
+    from app.store import Attempt
+
+    fake_anthropic.script(HAIKU, Reply.hang(1.0, text="too late"))  # the next call answers in time
+    key_id, headers = new_key(app, D("1"))
+    response = client.post("/v1/fallback", headers=headers,
+                           json={"task_type": "classification", "text": TEXT, "exec": "sync"})
+    assert response.status_code == 200, response.get_json()
+    with app.extensions["store"].session() as session:
+        attempts = session.scalars(select(Attempt).join(Request, Attempt.request_id == Request.id)
+                                   .where(Request.api_key_id == key_id).order_by(Attempt.seq)).all()
+        timed_out = [a for a in attempts if "no answer within" in (a.reason or "")]
+        assert len(timed_out) == 1 and "upper bound" in timed_out[0].reason
+        # By hand: the provider may have billed it in full, at least its 1,024 tokens of output at $5/M.
+        assert D(str(timed_out[0].cost_usd)) >= TIER1_MAX_TOKENS * HAIKU_OUT == D("0.00512")
+    assert spent(app, key_id) == ledger_cost(app, Request.api_key_id == key_id) and holds_left(app) == 0

@@ -149,12 +149,10 @@ def test_concurrent_requests_on_a_spent_downgrade_budget_run_on_their_floor_then
     assert set(statuses) == {202, 402}
     wait_until_finished(app, key_id)
     with app.extensions["store"].session() as session:
-        tiers = dict(session.execute(select(Request.tier, func.count()).where(Request.api_key_id == key_id)
-                                     .group_by(Request.tier)).all())
-        reasons = session.scalars(select(Decision.reasons).where(Decision.api_key_id == key_id)).all()
-    downgraded = [r for rs in reasons for r in rs if r["rule"] == "budget_downgrade"]
-    assert 0 < tiers.get("tier2", 0) <= 3 and tiers.get("tier1", 0) == len(downgraded) > 0
-    assert "tier2 -> tier1" in downgraded[0]["detail"]
+        decisions = session.execute(select(Decision.tier, Decision.reasons).where(Decision.api_key_id == key_id)).all()
+    downgraded = [(tier, r) for tier, rs in decisions for r in rs if r["rule"] == "budget_downgrade"]
+    assert len(decisions) == statuses.count(202) and 0 < len(downgraded) < len(decisions)
+    assert all(tier == "tier1" and "tier2 -> tier1" in r["detail"] for tier, r in downgraded)
     budget = budget_row(app, key_id)
     assert room >= D(str(budget.spent_usd)).quantize(D("1e-8")) >= ledger_cost(app, Request.api_key_id == key_id) > 0
     assert D(str(budget.reserved_usd)).quantize(D("1e-8")) == 0

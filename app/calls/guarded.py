@@ -1,9 +1,10 @@
 """The one guarded model call: every call Tiergate pays for goes through ``Guards``.
 
 For each call, in this order: the circuit breaker (a model whose circuit is open is not called), the
-budget reservation (the call's estimate is held before it goes out; a refused reservation means no
-call), the in-flight note (so a crash mid-call still leaves the paid call to be booked), the call, then
-the settlement (the actual cost booked, the hold drawn down), the breaker's verdict, the attempt record
+budget reservation (the call's upper bound, ``call_upper_bound``, is held before it goes out; a refused
+reservation means no call), the in-flight note (so a crash mid-call still leaves the paid call to be
+booked), the call, then the settlement (the actual cost booked, the hold freed; a call that timed out
+or a stream closed early is booked at its upper bound), the breaker's verdict, the attempt record
 and the metrics. Cascade steps, classify chunks, live streams, the LLM router, shadow and judge calls
 and reviewers' re-runs all call it; a new paying feature does too, and inherits every guard.
 
@@ -27,7 +28,8 @@ from app.providers.tokens import MESSAGE_OVERHEAD_TOKENS, estimate_tokens
 
 # Why a call was not made or did not answer, as ``AttemptRecord.gate`` says it.
 CIRCUIT, BUDGET, PROVIDER = "circuit", "budget", "provider"
-CLOSED_EARLY = "the client closed the stream before the end; booked at the call's estimate"
+TIMED_OUT = "booked at the call's upper bound (the provider may have billed it)"
+CLOSED_EARLY = "the client closed the stream before the end; booked at the call's upper bound"
 
 
 class CallObserver(Protocol):
@@ -43,7 +45,7 @@ class SpendGuard(Protocol):
     """Budgets around each model call (``app.money.budgets.RequestSpend``)."""
 
     def reserve(self, model: str, estimate: Decimal) -> str | None:
-        """Hold ``estimate`` before a call; returns why the call may not run, or None."""
+        """Hold ``estimate`` (the call's upper bound) before a call; returns why the call may not run, or None."""
 
     def settle(self, estimate: Decimal, cost: Decimal, *, draw: bool = True) -> None:
         """Book the call's actual cost."""
@@ -124,7 +126,7 @@ class Guards:
         """``provider.stream(call)`` under the same guards; the record is filled when the stream ends.
 
         Raises ``CallRefused`` at the first ``next()`` when the call may not go out, ``ProviderError``
-        when it fails. A stream the client closes early is booked at the call's estimate: the provider
+        when it fails. A stream the client closes early is booked at the call's upper bound: the provider
         bills what it generated, which nobody here saw.
         """
         refused, estimate = self._reserve(call, circuit_checked)
@@ -190,9 +192,12 @@ class Guards:
             observer.after(call)
 
     def _failed(self, record: AttemptRecord, call: ModelCall, estimate: Decimal, exc: ProviderError) -> None:
-        if self.spend is not None:
-            self.spend.settle(estimate, Decimal(0))
         record.ok, record.gate, record.reason = False, PROVIDER, str(exc)
+        if exc.maybe_billed:  # timed out: the provider may have billed it, nobody saw how much
+            record.cost_usd = estimate if self.spend is not None else call_upper_bound(self.prices, call)
+            record.reason += f"; {TIMED_OUT}"
+        if self.spend is not None:
+            self.spend.settle(estimate, record.cost_usd)
         if self.breaker is not None and self.breaker.record_failure(call.model):
             record.reason += f"; the circuit for {call.model} is now open"
         _count(record, "error")

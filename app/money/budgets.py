@@ -1,32 +1,34 @@
-"""Budgets per API key and per workflow: reserved before a model call, settled after, atomically.
+"""Budgets per API key and per workflow: a hard cap, held before each model call and settled after, atomically.
 
 A budget (``app.store.models.Budget``) limits the spend of one API key or one workflow
 (``metadata.workflow``) per calendar month or day (UTC). Every spending path goes through a
-``RequestSpend``, which the cascade calls around each model call (``run_cascade(..., spend=...)``):
+``RequestSpend``, which the guarded call (``app.calls.Guards``) uses around each model call:
 
-1. ``admit`` (before the request is queued): reserve the first call's estimate on every budget of the
-   key and the workflow with one conditional ``UPDATE ... WHERE spent + reserved + estimate <= limit``
-   per budget, in budget id order, in one transaction. A ``refuse`` budget without room raises
-   ``BudgetExhausted`` (HTTP 402 naming the budget); a ``downgrade`` budget without room reserves
-   anyway and tells the caller to run on the cheapest tier the task type allows.
-2. ``reserve`` (before each further call: retry, escalation, self-check): extend the hold the same
-   conditional way; no room ends the run there (the cascade keeps what it has as a draft).
-3. ``settle`` (after each call): add the actual cost to ``spent`` and draw the hold down; ``release``
-   frees what is left of the hold when the request ends.
+1. ``admit`` (before the request is stored): a cheap early refusal. Hold the first call's upper bound
+   (``first_call_upper_bound``, counted on the request as sent) on every budget of the key and the
+   workflow with one conditional ``UPDATE ... WHERE spent + reserved + amount <= limit`` per budget, in
+   budget id order, in one transaction. A ``refuse`` budget without room raises ``BudgetExhausted``
+   (HTTP 402 naming the budget); a ``downgrade`` budget without room holds the bound on the request's
+   floor tier instead, and when that does not fit either, ``FloorReached`` (402, or held for review:
+   ``rules.budget_floor_action``).
+2. ``reserve`` (before every call, the first one too): hold the call's own upper bound
+   (``app.calls.call_upper_bound``: everything it sends, ``max_tokens`` of output, cache writes) the
+   same conditional way; the first call takes the admission hold over. No room: the call is not made.
+3. ``settle`` (after each call): add the actual cost to ``spent`` and free the call's hold; ``release``
+   frees what is left when the request ends.
 
-Because a call runs only once its estimate fits, concurrent requests overshoot a budget by at most
-what their calls cost above their estimates; a ``downgrade`` budget keeps serving on the cheapest tier
-past its limit (that is what the operator chose). The database serialises the conditional updates
-(a row lock on PostgreSQL, the write lock on SQLite), so this holds across web processes and workers.
+Because no call goes out unless its upper bound is held, and no call costs more than its bound,
+``spent`` never passes the limit, however many requests run at once. The database serialises the
+conditional updates (a row lock on PostgreSQL, the write lock on SQLite), so this holds across web
+processes and workers.
 
 When settled spend first reaches ``alert_pct`` of the limit in a period, one signed ``budget.threshold``
 callback goes to the budget's ``alert_url`` through the callback outbox; a conditional update on
 ``alerted_period``, in the same transaction as the outbox row, makes it exactly once.
 
 Shadow calls, gateway calls or anything else that pays a model: ``spend = budgets_for(store).spend(
-request_id, api_key_id=..., workflow=...)``, then ``spend.reserve(model, estimate)`` / ``spend.settle(
-estimate, cost)`` around the call (or pass ``spend`` to ``run_cascade``), and ``spend.release()`` at
-the end.
+request_id, api_key_id=..., workflow=...)`` (or ``request_spend``), passed to ``Guards(spend=...)``;
+``spend.release()`` at the end.
 """
 from __future__ import annotations
 

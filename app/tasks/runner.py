@@ -100,6 +100,9 @@ def run_claimed(rt: Runtime, claimed: lifecycle.Claimed, *, task: SyncTask | Non
     # Calls an earlier run paid for but never stored (its process died, or it crashed before storing).
     lost = lost_calls(rt.redis, claimed.request_id) if task is None else []
     spend = request_spend(rt.store, claimed.request_id, rt.settings)
+    if lost:  # booked at their upper bounds, drawn from the holds the dead process took for them
+        paid = sum((call.cost_usd for call in lost), Decimal(0))
+        spend.settle(paid, paid)
     in_flight = InFlightCalls(rt.redis, claimed.request_id, rt.policy().prices)
     rerun = bool(payload.get(RERUN_OF))
     with rt.leases.hold(claimed.request_id):
