@@ -1,7 +1,6 @@
 """POST /v1/route: decide tier and model, explain why, store the decision. No model call in rules or learned mode."""
 from __future__ import annotations
 
-from decimal import Decimal
 
 from flask import current_app, g, jsonify
 

@@ -221,6 +221,8 @@ class Budgets:
             full = _hold_all(session, request_id, ids, floor_estimate) if floor_estimate is not None else full
             if full is None:
                 return Admission(floor_estimate, downgrade)
+        if full.action == "refuse":  # a refuse budget of the same request has no room on the floor either
+            raise BudgetExhausted(_spent_message(full, floor_estimate or estimate), "budget")
         raise FloorReached(f"{_spent_message(full, floor_estimate or estimate)}; a downgrade budget never goes below "
                            f"{floor}", "budget")
 
@@ -437,8 +439,8 @@ def admit_list(store, policy, request_id: str, body, api_key_id: int | None, chu
 
 def first_call_upper_bound(policy, tier: str, task_type: str, request_tokens: int, max_tokens: int | None = None) -> Decimal:
     """The first call's upper bound before it is built: the request (``request_tokens``, counted on it as
-    sent) and the task prompt at the plain input price, the prompt once more at the cache-write
-    multiplier, the tier's answer limit at the output price (the call itself holds ``call_upper_bound``)."""
+    sent) at the plain input price, the task prompt (the cached prefix) at the cache-write price, the
+    answer limit at the output price (the call itself then holds ``call_upper_bound``)."""
     from app.pricing import Usage
     from app.providers.tokens import estimate_tokens
 

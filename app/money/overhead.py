@@ -61,8 +61,10 @@ def admit_task(session: Session, store, policy, decision, request_id: str, api_k
                                     max_tokens=max_tokens, settings=settings,
                                     floor=floor_tier(policy, decision.task_type, decision.reasons))
     fields = {"router_request_id": router_id, "router_cost_usd": str(router_cost)} if router_id else {}
-    if admission.held_for_review is not None:
+    if admission.held_for_review is not None:  # never streamed live: the runner answers "held for review"
         decision.reasons.append(admission.reason)
+        decision.needs_review = True
+        decision.review_reasons.append(admission.reason["rule"])
         return {**fields, HELD_FOR_REVIEW: admission.held_for_review}
     if admission.reason is not None:
         decision.reasons.append({**admission.reason, "detail": admission.reason["detail"]
