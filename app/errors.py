@@ -38,10 +38,13 @@ class PolicyError(TiergateError):
 class ProviderError(TiergateError):
     """A provider call failed for good (after the SDK's and our own retries)."""
 
-    def __init__(self, message: str, *, retryable: bool = False, status: int | None = None):
+    def __init__(self, message: str, *, retryable: bool = False, status: int | None = None,
+                 maybe_billed: bool = False):
         super().__init__(message)
         self.retryable = retryable
         self.status = status
+        # No answer in time: the provider may have run (and billed) the call all the same.
+        self.maybe_billed = maybe_billed
 
 
 class ApiError(TiergateError):

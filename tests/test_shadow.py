@@ -300,3 +300,27 @@ def test_a_callback_is_delivered_before_its_shadow_call_starts(client, auth, app
         receiver.close()
     [shadow_call] = [r for r in fake_anthropic.requests if r.path == "/v1/messages/batches"]
     assert shadow_call.at > delivered_at and row.status == "disagree"
+
+
+@pytest.mark.parametrize("policy_path", [({"translation": {"rate": 1.0, "monthly_budget_usd": 1}},
+                                          {"model": OPUS})], indirect=True)
+def test_shadow_and_judge_calls_hold_and_book_on_the_budgets_of_the_request_they_shadow(
+        client, app, worker, fake_anthropic):
+    from app.store.models import Budget, BudgetHold
+    from tests.test_budgets import budget_row, ledger_cost, new_key
+
+    fake_anthropic.responder = judged_reply
+    key_id, headers = new_key(app, Decimal("1"))
+    response = client.post("/v1/fallback", headers=headers, json={
+        "task_type": "translation", "text": "Translate into English: Ihre Lieferung kommt am Freitag."})
+    assert response.status_code == 200
+    (row,) = wait_for_comparisons(app, 1)
+    assert row.status == "disagree" and row.shadow_cost_usd > 0 and row.judge_cost_usd > 0
+    # The budget holds every call made for the key: the answer, the baseline (batch price) and the judge.
+    spent = Decimal(str(budget_row(app, key_id).spent_usd)).quantize(Decimal("1e-8"))
+    answer_cost = Decimal(repr(response.get_json()["cost_usd"]))
+    assert spent == ledger_cost(app, Request.api_key_id == key_id) == (
+        answer_cost + row.shadow_cost_usd + row.judge_cost_usd).quantize(Decimal("1e-8"))
+    with app.extensions["store"].session() as session:
+        assert session.scalar(select(Budget.reserved_usd).where(Budget.subject == str(key_id))) == 0
+        assert session.scalars(select(BudgetHold)).all() == []

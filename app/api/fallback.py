@@ -108,7 +108,8 @@ def _ticket(rt, body: FallbackRequest, api_key_id: int) -> intake.Ticket:
     session, policy = db(), current_policy()
 
     def admit(request_id: str) -> dict:
-        return admit_task(session, rt.store, policy, decision, request_id, api_key_id, body.metadata, rt.settings)
+        return admit_task(session, rt.store, policy, decision, request_id, api_key_id, body.metadata,
+                          body.model_dump(mode="json"), rt.settings)
 
     def build(request_id: str, overhead: dict) -> Request:
         decision_id = record_decision(session, decision, body, api_key_id)

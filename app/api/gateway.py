@@ -44,7 +44,7 @@ def chat_completions():
     if live is not None:
         model = live.model_call.model
         return _stream(streaming.openai_sse(live.events(), f"chatcmpl-{call.request_id}", model, chat.include_usage),
-                       live.headers)
+                       live.headers, live.close)
     answer = run_gated(runtime(), call, arrival())
     answer.id = f"chatcmpl-{answer.id}"
     if chat.stream:
@@ -60,7 +60,7 @@ def messages():
     call, live = _start(chat)
     if live is not None:
         return _stream(streaming.anthropic_sse(live.events(), f"msg_{call.request_id}", live.model_call.model),
-                       live.headers)
+                       live.headers, live.close)
     answer = run_gated(runtime(), call, arrival())
     answer.id = f"msg_{answer.id}"
     if chat.stream:
@@ -81,7 +81,7 @@ def responses():
     call, live = _start(chat)
     if live is not None:
         return _stream(responses_format.sse(live.events(), call.request_id, live.model_call.model, echoed),
-                       live.headers)
+                       live.headers, live.close)
     answer = run_gated(rt, call, arrival())
     if chat.stream:
         events = streaming.answer_events(answer)
@@ -147,9 +147,12 @@ def _json(body: dict, answer: ChatAnswer) -> Response:
     return response
 
 
-def _stream(events, headers: dict[str, str]) -> Response:
+def _stream(events, headers: dict[str, str], on_close=None) -> Response:
+    """An event stream; ``on_close`` runs when the server closes the response, read or not."""
     response = Response(events, mimetype=streaming.MEDIA_TYPE)
     response.headers.update({**headers, "Cache-Control": "no-cache", "X-Accel-Buffering": "no"})
+    if on_close is not None:
+        response.call_on_close(on_close)
     return response
 
 

@@ -1,7 +1,6 @@
 """POST /v1/route: decide tier and model, explain why, store the decision. No model call in rules or learned mode."""
 from __future__ import annotations
 
-from decimal import Decimal
 
 from flask import current_app, g, jsonify
 
@@ -9,8 +8,7 @@ from app.api import bp
 from app.api.body import read_body
 from app.tasks.decide import decide as decide_with, decision_row
 from app.tasks.schemas import RouteRequest, TaskInput
-from app.money.budgets import budgets_for
-from app.money.overhead import workflow_of
+from app.money.overhead import router_spend
 from app.api.auth import require_scope
 from app.metrics import ROUTE_DECISIONS
 from app.web.openapi import document
@@ -26,8 +24,9 @@ def decide(body: TaskInput) -> RouteDecision:
     LLM-router call is recorded in the request's session."""
     rt = runtime()
     api_key = getattr(g, "api_key", None)
-    return decide_with(rt.routing, rt.llm_routing, body, session=db(),
-                       api_key_id=api_key.id if api_key is not None else None)
+    api_key_id = api_key.id if api_key is not None else None
+    return decide_with(rt.routing, rt.llm_routing, body, session=db(), api_key_id=api_key_id,
+                       spend=router_spend(rt.store, api_key_id, body.metadata, rt.settings))
 
 
 def group_commit() -> GroupCommit:
@@ -71,10 +70,6 @@ def route():
     row = decision_row(decision, body, g.api_key.id)
     group_commit().insert(Decision, row)  # committed at once, together with other requests' decisions
     decision_id = row["id"]
-    if decision.router_request_id:  # the router call counts against the key's and workflow's budgets
-        budgets_for(runtime().store, runtime().settings).spend(
-            decision.router_request_id, api_key_id=g.api_key.id, workflow=workflow_of(body.metadata)).settle(
-            Decimal(0), decision.router_cost_usd, draw=False)
     ROUTE_DECISIONS.labels(tier=decision.tier, decided_by=decision.decided_by).inc()
     return jsonify(decision_json(decision, decision_id, body.metadata))
 

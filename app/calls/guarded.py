@@ -1,9 +1,10 @@
 """The one guarded model call: every call Tiergate pays for goes through ``Guards``.
 
 For each call, in this order: the circuit breaker (a model whose circuit is open is not called), the
-budget reservation (the call's estimate is held before it goes out; a refused reservation means no
-call), the in-flight note (so a crash mid-call still leaves the paid call to be booked), the call, then
-the settlement (the actual cost booked, the hold drawn down), the breaker's verdict, the attempt record
+budget reservation (the call's upper bound, ``call_upper_bound``, is held before it goes out; a refused
+reservation means no call), the in-flight note (so a crash mid-call still leaves the paid call to be
+booked), the call, then the settlement (the actual cost booked, the hold freed; a call that timed out
+or a stream closed early is booked at its upper bound), the breaker's verdict, the attempt record
 and the metrics. Cascade steps, classify chunks, live streams, the LLM router, shadow and judge calls
 and reviewers' re-runs all call it; a new paying feature does too, and inherits every guard.
 
@@ -21,13 +22,14 @@ from app.calls.attempt import AttemptRecord
 from app.errors import ProviderError
 from app.metrics import COST_USD, MODEL_CALLS
 from app.pricing import PriceTable, Usage
-from app.providers.base import ModelCall, ModelReply, Provider, call_text, tool_uses
+from app.providers.base import ModelCall, ModelReply, Provider, tool_uses
 from app.providers.breaker import CircuitBreaker
-from app.providers.tokens import estimate_tokens
+from app.providers.tokens import MESSAGE_OVERHEAD_TOKENS, estimate_tokens
 
 # Why a call was not made or did not answer, as ``AttemptRecord.gate`` says it.
 CIRCUIT, BUDGET, PROVIDER = "circuit", "budget", "provider"
-CLOSED_EARLY = "the client closed the stream before the end; booked at the call's estimate"
+TIMED_OUT = "booked at the call's upper bound (the provider may have billed it)"
+CLOSED_EARLY = "the client closed the stream before the end; booked at the call's upper bound"
 
 
 class CallObserver(Protocol):
@@ -43,7 +45,7 @@ class SpendGuard(Protocol):
     """Budgets around each model call (``app.money.budgets.RequestSpend``)."""
 
     def reserve(self, model: str, estimate: Decimal) -> str | None:
-        """Hold ``estimate`` before a call; returns why the call may not run, or None."""
+        """Hold ``estimate`` (the call's upper bound) before a call; returns why the call may not run, or None."""
 
     def settle(self, estimate: Decimal, cost: Decimal, *, draw: bool = True) -> None:
         """Book the call's actual cost."""
@@ -57,12 +59,25 @@ class CallRefused(Exception):
         self.gate, self.reason = gate, reason
 
 
-def call_estimate(prices: PriceTable, call: ModelCall) -> Decimal:
-    """What a call will cost, before it runs: its text at the plain input price plus the expected
-    answer (or a quarter of the input) at the output price."""
-    tokens_in = estimate_tokens(call_text(call)) + sum(4 for _ in call.messages)
-    tokens_out = call.expected_output_tokens or max(64, tokens_in // 4)
-    return prices.plain_cost(call.model, Usage(input_tokens=tokens_in, output_tokens=min(tokens_out, call.max_tokens)))
+def call_upper_bound(prices: PriceTable, call: ModelCall) -> Decimal:
+    """The most ``call`` can cost, held on the budgets before it goes out: everything it sends (system
+    prefix, task prompt, knowledge, labels, schema, tools, tool calls and results, the conversation), counted
+    on the request as serialised, at the plain input price; ``max_tokens`` at the output price; and what is
+    marked for caching at the cache-write multiplier (the 1 h one when a marker asks for it). A model
+    without a price (a pass-through name) is priced at nothing."""
+    if call.model not in prices.models:
+        return Decimal(0)
+    sent = json.dumps({"system": [call.cached_system, call.system], "messages": call.messages, "tools": call.tools,
+                       "tool_choice": call.tool_choice, "stop": call.stop, "schema": call.json_schema},
+                      ensure_ascii=False, default=str)
+    tokens_in = estimate_tokens(sent) + MESSAGE_OVERHEAD_TOKENS * len(call.messages)
+    client_marked = '"cache_control"' in sent
+    own = estimate_tokens(call.cached_system)
+    marked = tokens_in if client_marked else own if prices.cacheable(call.model, own) else 0
+    one_hour = '"ttl": "1h"' in sent
+    usage = Usage(input_tokens=tokens_in - marked, output_tokens=call.max_tokens, cache_write_tokens=marked,
+                  cache_write_1h_tokens=marked if one_hour else 0)
+    return prices.cost(call.model, usage)
 
 
 @dataclass
@@ -111,7 +126,7 @@ class Guards:
         """``provider.stream(call)`` under the same guards; the record is filled when the stream ends.
 
         Raises ``CallRefused`` at the first ``next()`` when the call may not go out, ``ProviderError``
-        when it fails. A stream the client closes early is booked at the call's estimate: the provider
+        when it fails. A stream the client closes early is booked at the call's upper bound: the provider
         bills what it generated, which nobody here saw.
         """
         refused, estimate = self._reserve(call, circuit_checked)
@@ -136,9 +151,16 @@ class Guards:
         finally:
             self._after(call)
 
+    def hold_batch(self, call: ModelCall) -> str | None:
+        """Hold a Message Batch request's upper bound (at the batch price) before the batch is
+        submitted; returns why it may not go, or None. The list frees its holds when it finishes."""
+        if self.spend is None:
+            return None
+        return self.spend.reserve(call.model, call_upper_bound(self.prices, call) * self.prices.batch_multiplier)
+
     def book_batch(self, record: AttemptRecord, reply: ModelReply) -> None:
         """An answer that came from a Message Batch: priced at the batch discount, booked on the
-        budgets without a hold (the batch was submitted before the per-call reservation)."""
+        budgets beside the hold its submission took (freed when the list finishes)."""
         record.batch = True
         self._fill(record, reply, batch=True)
         if self.spend is not None:
@@ -152,7 +174,7 @@ class Guards:
             return CallRefused(CIRCUIT, self.breaker.describe(call.model)), Decimal(0)
         if self.spend is None:
             return None, Decimal(0)
-        estimate = call_estimate(self.prices, call)
+        estimate = call_upper_bound(self.prices, call)
         reason = self.spend.reserve(call.model, estimate)
         if reason:
             if self.breaker is not None:
@@ -170,9 +192,12 @@ class Guards:
             observer.after(call)
 
     def _failed(self, record: AttemptRecord, call: ModelCall, estimate: Decimal, exc: ProviderError) -> None:
-        if self.spend is not None:
-            self.spend.settle(estimate, Decimal(0))
         record.ok, record.gate, record.reason = False, PROVIDER, str(exc)
+        if exc.maybe_billed:  # timed out: the provider may have billed it, nobody saw how much
+            record.cost_usd = estimate if self.spend is not None else call_upper_bound(self.prices, call)
+            record.reason += f"; {TIMED_OUT}"
+        if self.spend is not None:
+            self.spend.settle(estimate, record.cost_usd)
         if self.breaker is not None and self.breaker.record_failure(call.model):
             record.reason += f"; the circuit for {call.model} is now open"
         _count(record, "error")
@@ -186,7 +211,7 @@ class Guards:
         _count(record, "ok")
 
     def _closed_early(self, record: AttemptRecord, call: ModelCall, estimate: Decimal) -> None:
-        cost = estimate if self.spend is not None else call_estimate(self.prices, call)
+        cost = estimate if self.spend is not None else call_upper_bound(self.prices, call)
         record.ok, record.gate, record.reason, record.cost_usd = False, PROVIDER, CLOSED_EARLY, cost
         if self.spend is not None:
             self.spend.settle(estimate, cost)

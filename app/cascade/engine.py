@@ -35,7 +35,7 @@ from app.gates import GATES, GateContext, build_gates, run_gates
 from app.gates.base import Gate
 from app.policy.schema import Policy, TaskType
 from app.pricing import PriceTable, Usage, usd
-from app.calls import BUDGET, CIRCUIT, PROVIDER, CallObserver, Guards, SpendGuard, call_estimate
+from app.calls import BUDGET, CIRCUIT, PROVIDER, CallObserver, Guards, SpendGuard
 from app.providers.base import ModelCall, Provider, tool_uses
 from app.providers.breaker import CircuitBreaker
 from app.cascade import prompts

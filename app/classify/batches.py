@@ -52,7 +52,7 @@ def submit(rt: Runtime, request_id: str) -> str:
             return row.payload["batch"]["id"]  # submitted before; a repeated job must not pay twice
         payload = dict(row.payload)
         chunks = _open_chunks(session, request_id, payload)
-    plan = _plan(rt, payload)
+    plan = _plan(rt, payload, request_id)
     provider = plan.providers[plan.start_tier]
     if not isinstance(provider, AnthropicProvider):
         log.info("classify %s: %s has no batch API; running the list directly", request_id, provider.name)
@@ -63,12 +63,20 @@ def submit(rt: Runtime, request_id: str) -> str:
     for start, end in chunks:
         call = prompt.chunk_call(model=model, tier=plan.start_tier, prefix=plan.prefix,
                                  texts=[item["text"] for item in payload["items"][start:end]], purpose="answer")
+        refused = plan.guards.hold_batch(call)
+        if refused:  # this chunk and the rest stay out of the batch: collected as failed, retried under the budget
+            log.info("classify %s: %s", request_id, refused)
+            break
         params = {"model": call.model, "max_tokens": call.max_tokens, "messages": call.messages,
                   **provider._system(call)}
         requests.append({"custom_id": f"{start}-{end}", "params": params})
+    if not requests:  # no room for even one chunk: the normal path refuses each call and frees the hold
+        service.run(rt, request_id)
+        return "direct"
     try:
         batch = provider.client.messages.batches.create(requests=requests)
     except provider._sdk.APIError as exc:
+        plan.spend.release()  # nothing was submitted: the list's holds go (a retry of the job holds again)
         raise ProviderError(f"{model}: the batch could not be submitted: {exc}", retryable=True) from None
     with store.session() as session:
         row = session.get(Request, request_id)
@@ -89,7 +97,7 @@ def poll(rt: Runtime, request_id: str, *, progress: service.Progress | None = No
             return "finished"
         payload = dict(row.payload)
         open_chunks = _open_chunks(session, request_id, payload)
-    plan = _plan(rt, payload, request_id)
+    plan = _plan(rt, payload, request_id, collecting=True)
     provider = plan.providers[plan.start_tier]
     batch_id = payload["batch"]["id"]
     batch = provider.client.messages.batches.retrieve(batch_id)
@@ -114,13 +122,15 @@ def poll(rt: Runtime, request_id: str, *, progress: service.Progress | None = No
         if progress:
             progress(done, total)
     service.finish(rt, request_id)
+    plan.spend.release()  # the batch has settled: what its submission held is free again
     return "collected"
 
 
-def _plan(rt: Runtime, payload: dict[str, Any], request_id: str | None = None) -> ClassifyPlan:
+def _plan(rt: Runtime, payload: dict[str, Any], request_id: str, *, collecting: bool = False) -> ClassifyPlan:
     policy = rt.policy()
-    # Collecting: the batch's answers and any follow-up calls count on the request's budgets.
-    spend = request_spend(rt.store, request_id, rt.settings) if request_id is not None else None
+    # The batch's holds, its answers and any follow-up calls count on the request's budgets; when
+    # collecting, what the request holds is the batch's, not an admission a first call takes over.
+    spend = request_spend(rt.store, request_id, rt.settings, admission_taken=collecting)
     return ClassifyPlan(policy, ClassifySpec.from_dict(payload["spec"]), rt.providers(policy), rt.breaker, spend=spend)
 
 

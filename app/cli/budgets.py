@@ -22,7 +22,8 @@ def budgets() -> None:
 @click.option("--usd", "limit", required=True, type=click.FloatRange(min=0, min_open=True), help="The limit in USD.")
 @click.option("--period", type=click.Choice(PERIODS), default="month", show_default=True)
 @click.option("--on-budget", "action", type=click.Choice(ACTIONS), default="refuse", show_default=True,
-              help="When spent: refuse (HTTP 402) or downgrade to the cheapest tier the task type allows.")
+              help="When spent: refuse (HTTP 402) or downgrade to the cheapest tier the safety floor allows "
+                   "(then rules.budget_floor_action: refuse or review).")
 @click.option("--alert-pct", type=click.IntRange(0, 100), default=DEFAULT_ALERT_PCT, show_default=True,
               help="Send a budget.threshold callback when spend reaches this share (0: never).")
 @click.option("--alert-url", help="Where the signed budget.threshold callback goes.")

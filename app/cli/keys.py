@@ -23,7 +23,8 @@ def keys() -> None:
 @click.option("--quiet", is_flag=True, help="Print only the key.")
 @click.option("--budget", type=click.FloatRange(min=0, min_open=True), help="Monthly budget in USD.")
 @click.option("--on-budget", "on_budget", type=click.Choice(ACTIONS), default="refuse", show_default=True,
-              help="When the budget is spent: refuse (HTTP 402) or downgrade to the cheapest tier.")
+              help="When the budget is spent: refuse (HTTP 402) or downgrade to the cheapest tier the safety "
+                   "floor allows.")
 def create(name: str, scopes: str, quiet: bool, budget: float | None, on_budget: str) -> None:
     """Create a key and print it once; only its hash is stored."""
     try:

@@ -1,6 +1,6 @@
 """Calls in flight: a Redis note of each model call from the moment it goes out until its outcome is
 stored, so the process that rescues a request after a crash can put the paid call in the ledger at its
-estimated cost.
+upper bound (``app.calls.call_upper_bound``: what its budgets held for it).
 """
 from __future__ import annotations
 
@@ -10,9 +10,9 @@ from decimal import Decimal
 from redis import Redis, RedisError
 
 from app.calls.attempt import AttemptRecord
-from app.pricing import PriceTable, Usage
-from app.providers.base import ModelCall, call_text
-from app.providers.tokens import estimate_tokens
+from app.calls.guarded import call_upper_bound
+from app.pricing import PriceTable
+from app.providers.base import ModelCall
 
 IN_FLIGHT_KEY = "tiergate:inflight:{}"
 IN_FLIGHT_TTL_SECONDS = 24 * 3600
@@ -28,12 +28,7 @@ class InFlightCalls:
         self.keep_until_stored = keep_until_stored
 
     def before(self, call: ModelCall) -> None:
-        try:
-            estimate = self.prices.plain_cost(call.model, Usage(
-                input_tokens=estimate_tokens(call_text(call)),
-                output_tokens=call.expected_output_tokens or call.max_tokens))
-        except Exception:  # a model without a price (a pass-through name): no estimate, still noted
-            estimate = Decimal(0)
+        estimate = call_upper_bound(self.prices, call)  # what the budgets held for it, never less than billed
         note = {"model": call.model, "tier": call.tier, "purpose": call.purpose, "estimate": str(estimate)}
         try:
             with self.redis.pipeline() as pipe:

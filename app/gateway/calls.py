@@ -21,7 +21,7 @@ from app.tasks.schemas import RouteRequest
 from app.cascade.records import ANSWER
 from app.errors import ApiError, InvalidField
 from app.money.budgets import BudgetExhausted
-from app.money.overhead import admit_task, release_admission, workflow_of
+from app.money.overhead import admit_task, release_admission, router_spend, workflow_of
 from app.tasks import intake, runner as service
 from app.gateway import models
 from app.gateway.chat import END_TURN, MAX_TOKENS, STOP_SEQUENCE, TOOL_USE, ChatAnswer, ChatRequest
@@ -85,11 +85,14 @@ def store_call(rt: Runtime, session: Session, policy: Policy, chat: ChatRequest,
         raise InvalidField(f"task type {hints.task_type!r} (X-Tiergate-Task-Type) is not in the policy", "task_type")
     route_body = RouteRequest(text=route_text(chat), task_type=hints.task_type, risk=hints.risk,
                               external=hints.external, mode=hints.mode, metadata=chat.metadata)
-    decision = apply_chat_rules(decide(rt.routing, rt.llm_routing, route_body, session=session, api_key_id=api_key_id), chat, choice, policy)
+    spend = router_spend(rt.store, api_key_id, chat.metadata, rt.settings)
+    decision = apply_chat_rules(decide(rt.routing, rt.llm_routing, route_body, session=session, api_key_id=api_key_id,
+                                       spend=spend), chat, choice, policy)
     payload: dict[str, Any] = {}
 
     def admit(request_id: str) -> dict[str, Any]:
-        return admit_task(session, rt.store, policy, decision, request_id, api_key_id, chat.metadata, rt.settings)
+        return admit_task(session, rt.store, policy, decision, request_id, api_key_id, chat.metadata, chat.identity(),
+                          rt.settings, max_tokens=chat.max_tokens)
 
     def build(request_id: str, overhead: dict[str, Any]) -> Request:
         decision_id = record_decision(session, decision, route_body, api_key_id)

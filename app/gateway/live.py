@@ -4,8 +4,9 @@ Used only where the policy asks for it (``gateway.stream: live``) and a gate cou
 client has not seen yet: no JSON format was requested and the routing decision holds nothing for
 review. Such a call is one model call on the routed tier, with no retry and no escalation, made through
 the one guarded call (``app.calls.Guards``: breaker, budget hold and settlement, in-flight note, metrics);
-the ledger records it as an answer whose gates were not applied. A stream the client closes early is
-booked at the call's estimate. A provider that fails before its first token
+the ledger records it as an answer whose gates were not applied. A stream the client closes early (even
+before its first event was read) is booked on the budgets and in the ledger at the call's upper bound:
+the provider billed what it wrote, which nobody here saw. A provider that fails before its first token
 (overloaded, down, or unable to stream) sends the call down the gated path instead, where the cascade
 escalates as usual; a failure after the first token ends the stream with an error event.
 """
@@ -68,9 +69,16 @@ class LiveStream:
             self._record(None)
             raise StreamFailed(f"the model stopped mid-answer: {exc}") from None
         except GeneratorExit:
-            self.rest.close()  # the guards book the call at its estimate: the provider billed what it wrote
-            self._record(None)
+            self.close()
             raise
+
+    def close(self) -> None:
+        """The response is over. A stream not recorded by then was left by the client (even before its
+        first event was read): the guards book the call at its upper bound (the provider billed what it
+        wrote, which nobody here saw), and the ledger records it."""
+        if not self.recorded:
+            self.rest.close()
+            self._record(None)
 
     def _record(self, reply: ModelReply | None) -> None:
         """The outcome, the attempt (filled by the guards) and the totals in one transaction."""

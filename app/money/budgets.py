@@ -1,36 +1,40 @@
-"""Budgets per API key and per workflow: reserved before a model call, settled after, atomically.
+"""Budgets per API key and per workflow: a hard cap, held before each model call and settled after, atomically.
 
 A budget (``app.store.models.Budget``) limits the spend of one API key or one workflow
 (``metadata.workflow``) per calendar month or day (UTC). Every spending path goes through a
-``RequestSpend``, which the cascade calls around each model call (``run_cascade(..., spend=...)``):
+``RequestSpend``, which the guarded call (``app.calls.Guards``) uses around each model call:
 
-1. ``admit`` (before the request is queued): reserve the first call's estimate on every budget of the
-   key and the workflow with one conditional ``UPDATE ... WHERE spent + reserved + estimate <= limit``
-   per budget, in budget id order, in one transaction. A ``refuse`` budget without room raises
-   ``BudgetExhausted`` (HTTP 402 naming the budget); a ``downgrade`` budget without room reserves
-   anyway and tells the caller to run on the cheapest tier the task type allows.
-2. ``reserve`` (before each further call: retry, escalation, self-check): extend the hold the same
-   conditional way; no room ends the run there (the cascade keeps what it has as a draft).
-3. ``settle`` (after each call): add the actual cost to ``spent`` and draw the hold down; ``release``
-   frees what is left of the hold when the request ends.
+1. ``admit`` (before the request is stored): a cheap early refusal. Hold the first call's upper bound
+   (``first_call_upper_bound``, counted on the request as sent) on every budget of the key and the
+   workflow with one conditional ``UPDATE ... WHERE spent + reserved + amount <= limit`` per budget, in
+   budget id order, in one transaction. A ``refuse`` budget without room raises ``BudgetExhausted``
+   (HTTP 402 naming the budget); a ``downgrade`` budget without room holds the bound on the request's
+   floor tier instead, and when that does not fit either, ``FloorReached`` (402, or held for review:
+   ``rules.budget_floor_action``).
+2. ``reserve`` (before every call, the first one too): hold the call's own upper bound
+   (``app.calls.call_upper_bound``: everything it sends, ``max_tokens`` of output, cache writes) the
+   same conditional way; the first call takes the admission hold over. No room: the call is not made.
+3. ``settle`` (after each call): add the actual cost to ``spent`` and free the call's hold; ``release``
+   frees what is left when the request ends.
 
-Because a call runs only once its estimate fits, concurrent requests overshoot a budget by at most
-what their calls cost above their estimates; a ``downgrade`` budget keeps serving on the cheapest tier
-past its limit (that is what the operator chose). The database serialises the conditional updates
-(a row lock on PostgreSQL, the write lock on SQLite), so this holds across web processes and workers.
+Because no call goes out unless its upper bound is held, and no call costs more than its bound,
+``spent`` never passes the limit, however many requests run at once. The database serialises the
+conditional updates (a row lock on PostgreSQL, the write lock on SQLite), so this holds across web
+processes and workers.
 
 When settled spend first reaches ``alert_pct`` of the limit in a period, one signed ``budget.threshold``
 callback goes to the budget's ``alert_url`` through the callback outbox; a conditional update on
 ``alerted_period``, in the same transaction as the outbox row, makes it exactly once.
 
 Shadow calls, gateway calls or anything else that pays a model: ``spend = budgets_for(store).spend(
-request_id, api_key_id=..., workflow=...)``, then ``spend.reserve(model, estimate)`` / ``spend.settle(
-estimate, cost)`` around the call (or pass ``spend`` to ``run_cascade``), and ``spend.release()`` at
-the end.
+request_id, api_key_id=..., workflow=...)`` (or ``request_spend``), passed to ``Guards(spend=...)``;
+``spend.release()`` at the end.
 """
 from __future__ import annotations
 
+import json
 import logging
+import threading
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from decimal import Decimal
@@ -154,17 +158,25 @@ def _dec(value) -> Decimal:
 
 @dataclass
 class Admission:
-    """What ``admit`` decided: the hold taken, and the downgrade budget that had no room (if any)."""
+    """What ``admit`` decided: the hold taken, the downgrade budget that had no room for the request's
+    own tier (if any), and why the request is held for review instead of run (if it is)."""
 
     hold_usd: Decimal
     downgrade: str | None = None  # the name of the budget that asked for the cheapest tier
+    held_for_review: str | None = None
 
     @property
     def reason(self) -> dict[str, str] | None:
+        if self.held_for_review is not None:
+            return {"rule": "budget_floor", "detail": self.held_for_review}
         if self.downgrade is None:
             return None
         return {"rule": "budget_downgrade", "detail": f"the {self.downgrade} is spent: running on the cheapest "
-                                                      "tier the task type allows"}
+                                                      "tier its safety floor allows"}
+
+
+class FloorReached(BudgetExhausted):
+    """A ``downgrade`` budget has no room even on the cheapest tier the request's floor allows."""
 
 
 class Budgets:
@@ -189,71 +201,76 @@ class Budgets:
     def spend(self, request_id: str, *, api_key_id: int | None, workflow: str | None) -> "RequestSpend":
         return RequestSpend(self, request_id, self.applicable(api_key_id, workflow))
 
-    def admit(self, request_id: str, *, api_key_id: int | None, workflow: str | None, estimate: Decimal) -> Admission:
-        """Reserve the first call's estimate, or raise ``BudgetExhausted`` for a ``refuse`` budget."""
+    def admit(self, request_id: str, *, api_key_id: int | None, workflow: str | None, estimate: Decimal,
+              floor_estimate: Decimal | None = None, floor: str = "") -> Admission:
+        """Hold the first call's upper bound ``estimate`` on every budget of the key and the workflow.
+
+        A ``refuse`` budget without room raises ``BudgetExhausted``. A ``downgrade`` budget without room
+        holds ``floor_estimate`` instead (the bound on the cheapest tier the request's ``floor`` allows);
+        without one, or when that does not fit either, ``FloorReached`` (a ``BudgetExhausted``)."""
         ids = self.applicable(api_key_id, workflow)
         if not ids:
             return Admission(ZERO)
-        downgrade = None
         with self.store.session() as session:
-            _roll_periods(session, ids)
-            for budget_id in ids:
-                if _reserve(session, budget_id, estimate, strict=True):
-                    continue
-                budget = session.get(Budget, budget_id)
-                if budget.action == "refuse":
-                    session.rollback()
-                    raise BudgetExhausted(
-                        f"the {budget_name(budget)} is spent: ${usd(_dec(budget.spent_usd)):g} of "
-                        f"${usd(_dec(budget.limit_usd)):g} used this {budget.period}, "
-                        f"${usd(_dec(budget.reserved_usd)):g} reserved by requests in flight; this request "
-                        f"needs about ${usd(estimate):g}", "budget")
-                downgrade = downgrade or budget_name(budget)
-                _reserve(session, budget_id, estimate, strict=False)
-            for budget_id in ids:
-                session.add(BudgetHold(request_id=request_id, budget_id=budget_id, amount_usd=estimate))
-        return Admission(estimate, downgrade)
+            full = _hold_all(session, request_id, ids, estimate)
+            if full is None:
+                return Admission(estimate)
+            if full.action == "refuse":
+                raise BudgetExhausted(_spent_message(full, estimate), "budget")
+            downgrade = budget_name(full)
+            full = _hold_all(session, request_id, ids, floor_estimate) if floor_estimate is not None else full
+            if full is None:
+                return Admission(floor_estimate, downgrade)
+        if full.action == "refuse":  # a refuse budget of the same request has no room on the floor either
+            raise BudgetExhausted(_spent_message(full, floor_estimate or estimate), "budget")
+        raise FloorReached(f"{_spent_message(full, floor_estimate or estimate)}; a downgrade budget never goes below "
+                           f"{floor}", "budget")
 
 
 class RequestSpend:
-    """One request's guard around its model calls (the cascade's ``spend``)."""
+    """One request's guard around its model calls (the cascade's ``spend``).
+
+    Each call holds its own upper bound (``app.calls.call_upper_bound``) from ``reserve`` to ``settle``;
+    the request's ``BudgetHold`` rows are the sum of what its calls in flight hold, plus the admission
+    hold until the first call takes it over. Calls of one request may run at once (a list's chunks)."""
 
     def __init__(self, budgets: Budgets, request_id: str, budget_ids: list[int]):
         self.budgets, self.request_id, self.ids = budgets, request_id, budget_ids
-        self.first_call = True
+        self._lock = threading.Lock()  # one reservation at a time: the first call's takeover reads the hold
+        self.admission_taken = False
 
     def reserve(self, model: str, estimate: Decimal) -> str | None:
-        """Make sure ``estimate`` is held; returns why the call may not run, or None.
+        """Hold ``estimate`` (the call's upper bound) on every budget, or say why the call may not run.
 
-        The first call of an admitted request runs on the hold ``admit`` took (its estimate was made
-        from the same text a moment earlier)."""
+        The first call takes over what the request already holds (the admission hold), so it needs
+        only the difference; the condition ``spent + reserved + need <= limit`` is checked for every
+        budget in one transaction, so concurrent calls never hold more than the limit between them."""
         if not self.ids:
             return None
-        first, self.first_call = self.first_call, False
-        with self.budgets.store.session() as session:
+        with self._lock, self.budgets.store.session() as session:
             _roll_periods(session, self.ids)
             held = self._held(session)
-            need = estimate - held
-            if need <= 0 or (first and held > 0):
-                return None
+            need = estimate if self.admission_taken else estimate - held
             for budget_id in self.ids:
-                if not _reserve(session, budget_id, need, strict=True):
+                if not _reserve(session, budget_id, need, strict=need > 0):
                     budget = session.get(Budget, budget_id)
                     session.rollback()
-                    return f"the {budget_name(budget)} has no room for another call on {model} (about ${usd(estimate):g})"
+                    return (f"the {budget_name(budget)} has no room for another call on {model} "
+                            f"(up to ${usd(estimate):g}; ${usd(_left(budget)):g} left)")
             self._hold(session, held + need)
+            self.admission_taken = True
         return None
 
     def settle(self, estimate: Decimal, cost: Decimal, *, draw: bool = True) -> None:
-        """Book the call's actual ``cost`` and draw the hold down by it (``draw=False``: a call made
-        before the request was admitted, e.g. its router call, that held nothing)."""
+        """Book the call's actual ``cost`` and free the ``estimate`` it held (``draw=False``: a call
+        that held nothing, e.g. a batch already settled by its own hold)."""
         if not self.ids:
             return
         deliveries = []
         with self.budgets.store.session() as session:
             _roll_periods(session, self.ids)
             held = self._held(session)
-            drawn = min(held, cost) if draw else ZERO
+            drawn = min(held, estimate) if draw else ZERO
             for budget_id in self.ids:
                 session.execute(update(Budget).where(Budget.id == budget_id)
                                 .values(spent_usd=Budget.spent_usd + cost, reserved_usd=Budget.reserved_usd - drawn)
@@ -290,9 +307,10 @@ class RequestSpend:
     def _hold(self, session: Session, amount: Decimal) -> None:
         for budget_id in self.ids:
             hold = session.get(BudgetHold, (self.request_id, budget_id))
-            if hold is None and amount <= 0:
-                continue
-            if hold is None:
+            if amount <= 0:  # nothing held any more: no row left behind
+                if hold is not None:
+                    session.delete(hold)
+            elif hold is None:
                 session.add(BudgetHold(request_id=self.request_id, budget_id=budget_id, amount_usd=amount))
             else:
                 hold.amount_usd = amount
@@ -309,6 +327,32 @@ def _roll_periods(session: Session, ids: list[int]) -> None:
         session.execute(update(Budget).where(Budget.id.in_(ids), Budget.period == period, Budget.period_key != current)
                         .values(period_key=current, spent_usd=ZERO, alerted_period=None)
                         .execution_options(synchronize_session=False))
+
+
+def _hold_all(session: Session, request_id: str, ids: list[int], amount: Decimal) -> Budget | None:
+    """Hold ``amount`` for the request on every budget, or on none: returns the first budget without
+    room (the transaction is rolled back) or None (held)."""
+    _roll_periods(session, ids)
+    for budget_id in ids:
+        if not _reserve(session, budget_id, amount, strict=True):
+            budget = session.get(Budget, budget_id)
+            session.refresh(budget)
+            session.expunge(budget)  # read for the message after the rollback
+            session.rollback()
+            return budget
+    for budget_id in ids:
+        session.add(BudgetHold(request_id=request_id, budget_id=budget_id, amount_usd=amount))
+    return None
+
+
+def _spent_message(budget: Budget, estimate: Decimal) -> str:
+    return (f"the {budget_name(budget)} is spent: ${usd(_dec(budget.spent_usd)):g} of "
+            f"${usd(_dec(budget.limit_usd)):g} used this {budget.period}, ${usd(_dec(budget.reserved_usd)):g} "
+            f"reserved by requests in flight; this request may cost up to ${usd(estimate):g}")
+
+
+def _left(budget: Budget) -> Decimal:
+    return max(ZERO, _dec(budget.limit_usd) - _dec(budget.spent_usd) - _dec(budget.reserved_usd))
 
 
 def _reserve(session: Session, budget_id: int, amount: Decimal, *, strict: bool) -> bool:
@@ -340,64 +384,85 @@ def _claim_alert(session: Session, budget_id: int) -> tuple[str, dict[str, Any]]
 
 
 def admit_request(store, policy, request_id: str, *, api_key_id: int | None, workflow: str | None, tier: str,
-                  task_type: str, input_tokens: int, router_cost: Decimal = ZERO,
+                  task_type: str, request_tokens: int, max_tokens: int | None = None, floor: str | None = None,
                   settings=None) -> tuple[str, Admission]:
     """Admission of a task request before it is queued: the tier to run on and the hold.
 
-    Raises ``BudgetExhausted`` for a spent ``refuse`` budget. A spent ``downgrade`` budget moves the
-    request to the cheapest tier its task type allows (the type's own tier; the safe middle for an
-    unknown type). A router call already made for the request is booked here.
+    The hold is the first call's upper bound (``first_call_upper_bound``): a cheap early refusal; each
+    call then holds its own bound (``RequestSpend.reserve``). A spent ``refuse`` budget raises
+    ``BudgetExhausted``. A spent ``downgrade`` budget moves the request to ``floor`` (the cheapest tier
+    its task type, risk and content allow) when that fits; when it does not, the policy's
+    ``rules.budget_floor_action`` says: ``refuse`` (``FloorReached``, 402) or ``review`` (held for a
+    reviewer, nothing held, no model called).
     """
-    budgets = budgets_for(store, settings)
-    estimate = first_call_estimate(policy, tier, task_type, input_tokens)
+    floor = floor or tier
+    estimate = first_call_upper_bound(policy, tier, task_type, request_tokens, max_tokens)
+    lower = policy.tier_rank(floor) < policy.tier_rank(tier)
+    floor_estimate = first_call_upper_bound(policy, floor, task_type, request_tokens, max_tokens) if lower else None
     try:
-        admission = budgets.admit(request_id, api_key_id=api_key_id, workflow=workflow, estimate=estimate)
-    finally:
-        if router_cost:
-            budgets.spend(request_id, api_key_id=api_key_id, workflow=workflow).settle(ZERO, router_cost, draw=False)
-    if admission.downgrade is not None:
-        task = policy.task_types.get(task_type)
-        cheapest = task.tier if task is not None else policy.rules.unknown_task_tier
-        if policy.tier_rank(cheapest) < policy.tier_rank(tier):
-            tier = cheapest
-    return tier, admission
+        admission = budgets_for(store, settings).admit(request_id, api_key_id=api_key_id, workflow=workflow,
+                                                       estimate=estimate, floor_estimate=floor_estimate, floor=floor)
+    except FloorReached as exc:
+        if policy.rules.budget_floor_action != "review":
+            raise
+        return tier, Admission(ZERO, held_for_review=f"{exc.message}: held for review (budget_floor_action: review)")
+    return (floor if admission.downgrade is not None else tier), admission
+
+
+def floor_tier(policy, task_type: str, reasons: list[dict[str, str]]) -> str:
+    """The cheapest tier a budget may move a request to: its task type's own tier (the safe middle for
+    an unknown type), raised by high risk and sensitive content as the routing rules raised it."""
+    task = policy.task_types.get(task_type)
+    tier = task.tier if task is not None else policy.rules.unknown_task_tier
+    rules = {reason["rule"] for reason in reasons}
+    if "high_risk" in rules:
+        tier = policy.at_least(tier, policy.rules.high_risk_min_tier)
+    if "sensitive_content" in rules:
+        tier = policy.at_least(tier, policy.rules.sensitive.min_tier)
+    return tier
 
 
 def admit_list(store, policy, request_id: str, body, api_key_id: int | None, chunk_size: int,
                settings=None) -> Admission:
-    """Admission of a ``/v1/classify`` list: its first chunk's estimate is held (or 402). A list already
-    runs on its task type's own tier, so a spent ``downgrade`` budget lets it run there."""
+    """Admission of a ``/v1/classify`` list: its first chunk's upper bound is held (or 402). A list
+    already runs on its task type's own tier, its floor: a spent ``downgrade`` budget refuses it."""
     from app.money.overhead import workflow_of
     from app.providers.tokens import estimate_tokens
 
     task = policy.task_types.get(body.task_type)
     tier = task.tier if task is not None else policy.tier_order[0]
-    first_chunk = sum(estimate_tokens(str(item)) for item in body.items[:chunk_size])
-    return budgets_for(store, settings).admit(request_id, api_key_id=api_key_id, workflow=workflow_of(body.metadata),
-                                    estimate=first_call_estimate(policy, tier, body.task_type, first_chunk))
+    first_chunk = estimate_tokens(json.dumps(body.items[:chunk_size], ensure_ascii=False, default=str))
+    return budgets_for(store, settings).admit(
+        request_id, api_key_id=api_key_id, workflow=workflow_of(body.metadata), floor=tier,
+        estimate=first_call_upper_bound(policy, tier, body.task_type, first_chunk))
 
 
-def first_call_estimate(policy, tier: str, task_type: str, input_tokens: int) -> Decimal:
-    """The first call's cost before it runs: the task prompt and the input at the plain input price,
-    the expected answer at the output price (the cascade's ``call_estimate`` on the same text)."""
+def first_call_upper_bound(policy, tier: str, task_type: str, request_tokens: int, max_tokens: int | None = None) -> Decimal:
+    """The first call's upper bound before it is built: the request (``request_tokens``, counted on it as
+    sent) at the plain input price, the task prompt (the cached prefix) at the cache-write price, the
+    answer limit at the output price (the call itself then holds ``call_upper_bound``)."""
     from app.pricing import Usage
     from app.providers.tokens import estimate_tokens
 
     task = policy.task_types.get(task_type)
-    tokens_in = input_tokens + (estimate_tokens(task.prompt) if task is not None else 0)
-    tokens_out = (task.expected_output_tokens if task is not None and task.expected_output_tokens
-                  else max(64, tokens_in // 4))
-    return policy.prices.plain_cost(policy.model_for(tier), Usage(input_tokens=tokens_in, output_tokens=tokens_out))
+    prompt = estimate_tokens(task.prompt) if task is not None else 0
+    tokens_out = max_tokens or (task.max_output_tokens if task is not None and task.max_output_tokens
+                                else policy.tiers[tier].max_output_tokens)
+    return policy.prices.cost(policy.model_for(tier), Usage(input_tokens=request_tokens, cache_write_tokens=prompt,
+                                                            output_tokens=tokens_out))
 
 
-def request_spend(store, request_id: str, settings=None) -> RequestSpend:
-    """The guard of a stored request, with its API key and workflow read from the ledger row."""
+def request_spend(store, request_id: str, settings=None, *, admission_taken: bool = False) -> RequestSpend:
+    """The guard of a stored request, with its API key and workflow read from the ledger row
+    (``admission_taken``: what the request holds is not its admission, e.g. a submitted batch's holds)."""
     from app.store.models import Request
 
     with store.session() as session:
         row = session.execute(select(Request.api_key_id, Request.workflow).where(Request.id == request_id)).first()
     api_key_id, workflow = (row.api_key_id, row.workflow) if row is not None else (None, None)
-    return budgets_for(store, settings).spend(request_id, api_key_id=api_key_id, workflow=workflow)
+    spend = budgets_for(store, settings).spend(request_id, api_key_id=api_key_id, workflow=workflow)
+    spend.admission_taken = admission_taken
+    return spend
 
 
 def budgets_for(store, settings=None) -> Budgets:
@@ -406,5 +471,5 @@ def budgets_for(store, settings=None) -> Budgets:
     return Budgets(store, settings)
 
 
-__all__ = ["ACTIONS", "PERIODS", "SCOPES", "Admission", "BudgetExhausted", "BudgetStatus", "Budgets", "RequestSpend",
-           "admit_list", "admit_request", "budgets_for", "request_spend", "first_call_estimate", "list_budgets", "period_key", "queue_callback", "set_budget"]
+__all__ = ["ACTIONS", "PERIODS", "SCOPES", "Admission", "BudgetExhausted", "FloorReached", "BudgetStatus", "Budgets", "RequestSpend",
+           "admit_list", "admit_request", "budgets_for", "request_spend", "first_call_upper_bound", "floor_tier", "list_budgets", "period_key", "queue_callback", "set_budget"]

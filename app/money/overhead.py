@@ -11,18 +11,23 @@ overhead, under ``overhead``.
 """
 from __future__ import annotations
 
+import json
 from decimal import Decimal
 from typing import Any
 
 from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session
 
-from app.money.budgets import admit_request, budgets_for
+from app.money.budgets import RequestSpend, admit_request, budgets_for, floor_tier
 from app.pricing import usd
+from app.providers.tokens import estimate_tokens
+from app.store import new_id
 from app.store.models import Request
 
 OVERHEAD_KINDS = ("route", "rerun")
 RERUN_PURPOSE = "rerun"
+# On a stored decision: why a spent downgrade budget held the request for a reviewer instead of running it.
+HELD_FOR_REVIEW = "held_for_review"
 
 
 def workflow_of(metadata: dict[str, Any] | None) -> str | None:
@@ -31,13 +36,15 @@ def workflow_of(metadata: dict[str, Any] | None) -> str | None:
 
 
 def admit_task(session: Session, store, policy, decision, request_id: str, api_key_id: int | None,
-               metadata: dict[str, Any] | None, settings=None) -> dict[str, Any]:
+               metadata: dict[str, Any] | None, sent: dict[str, Any], settings=None,
+               max_tokens: int | None = None) -> dict[str, Any]:
     """Budgets and router overhead of a new task, between its routing decision and its ledger row.
 
-    Commits the caller's session first (a router call already made is paid, whatever the budget says),
-    then admits the request (``BudgetExhausted`` -> 402; a spent ``downgrade`` budget moves ``decision``
-    to the cheapest tier and says so in its reasons), and links the router call to the request.
-    Returns the fields to keep on the stored decision.
+    Commits the caller's session first (a router call already made is paid, and booked, whatever the
+    budget says), then admits the request on the upper bound of its first call, counted on ``sent`` (the
+    request as the client sent it: text, knowledge, brand rules, schema, labels, messages):
+    ``BudgetExhausted`` -> 402; a spent ``downgrade`` budget moves ``decision`` to its floor tier, or holds
+    it for review, and says so in its reasons. Returns the fields to keep on the stored decision.
     """
     session.commit()
     workflow = workflow_of(metadata)
@@ -50,12 +57,26 @@ def admit_task(session: Session, store, policy, decision, request_id: str, api_k
         session.commit()
     tier, admission = admit_request(store, policy, request_id, api_key_id=api_key_id, workflow=workflow,
                                     tier=decision.tier, task_type=decision.task_type,
-                                    input_tokens=decision.input_tokens, router_cost=router_cost, settings=settings)
+                                    request_tokens=estimate_tokens(json.dumps(sent, ensure_ascii=False, default=str)),
+                                    max_tokens=max_tokens, settings=settings,
+                                    floor=floor_tier(policy, decision.task_type, decision.reasons))
+    fields = {"router_request_id": router_id, "router_cost_usd": str(router_cost)} if router_id else {}
+    if admission.held_for_review is not None:  # never streamed live: the runner answers "held for review"
+        decision.reasons.append(admission.reason)
+        decision.needs_review = True
+        decision.review_reasons.append(admission.reason["rule"])
+        return {**fields, HELD_FOR_REVIEW: admission.held_for_review}
     if admission.reason is not None:
         decision.reasons.append({**admission.reason, "detail": admission.reason["detail"]
                                  + (f" ({decision.tier} -> {tier})" if tier != decision.tier else "")})
         decision.tier, decision.model = tier, policy.model_for(tier)
-    return {"router_request_id": router_id, "router_cost_usd": str(router_cost)} if router_id else {}
+    return fields
+
+
+def router_spend(store, api_key_id: int | None, metadata: dict[str, Any] | None, settings=None) -> RequestSpend:
+    """The budget guard of an LLM-router call, on the key's and workflow's budgets: the call holds its
+    upper bound before it is paid, so a spent budget refuses it (the rules decide, nothing is paid)."""
+    return budgets_for(store, settings).spend(new_id("route"), api_key_id=api_key_id, workflow=workflow_of(metadata))
 
 
 def release_admission(store, request_id: str, api_key_id: int | None, metadata: dict[str, Any] | None,

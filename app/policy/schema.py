@@ -83,6 +83,10 @@ class UpgradeRules(Strict):
     confidence_threshold: float = Field(default=0.75, ge=0, le=1)
     unknown_task_tier: str = "tier2"
     expected_output_ratio: float = Field(default=0.25, ge=0)
+    # A spent ``downgrade`` budget never moves a request below its floor (its task type's tier, high risk,
+    # sensitive content); when even the floor does not fit: ``refuse`` (402) or ``review`` (held for a
+    # reviewer, no model called).
+    budget_floor_action: Literal["refuse", "review"] = "refuse"
 
 
 class RuleOverrides(Strict):

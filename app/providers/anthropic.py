@@ -88,7 +88,7 @@ class AnthropicProvider(Provider):
                                 retryable=retryable, status=exc.status_code) from None
         except sdk.APITimeoutError:
             raise ProviderError(f"{call.model}: no answer within {self.timeout:g} s "
-                                f"(after {self.max_retries} retries)", retryable=True) from None
+                                f"(after {self.max_retries} retries)", retryable=True, maybe_billed=True) from None
         except sdk.APIConnectionError as exc:
             raise ProviderError(f"{call.model}: connection failed ({exc.message}) "
                                 f"after {self.max_retries} retries", retryable=True) from None

@@ -78,7 +78,7 @@ class OpenAIProvider(Provider):
             response = self.session.post(self.url, json=body, timeout=self.timeout, stream=stream)
         except requests.Timeout:
             raise ProviderError(f"{call.model}: no answer within {self.timeout:g} s "
-                                f"(after {self.max_retries} retries)", retryable=True) from None
+                                f"(after {self.max_retries} retries)", retryable=True, maybe_billed=True) from None
         except requests.RequestException as exc:
             raise ProviderError(f"{call.model}: request failed after {self.max_retries} retries: "
                                 f"{type(exc).__name__}", retryable=True) from None

@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Callable
 from sqlalchemy.orm import Session
 
 from app.policy.schema import Policy
+from app.calls import SpendGuard
 from app.routing.learned import LearnedRouter
 from app.routing.llm import LlmRouteDecision, LlmRouter
 from app.routing.rules import UNKNOWN_TASK_TYPE, RouteDecision, RouteInput, RulesRouter
@@ -44,7 +45,8 @@ def rules_cannot_place(decision: RouteDecision, policy: Policy) -> str | None:
     return None
 
 
-def hybrid_decide(rules: RulesRouter, learned: LearnedRouter, llm: LlmRouter, request: RouteInput) -> RouteDecision:
+def hybrid_decide(rules: RulesRouter, learned: LearnedRouter, llm: LlmRouter, request: RouteInput,
+                  spend: SpendGuard | None = None) -> RouteDecision:
     decision = rules.decide(request)
     why = rules_cannot_place(decision, rules.policy)
     if why is None:
@@ -56,7 +58,7 @@ def hybrid_decide(rules: RulesRouter, learned: LearnedRouter, llm: LlmRouter, re
         placed.reasons.insert(0, {"rule": "hybrid", "detail": f"the rules could not place the request ({why}); the "
                                                               "learned router placed it; no router call"})
         return placed
-    placed = llm.decide(request)
+    placed = llm.decide(request, spend)
     placed.reasons.insert(0, {"rule": "hybrid", "detail": f"the rules could not place the request ({why}) and the "
                                                           f"learned router is unsure ({scored.task_type} p="
                                                           f"{scored.probability:.2f} < {learned.confidence_threshold:g}); "
@@ -86,12 +88,12 @@ class LlmRouting:
             self._routers = cached
         return state.rules, cached[1]
 
-    def decide(self, request: RouteInput, mode: str) -> RouteDecision:
+    def decide(self, request: RouteInput, mode: str, spend: SpendGuard | None = None) -> RouteDecision:
         state = self.routing()
         rules, llm = self.router()
         if mode == "llm":
-            return llm.decide(request)
-        return hybrid_decide(rules, state.learned, llm, request)
+            return llm.decide(request, spend)
+        return hybrid_decide(rules, state.learned, llm, request, spend)
 
 
 def record_router_call(session: Session, decision: RouteDecision, mode: str, api_key_id: int | None) -> None:

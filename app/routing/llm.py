@@ -23,7 +23,7 @@ import re
 from dataclasses import dataclass, field, replace
 from typing import Mapping
 
-from app.calls import AttemptRecord, Guards
+from app.calls import AttemptRecord, Guards, SpendGuard
 from app.gates import parse_json
 from app.policy.schema import Policy
 from app.pricing import Usage
@@ -128,7 +128,8 @@ class LlmRouter:
         self.guards = Guards(policy.prices, breaker=breaker)
         self.prompt = router_prompt(policy)
 
-    def ask(self, request: RouteInput, input_tokens: int) -> tuple[RouterVerdict, AttemptRecord]:
+    def ask(self, request: RouteInput, input_tokens: int,
+            spend: SpendGuard | None = None) -> tuple[RouterVerdict, AttemptRecord]:
         policy = self.policy
         tier = policy.router.tier
         model = policy.model_for(tier)
@@ -137,7 +138,8 @@ class LlmRouter:
         call = ModelCall(model=model, messages=[{"role": "user", "content": router_message(request, input_tokens)}],
                          cached_system=self.prompt, max_tokens=policy.router.max_output_tokens, json_output=True,
                          tier=tier, purpose=ROUTER_PURPOSE, expected_output_tokens=60)
-        reply = self.guards.complete(provider, call, record)
+        # ``spend``: the budgets of the request being routed hold the call's upper bound before it is paid.
+        reply = replace(self.guards, spend=spend).complete(provider, call, record)
         if reply is None:
             return RouterVerdict(None, None, "", 0.0, f"the router call failed: {record.reason}"), record
         if reply.dry_run:
@@ -148,10 +150,10 @@ class LlmRouter:
         record.gate, record.reason = (None, verdict.reason) if record.ok else ("json", verdict.problem)
         return verdict, record
 
-    def decide(self, request: RouteInput) -> LlmRouteDecision:
+    def decide(self, request: RouteInput, spend: SpendGuard | None = None) -> LlmRouteDecision:
         """The whole ``llm``-mode decision: ask the router, then apply the policy's safety rules."""
         input_tokens = estimate_tokens(request.text) if request.input_tokens is None else request.input_tokens
-        verdict, record = self.ask(request, input_tokens)
+        verdict, record = self.ask(request, input_tokens, spend)
         if record.ok and record.reason == "dry run":
             # No provider key: the rules decide, and the answer says the router was not asked.
             base = self.rules.decide(request)

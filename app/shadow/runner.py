@@ -33,6 +33,7 @@ from app.errors import ProviderError
 from app.gates.checks import parse_json
 from app.policy import Policy
 from app.calls import AttemptRecord, Guards
+from app.money.budgets import request_spend
 from app.providers import AnthropicProvider, ModelCall, ModelReply, Provider
 from app.comparators.base import Case, Verdict, build
 from app.shadow.sampling import JOB_TIMEOUT_SECONDS, RESULT_TTL_SECONDS, spent_this_month
@@ -85,9 +86,9 @@ def run(rt: Runtime, comparison_id: str) -> str:
             row.reason = "shadowing is off for this task type" if spec is None or not spec.enabled else \
                 f"the monthly shadow budget (${spec.monthly_budget_usd}) is spent"
             return SKIPPED
-        payload = dict(session.get(Request, row.request_id).payload)
+        payload, request_id = dict(session.get(Request, row.request_id).payload), row.request_id
     provider, tier = baseline_provider(rt, policy)
-    return _send(rt, policy, [(comparison_id, baseline_call(policy, payload, tier))])
+    return _send(rt, policy, request_id, [(comparison_id, baseline_call(policy, payload, tier))])
 
 
 def run_list(rt: Runtime, request_id: str) -> str:
@@ -103,25 +104,38 @@ def run_list(rt: Runtime, request_id: str) -> str:
         indexes = {row.id: row.item_index for row in
                    session.scalars(select(ShadowComparison).where(ShadowComparison.id.in_(ids)))}
     _provider, tier = baseline_provider(rt, policy)
-    return _send(rt, policy, [(cid, list_item_call(policy, payload, indexes[cid], tier)) for cid in ids])
+    return _send(rt, policy, request_id,
+                 [(cid, list_item_call(policy, payload, indexes[cid], tier)) for cid in ids])
 
 
-def _send(rt: Runtime, policy: Policy, calls: list[tuple[str, ModelCall]]) -> str:
-    """One batch for all ``calls`` (custom id = comparison id); normal calls where batches don't exist."""
+def _send(rt: Runtime, policy: Policy, request_id: str, calls: list[tuple[str, ModelCall]]) -> str:
+    """One batch for all ``calls`` (custom id = comparison id); normal calls where batches don't exist.
+    Each call first holds its upper bound on the budgets of the request it shadows (``_guards``); a call
+    with no room is not sent, its comparison fails saying so."""
     provider, tier = baseline_provider(rt, policy)
+    guards = _guards(rt, policy, request_id)
     if not isinstance(provider, AnthropicProvider):
-        return ", ".join(finish(rt, cid, _complete(rt, provider, call, SHADOW_PURPOSE, tier, policy))
-                         for cid, call in calls)
-    requests = [{"custom_id": cid, "params": {"model": call.model, "max_tokens": call.max_tokens,
-                                              "messages": call.messages, **provider._system(call)}}
-                for cid, call in calls]
+        return ", ".join(finish(rt, cid, _complete(guards, provider, call, SHADOW_PURPOSE, tier)) for cid, call in calls)
+    verdicts, requests = [], []
+    for cid, call in calls:
+        refused = guards.hold_batch(call)
+        if refused:
+            verdicts.append(finish(rt, cid, _Call(SHADOW_PURPOSE, tier, call.model, provider.name, None, refused, True,
+                                                  Decimal(0))))
+        else:
+            requests.append({"custom_id": cid, "params": {"model": call.model, "max_tokens": call.max_tokens,
+                                                          "messages": call.messages, **provider._system(call)}})
+    if not requests:
+        return ", ".join(verdicts)
     try:
         batch = provider.client.messages.batches.create(requests=requests)
     except provider._sdk.APIError as exc:  # recorded as failed comparisons, which frees their budget estimates
+        guards.spend.release()
         error = f"the shadow batch could not be submitted: {exc}"
-        return ", ".join(finish(rt, cid, _Call(SHADOW_PURPOSE, tier, call.model, provider.name, None, error, True,
-                                                Decimal(0))) for cid, call in calls)
-    ids = [cid for cid, _call in calls]
+        return ", ".join(verdicts + [finish(rt, request["custom_id"], _Call(
+            SHADOW_PURPOSE, tier, request["params"]["model"], provider.name, None, error, True, Decimal(0)))
+            for request in requests])
+    ids = [request["custom_id"] for request in requests]
     with rt.store.session() as session:
         for row in session.scalars(select(ShadowComparison).where(ShadowComparison.id.in_(ids))):
             row.batch, row.batch_id = True, batch.id
@@ -137,6 +151,7 @@ def poll(rt: Runtime, comparison_ids: list[str], *, submitted: float | None = No
         if not rows:
             return "finished"
         open_ids, batch_id, created = [row.id for row in rows], rows[0].batch_id, rows[0].created_at
+        request_id = rows[0].request_id  # a batch shadows one request (one task, or rows of one list)
     provider, tier = baseline_provider(rt, policy)
     try:
         batch = provider.client.messages.batches.retrieve(batch_id)
@@ -157,11 +172,15 @@ def poll(rt: Runtime, comparison_ids: list[str], *, submitted: float | None = No
     from app.classify.batches import _reply as batch_entry_reply  # one reading of a batch entry for both paths
 
     verdicts = []
+    guards = _guards(rt, policy, request_id)
     for cid in open_ids:
         reply, error = batch_entry_reply(entries.get(cid), policy.baseline_model)
-        cost = policy.prices.cost(reply.model, reply.usage, batch=True) if reply else Decimal(0)
-        verdicts.append(finish(rt, cid, _Call(SHADOW_PURPOSE, tier, policy.baseline_model, provider.name, reply,
-                                               error, True, cost)))
+        record = AttemptRecord(tier=tier, model=policy.baseline_model, provider=provider.name, purpose=SHADOW_PURPOSE)
+        if reply is not None:
+            guards.book_batch(record, reply)
+        verdicts.append(finish(rt, cid, _Call(SHADOW_PURPOSE, tier, record.model, provider.name, reply, error, True,
+                                               record.cost_usd)))
+    guards.spend.release()  # the batch has settled: what its submission held is free again
     return ", ".join(verdicts)
 
 
@@ -195,7 +214,7 @@ def finish(rt: Runtime, comparison_id: str, shadow: _Call) -> str:
             call = ModelCall(model=judge_model, messages=[{"role": "user", "content": user}], cached_system=system,
                              max_tokens=policy.shadow_judge.max_output_tokens, json_output=True, tier=tier,
                              purpose=JUDGE_PURPOSE)
-            done = _complete(rt, provider, call, JUDGE_PURPOSE, tier, policy)
+            done = _complete(_guards(rt, policy, request_id), provider, call, JUDGE_PURPOSE, tier)
             calls.append(done)
             if done.reply is None:
                 raise ProviderError(done.error or "no answer")
@@ -264,10 +283,17 @@ def baseline_call(policy: Policy, payload: dict[str, Any], tier: str) -> ModelCa
                      purpose=SHADOW_PURPOSE)
 
 
-def _complete(rt: Runtime, provider: Provider, call: ModelCall, purpose: str, tier: str, policy: Policy) -> _Call:
-    """One shadow or judge call through the guarded call (breaker, attempt record, metrics)."""
+def _guards(rt: Runtime, policy: Policy, request_id: str) -> Guards:
+    """The guarded call for the shadow and judge calls of ``request_id``: they hold and book on the
+    budgets of its API key and workflow (whose reports count them), as its own calls did."""
+    return Guards(policy.prices, breaker=rt.breaker,
+                  spend=request_spend(rt.store, request_id, rt.settings, admission_taken=True))
+
+
+def _complete(guards: Guards, provider: Provider, call: ModelCall, purpose: str, tier: str) -> _Call:
+    """One shadow or judge call through the guarded call (breaker, budget hold, attempt record, metrics)."""
     record = AttemptRecord(tier=tier, model=call.model, provider=provider.name, purpose=purpose)
-    reply = Guards(policy.prices, breaker=rt.breaker).complete(provider, call, record)
+    reply = guards.complete(provider, call, record)
     if reply is None:
         return _Call(purpose, tier, call.model, provider.name, None, record.reason, False, Decimal(0))
     return _Call(purpose, tier, record.model, record.provider, reply, None, False, record.cost_usd)

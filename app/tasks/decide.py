@@ -12,6 +12,7 @@ from typing import Any, Callable
 from sqlalchemy import insert
 from sqlalchemy.orm import Session
 
+from app.calls import SpendGuard
 from app.errors import InvalidField
 from app.routing import RouteDecision, RouteInput, input_text, input_tokens_of
 from app.routing.hybrid import record_router_call
@@ -29,14 +30,14 @@ def _learned(routing, _llm, request: RouteInput, _mode: str, **_ledger) -> Route
 
 
 def _llm_router(_routing, llm, request: RouteInput, mode: str, *, session: Session | None = None,
-                api_key_id: int | None = None) -> RouteDecision:
-    decision = llm.decide(request, mode)
+                api_key_id: int | None = None, spend: SpendGuard | None = None) -> RouteDecision:
+    decision = llm.decide(request, mode, spend)
     if session is not None:  # the router's call is paid: its own ledger row, in the request's session
         record_router_call(session, decision, mode, api_key_id)
     return decision
 
 
-# mode -> router(routing state, LLM routing, request, mode, session=, api_key_id=)
+# mode -> router(routing state, LLM routing, request, mode, session=, api_key_id=, spend=)
 MODES: dict[str, Callable[..., RouteDecision]] = {
     "rules": _rules, "learned": _learned, "llm": _llm_router, "hybrid": _llm_router}
 
@@ -48,12 +49,14 @@ def route_input(body: TaskInput) -> RouteInput:
 
 
 def decide(routing, llm_routing, body: TaskInput, *, session: Session | None = None,
-           api_key_id: int | None = None) -> RouteDecision:
+           api_key_id: int | None = None, spend: SpendGuard | None = None) -> RouteDecision:
     """Route ``body`` with the mode it asks for (``routing``: the policy in force and its routers); an
-    LLM-router call is recorded in ``session`` under ``api_key_id``."""
+    LLM-router call is recorded in ``session`` under ``api_key_id`` and held on ``spend`` (the budgets of
+    the key and workflow) before it is paid: a spent budget refuses it, and the rules decide."""
     mode = body.resolved_mode
     try:
-        return MODES[mode](routing, llm_routing, route_input(body), mode, session=session, api_key_id=api_key_id)
+        return MODES[mode](routing, llm_routing, route_input(body), mode, session=session, api_key_id=api_key_id,
+                           spend=spend)
     except WeightFileError as exc:
         raise InvalidField(f"mode '{mode}' needs the learned router, which cannot load: {exc}; use mode 'rules'",
                            "mode", code="mode_unavailable") from None

@@ -25,7 +25,7 @@ from app.cascade import CascadeInput, CascadeResult, run_cascade
 from app.calls import AttemptRecord
 from app.execution.inflight import InFlightCalls, lost_calls
 from app.execution.sync import SyncTask
-from app.money.overhead import RERUN_PURPOSE, with_overhead, workflow_of
+from app.money.overhead import HELD_FOR_REVIEW, RERUN_PURPOSE, with_overhead, workflow_of
 from app.policy import TaskType
 from app.policy.schema import GateSpec
 from app.execution.runtime import Runtime
@@ -100,6 +100,9 @@ def run_claimed(rt: Runtime, claimed: lifecycle.Claimed, *, task: SyncTask | Non
     # Calls an earlier run paid for but never stored (its process died, or it crashed before storing).
     lost = lost_calls(rt.redis, claimed.request_id) if task is None else []
     spend = request_spend(rt.store, claimed.request_id, rt.settings)
+    if lost:  # booked at their upper bounds, drawn from the holds the dead process took for them
+        paid = sum((call.cost_usd for call in lost), Decimal(0))
+        spend.settle(paid, paid)
     in_flight = InFlightCalls(rt.redis, claimed.request_id, rt.policy().prices)
     rerun = bool(payload.get(RERUN_OF))
     with rt.leases.hold(claimed.request_id):
@@ -126,6 +129,11 @@ def execute(rt: Runtime, payload: dict[str, Any], tier: str | None = None, *, wa
     """The cascade for a stored payload, on the decision's tier or ``tier``."""
     policy = rt.policy()
     decision = payload["decision"]
+    if decision.get(HELD_FOR_REVIEW):  # a spent downgrade budget at the request's floor: no model is called
+        return CascadeResult(task_type=decision["task_type"], status="needs_review", output=None, tier=None, model=None,
+                             start_tier=decision["tier"], escalated=False, needs_review=True,
+                             review_reasons=["budget_floor"], attempts=[], stop_rule="budget",
+                             review_details=[{"rule": "budget_floor", "detail": decision[HELD_FOR_REVIEW]}])
     task = policy.task_types.get(decision["task_type"]) or GENERIC_TASK
     snippets = ([payload["brand_rules"]] if payload.get("brand_rules") else []) + list(payload.get("knowledge") or [])
     job = CascadeInput(
