@@ -57,7 +57,7 @@ def test_csv_downloads_match_the_api(app, client, auth):
     page_csv = client.get("/reports/savings.csv", query_string=window).get_data(as_text=True)
     api_csv = client.get("/v1/reports/savings", query_string={**window, "format": "csv"}, headers=auth).get_data(as_text=True)
     assert page_csv == api_csv
-    assert [row["key"] for row in csv.DictReader(io.StringIO(page_csv))] == ["2026-05", "2026-06", "total"]
+    assert [row["key"] for row in csv.DictReader(io.StringIO(page_csv))] == ["2026-05", "2026-06", "total", "shadow", "judge"]
     quality = client.get("/reports/quality.csv", query_string=window).get_data(as_text=True)
     assert quality.splitlines()[0].startswith("task_type,tier,requests,cost_usd")
 
