@@ -176,12 +176,13 @@ def savings_report(session: Session, policy: Policy, period: Period, group_by: s
     total = Figures(key="total", label="total")
     for group in ordered:
         total.absorb(group)
-    recorded = in_period(select(func.coalesce(Request.baseline_model, policy.baseline_model), func.count())
-                         .where(is_task, Request.kind != SHADOW_KIND)
-                         .group_by(func.coalesce(Request.baseline_model, policy.baseline_model)), period)
+    baselines: dict[str, int] = {}
+    recorded = in_period(select(Request.baseline_model, func.count()).where(is_task, Request.kind != SHADOW_KIND)
+                         .group_by(Request.baseline_model), period)
+    for model, count in session.execute(recorded):
+        baselines[model or policy.baseline_model] = baselines.get(model or policy.baseline_model, 0) + int(count)
     return SavingsReport(period=period, group_by=group_by, baseline_model=policy.baseline_model, total=total,
-                         groups=ordered, requests_cost=requests_cost,
-                         baselines={model: int(count) for model, count in session.execute(recorded)})
+                         groups=ordered, requests_cost=requests_cost, baselines=baselines)
 
 
 def shown_money(figures: Figures, places: Decimal = MONEY_PLACES) -> tuple[Decimal, Decimal, Decimal]:

@@ -165,9 +165,10 @@ def simulate(rows: list[LogRow], policy: Policy, *, months: Decimal | float | in
             decision = router.decide(RouteInput(text=row.text or "", task_type=row.task_type,
                                                 input_tokens=row.input_tokens))
             tier = decision.tier
-            escalates = _escalates(diffusion, (tier, decision.task_type), result.escalation_rate)
-        next_tier = policy.next_tier(tier)
-        if next_tier and escalates:
+            escalates = policy.next_tier(tier) is not None and _escalates(diffusion, (tier, decision.task_type),
+                                                                           result.escalation_rate)
+        if escalates:
+            next_tier = policy.next_tier(tier)
             # The cheap try is paid and thrown away; its answer goes up as the hint.
             usage, cost = price(tier, row, 0, batch)
             result.by_tier[tier].count(usage)
