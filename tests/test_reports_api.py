@@ -99,7 +99,8 @@ def test_display_currency_uses_the_configured_rate(app_with):
     with app.extensions["store"].session() as session:
         _key, plain = create_key(session, "owner", ["admin"])
     body = app.test_client().get("/v1/reports/savings", query_string=WINDOW, headers={"X-API-Key": plain}).get_json()
-    assert body["display_currency"] == {"code": "TWD", "rate": 32.5}
+    assert (body["display_currency"]["code"], body["display_currency"]["rate"]) == ("TWD", 32.5)
+    assert "one static rate for every period" in body["display_currency"]["note"]
     assert (body["total"]["cost_twd"], body["total"]["baseline_cost_twd"], body["total"]["saving_twd"]) == (
         47.53, 103.74, 56.21)  # 1.4625 x 32.5 = 47.53125, 3.192 x 32.5 = 103.74
     csv_text = app.test_client().get("/v1/reports/savings", query_string={**WINDOW, "format": "csv"},

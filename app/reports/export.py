@@ -21,6 +21,8 @@ from app.reports.quality import (ClassQuality, ESCALATION_GOOD_BELOW_PCT, ESCALA
 from app.reports.requests import REQUEST_COLUMNS, RequestLine, ledger_totals
 
 CENTS = Decimal("0.01")
+# Said wherever converted money is shown: it is a reading aid, not each period's bookkeeping rate.
+STATIC_RATE_NOTE = "one static rate for every period, past months included; USD is the reference"
 SAVINGS_CSV_COLUMNS = ("key", "label", "requests", "dry_run_requests", "input_tokens", "output_tokens",
                        "cache_read_tokens", "cache_write_tokens", "cost_usd", "baseline_cost_usd", "saving_usd",
                        "saving_pct", "routing_usd", "caching_usd", "batch_usd", "overhead_usd")
@@ -106,7 +108,7 @@ def savings_json(report: SavingsReport, display: DisplayCurrency | None = None) 
         # As recorded per request when it was accepted, not the policy's of today.
         "baseline_model": report.baseline_label,
         "baselines": [{"model": model, "requests": count} for model, count in sorted(report.baselines.items())],
-        "display_currency": {"code": display.code, "rate": display.rate} if display else None,
+        "display_currency": {"code": display.code, "rate": display.rate, "note": STATIC_RATE_NOTE} if display else None,
         "total": total,
         "groups": [_split(figures_row(group, display)) for group in report.groups],
         "attribution": attribution,
