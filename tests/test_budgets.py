@@ -21,6 +21,7 @@ from app.policy import load_policy
 from app.providers.tokens import estimate_tokens
 from app.store import Attempt, Decision, Request
 from app.store.models import Budget
+from app.reports.amounts import readable_usd
 from tests.support.fake_anthropic import Reply
 from tests.test_fallback_api import CALLBACK_SECRET, HAIKU, app, receiver, worker  # noqa: F401  (fixtures)
 
@@ -216,4 +217,5 @@ def test_the_reports_page_shows_each_budget_spent_and_left(app, client, worker, 
     page = client.get("/reports").get_data(as_text=True)
     section = page[page.index("<h2>Budgets</h2>"):]
     assert f"api key {key_id}" in section and "workflow invoices" in section
-    assert f"${spent:.4f}" in section and f"${D('2.50') - spent:.4f}" in section and "$10.00" in section
+    assert f"${readable_usd(spent)}" in section and f"${readable_usd(D('2.50') - spent)}" in section \
+        and "$10.00" in section

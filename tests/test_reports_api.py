@@ -60,7 +60,11 @@ def test_csv_reconciles_with_json_in_every_grouping(client, auth, ledger, group_
     response = get(client, auth, group_by=group_by, format="csv")
     assert response.status_code == 200 and response.mimetype == "text/csv"
     rows = list(csv.DictReader(io.StringIO(response.get_data(as_text=True))))
-    assert [row["key"] for row in rows] == [group["key"] for group in body["groups"]] + ["total"]
+    # The JSON's shadow line closes the CSV as two rows, outside the total (app.reports.export.savings_csv).
+    assert [row["key"] for row in rows] == [group["key"] for group in body["groups"]] + ["total", "shadow", "judge"]
+    assert [D(row["cost_usd"]) for row in rows[-2:]] == [dec(body["shadow"]["shadow_cost_usd"]),
+                                                          dec(body["shadow"]["judge_cost_usd"])]
+    rows = rows[:-2]
     for row, group in zip(rows, body["groups"] + [{**body["total"], "attribution": body["attribution"]}]):
         assert int(row["requests"]) == group["requests"]
         for name in ("cost_usd", "baseline_cost_usd", "saving_usd"):
@@ -95,7 +99,8 @@ def test_display_currency_uses_the_configured_rate(app_with):
     with app.extensions["store"].session() as session:
         _key, plain = create_key(session, "owner", ["admin"])
     body = app.test_client().get("/v1/reports/savings", query_string=WINDOW, headers={"X-API-Key": plain}).get_json()
-    assert body["display_currency"] == {"code": "TWD", "rate": 32.5}
+    assert (body["display_currency"]["code"], body["display_currency"]["rate"]) == ("TWD", 32.5)
+    assert "one static rate for every period" in body["display_currency"]["note"]
     assert (body["total"]["cost_twd"], body["total"]["baseline_cost_twd"], body["total"]["saving_twd"]) == (
         47.53, 103.74, 56.21)  # 1.4625 x 32.5 = 47.53125, 3.192 x 32.5 = 103.74
     csv_text = app.test_client().get("/v1/reports/savings", query_string={**WINDOW, "format": "csv"},

@@ -23,7 +23,7 @@ def test_answer_on_haiku_with_cache_and_batch():
     """
     usage = Usage(1000, 500, cache_read_tokens=2000)
     cost, baseline = PRICES.cost("claude-haiku-4-5", usage, batch=True), PRICES.plain_cost("claude-sonnet-4-6", usage)
-    levers = attempt_levers(PRICES, "answer", "claude-haiku-4-5", usage, cost, baseline)
+    levers = attempt_levers(PRICES, "answer", "claude-haiku-4-5", usage, cost, baseline, batch=True)
     assert (levers.routing, levers.caching, levers.batch, levers.overhead) == (D("0.011"), D("0.0018"), D("0.00185"), 0)
     assert levers.saving == baseline - cost
 

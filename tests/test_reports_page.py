@@ -57,7 +57,7 @@ def test_csv_downloads_match_the_api(app, client, auth):
     page_csv = client.get("/reports/savings.csv", query_string=window).get_data(as_text=True)
     api_csv = client.get("/v1/reports/savings", query_string={**window, "format": "csv"}, headers=auth).get_data(as_text=True)
     assert page_csv == api_csv
-    assert [row["key"] for row in csv.DictReader(io.StringIO(page_csv))] == ["2026-05", "2026-06", "total"]
+    assert [row["key"] for row in csv.DictReader(io.StringIO(page_csv))] == ["2026-05", "2026-06", "total", "shadow", "judge"]
     quality = client.get("/reports/quality.csv", query_string=window).get_data(as_text=True)
     assert quality.splitlines()[0].startswith("task_type,tier,requests,cost_usd")
 
@@ -79,5 +79,6 @@ def test_page_shows_the_display_currency(settings, tmp_path):
         log_in(app, client)
         page = client.get("/reports?from=2026-05&to=2026-06").get_data(as_text=True)
         assert "1.35 EUR" in page and "2.94 EUR" in page  # 1.4625 x 0.92 = 1.3455; 3.192 x 0.92 = 2.93664
+        assert "EUR at one rate, 0.92 per USD, for every month" in page  # said plainly: no per-month rates
     finally:
         app.extensions["store"].dispose()

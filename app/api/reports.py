@@ -1,4 +1,5 @@
-"""GET /v1/reports/savings and /v1/reports/quality: the ledger's saving and per-class health, JSON or CSV.
+"""GET /v1/reports/savings, /v1/reports/quality and /v1/reports/requests: the ledger's saving, per-class
+health and the per-request ledger the simulator replays, JSON or CSV.
 
 Reports show the whole company's spend, so they need the ``admin`` scope.
 """
@@ -12,7 +13,9 @@ from app.api.auth import require_scope
 from app.errors import InvalidField
 from app.web.openapi import document
 from app.reports import (DEFAULT_GROUPING, GROUPINGS, DisplayCurrency, parse_period, quality_csv, quality_json,
-                         quality_report, savings_csv, savings_json, savings_report)
+                         quality_report, request_lines, requests_csv, requests_json, savings_csv, savings_json,
+                         savings_report)
+from app.shadow.report import shadow_report
 from app.web.context import current_policy, db
 
 FORMATS = ("json", "csv")
@@ -35,11 +38,21 @@ def savings():
     period = parse_period(request.args.get("from"), request.args.get("to"))
     report = savings_report(db(), current_policy(), period, group_by)
     display = DisplayCurrency.from_settings(current_app.config.get("TIERGATE"))
+    shadow = shadow_report(db(), current_policy(), period).spend()  # its own line, never in the saving
     if wanted == "csv":
-        return csv_response(savings_csv(report, display), f"tiergate-savings-by-{group_by}.csv")
-    from app.shadow.report import shadow_report  # shadow and judge spend: their own line, not in the saving
+        return csv_response(savings_csv(report, display, shadow), f"tiergate-savings-by-{group_by}.csv")
+    return jsonify({**savings_json(report, display), "shadow": shadow})
 
-    return jsonify({**savings_json(report, display), "shadow": shadow_report(db(), current_policy(), period).spend()})
+
+@bp.get("/reports/requests")
+@require_scope("admin")
+def requests_ledger():
+    wanted = _format()
+    period = parse_period(request.args.get("from"), request.args.get("to"))
+    lines = request_lines(db(), period)
+    if wanted == "csv":
+        return csv_response(requests_csv(lines), "tiergate-requests.csv")
+    return jsonify(requests_json(lines, period))
 
 
 @bp.get("/reports/quality")
@@ -66,6 +79,12 @@ document("/v1/reports/savings", "get",
          responses={"200": "total, groups and attribution (saving_usd = routing + caching + batch - overhead), and "
                            "shadow (shadow comparison spend, never in the saving); or CSV",
                     "403": "the key lacks the admin scope", "422": "a parameter is invalid"})
+document("/v1/reports/requests", "get",
+         "The per-request ledger: task, tiers, recorded baseline, tokens (cache writes by TTL), answer cost, "
+         "overhead by kind, batch, shadow and judge spend; the file `tiergate simulate` replays", scope="admin",
+         parameters=_WINDOW,
+         responses={"200": "requests and their totals, or CSV", "403": "the key lacks the admin scope",
+                    "422": "a parameter is invalid"})
 document("/v1/reports/quality", "get",
          "Per task class: cost per request, escalation band, format success, reviews, latency, suggestions",
          scope="admin", parameters=_WINDOW,

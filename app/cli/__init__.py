@@ -19,6 +19,7 @@ from app.cli import simulate  # noqa: E402,F401
 from app.cli import router  # noqa: E402,F401
 from app.cli import budgets  # noqa: E402,F401
 from app.cli import shadow  # noqa: E402,F401
+from app.cli import export  # noqa: E402,F401
 
 
 def main() -> None:

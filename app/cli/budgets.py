@@ -9,6 +9,7 @@ from app.money.budgets import ACTIONS, DEFAULT_ALERT_PCT, PERIODS, list_budgets,
 from app.cli import cli
 from app.cli.common import cli_store
 from app.errors import InvalidField
+from app.reports.amounts import readable_usd
 
 
 @cli.group()
@@ -50,5 +51,5 @@ def list_() -> None:
         rows = list_budgets(session)
     click.echo(f"{'id':>4}  {'scope':<9} {'subject':<24} {'period':<7} {'limit':>10} {'spent':>12} {'left':>12}  action")
     for row in rows:
-        click.echo(f"{row.id:>4}  {row.scope:<9} {row.subject:<24} {row.period_key:<7} {row.limit_usd:>10.2f} "
-                   f"{row.spent_usd:>12.6f} {row.left_usd:>12.6f}  {row.action}")
+        click.echo(f"{row.id:>4}  {row.scope:<9} {row.subject:<24} {row.period_key:<7} {readable_usd(row.limit_usd):>10} "
+                   f"{readable_usd(row.spent_usd):>12} {readable_usd(row.left_usd):>12}  {row.action}")

@@ -71,7 +71,7 @@ def period_key(period: str, now: datetime | None = None) -> str:
 
 
 def budget_name(budget: Budget) -> str:
-    return f"{budget.period}ly budget of {budget.scope.replace('_', ' ')} {budget.subject}"
+    return f"{'daily' if budget.period == 'day' else 'monthly'} budget of {budget.scope.replace('_', ' ')} {budget.subject}"
 
 
 def queue_callback(session: Session, url: str, payload: dict[str, Any], settings) -> int | None:

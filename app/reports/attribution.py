@@ -1,23 +1,26 @@
 """Where a saving comes from: routing, prompt caching and batch, minus the overheads.
 
-For every *answer* attempt (the call whose output was returned) with model M, tokens U and the
-ledger's recorded baseline B (U at the baseline model's plain price) and cost C:
+For every *answer* attempt (the call whose output was returned) with model M, tokens U, batch flag,
+the ledger's recorded baseline B (U at the baseline model's plain price, as priced when the call was
+settled) and recorded cost C:
 
-    routing  = B - plain(M, U)                  the cheaper tier's list price vs the baseline's
     caching  = plain(M, U) - price(M, U)        cache reads (and writes) instead of full input
-    batch    = price(M, U) - C                  the batch discount on what was actually billed
+    batch    = C / m - C   for a batch call     the batch discount on what was actually billed (m: the
+               0           for any other call     price table's batch multiplier)
+    routing  = B - C - caching - batch          the tier choice: the rest of the saving
 
 where ``plain`` ignores cache and batch and ``price`` counts the cache but no batch discount. The three
-terms telescope to ``B - C``. Every other attempt (router call, retry, escalation not kept,
-self-check) is overhead: its cost (less any baseline it carries, normally none) eats into the saving.
-Summed over a ledger,
+terms add up to ``B - C`` by construction. Every other attempt (router call, retry, escalation not
+kept, self-check) is overhead: its cost (less any baseline it carries, normally none) eats into the
+saving. Summed over a ledger,
 
     saving = sum(B) - sum(C) = routing + caching + batch - overhead        exactly, in Decimal.
 
 Prices are linear in tokens, so the terms may be computed from token sums per (model, batch) as well
-as per attempt. The recorded cost and baseline are the truth; ``plain`` and ``price`` come from the
-current price table, so a price change after the fact lands in the routing or batch term, never in
-the total. A model with no price any more puts its whole ``B - C`` into routing.
+as per attempt. The recorded cost and baseline are the truth; only the caching term reads the current
+price table (it is zero for calls without cache tokens), so a price change after the fact moves money
+between routing and caching at most, never into batch for a call that did not use the batch API, and
+never changes the total. A model with no price any more has no caching term.
 
 Money stays in Decimal until it is shown: ``rounded`` rounds a set of levers (largest remainder) so
 the identity still holds exactly at the shown precision, micro-dollars in the API and CSV, cents on
@@ -94,14 +97,15 @@ def saving_pct(cost: Decimal, baseline: Decimal) -> Decimal:
     return ((1 - cost / baseline) * 100).quantize(PERCENT_PLACES, rounding=ROUND_HALF_EVEN)
 
 
-def answer_levers(prices: PriceTable, model: str, usage: Usage, cost: Decimal, baseline: Decimal) -> Levers:
+def answer_levers(prices: PriceTable, model: str, usage: Usage, cost: Decimal, baseline: Decimal, *,
+                  batch: bool = False) -> Levers:
     """The levers of answer attempts on ``model`` (one attempt, or token and money sums of many)."""
     try:
-        plain = prices.plain_cost(model, usage)
-        cached = prices.cost(model, usage)
+        caching = prices.plain_cost(model, usage) - prices.cost(model, usage)
     except KeyError:
-        return Levers(routing=baseline - cost)
-    return Levers(routing=baseline - plain, caching=plain - cached, batch=cached - cost)
+        caching = ZERO
+    discount = cost / prices.batch_multiplier - cost if batch else ZERO
+    return Levers(routing=baseline - cost - caching - discount, caching=caching, batch=discount)
 
 
 def overhead_levers(cost: Decimal, baseline: Decimal = ZERO) -> Levers:
@@ -110,8 +114,8 @@ def overhead_levers(cost: Decimal, baseline: Decimal = ZERO) -> Levers:
 
 
 def attempt_levers(prices: PriceTable, purpose: str, model: str, usage: Usage, cost: Decimal,
-                   baseline: Decimal) -> Levers:
-    """Levers of one attempt (or of a sum of attempts sharing purpose and model)."""
+                   baseline: Decimal, *, batch: bool = False) -> Levers:
+    """Levers of one attempt (or of a sum of attempts sharing purpose, model and batch flag)."""
     if purpose == ANSWER:
-        return answer_levers(prices, model, usage, cost, baseline)
+        return answer_levers(prices, model, usage, cost, baseline, batch=batch)
     return overhead_levers(cost, baseline)

@@ -15,10 +15,14 @@ from typing import Any
 
 from app.reports.attribution import MONEY_PLACES, round_money
 from app.reports.ledger import Figures, SavingsReport, shown_money
+from app.reports.period import Period
 from app.reports.quality import (ClassQuality, ESCALATION_GOOD_BELOW_PCT, ESCALATION_START_HIGHER_ABOVE_PCT,
                                  FORMAT_SUCCESS_TARGET_PCT, QualityReport, class_row)
+from app.reports.requests import REQUEST_COLUMNS, RequestLine, ledger_totals
 
 CENTS = Decimal("0.01")
+# Said wherever converted money is shown: it is a reading aid, not each period's bookkeeping rate.
+STATIC_RATE_NOTE = "one static rate for every period, past months included; USD is the reference"
 SAVINGS_CSV_COLUMNS = ("key", "label", "requests", "dry_run_requests", "input_tokens", "output_tokens",
                        "cache_read_tokens", "cache_write_tokens", "cost_usd", "baseline_cost_usd", "saving_usd",
                        "saving_pct", "routing_usd", "caching_usd", "batch_usd", "overhead_usd")
@@ -101,8 +105,10 @@ def savings_json(report: SavingsReport, display: DisplayCurrency | None = None) 
         "from": report.period.start.isoformat() if report.period.start else None,
         "to": report.period.end.isoformat() if report.period.end else None,
         "group_by": report.group_by,
-        "baseline_model": report.baseline_model,
-        "display_currency": {"code": display.code, "rate": display.rate} if display else None,
+        # As recorded per request when it was accepted, not the policy's of today.
+        "baseline_model": report.baseline_label,
+        "baselines": [{"model": model, "requests": count} for model, count in sorted(report.baselines.items())],
+        "display_currency": {"code": display.code, "rate": display.rate, "note": STATIC_RATE_NOTE} if display else None,
         "total": total,
         "groups": [_split(figures_row(group, display)) for group in report.groups],
         "attribution": attribution,
@@ -111,14 +117,34 @@ def savings_json(report: SavingsReport, display: DisplayCurrency | None = None) 
     })
 
 
-def savings_csv(report: SavingsReport, display: DisplayCurrency | None = None) -> str:
-    """One row per group and a last ``total`` row; the same numbers as the JSON, to the micro-dollar."""
+def savings_csv(report: SavingsReport, display: DisplayCurrency | None = None,
+                shadow: dict[str, Any] | None = None) -> str:
+    """One row per group, a ``total`` row, and the JSON's ``shadow`` line as two rows (``shadow`` and
+    ``judge``: what shadow comparisons cost, never part of the total or the saving); the same numbers
+    as the JSON, to the micro-dollar."""
     rows = [figures_row(group, display) for group in report.groups] + [figures_row(report.total, display)]
+    if shadow is not None:
+        rows += [{"key": "shadow", "label": "shadow calls on the baseline (not in the saving)",
+                  "requests": shadow["comparisons"], "cost_usd": shadow["shadow_cost_usd"]},
+                 {"key": "judge", "label": "judge calls of shadow comparisons (not in the saving)",
+                  "cost_usd": shadow["judge_cost_usd"]}]
     columns = list(SAVINGS_CSV_COLUMNS)
     if display:
         suffix = display.code.lower()
         columns += [f"cost_{suffix}", f"baseline_cost_{suffix}", f"saving_{suffix}"]
     return _csv(columns, rows)
+
+
+def requests_json(lines: list[RequestLine], period: Period) -> dict[str, Any]:
+    """``GET /v1/reports/requests``: one entry per task (``app.reports.requests``) and their totals."""
+    return _jsonable({"from": period.start.isoformat() if period.start else None,
+                      "to": period.end.isoformat() if period.end else None,
+                      "requests": [line.as_row() for line in lines], "totals": ledger_totals(lines)})
+
+
+def requests_csv(lines: list[RequestLine]) -> str:
+    """The same rows as CSV, money exactly as the ledger holds it (8 places); ``tiergate simulate`` reads it."""
+    return _csv(list(REQUEST_COLUMNS), [line.as_row() for line in lines])
 
 
 def quality_json(report: QualityReport) -> dict[str, Any]:

@@ -28,9 +28,6 @@ ROUTE_ONLY_KIND = "route"
 OVERHEAD_KINDS = ("route", "rerun")  # ledger rows that are overhead of a task, never a task
 DEFAULT_GROUPING = "task_type"
 NO_KEY = "(none)"
-# SQLite keeps Numeric as a float, so its SUM carries binary noise far below a micro-dollar; the ledger's
-# columns have 8 decimal places, and sums are brought back to exactly that.
-LEDGER_PLACES = Decimal("0.00000001")
 
 
 @dataclass
@@ -78,6 +75,14 @@ class SavingsReport:
     # What the requests table says the window cost; differs from ``total.cost`` only if a writer
     # recorded a request's cost without its attempts. Shown as a warning, never silently merged.
     requests_cost: Decimal = ZERO
+    # The baseline each task was measured against, as recorded when it was accepted: model -> tasks.
+    # Requests from before baselines were recorded count under the policy's current baseline model.
+    baselines: dict[str, int] = field(default_factory=dict)
+
+    @property
+    def baseline_label(self) -> str:
+        """The baseline model(s) of the window, as recorded (not the policy's of today)."""
+        return ", ".join(sorted(self.baselines)) or self.baseline_model
 
     @property
     def unattributed(self) -> Decimal:
@@ -109,9 +114,7 @@ def in_period(statement: Select, period: Period) -> Select:
 
 
 def _money(value) -> Decimal:
-    if value is None:
-        return ZERO
-    return Decimal(str(value)).quantize(LEDGER_PLACES)
+    return ZERO if value is None else value
 
 
 def _flag_count(condition):
@@ -152,7 +155,7 @@ def savings_report(session: Session, policy: Policy, period: Period, group_by: s
         .group_by(key, Attempt.purpose, Attempt.model, Attempt.batch), period)
     prices = policy.prices
     for row in session.execute(attempts):
-        raw, purpose, model, _batch, tokens_in, tokens_out, cache_read, cache_write, cost, baseline, write_1h = row
+        raw, purpose, model, batch, tokens_in, tokens_out, cache_read, cache_write, cost, baseline, write_1h = row
         group = figures(raw)
         usage = Usage(int(tokens_in or 0), int(tokens_out or 0), int(cache_write or 0), int(cache_read or 0),
                       int(write_1h or 0))
@@ -163,7 +166,7 @@ def savings_report(session: Session, policy: Policy, period: Period, group_by: s
         group.cache_write_tokens += usage.cache_write_tokens
         group.cost += cost
         group.baseline += baseline
-        group.levers = group.levers + attempt_levers(prices, purpose, model, usage, cost, baseline)
+        group.levers = group.levers + attempt_levers(prices, purpose, model, usage, cost, baseline, batch=bool(batch))
 
     if group_by == "api_key":
         names = dict(session.execute(select(ApiKey.id, ApiKey.name)).all())
@@ -173,8 +176,13 @@ def savings_report(session: Session, policy: Policy, period: Period, group_by: s
     total = Figures(key="total", label="total")
     for group in ordered:
         total.absorb(group)
+    baselines: dict[str, int] = {}
+    recorded = in_period(select(Request.baseline_model, func.count()).where(is_task, Request.kind != SHADOW_KIND)
+                         .group_by(Request.baseline_model), period)
+    for model, count in session.execute(recorded):
+        baselines[model or policy.baseline_model] = baselines.get(model or policy.baseline_model, 0) + int(count)
     return SavingsReport(period=period, group_by=group_by, baseline_model=policy.baseline_model, total=total,
-                         groups=ordered, requests_cost=requests_cost)
+                         groups=ordered, requests_cost=requests_cost, baselines=baselines)
 
 
 def shown_money(figures: Figures, places: Decimal = MONEY_PLACES) -> tuple[Decimal, Decimal, Decimal]:

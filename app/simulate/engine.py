@@ -14,6 +14,13 @@ model when the log does not say). After: the tier the rules router picks (the sa
   the cheap try as overhead and is answered one tier up, with the cheap answer added to its input as
   the hint. Chosen deterministically per class (error diffusion), so a run is repeatable.
 
+A row of a ledger export (``app.reports.requests``) is priced as the ledger priced it: on the tier it
+ran on (the policy's model for that tier, at the policy's prices), with its recorded cache reads and
+5-minute and 1-hour writes, its batch flag, and its recorded overhead (router calls, retries,
+escalations, self-checks, re-runs) added to the after cost; its before cost is its tokens at the
+baseline prices recorded with it. Replaying an export under the policy it ran on gives the ledger's
+totals; the assumed ``escalation_rate`` applies only to rows without a recorded tier.
+
 The saving is split into the same levers as the ledger report (``app.reports.attribution``), with the
 request's "before" cost in the role of the baseline, so routing + caching + batch - overhead equals
 before - after exactly.
@@ -26,7 +33,7 @@ from decimal import Decimal
 
 from app.errors import TiergateError
 from app.policy import Policy
-from app.pricing import Usage
+from app.pricing import TOKENS_PER_PRICE_UNIT, Usage
 from app.reports.attribution import ZERO, Levers, answer_levers, saving_pct
 from app.routing import RouteInput, RulesRouter
 from app.simulate.log import LogRow
@@ -133,7 +140,12 @@ def simulate(rows: list[LogRow], policy: Policy, *, months: Decimal | float | in
     def price(tier: str, row: LogRow, extra_input: int, batch: bool) -> tuple[Usage, Decimal]:
         model = policy.model_for(tier)
         prefix = row.cached_prefix_tokens
-        if prefix and prices.cacheable(model, prefix):
+        if row.recorded_cache:
+            writes = row.cache_write_5m_tokens + row.cache_write_1h_tokens
+            usage = Usage(row.input_tokens - row.cache_read_tokens - writes + extra_input, row.output_tokens,
+                          cache_write_tokens=writes, cache_read_tokens=row.cache_read_tokens,
+                          cache_write_1h_tokens=row.cache_write_1h_tokens)
+        elif prefix and prices.cacheable(model, prefix):
             warm = cache.hit((model, row.task_type, prefix, batch), row.timestamp)
             usage = Usage(row.input_tokens - prefix + extra_input, row.output_tokens,
                           cache_write_tokens=0 if warm else prefix, cache_read_tokens=prefix if warm else 0)
@@ -142,16 +154,21 @@ def simulate(rows: list[LogRow], policy: Policy, *, months: Decimal | float | in
         return usage, prices.cost(model, usage, batch=batch)
 
     for row in rows:
-        before_model = row.model or policy.baseline_model
-        try:
-            before = prices.plain_cost(before_model, Usage(row.input_tokens, row.output_tokens))
-        except KeyError:
-            raise SimulationError(f"line {row.line}: model {before_model!r} has no price in the policy; add it under "
-                                  f"prices.models or leave the column empty for the baseline") from None
-        decision = router.decide(RouteInput(text=row.text or "", task_type=row.task_type, input_tokens=row.input_tokens))
-        tier, batch, hint = decision.tier, row.urgent is False, 0
-        next_tier = policy.next_tier(tier)
-        if next_tier and _escalates(diffusion, (tier, decision.task_type), result.escalation_rate):
+        before_model, before = _before(row, policy)
+        batch, hint = row.batch if row.batch is not None else row.urgent is False, 0
+        if row.tier is not None:  # a ledger row: replayed on the tier it ran on, its escalations in its overhead
+            if row.tier not in policy.tiers:
+                raise SimulationError(f"line {row.line}: tier {row.tier!r} is not in the policy; replay with the "
+                                      f"policy the ledger ran on, or leave the column empty to route the row")
+            tier, escalates = row.tier, False
+        else:
+            decision = router.decide(RouteInput(text=row.text or "", task_type=row.task_type,
+                                                input_tokens=row.input_tokens))
+            tier = decision.tier
+            escalates = policy.next_tier(tier) is not None and _escalates(diffusion, (tier, decision.task_type),
+                                                                           result.escalation_rate)
+        if escalates:
+            next_tier = policy.next_tier(tier)
             # The cheap try is paid and thrown away; its answer goes up as the hint.
             usage, cost = price(tier, row, 0, batch)
             result.by_tier[tier].count(usage)
@@ -161,15 +178,21 @@ def simulate(rows: list[LogRow], policy: Policy, *, months: Decimal | float | in
             result.escalated += 1
             result.by_tier[next_tier].escalated_in += 1
             tier, hint = next_tier, row.output_tokens
-        usage, cost = price(tier, row, hint, batch)
         figures = result.by_tier[tier]
+        if row.overhead_usd:  # recorded overhead: paid as recorded
+            figures.after += row.overhead_usd
+            result.levers = result.levers + Levers(overhead=row.overhead_usd)
+            result.after += row.overhead_usd
+        if not row.is_task:
+            continue
+        usage, cost = price(tier, row, hint, batch) if not row.dry_run else (Usage(), ZERO)
         figures.requests += 1
         figures.batch_requests += batch
         figures.count(usage)
         figures.before += before
         figures.after += cost
         model = policy.model_for(tier)
-        result.levers = result.levers + answer_levers(prices, model, usage, cost, before)
+        result.levers = result.levers + answer_levers(prices, model, usage, cost, before, batch=batch)
         result.requests += 1
         result.tokens += row.input_tokens + row.output_tokens
         result.before += before
@@ -179,6 +202,24 @@ def simulate(rows: list[LogRow], policy: Policy, *, months: Decimal | float | in
         entry[1] += row.input_tokens + row.output_tokens
         entry[2] += before
     return result
+
+
+def _before(row: LogRow, policy: Policy) -> tuple[str, Decimal]:
+    """The row's model before Tiergate and what it cost there at plain price (nothing for a dry run).
+
+    A ledger row carries its baseline's prices as recorded; a plain log row is priced from the policy.
+    """
+    if row.baseline_input_price is not None and row.baseline_output_price is not None:
+        amount = (row.input_tokens * row.baseline_input_price
+                  + row.output_tokens * row.baseline_output_price) / TOKENS_PER_PRICE_UNIT
+        return row.baseline_model or policy.baseline_model, ZERO if row.dry_run else amount
+    model = row.model or row.baseline_model or policy.baseline_model
+    try:
+        amount = policy.prices.plain_cost(model, Usage(row.input_tokens, row.output_tokens))
+    except KeyError:
+        raise SimulationError(f"line {row.line}: model {model!r} has no price in the policy; add it under "
+                              f"prices.models or leave the column empty for the baseline") from None
+    return model, ZERO if row.dry_run else amount
 
 
 def _escalates(diffusion: dict[tuple[str, str], Decimal], key: tuple[str, str], rate: Decimal) -> bool:

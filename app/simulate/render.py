@@ -17,7 +17,7 @@ from app.simulate.engine import MONTHS_PER_YEAR, Simulation
 
 CENTS = Decimal("0.01")
 LEVER_LABELS = (("routing_usd", "Routing (tier choice)"), ("caching_usd", "Prompt caching"),
-                ("batch_usd", "Batch API"), ("overhead_usd", "Overheads (escalations)"))
+                ("batch_usd", "Batch API"), ("overhead_usd", "Overheads (extra calls)"))
 
 
 def _pct(part: Decimal, whole: Decimal) -> Decimal:

@@ -1,7 +1,9 @@
 """The durable record: API keys, routing decisions, the request ledger with its attempts, reviews,
 reviewers and policy versions.
 
-Money columns are ``Numeric`` so the ledger sums to the cent on SQLite and PostgreSQL alike.
+Money columns are ``Money``: ``NUMERIC(18, 8)`` on PostgreSQL, whole hundred-millionths of a dollar
+(an INTEGER) on SQLite, whose NUMERIC is a float. Either way a column reads and writes ``Decimal``
+and SQL sums are exact to the ledger's 8 places (migration 0008 converts SQLite rows written before).
 The ledger's baseline rule (see ``Attempt.purpose``): a request's baseline cost is the cost of its
 *answer* attempts' tokens on the baseline model, without cache or batch discount; retries, escalations
 that were not kept, self-checks and router calls are overhead, paid in full and attributed as such.
@@ -13,10 +15,53 @@ from datetime import datetime, timezone
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import JSON, Boolean, DateTime, ForeignKey, Index, Integer, Numeric, String, Text, UniqueConstraint
+from sqlalchemy import (JSON, BigInteger, Boolean, DateTime, ForeignKey, Index, Integer, Numeric, String, Text,
+                        UniqueConstraint)
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
+from sqlalchemy.sql import operators, type_api
+from sqlalchemy.types import TypeDecorator
 
-MONEY = Numeric(18, 8)
+# The ledger's precision: 8 decimal places of a dollar (a hundredth of a micro-dollar).
+LEDGER_PLACES = Decimal("0.00000001")
+UNITS_PER_USD = 10 ** 8
+
+
+class Money(TypeDecorator):
+    """USD as ``Decimal``, stored exactly on every database.
+
+    SQLite has no exact decimal type (its NUMERIC keeps a float), so there an amount is stored as an
+    integer count of 1e-8 dollars and SQL ``SUM``, ``+`` and comparisons stay exact; PostgreSQL keeps
+    ``NUMERIC(18, 8)``. Amounts are rounded half-even to 8 places on both, as NUMERIC(18, 8) does.
+    """
+
+    impl = Numeric(18, 8)
+    cache_ok = True
+
+    def load_dialect_impl(self, dialect):
+        return dialect.type_descriptor(BigInteger() if dialect.name == "sqlite" else Numeric(18, 8, asdecimal=True))
+
+    def process_bind_param(self, value, dialect):
+        if value is None:
+            return None
+        amount = value if isinstance(value, Decimal) else Decimal(str(value))
+        amount = amount.quantize(LEDGER_PLACES)
+        return int(amount.scaleb(8)) if dialect.name == "sqlite" else amount
+
+    def process_result_value(self, value, dialect):
+        if value is None:
+            return None
+        if dialect.name == "sqlite":
+            return Decimal(int(value)).scaleb(-8)
+        return Decimal(value)
+
+    def coerce_compared_value(self, op, value):
+        """Money added, subtracted or compared is money (stored alike); a factor (``spent * 100``) is a plain number."""
+        if op in (operators.mul, operators.truediv, operators.floordiv):
+            return type_api._resolve_value_to_type(value)
+        return self
+
+
+MONEY = Money()
 
 
 def utcnow() -> datetime:
@@ -111,6 +156,11 @@ class Request(Base):
     batch: Mapped[bool] = mapped_column(Boolean, default=False)
     cost_usd: Mapped[Decimal] = mapped_column(default=Decimal(0))
     baseline_cost_usd: Mapped[Decimal] = mapped_column(default=Decimal(0))
+    # The baseline this request is measured against, as it stood when the request was accepted
+    # (``record_baseline``): a later policy or price change does not relabel the past. USD per million tokens.
+    baseline_model: Mapped[str | None] = mapped_column(String(100))
+    baseline_input_price: Mapped[Decimal | None]
+    baseline_output_price: Mapped[Decimal | None]
     latency_ms: Mapped[float | None]
     progress_done: Mapped[int] = mapped_column(Integer, default=0)
     progress_total: Mapped[int] = mapped_column(Integer, default=0)
@@ -124,6 +174,12 @@ class Request(Base):
 
     attempts: Mapped[list["Attempt"]] = relationship(back_populates="request", order_by="Attempt.seq",
                                                      cascade="all, delete-orphan")
+
+    def record_baseline(self, policy) -> None:
+        """Write down the policy's baseline model and its list prices, as they are now."""
+        price = policy.prices.price(policy.baseline_model)
+        self.baseline_model, self.baseline_input_price, self.baseline_output_price = (
+            policy.baseline_model, price.input, price.output)
 
 
 class Attempt(Base):

@@ -67,6 +67,7 @@ def accept(rt: Runtime, session: Session, ticket: Ticket) -> Accepted:
     admitted = ticket.admit(request_id)
     row = ticket.build(request_id, admitted)
     row.kind = ticket.kind
+    row.record_baseline(rt.policy())  # the baseline as it is today: reports never relabel the past
     if ticket.exec_mode in IN_PROCESS:
         row.status, row.owner, row.lease_until = lifecycle.RUNNING, rt.leases.owner, lifecycle.lease()
     else:

@@ -14,10 +14,12 @@ from app.web.downloads import csv_response
 from app.errors import InvalidField
 from app.reports import (DEFAULT_GROUPING, GROUPINGS, DisplayCurrency, Period, parse_period, quality_csv,
                          quality_report, savings_csv, savings_report)
+from app.reports.amounts import readable_usd
 from app.reports.charts import Marker, Series, bar_chart, column_chart, dollars
 from app.reports.export import CENTS, figures_row
 from app.reports.quality import (ESCALATION_GOOD_BELOW_PCT, ESCALATION_START_HIGHER_ABOVE_PCT,
                                  FORMAT_SUCCESS_TARGET_PCT, MIN_REQUESTS_FOR_SUGGESTION, class_row)
+from app.shadow.report import shadow_report
 from app.web.context import current_policy, db
 from app.web.auth import login_required
 
@@ -119,7 +121,7 @@ def page():
     }
     return render_template("reports.html", period=period, problem=problem, total=total, months=months,
                            classes=classes, savings_by_class=savings_by_class, suggestions=quality.suggestions,
-                           charts=charts, display=display, money=money_formatter(places), baseline_model=policy.baseline_model,
+                           charts=charts, display=display, money=money_formatter(places), baseline_model=by_month.baseline_label,
                            workflows=workflows, waiting=waiting, min_requests=MIN_REQUESTS_FOR_SUGGESTION,
                            judge_saving_from=JUDGE_SAVING_FROM_REQUESTS,
                            per_thousand=per_thousand,
@@ -131,8 +133,10 @@ def page():
 @login_required
 def savings_download():
     group_by = request.args.get("group_by", DEFAULT_GROUPING)
-    report = savings_report(db(), current_policy(), _period()[0], group_by if group_by in GROUPINGS else DEFAULT_GROUPING)
-    return csv_response(savings_csv(report, DisplayCurrency.from_settings(current_app.config.get("TIERGATE"))),
+    period = _period()[0]
+    report = savings_report(db(), current_policy(), period, group_by if group_by in GROUPINGS else DEFAULT_GROUPING)
+    shadow = shadow_report(db(), current_policy(), period).spend()
+    return csv_response(savings_csv(report, DisplayCurrency.from_settings(current_app.config.get("TIERGATE")), shadow),
                         f"tiergate-savings-by-{report.group_by}.csv")
 
 
@@ -140,6 +144,12 @@ def savings_download():
 @login_required
 def quality_download():
     return csv_response(quality_csv(quality_report(db(), current_policy(), _period()[0])), "tiergate-quality.csv")
+
+
+@bp.app_template_filter("usd")
+def usd_filter(amount) -> str:
+    """Budget limits and spend in templates: ``{{ row.limit_usd|usd }}`` shows $0.005 as 0.005, not 0.01."""
+    return readable_usd(amount)
 
 
 @bp.app_template_global()
