@@ -64,7 +64,7 @@ def submit(rt: Runtime, request_id: str) -> str:
         call = prompt.chunk_call(model=model, tier=plan.start_tier, prefix=plan.prefix,
                                  texts=[item["text"] for item in payload["items"][start:end]], purpose="answer")
         params = {"model": call.model, "max_tokens": call.max_tokens, "messages": call.messages,
-                  **provider._system(call)}
+                  **provider.request_prefix(call)}
         requests.append({"custom_id": f"{start}-{end}", "params": params})
     try:
         batch = provider.client.messages.batches.create(requests=requests)

@@ -8,7 +8,12 @@ ledger's recorded baseline B (U at the baseline model's plain price) and cost C:
     batch    = price(M, U) - C                  the batch discount on what was actually billed
 
 where ``plain`` ignores cache and batch and ``price`` counts the cache but no batch discount. The three
-terms telescope to ``B - C``. Every other attempt (router call, retry, escalation not kept,
+terms telescope to ``B - C``. The caching line is what Tiergate's own cache markers saved: an answer
+whose markers were the client's (a drop-in client caching its own prompt) records a baseline with
+that cache counted, which the client has calling the provider directly too, so for it
+
+    routing  = B - price(M, U)        caching = 0        batch = price(M, U) - C
+ Every other attempt (router call, retry, escalation not kept,
 self-check) is overhead: its cost (less any baseline it carries, normally none) eats into the saving.
 Summed over a ledger,
 
@@ -28,7 +33,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from decimal import ROUND_HALF_EVEN, Decimal
 
-from app.pricing import PriceTable, Usage
+from app.pricing import CLIENT_MARKERS, PriceTable, Usage
 
 ZERO = Decimal(0)
 # Money in the API and CSV: micro-dollars, like every other cost the API returns.
@@ -94,11 +99,12 @@ def saving_pct(cost: Decimal, baseline: Decimal) -> Decimal:
     return ((1 - cost / baseline) * 100).quantize(PERCENT_PLACES, rounding=ROUND_HALF_EVEN)
 
 
-def answer_levers(prices: PriceTable, model: str, usage: Usage, cost: Decimal, baseline: Decimal) -> Levers:
+def answer_levers(prices: PriceTable, model: str, usage: Usage, cost: Decimal, baseline: Decimal,
+                  cache_markers: str | None = None) -> Levers:
     """The levers of answer attempts on ``model`` (one attempt, or token and money sums of many)."""
     try:
-        plain = prices.plain_cost(model, usage)
         cached = prices.cost(model, usage)
+        plain = cached if cache_markers == CLIENT_MARKERS else prices.plain_cost(model, usage)
     except KeyError:
         return Levers(routing=baseline - cost)
     return Levers(routing=baseline - plain, caching=plain - cached, batch=cached - cost)
@@ -110,8 +116,8 @@ def overhead_levers(cost: Decimal, baseline: Decimal = ZERO) -> Levers:
 
 
 def attempt_levers(prices: PriceTable, purpose: str, model: str, usage: Usage, cost: Decimal,
-                   baseline: Decimal) -> Levers:
-    """Levers of one attempt (or of a sum of attempts sharing purpose and model)."""
+                   baseline: Decimal, cache_markers: str | None = None) -> Levers:
+    """Levers of one attempt (or of a sum of attempts sharing purpose, model and whose markers)."""
     if purpose == ANSWER:
-        return answer_levers(prices, model, usage, cost, baseline)
+        return answer_levers(prices, model, usage, cost, baseline, cache_markers)
     return overhead_levers(cost, baseline)

@@ -113,7 +113,7 @@ def _send(rt: Runtime, policy: Policy, calls: list[tuple[str, ModelCall]]) -> st
         return ", ".join(finish(rt, cid, _complete(rt, provider, call, SHADOW_PURPOSE, tier, policy))
                          for cid, call in calls)
     requests = [{"custom_id": cid, "params": {"model": call.model, "max_tokens": call.max_tokens,
-                                              "messages": call.messages, **provider._system(call)}}
+                                              "messages": call.messages, **provider.request_prefix(call)}}
                 for cid, call in calls]
     try:
         batch = provider.client.messages.batches.create(requests=requests)
