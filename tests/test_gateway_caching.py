@@ -16,6 +16,8 @@ import anthropic
 import pytest
 from sqlalchemy import select
 
+from app.policy import load_policy
+from app.providers import AnthropicProvider, ModelCall
 from app.store import Attempt, Request
 from tests.support.gateway_app import (anthropic_client, app, fake_openai, gateway_key,  # noqa: F401
                                        gateway_policy, ledger, openai_client, server)
@@ -157,6 +159,27 @@ def test_one_hour_markers_are_forwarded_and_priced_at_twice_the_input_price(anth
     assert (attempt.cache_write_tokens, attempt.cache_write_1h_tokens) == (written, written)
     by_hand = (usage.input_tokens * 3 + written * 3 * 2 + usage.output_tokens * 15) / MILLION
     assert attempt.cost_usd == by_hand
+
+
+def test_tiergate_s_own_marker_counts_the_tool_list_toward_the_model_minimum(fake_anthropic):
+    """800 tokens of system prompt alone are below Sonnet's 2,048; with 6,000 tokens of tools before them
+    the prefix is cacheable, and Tiergate marks its end. Without a system prompt the last tool ends it."""
+    provider = AnthropicProvider("k", fake_anthropic.url, timeout=5, max_retries=0, prices=load_policy().prices)
+    question = [{"role": "user", "content": "How many units of item 1000?"}]
+    alone = provider.complete(ModelCall(model=SONNET, messages=question, cached_system=SYSTEM))
+    with_tools = provider.complete(ModelCall(model=SONNET, messages=question, cached_system=SYSTEM, tools=TOOLS))
+    tools_only = provider.complete(ModelCall(model=SONNET, messages=question, tools=TOOLS))
+
+    first, second, third = (request.body for request in fake_anthropic.requests)
+    assert "cache_control" not in first["system"][0] and alone.cache_markers is None
+    assert first.get("tools") is None
+    assert second["system"][0]["cache_control"] == {"type": "ephemeral"} and with_tools.cache_markers == "tiergate"
+    assert not any("cache_control" in tool for tool in second["tools"])
+    tool_tokens = _tokens("".join(json.dumps(tool, sort_keys=True) for tool in TOOLS))
+    assert with_tools.usage.cache_write_tokens == _tokens("".join(json.dumps(tool, sort_keys=True) for tool in TOOLS)
+                                                          + SYSTEM) > tool_tokens
+    assert third["tools"][-1]["cache_control"] == {"type": "ephemeral"} and tools_only.cache_markers == "tiergate"
+    assert "system" not in third
 
 
 def test_more_than_four_breakpoints_are_refused_naming_the_field(anthropic_client, fake_anthropic):

@@ -15,10 +15,11 @@ docs/architecture.md, "Cascade and gates", step by step:
 6. High-risk, external and ``review: always`` tasks always end as ``needs_review`` drafts.
 
 A chat call from the drop-in gateway (``CascadeInput.chat``) runs the same steps on the client's own
-conversation: its system prompt is the cached prefix, its tools and stop sequences go to the model, the
-gateway names the gates (the requested JSON format's, or the task type's), and ``pinned`` keeps it on
-its tier. An answer that asks the client to run a tool is kept as it is: gates and review apply to the
-answer text, which comes in a later call once the client has run the tool.
+conversation: its system prompt is the stable prefix (the client's own blocks and cache markers where it
+sent them), its tools and stop sequences go to the model, the gateway names the gates (the requested
+JSON format's, or the task type's), and ``pinned`` keeps it on its tier. An answer that asks the client
+to run a tool is kept as it is: gates and review apply to the answer text, which comes in a later call
+once the client has run the tool.
 
 The ledger rule (app.store.models): only the kept answer attempt carries a baseline cost (its tokens on
 the baseline model, no discounts but the cache the client's own markers earned); retries, discarded
