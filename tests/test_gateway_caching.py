@@ -145,6 +145,27 @@ def test_routing_to_a_cheaper_tier_keeps_the_agent_s_cache_and_costs_less_than_d
     assert tiergate <= on_haiku
 
 
+@pytest.mark.parametrize("gateway_policy", ["live"], indirect=True)
+def test_a_live_stream_forwards_the_client_s_markers_and_books_their_cache(anthropic_client, app, fake_anthropic):
+    attempts = []
+    for turn in range(2):
+        with anthropic_client.messages.stream(model=SONNET, max_tokens=300, extra_headers=HEADERS,
+                                              **_marked(turn)) as stream:
+            assert stream.response.headers["x-tiergate-stream"] == "live"
+            request_id = stream.response.headers["x-tiergate-request-id"]
+            final = stream.get_final_message().usage
+        (attempt,) = ledger(app, request_id).attempts
+        assert attempt.cache_markers == "client"
+        assert (final.cache_read_input_tokens, final.cache_creation_input_tokens) == (
+            attempt.cache_read_tokens, attempt.cache_write_tokens)
+        by_hand = (attempt.input_tokens * 3 + attempt.cache_write_tokens * Decimal("3.75")
+                   + attempt.cache_read_tokens * Decimal("0.3") + attempt.output_tokens * 15) / MILLION
+        assert attempt.cost_usd == by_hand
+        attempts.append(attempt)
+    assert fake_anthropic.requests_for(SONNET)[-1].body["system"][0]["cache_control"] == {"type": "ephemeral"}
+    assert attempts[1].cache_read_tokens == attempts[0].cache_write_tokens > 0
+
+
 def test_one_hour_markers_are_forwarded_and_priced_at_twice_the_input_price(anthropic_client, app, fake_anthropic):
     raw = anthropic_client.messages.with_raw_response.create(model=SONNET, max_tokens=300, extra_headers=HEADERS,
                                                              **_marked(0, ttl="1h"))
