@@ -17,6 +17,8 @@ DEFAULT_CACHE_WRITE_MULTIPLIER = Decimal("1.25")  # 5-minute TTL
 DEFAULT_CACHE_WRITE_1H_MULTIPLIER = Decimal("2")  # 1-hour TTL
 DEFAULT_CACHE_READ_MULTIPLIER = Decimal("0.1")
 DEFAULT_BATCH_MULTIPLIER = Decimal("0.5")
+# Who placed a call's prompt-cache markers (``Attempt.cache_markers``): a drop-in client, or Tiergate.
+CLIENT_MARKERS, OWN_MARKERS = "client", "tiergate"
 
 
 @dataclass(frozen=True)
@@ -98,6 +100,13 @@ class PriceTable(BaseModel):
         """Does a prefix of ``prefix_tokens`` reach ``model``'s minimum cacheable length?"""
         spec = self.models.get(model)
         return prefix_tokens > 0 and (spec is None or prefix_tokens >= spec.min_cache_tokens)
+
+    def baseline_cost(self, baseline_model: str, usage: Usage, cache_markers: str | None) -> Decimal:
+        """An answer's tokens on the baseline model, as the client would pay calling it directly: without
+        discounts, except the cache its own markers earned (it has that cache without Tiergate too)."""
+        if cache_markers == CLIENT_MARKERS:
+            return self.cost(baseline_model, usage)
+        return self.plain_cost(baseline_model, usage)
 
     def plain_cost(self, model: str, usage: Usage) -> Decimal:
         """The same tokens on ``model`` with no cache and no batch discount."""

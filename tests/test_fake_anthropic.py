@@ -84,6 +84,61 @@ def test_a_one_hour_write_is_reported_in_the_breakdown(fake_anthropic):
         0, prefix_tokens)
 
 
+TOOL = {"name": "lookup", "description": "Look a customer up. " * 250,  # 5,000 characters: 1,250+ tokens
+        "input_schema": {"type": "object", "properties": {"q": {"type": "string"}}}}
+
+
+def _agent_call(sdk, turns: list[dict], *, ttl: str | None = None, model: str = "m1"):
+    marker = {"type": "ephemeral", **({"ttl": ttl} if ttl else {})}
+    last = turns[-1]
+    marked = [*turns[:-1], {"role": last["role"], "content": [{"type": "text", "text": last["content"],
+                                                               "cache_control": marker}]}]
+    return sdk.messages.create(model=model, max_tokens=50, tools=[{**TOOL, "cache_control": marker}],
+                               system="Be brief.", messages=marked).usage
+
+
+def test_markers_on_tools_and_messages_cache_the_prefix_up_to_each_breakpoint(fake_anthropic):
+    """Tools come first in the prefix; a conversation that grows reads what the last turn wrote."""
+    sdk = client(fake_anthropic)
+    tool_tokens = (len(json.dumps(TOOL, sort_keys=True)) + 3) // 4
+    turns = [{"role": "user", "content": "Who is customer 42?"}]
+    first = _agent_call(sdk, turns)
+    assert first.cache_read_input_tokens == 0
+    assert first.cache_creation_input_tokens > tool_tokens  # tools + system + the marked turn
+    assert first.input_tokens == 0  # nothing after the last breakpoint
+    turns += [{"role": "assistant", "content": "Looking."}, {"role": "user", "content": "And customer 43?"}]
+    second = _agent_call(sdk, turns)
+    assert second.cache_read_input_tokens == first.cache_creation_input_tokens  # the whole first prefix
+    assert second.cache_creation_input_tokens > 0 and second.input_tokens == 0
+    # The same tokens, however they are split.
+    assert (second.cache_read_input_tokens + second.cache_creation_input_tokens
+            > first.cache_read_input_tokens + first.cache_creation_input_tokens)
+
+
+def test_cache_entries_live_five_minutes_or_an_hour(fake_anthropic):
+    sdk = client(fake_anthropic)
+    turns = [{"role": "user", "content": "Who is customer 42?"}]
+    written = _agent_call(sdk, turns).cache_creation_input_tokens
+    fake_anthropic.advance(299)
+    assert _agent_call(sdk, turns).cache_read_input_tokens == written  # read, and renewed for 5 minutes
+    fake_anthropic.advance(301)
+    expired = _agent_call(sdk, turns)
+    assert (expired.cache_read_input_tokens, expired.cache_creation_input_tokens) == (0, written)
+    long_lived = _agent_call(sdk, turns, ttl="1h", model="m2")
+    assert (long_lived.cache_creation.ephemeral_1h_input_tokens, long_lived.cache_creation.ephemeral_5m_input_tokens) == (
+        written, 0)
+    fake_anthropic.advance(3000)
+    assert _agent_call(sdk, turns, ttl="1h", model="m2").cache_read_input_tokens == written
+
+
+def test_more_than_four_breakpoints_are_refused_like_the_api(fake_anthropic):
+    sdk = client(fake_anthropic)
+    marked = {"type": "text", "text": "x", "cache_control": {"type": "ephemeral"}}
+    with pytest.raises(anthropic.BadRequestError, match="A maximum of 4 blocks with cache_control"):
+        sdk.messages.create(model="m1", max_tokens=5, system=[marked] * 3,
+                            messages=[{"role": "user", "content": [marked, marked]}])
+
+
 def test_rate_limit_is_retried_by_the_sdk_after_retry_after(fake_anthropic):
     fake_anthropic.script("m1", Reply.rate_limited(retry_after=0.4), "ok now")
     assert ask(client(fake_anthropic, max_retries=1)).content[0].text == "ok now"

@@ -36,6 +36,9 @@ class AttemptRecord:
     # The reply as content blocks when it holds tool calls, and why the model stopped (drop-in gateway).
     content: list[dict[str, Any]] | None = None
     stop_reason: str | None = None
+    # Whose prompt-cache markers the call carried (app.pricing.CLIENT_MARKERS / OWN_MARKERS, or None):
+    # the report's caching line counts only what Tiergate's own markers saved.
+    cache_markers: str | None = None
 
     def to_dict(self) -> dict[str, Any]:
         return {

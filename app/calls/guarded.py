@@ -219,7 +219,7 @@ class Guards:
 
     def _fill(self, record: AttemptRecord, reply: ModelReply, *, batch: bool = False) -> None:
         record.usage, record.latency_ms, record.output_text = reply.usage, reply.latency_ms, reply.text
-        record.content, record.stop_reason = reply.content, reply.stop_reason
+        record.content, record.stop_reason, record.cache_markers = reply.content, reply.stop_reason, reply.cache_markers
         if tool_uses(reply.content):
             record.output_text = "\n".join([reply.text] + [f"[tool call {block['name']}: {json.dumps(block.get('input'))}]"
                                                            for block in tool_uses(reply.content)]).strip()

@@ -15,13 +15,15 @@ docs/architecture.md, "Cascade and gates", step by step:
 6. High-risk, external and ``review: always`` tasks always end as ``needs_review`` drafts.
 
 A chat call from the drop-in gateway (``CascadeInput.chat``) runs the same steps on the client's own
-conversation: its system prompt is the cached prefix, its tools and stop sequences go to the model, the
-gateway names the gates (the requested JSON format's, or the task type's), and ``pinned`` keeps it on
-its tier. An answer that asks the client to run a tool is kept as it is: gates and review apply to the
-answer text, which comes in a later call once the client has run the tool.
+conversation: its system prompt is the stable prefix (the client's own blocks and cache markers where it
+sent them), its tools and stop sequences go to the model, the gateway names the gates (the requested
+JSON format's, or the task type's), and ``pinned`` keeps it on its tier. An answer that asks the client
+to run a tool is kept as it is: gates and review apply to the answer text, which comes in a later call
+once the client has run the tool.
 
 The ledger rule (app.store.models): only the kept answer attempt carries a baseline cost (its tokens on
-the baseline model, no discounts); retries, discarded escalations and self-checks are overhead.
+the baseline model, no discounts but the cache the client's own markers earned); retries, discarded
+escalations and self-checks are overhead.
 """
 from __future__ import annotations
 
@@ -207,7 +209,8 @@ class _Run:
                          json_output=json_output, tier=tier, purpose=purpose,
                          expected_output_tokens=self.job.task.expected_output_tokens,
                          tools=chat.get("tools"), tool_choice=chat.get("tool_choice"), temperature=chat.get("temperature"),
-                         top_p=chat.get("top_p"), stop=chat.get("stop"), json_schema=chat.get("json_schema"))
+                         top_p=chat.get("top_p"), stop=chat.get("stop"), json_schema=chat.get("json_schema"),
+                         system_blocks=chat.get("system_blocks"))
 
     def _attempt(self, tier: str, model: str) -> AttemptRecord:
         """One answer try on ``tier``: the call, then its gates (a self-check adds its own attempt)."""
@@ -305,8 +308,8 @@ class _Run:
         for attempt in self.attempts:
             if attempt is answer:
                 attempt.purpose = ANSWER
-                attempt.baseline_cost_usd = Decimal(0) if dry_run else self.prices.plain_cost(
-                    self.policy.baseline_model, attempt.usage)
+                attempt.baseline_cost_usd = Decimal(0) if dry_run else self.prices.baseline_cost(
+                    self.policy.baseline_model, attempt.usage, attempt.cache_markers)
             elif attempt.purpose != SELF_CHECK:
                 attempt.purpose = RETRY if attempt.tier == self.job.tier else ESCALATION
         # A tool call goes back to the client's own code, not to a person: review waits for the answer text.

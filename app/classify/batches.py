@@ -68,7 +68,7 @@ def submit(rt: Runtime, request_id: str) -> str:
             log.info("classify %s: %s", request_id, refused)
             break
         params = {"model": call.model, "max_tokens": call.max_tokens, "messages": call.messages,
-                  **provider._system(call)}
+                  **provider.request_prefix(call)}
         requests.append({"custom_id": f"{start}-{end}", "params": params})
     if not requests:  # no room for even one chunk: the normal path refuses each call and frees the hold
         service.run(rt, request_id)

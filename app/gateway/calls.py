@@ -178,6 +178,7 @@ def _answer(request_id: str, stored: dict[str, Any], policy: Policy) -> ChatAnsw
             content = [{"type": "text", "text": HELD_NOTICE.format(reasons=reasons, url=headers["x-tiergate-review"])}]
             stop_reason = END_TURN
     usage = Usage(input_tokens=kept["input_tokens"], output_tokens=kept["output_tokens"],
-                  cache_write_tokens=kept["cache_write_tokens"], cache_read_tokens=kept["cache_read_tokens"])
+                  cache_write_tokens=kept["cache_write_tokens"], cache_read_tokens=kept["cache_read_tokens"],
+                  cache_write_1h_tokens=kept.get("cache_write_1h_tokens", 0))
     return ChatAnswer(id=request_id, model=kept["model"], content=content, stop_reason=stop_reason, usage=usage,
                       headers=headers)

@@ -27,6 +27,9 @@ class ChatRequest:
     model: str
     messages: list[dict[str, Any]]
     system: str = ""
+    # The system prompt as the client's own blocks with its cache markers (Anthropic format only): what
+    # an Anthropic tier is sent; ``system`` is their text, for routing, review and other providers.
+    system_blocks: list[dict[str, Any]] | None = None
     max_tokens: int | None = None
     temperature: float | None = None
     top_p: float | None = None
@@ -41,7 +44,7 @@ class ChatRequest:
 
     def options(self) -> dict[str, Any]:
         """What the cascade needs besides the messages, as JSON for the stored payload."""
-        return {"system": self.system, "max_tokens": self.max_tokens, "temperature": self.temperature,
+        return {"system": self.system, "system_blocks": self.system_blocks, "max_tokens": self.max_tokens, "temperature": self.temperature,
                 "top_p": self.top_p, "stop": self.stop, "tools": self.tools, "tool_choice": self.tool_choice,
                 "json_output": self.json_output or self.json_schema is not None, "json_schema": self.json_schema}
 

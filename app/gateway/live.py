@@ -89,7 +89,8 @@ class LiveStream:
         tier = call.decision.tier
         if reply is not None:
             attempt.ok, attempt.reason = True, UNGATED_REASON
-            attempt.baseline_cost_usd = policy.prices.plain_cost(policy.baseline_model, reply.usage)
+            attempt.baseline_cost_usd = policy.prices.baseline_cost(policy.baseline_model, reply.usage,
+                                                                    attempt.cache_markers)
         result = CascadeResult(task_type=call.decision.task_type, status="done" if reply else "failed",
                                output=reply.text if reply else None, tier=tier if reply else None,
                                model=attempt.model if reply else None, start_tier=tier, escalated=False,
@@ -108,6 +109,7 @@ def start_live(rt: Runtime, call: StoredCall) -> LiveStream | None:
     policy, chat, tier = call.policy, call.chat, call.decision.tier
     provider = rt.providers(policy)[tier]
     model_call = ModelCall(model=policy.model_for(tier), messages=chat.messages, cached_system=chat.system,
+                           system_blocks=chat.system_blocks,
                            max_tokens=chat.max_tokens or policy.tiers[tier].max_output_tokens, tier=tier,
                            tools=chat.tools, tool_choice=chat.tool_choice, temperature=chat.temperature,
                            top_p=chat.top_p, stop=chat.stop)

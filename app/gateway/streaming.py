@@ -132,7 +132,9 @@ def anthropic_sse(events: Iterable[dict[str, Any]], answer_id: str, model: str,
                 block = None
                 yield _event("message_delta", {"type": "message_delta",
                                                "delta": {"stop_reason": event["stop_reason"], "stop_sequence": None},
-                                               "usage": {"output_tokens": event["usage"].output_tokens}})
+                                               # cumulative, as the API sends it: a live stream's
+                                               # input and cache usage is known only here
+                                               "usage": anthropic_format.usage_json(event["usage"])})
     except StreamFailed as exc:
         yield _event("error", {"type": "error", "error": {"type": "api_error", "message": str(exc)}})
         return

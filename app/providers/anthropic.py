@@ -7,13 +7,14 @@ OpenAI-only policy never loads it.
 """
 from __future__ import annotations
 
+import json
 import os
 import time
 from contextlib import contextmanager
 from typing import Any, Iterator
 
 from app.errors import ProviderError
-from app.pricing import PriceTable, Usage
+from app.pricing import CLIENT_MARKERS, OWN_MARKERS, PriceTable, Usage
 from app.providers.base import ModelCall, ModelReply, Provider, not_the_api
 from app.providers.tokens import estimate_tokens
 
@@ -46,11 +47,12 @@ class AnthropicProvider(Provider):
         started = time.perf_counter()
         with self._errors(call):
             # The raw response keeps status and content type for when the body is not a message.
+            markers = self.cache_markers(call)
             raw = self.client.messages.with_raw_response.create(model=call.model, max_tokens=call.max_tokens,
-                                                                messages=call.messages, **self._system(call),
+                                                                messages=call.messages, **self.request_prefix(call),
                                                                 **_options(call))
         try:
-            return _reply(raw.parse(), call, started)
+            return _reply(raw.parse(), call, started, markers)
         except (ValueError, TypeError, AttributeError, sdk.APIError) as exc:
             # The SDK hands back a non-JSON body as a str and foreign JSON as a Message missing its
             # fields; reading either fails here, and that is the provider's fault, not the job's.
@@ -60,9 +62,10 @@ class AnthropicProvider(Provider):
     def stream(self, call: ModelCall) -> Iterator[dict[str, Any]]:
         """The Messages API stream as provider events (see ``Provider.stream``)."""
         started = time.perf_counter()
+        markers = self.cache_markers(call)
         with self._errors(call), self.client.messages.stream(
                 model=call.model, max_tokens=call.max_tokens, messages=call.messages,
-                **self._system(call), **_options(call)) as events:
+                **self.request_prefix(call), **_options(call)) as events:
             for event in events:
                 if event.type == "content_block_start" and event.content_block.type == "tool_use":
                     yield {"type": "tool_start", "index": event.index, "id": event.content_block.id,
@@ -72,7 +75,7 @@ class AnthropicProvider(Provider):
                 elif event.type == "content_block_delta" and event.delta.type == "input_json_delta":
                     yield {"type": "tool_args", "index": event.index, "json": event.delta.partial_json}
             message = events.get_final_message()
-        yield {"type": "done", "reply": _reply(message, call, started)}
+        yield {"type": "done", "reply": _reply(message, call, started, markers)}
 
     @contextmanager
     def _errors(self, call: ModelCall) -> Iterator[None]:
@@ -95,24 +98,44 @@ class AnthropicProvider(Provider):
         except (ValueError, sdk.APIError) as exc:  # a stream whose events do not parse
             raise ProviderError(f"{call.model}: unreadable response: {exc}", retryable=True) from None
 
-    def cache_marked(self, call: ModelCall) -> bool:
-        """Mark the prefix for caching only when it reaches the model's minimum: the API caches nothing
-        shorter, so marking it would only promise a discount that never comes."""
-        if not call.cached_system:
-            return False
-        return self.prices is None or self.prices.cacheable(call.model, estimate_tokens(call.cached_system))
+    def cache_markers(self, call: ModelCall) -> str | None:
+        """Whose cache markers ``call`` goes out with. A client that marked anything keeps exactly its
+        own. Otherwise Tiergate marks the end of the stable prefix (the tools, then the system prompt,
+        as the API orders the cache prefix) when that prefix reaches the model's minimum: the API caches
+        nothing shorter, so a marker there would only promise a discount that never comes."""
+        if _client_marked(call):
+            return CLIENT_MARKERS
+        if not (call.cached_system or call.tools):
+            return None
+        prefix = estimate_tokens(call.cached_system) + estimate_tokens(_tools_text(call.tools))
+        return OWN_MARKERS if self.prices is None or self.prices.cacheable(call.model, prefix) else None
 
-    def _system(self, call: ModelCall) -> dict[str, Any]:
-        blocks = []
-        if call.cached_system:
-            block = {"type": "text", "text": call.cached_system}
-            if self.cache_marked(call):
-                block["cache_control"] = CACHE_CONTROL
-            blocks.append(block)
+    def request_prefix(self, call: ModelCall) -> dict[str, Any]:
+        """The request's ``tools`` and ``system`` (batches send them too): the client's blocks as given,
+        Tiergate's marker when it places one, then the per-request system text."""
+        tools = [dict(tool) for tool in call.tools] if call.tools else []
+        if call.system_blocks:
+            system = [dict(block) for block in call.system_blocks]
+        else:
+            system = [{"type": "text", "text": call.cached_system}] if call.cached_system else []
+        if self.cache_markers(call) == OWN_MARKERS:
+            (system or tools)[-1]["cache_control"] = CACHE_CONTROL
         extra = "\n\n".join(part for part in (call.system, JSON_ONLY_NOTE if call.json_output else "") if part)
         if extra:
-            blocks.append({"type": "text", "text": extra})
-        return {"system": blocks} if blocks else {}
+            system.append({"type": "text", "text": extra})
+        return {name: value for name, value in (("tools", tools), ("system", system)) if value}
+
+
+def _client_marked(call: ModelCall) -> bool:
+    """Did the client mark any tool, system block or content block for its cache?"""
+    blocks = [*(call.tools or []), *(call.system_blocks or [])]
+    blocks += [block for message in call.messages if isinstance(message.get("content"), list)
+               for block in message["content"]]
+    return any(isinstance(block, dict) and block.get("cache_control") for block in blocks)
+
+
+def _tools_text(tools: list[dict[str, Any]] | None) -> str:
+    return json.dumps(tools, ensure_ascii=False, separators=(",", ":")) if tools else ""
 
 
 def read_usage(usage: Any) -> Usage:
@@ -128,7 +151,7 @@ def read_usage(usage: Any) -> Usage:
                  cache_read_tokens=usage.cache_read_input_tokens or 0, cache_write_1h_tokens=write_1h)
 
 
-def _reply(message: Any, call: ModelCall, started: float) -> ModelReply:
+def _reply(message: Any, call: ModelCall, started: float, markers: str | None) -> ModelReply:
     usage = message.usage
     if not isinstance(usage.input_tokens, int) or not isinstance(usage.output_tokens, int):
         raise TypeError("usage without token counts")
@@ -140,6 +163,7 @@ def _reply(message: Any, call: ModelCall, started: float) -> ModelReply:
         model=message.model or call.model,
         stop_reason=message.stop_reason,
         content=blocks if any(block.get("type") != "text" for block in blocks) else None,
+        cache_markers=markers,
     )
 
 
@@ -149,7 +173,7 @@ def _options(call: ModelCall) -> dict[str, Any]:
     ``temperature`` and ``top_p`` are not sent: the current Messages API and SDK no longer take
     sampling settings.
     """
-    options: dict[str, Any] = {"tools": call.tools, "tool_choice": call.tool_choice, "stop_sequences": call.stop}
+    options: dict[str, Any] = {"tool_choice": call.tool_choice, "stop_sequences": call.stop}
     if call.json_schema is not None:
         options["output_config"] = {"format": {"type": "json_schema", "schema": call.json_schema}}
     return {name: value for name, value in options.items() if value is not None}

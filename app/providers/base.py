@@ -46,6 +46,9 @@ class ModelCall:
     top_p: float | None = None
     stop: list[str] | None = None
     json_schema: dict[str, Any] | None = None  # structured output, where the provider supports it
+    # A drop-in client's system blocks with its own cache markers, sent as given in place of
+    # ``cached_system`` (their text) by providers that speak the Messages API.
+    system_blocks: list[dict[str, Any]] | None = None
 
 
 @dataclass(frozen=True)
@@ -63,6 +66,9 @@ class ModelReply:
     content: list[dict[str, Any]] | None = None
     # Who answered, when not the provider that was called (a cross-provider failover).
     provider: str | None = None
+    # Whose prompt-cache markers the call carried: ``app.pricing.CLIENT_MARKERS`` (a drop-in client's
+    # own), ``OWN_MARKERS`` (placed by Tiergate), None (no markers).
+    cache_markers: str | None = None
 
 
 def tool_uses(content: list[dict[str, Any]] | None) -> list[dict[str, Any]]:

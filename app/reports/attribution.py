@@ -10,7 +10,10 @@ settled) and recorded cost C:
     routing  = B - C - caching - batch          the tier choice: the rest of the saving
 
 where ``plain`` ignores cache and batch and ``price`` counts the cache but no batch discount. The three
-terms add up to ``B - C`` by construction. Every other attempt (router call, retry, escalation not
+terms add up to ``B - C`` by construction. The caching line is what Tiergate's own cache markers saved:
+an answer whose markers were the client's (a drop-in client caching its own prompt) records a baseline
+with that cache counted, which the client has calling the provider directly too, so for it caching = 0
+and the cache's effect stays out of the saving. Every other attempt (router call, retry, escalation not
 kept, self-check) is overhead: its cost (less any baseline it carries, normally none) eats into the
 saving. Summed over a ledger,
 
@@ -31,7 +34,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from decimal import ROUND_HALF_EVEN, Decimal
 
-from app.pricing import PriceTable, Usage
+from app.pricing import CLIENT_MARKERS, PriceTable, Usage
 
 ZERO = Decimal(0)
 # Money in the API and CSV: micro-dollars, like every other cost the API returns.
@@ -98,10 +101,11 @@ def saving_pct(cost: Decimal, baseline: Decimal) -> Decimal:
 
 
 def answer_levers(prices: PriceTable, model: str, usage: Usage, cost: Decimal, baseline: Decimal, *,
-                  batch: bool = False) -> Levers:
+                  batch: bool = False, cache_markers: str | None = None) -> Levers:
     """The levers of answer attempts on ``model`` (one attempt, or token and money sums of many)."""
     try:
-        caching = prices.plain_cost(model, usage) - prices.cost(model, usage)
+        caching = (ZERO if cache_markers == CLIENT_MARKERS
+                   else prices.plain_cost(model, usage) - prices.cost(model, usage))
     except KeyError:
         caching = ZERO
     discount = cost / prices.batch_multiplier - cost if batch else ZERO
@@ -114,8 +118,8 @@ def overhead_levers(cost: Decimal, baseline: Decimal = ZERO) -> Levers:
 
 
 def attempt_levers(prices: PriceTable, purpose: str, model: str, usage: Usage, cost: Decimal,
-                   baseline: Decimal, *, batch: bool = False) -> Levers:
-    """Levers of one attempt (or of a sum of attempts sharing purpose, model and batch flag)."""
+                   baseline: Decimal, *, batch: bool = False, cache_markers: str | None = None) -> Levers:
+    """Levers of one attempt (or of a sum of attempts sharing purpose, model, batch flag and whose markers)."""
     if purpose == ANSWER:
-        return answer_levers(prices, model, usage, cost, baseline, batch=batch)
+        return answer_levers(prices, model, usage, cost, baseline, batch=batch, cache_markers=cache_markers)
     return overhead_levers(cost, baseline)

@@ -150,12 +150,13 @@ def savings_report(session: Session, policy: Policy, period: Period, group_by: s
                func.sum(Attempt.input_tokens), func.sum(Attempt.output_tokens),
                func.sum(Attempt.cache_read_tokens), func.sum(Attempt.cache_write_tokens),
                func.sum(Attempt.cost_usd), func.sum(Attempt.baseline_cost_usd),
-               func.sum(Attempt.cache_write_1h_tokens))
+               func.sum(Attempt.cache_write_1h_tokens), Attempt.cache_markers)
         .join(Request, Attempt.request_id == Request.id).where(Request.kind != SHADOW_KIND)
-        .group_by(key, Attempt.purpose, Attempt.model, Attempt.batch), period)
+        .group_by(key, Attempt.purpose, Attempt.model, Attempt.batch, Attempt.cache_markers), period)
     prices = policy.prices
     for row in session.execute(attempts):
-        raw, purpose, model, batch, tokens_in, tokens_out, cache_read, cache_write, cost, baseline, write_1h = row
+        (raw, purpose, model, batch, tokens_in, tokens_out, cache_read, cache_write, cost, baseline, write_1h,
+         markers) = row
         group = figures(raw)
         usage = Usage(int(tokens_in or 0), int(tokens_out or 0), int(cache_write or 0), int(cache_read or 0),
                       int(write_1h or 0))
@@ -166,7 +167,8 @@ def savings_report(session: Session, policy: Policy, period: Period, group_by: s
         group.cache_write_tokens += usage.cache_write_tokens
         group.cost += cost
         group.baseline += baseline
-        group.levers = group.levers + attempt_levers(prices, purpose, model, usage, cost, baseline, batch=bool(batch))
+        group.levers = group.levers + attempt_levers(prices, purpose, model, usage, cost, baseline,
+                                                     batch=bool(batch), cache_markers=markers)
 
     if group_by == "api_key":
         names = dict(session.execute(select(ApiKey.id, ApiKey.name)).all())

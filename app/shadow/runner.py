@@ -124,7 +124,7 @@ def _send(rt: Runtime, policy: Policy, request_id: str, calls: list[tuple[str, M
                                                   Decimal(0))))
         else:
             requests.append({"custom_id": cid, "params": {"model": call.model, "max_tokens": call.max_tokens,
-                                                          "messages": call.messages, **provider._system(call)}})
+                                                          "messages": call.messages, **provider.request_prefix(call)}})
     if not requests:
         return ", ".join(verdicts)
     try:

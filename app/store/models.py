@@ -209,6 +209,8 @@ class Attempt(Base):
     cache_read_tokens: Mapped[int] = mapped_column(Integer, default=0)
     cache_write_tokens: Mapped[int] = mapped_column(Integer, default=0)  # 5 m + 1 h writes
     cache_write_1h_tokens: Mapped[int] = mapped_column(Integer, default=0)
+    # Whose cache markers the call carried: "client" (a drop-in client's own), "tiergate", or NULL (none).
+    cache_markers: Mapped[str | None] = mapped_column(String(10))
     batch: Mapped[bool] = mapped_column(Boolean, default=False)
     cost_usd: Mapped[Decimal] = mapped_column(default=Decimal(0))
     baseline_cost_usd: Mapped[Decimal] = mapped_column(default=Decimal(0))

@@ -202,7 +202,7 @@ def _attempt_row(request_id: str, seq: int, attempt: AttemptRecord) -> dict[str,
                 reason=attempt.reason, gate_results=attempt.gate_results, input_tokens=attempt.usage.input_tokens,
                 output_tokens=attempt.usage.output_tokens, cache_read_tokens=attempt.usage.cache_read_tokens,
                 cache_write_tokens=attempt.usage.cache_write_tokens, batch=False, cost_usd=attempt.cost_usd,
-                cache_write_1h_tokens=attempt.usage.cache_write_1h_tokens,
+                cache_write_1h_tokens=attempt.usage.cache_write_1h_tokens, cache_markers=attempt.cache_markers,
                 baseline_cost_usd=attempt.baseline_cost_usd, latency_ms=attempt.latency_ms,
                 output_text=(attempt.output_text or "")[:MAX_OUTPUT_TEXT_CHARS] or None)
 

@@ -9,12 +9,19 @@ Replies are scripted per model (a queue each; see ``Reply``) and fall back to a 
 prompts deterministically. Every request is recorded (model, system blocks with ``cache_control``,
 messages, headers, arrival time) for assertions.
 
-The default usage follows the real API's prompt caching: a system prefix marked with ``cache_control``
-is cached only when it reaches the model's minimum cacheable length (``MIN_CACHE_TOKENS``; shorter
-marked text is billed as plain input). The first time a model sees a cacheable prefix its tokens are a
-cache write, reported in ``cache_creation`` by TTL (``ephemeral_5m_input_tokens``, or
-``ephemeral_1h_input_tokens`` for ``"ttl": "1h"``); later identical prefixes are cache reads.
-``input_tokens`` never includes cached tokens.
+The default usage follows the real API's prompt caching, computed from the request's own markers:
+the request is read as one sequence of blocks in the API's prefix order (tools, then system blocks,
+then every message's content blocks), and each block carrying ``cache_control`` is a breakpoint (at
+most four; a fifth is a 400, as the API answers). The prefix up to a breakpoint is cached, keyed by
+its hash and the model, only when it reaches the model's minimum cacheable length
+(``MIN_CACHE_TOKENS``; a shorter one is billed as plain input). A later request reads the longest
+cached prefix it repeats, found at a breakpoint or up to 20 blocks before one, while that entry lives
+(5 minutes, or an hour for ``"ttl": "1h"``; a read renews it; ``advance`` moves the fake's clock).
+What lies between the read and the last cacheable breakpoint is written, split in ``cache_creation``
+by TTL as the API documents it: up to the last 1-hour breakpoint ``ephemeral_1h_input_tokens``, the
+rest ``ephemeral_5m_input_tokens``. ``input_tokens`` is what is left: it never includes cached tokens.
+Tokens are counted over what the model reads: tool definitions, system text, message text, tool calls
+and tool results.
 
 Command line, for end-to-end runs with n8n, Make or a local ``tiergate up``::
 
@@ -23,6 +30,7 @@ Command line, for end-to-end runs with n8n, Make or a local ``tiergate up``::
 from __future__ import annotations
 
 import argparse
+import hashlib
 import importlib
 import json
 import re
@@ -43,6 +51,9 @@ Responder = Callable[[dict[str, Any]], "Reply | str"]
 # documented at 1,024 but observed to cache from 2,048). Unknown models: 1,024.
 MIN_CACHE_TOKENS = {"claude-haiku-4-5": 4096, "claude-sonnet-4-6": 2048, "claude-opus-4-7": 2048}
 DEFAULT_MIN_CACHE_TOKENS = 1024
+MAX_BREAKPOINTS = 4  # blocks with cache_control in one request
+LOOKBACK_BLOCKS = 20  # how far before a breakpoint the API looks for an earlier cache entry
+TTL_SECONDS = {"5m": 300, "1h": 3600}
 
 ERROR_TYPES = {400: "invalid_request_error", 401: "authentication_error", 429: "rate_limit_error",
                500: "api_error", 529: "overloaded_error"}
@@ -155,7 +166,8 @@ class FakeAnthropic:
         self.outage_until = 0.0
         self.outage_reply: Reply | None = None
         self._scripts: dict[str, deque[Reply]] = defaultdict(deque)
-        self._cache: set[tuple[str, str]] = set()
+        self._cache: dict[str, tuple[float, str]] = {}  # prefix hash -> (expires at, ttl)
+        self._clock_offset = 0.0
         self._batches: dict[str, dict[str, Any]] = {}
         self._lock = threading.Lock()
         self._stopping = threading.Event()
@@ -198,6 +210,10 @@ class FakeAnthropic:
         with self._lock:
             self._scripts[model].extend(Reply.ok(r) if isinstance(r, str) else r for r in replies)
 
+    def advance(self, seconds: float) -> None:
+        """Move the fake's clock forward: cache entries expire as if ``seconds`` had passed."""
+        self._clock_offset += seconds
+
     def pending(self, model: str) -> int:
         return len(self._scripts[model])
 
@@ -208,6 +224,7 @@ class FakeAnthropic:
         with self._lock:
             self._scripts.clear()
             self._cache.clear()
+            self._clock_offset = 0.0
             self._batches.clear()
             self.requests.clear()
 
@@ -226,28 +243,16 @@ class FakeAnthropic:
 
     def message(self, body: dict[str, Any], reply: Reply) -> dict[str, Any]:
         """The Messages API JSON for a successful ``reply``, with usage filled in where not scripted."""
-        system = _system_blocks(body.get("system"))
-        model = body.get("model") or ""
-        marked = [b for b in system if b.get("cache_control")]
-        cached = "".join(b["text"] for b in marked)
-        if cached and approx_tokens(cached) < MIN_CACHE_TOKENS.get(model, DEFAULT_MIN_CACHE_TOKENS):
-            cached = ""  # below the model's minimum the API caches nothing and bills it as plain input
-        uncached = "".join(b["text"] for b in system if not (cached and b.get("cache_control")))
-        rest = approx_tokens(uncached + "".join(flatten_text(m.get("content")) for m in body.get("messages", [])))
-        write = read = write_1h = 0
-        if cached and reply.input_tokens is None:  # scripted usage means exactly what the test says
-            key = (model, cached)
-            with self._lock:
-                seen = key in self._cache
-                self._cache.add(key)
-            read, write = (approx_tokens(cached), 0) if seen else (0, approx_tokens(cached))
-            one_hour = any((b.get("cache_control") or {}).get("ttl") == "1h" for b in marked)
-            write_1h = write if one_hour else 0
         text = reply.text or "" if reply.content is None else json.dumps(reply.content)
+        if reply.input_tokens is None:  # scripted usage means exactly what the test says
+            total, read, write_5m, write_1h = self._cache_usage(body)
+        else:
+            total, read, write_5m, write_1h = reply.input_tokens, 0, 0, 0
+        write = write_5m + write_1h
         write = reply.cache_write_tokens or write
         write_1h = reply.cache_write_1h_tokens if reply.cache_write_1h_tokens is not None else write_1h
         usage = {
-            "input_tokens": rest if reply.input_tokens is None else reply.input_tokens,
+            "input_tokens": total - read - write_5m - write_1h if reply.input_tokens is None else reply.input_tokens,
             "output_tokens": approx_tokens(text) if reply.output_tokens is None else reply.output_tokens,
             "cache_creation_input_tokens": write,
             "cache_read_input_tokens": reply.cache_read_tokens or read,
@@ -256,6 +261,49 @@ class FakeAnthropic:
         return {"id": f"msg_{uuid.uuid4().hex[:24]}", "type": "message", "role": "assistant",
                 "model": body.get("model"), "content": reply.content or [{"type": "text", "text": text}],
                 "stop_reason": reply.stop_reason, "stop_sequence": None, "usage": usage}
+
+    def _cache_usage(self, body: dict[str, Any]) -> tuple[int, int, int, int]:
+        """(all input tokens, cache read, 5-minute write, 1-hour write) of ``body``, from its markers.
+
+        ``tokens(n)`` is the size of the first ``n`` blocks; ``hit`` the number of blocks read from the
+        cache; entries are written at each cacheable breakpoint past the hit.
+        """
+        model = body.get("model") or ""
+        blocks = prefix_blocks(body)
+        texts = [block.text for block in blocks]
+
+        def tokens(count: int) -> int:
+            return approx_tokens("".join(texts[:count]))
+
+        digest, keys = hashlib.sha256(model.encode()), []
+        for block in blocks:
+            digest.update(block.key.encode())
+            keys.append(digest.copy().hexdigest())
+        marks = [index for index, block in enumerate(blocks) if block.ttl]
+        minimum = MIN_CACHE_TOKENS.get(model, DEFAULT_MIN_CACHE_TOKENS)
+        now = time.monotonic() + self._clock_offset
+        hit = end_1h = end = 0
+        with self._lock:
+            for mark in marks:
+                for index in range(mark, max(-1, mark - LOOKBACK_BLOCKS - 1), -1):
+                    entry = self._cache.get(keys[index])
+                    if entry is not None and entry[0] > now:
+                        hit = max(hit, index + 1)
+                        break
+            if hit:
+                ttl = self._cache[keys[hit - 1]][1]
+                self._cache[keys[hit - 1]] = (now + TTL_SECONDS[ttl], ttl)  # a read renews the entry
+            end_1h = end = hit
+            for mark in marks:
+                if mark < hit or tokens(mark + 1) < minimum:
+                    continue
+                ttl = blocks[mark].ttl
+                self._cache[keys[mark]] = (now + TTL_SECONDS[ttl], ttl)
+                end = mark + 1
+                end_1h = end if ttl == "1h" else end_1h
+        read = tokens(hit)
+        write_1h = tokens(end_1h) - read
+        return tokens(len(blocks)), read, tokens(end) - tokens(end_1h), write_1h
 
     def create_batch(self, body: dict[str, Any]) -> dict[str, Any]:
         """Batches finish at once: every request is answered like a normal message (no hangs)."""
@@ -295,6 +343,66 @@ def _system_blocks(system: Any) -> list[dict[str, Any]]:
     if isinstance(system, str):
         return [{"type": "text", "text": system}]
     return [dict(block) for block in system]
+
+
+@dataclass(frozen=True)
+class PrefixBlock:
+    """One block of a request in the cache's prefix order: what identifies it, what the model reads,
+    and the TTL of its ``cache_control`` marker (None: no breakpoint here)."""
+
+    key: str
+    text: str
+    ttl: str | None
+
+
+def prefix_blocks(body: dict[str, Any]) -> list[PrefixBlock]:
+    """Tools, system blocks, then every message's content blocks (a string content is one text block)."""
+    blocks = []
+    for tool in body.get("tools") or []:
+        definition = json.dumps({k: v for k, v in tool.items() if k != "cache_control"}, sort_keys=True)
+        blocks.append(PrefixBlock("tool:" + definition, definition, _ttl(tool)))
+    for block in _system_blocks(body.get("system")):
+        blocks.append(PrefixBlock("system:" + block.get("text", ""), block.get("text", ""), _ttl(block)))
+    for message in body.get("messages", []):
+        content = message.get("content")
+        for block in [{"type": "text", "text": content}] if isinstance(content, str) else content or []:
+            plain = {k: v for k, v in block.items() if k != "cache_control"}
+            blocks.append(PrefixBlock(f"{message.get('role')}:" + json.dumps(plain, sort_keys=True),
+                                      _read_text(block), _ttl(block)))
+    return blocks
+
+
+def cache_control_problem(body: dict[str, Any]) -> str | None:
+    """What the API refuses in a request's markers (too many breakpoints, an unknown TTL), or None."""
+    blocks = [(tool, f"tools.{i}") for i, tool in enumerate(body.get("tools") or [])]
+    system = body.get("system")
+    blocks += [(block, f"system.{i}") for i, block in enumerate(system if isinstance(system, list) else [])]
+    for m, message in enumerate(body.get("messages", [])):
+        content = message.get("content")
+        blocks += [(block, f"messages.{m}.content.{i}") for i, block in enumerate(content if isinstance(content, list) else [])]
+    marked = [(block["cache_control"], where) for block, where in blocks
+              if isinstance(block, dict) and block.get("cache_control") is not None]
+    if len(marked) > MAX_BREAKPOINTS:
+        return f"A maximum of {MAX_BREAKPOINTS} blocks with cache_control may be provided. Found {len(marked)}."
+    for marker, where in marked:
+        if not isinstance(marker, dict) or marker.get("type") != "ephemeral" or marker.get("ttl", "5m") not in TTL_SECONDS:
+            return f"{where}.cache_control: Input tag is invalid (expected type 'ephemeral', ttl '5m' or '1h')"
+    return None
+
+
+def _ttl(block: dict[str, Any]) -> str | None:
+    marker = block.get("cache_control") if isinstance(block, dict) else None
+    return marker.get("ttl", "5m") if isinstance(marker, dict) else None
+
+
+def _read_text(block: dict[str, Any]) -> str:
+    """What the model reads of a content block: text, a tool call's name and input, a tool result."""
+    kind = block.get("type")
+    if kind == "tool_use":
+        return block.get("name", "") + json.dumps(block.get("input") or {}, sort_keys=True)
+    if kind == "tool_result":
+        return flatten_text(block.get("content"))
+    return block.get("text", "")
 
 
 BATCH_PATH = re.compile(r"^/v1/messages/batches/(?P<id>[\w-]+)(?P<results>/results)?$")
@@ -343,6 +451,9 @@ def _handler_for(fake: FakeAnthropic) -> type[BaseHTTPRequestHandler]:
             if path != "/v1/messages":
                 return self._send(404, Reply.error(404, f"no route {path}", error_type="not_found_error").raw_body)
             fake._record(path, body, headers)
+            problem = cache_control_problem(body)
+            if problem:
+                return self._send(400, Reply.error(400, problem).raw_body)
             if fake.latency_seconds and fake._stopping.wait(fake.latency_seconds):
                 return
             if fake.outage_reply is not None and time.monotonic() < fake.outage_until:

@@ -33,7 +33,8 @@ def fake_openai():
 @pytest.fixture
 def gateway_policy(tmp_path, fake_openai, request):
     """The default policy, changed by the test's ``+``-joined variants: ``openai_tier1`` (tier1 runs on the
-    OpenAI-compatible fake), ``failover`` (tier1 fails over to it), ``live`` (live streaming), ``fail`` (provider errors fail at once)."""
+    OpenAI-compatible fake), ``failover`` (tier1 fails over to it), ``live`` (live streaming), ``fail`` (provider errors fail at once),
+    ``tools_tier1`` (a call that offers tools may run on tier1)."""
     policy = yaml.safe_load(DEFAULT_POLICY.read_text())
     variants = set((getattr(request, "param", None) or "").split("+"))
     if variants & {"openai_tier1", "failover"}:
@@ -45,6 +46,8 @@ def gateway_policy(tmp_path, fake_openai, request):
         policy["tiers"]["tier1"]["failover"] = {"provider": "compat", "model": OPENAI_TIER1_MODEL}
     if "live" in variants:
         policy["gateway"]["stream"] = "live"
+    if "tools_tier1" in variants:
+        policy["gateway"]["tools_min_tier"] = "tier1"
     if "fail" in variants:  # a provider failure fails the request at once (the default waits it out)
         for tier in policy["tiers"].values():
             tier["on_provider_error"] = "fail"
