@@ -1,4 +1,5 @@
-"""Issue 25 item 7: the drop-in endpoints map faults like the rest of the API, in their own wire format.
+"""Issue 25 items 7 and 10: the drop-in endpoints map faults like the rest of the API, in their own wire
+format, and a hanging provider holds a drop-in caller no longer than the sync bound.
 
 Tiergate runs on a real socket and the official SDKs call it: a database that refuses connections is a
 503 with ``Retry-After`` (the SDK's own ``InternalServerError`` / ``APIStatusError``), and a body nested
@@ -8,11 +9,13 @@ from __future__ import annotations
 
 import pytest
 import requests
-from sqlalchemy import create_engine
+from sqlalchemy import create_engine, select
 
 from app.api.body import MAX_JSON_DEPTH
+from app.store import Request
 from app.web.context import runtime_of
 from app.web.errors import DEPENDENCY_RETRY_AFTER_SECONDS
+from tests.support.fake_anthropic import Reply
 from tests.support.gateway_app import app, fake_openai, gateway_key, gateway_policy, server  # noqa: F401
 from tests.test_bad_input import nested
 
@@ -78,3 +81,35 @@ def test_a_body_nested_too_deeply_is_a_400_in_the_wire_format(server, gateway_ke
     assert error["type"] == "invalid_request_error"
     assert "nested too deeply" in error["message"] and str(MAX_JSON_DEPTH) in error["message"]
     assert "Traceback" not in response.text
+
+
+# -- issue 25 item 10: a hanging provider is cut at the sync bound, and the cut call is booked ---------
+SYNC_BOUND_SECONDS = 4
+HANGING = {"TIERGATE_SYNC_WAIT_SECONDS": SYNC_BOUND_SECONDS, "TIERGATE_PROVIDER_TIMEOUT_SECONDS": 60,
+           "TIERGATE_PROVIDER_MAX_RETRIES": 2}
+
+
+@pytest.mark.parametrize("app", [HANGING], indirect=True)
+def test_a_hanging_provider_holds_a_gateway_caller_no_longer_than_the_sync_bound(app, server, gateway_key,
+                                                                                 fake_anthropic):
+    import time
+
+    from openai import APIStatusError, OpenAI
+
+    for model in ("claude-haiku-4-5", "claude-sonnet-4-6", "claude-opus-4-7"):
+        fake_anthropic.script(model, *[Reply.hang(120)] * 3)
+    client = OpenAI(base_url=server + "/v1", api_key=gateway_key, max_retries=0, timeout=20)
+    started = time.monotonic()
+    with pytest.raises(APIStatusError) as caught:
+        client.chat.completions.create(model="tiergate/auto", messages=USER)
+    waited = time.monotonic() - started
+
+    assert waited < SYNC_BOUND_SECONDS + 2, f"held the caller {waited:.1f} s"
+    assert caught.value.status_code == 502 and "no answer within" in caught.value.message
+    assert len(fake_anthropic.requests) == 1  # one try, cut at the bound: no SDK retry past it
+    with app.extensions["store"].session() as session:
+        row = session.scalar(select(Request))
+        attempts = list(row.attempts)
+    assert row.status == "failed" and len(attempts) == 1
+    assert attempts[0].cost_usd > 0 and row.cost_usd == attempts[0].cost_usd  # booked at its estimate, not $0
+    assert "outcome unknown" in attempts[0].reason

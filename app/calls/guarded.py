@@ -28,6 +28,7 @@ from app.providers.tokens import estimate_tokens
 # Why a call was not made or did not answer, as ``AttemptRecord.gate`` says it.
 CIRCUIT, BUDGET, PROVIDER = "circuit", "budget", "provider"
 CLOSED_EARLY = "the client closed the stream before the end; booked at the call's estimate"
+OUTCOME_UNKNOWN = "outcome unknown: booked at the call's estimate (the provider may have billed it)"
 
 
 class CallObserver(Protocol):
@@ -170,9 +171,14 @@ class Guards:
             observer.after(call)
 
     def _failed(self, record: AttemptRecord, call: ModelCall, estimate: Decimal, exc: ProviderError) -> None:
+        cost = Decimal(0)
+        if exc.outcome_unknown:  # timed out or cut after it went out: booked like a lost call
+            cost = estimate if self.spend is not None else call_estimate(self.prices, call)
         if self.spend is not None:
-            self.spend.settle(estimate, Decimal(0))
-        record.ok, record.gate, record.reason = False, PROVIDER, str(exc)
+            self.spend.settle(estimate, cost)
+        record.ok, record.gate, record.reason, record.cost_usd = False, PROVIDER, str(exc), cost
+        if exc.outcome_unknown:
+            record.reason += f"; {OUTCOME_UNKNOWN}"
         if self.breaker is not None and self.breaker.record_failure(call.model):
             record.reason += f"; the circuit for {call.model} is now open"
         _count(record, "error")
