@@ -66,12 +66,9 @@ def unavailable(exc: Exception, logger) -> ApiError | None:
 def _unavailable_dependency(exc: Exception) -> str | None:
     """"the database" or "Redis" when ``exc`` means that dependency is unreachable, else None."""
     from redis.exceptions import ConnectionError as RedisConnectionError, TimeoutError as RedisTimeoutError
-    from sqlalchemy.exc import DBAPIError, TimeoutError as PoolTimeout
+
+    from app.store.db import unreachable
 
     if isinstance(exc, (RedisConnectionError, RedisTimeoutError)):
         return "Redis"
-    if isinstance(exc, PoolTimeout) or (isinstance(exc, DBAPIError) and exc.connection_invalidated):
-        return "the database"
-    if isinstance(exc, DBAPIError) and type(exc.orig).__name__ in ("OperationalError", "InterfaceError"):
-        return "the database"
-    return None
+    return "the database" if unreachable(exc) else None
