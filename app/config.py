@@ -48,6 +48,8 @@ class Settings(BaseSettings):
     secret_key: str | None = Field(default=None, alias="TIERGATE_SECRET_KEY", repr=False)
     callback_secret: str | None = Field(default=None, alias="TIERGATE_CALLBACK_SECRET", repr=False)
     public_url: str | None = Field(default=None, alias="TIERGATE_PUBLIC_URL")
+    # Reverse proxies in front of Tiergate whose X-Forwarded-* headers are believed (docs/public-https.md).
+    trusted_proxies: int = Field(default=0, ge=0, le=5, alias="TIERGATE_TRUSTED_PROXIES")
     max_body_bytes: int = Field(default=DEFAULT_MAX_BODY_BYTES, gt=0, alias="TIERGATE_MAX_BODY_BYTES")
     max_items: int = Field(default=DEFAULT_MAX_ITEMS, gt=0, alias="TIERGATE_MAX_ITEMS")
     sync_wait_seconds: float = Field(default=DEFAULT_SYNC_WAIT_SECONDS, gt=0, alias="TIERGATE_SYNC_WAIT_SECONDS")

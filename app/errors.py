@@ -39,12 +39,13 @@ class ProviderError(TiergateError):
     """A provider call failed for good (after the SDK's and our own retries)."""
 
     def __init__(self, message: str, *, retryable: bool = False, status: int | None = None,
-                 maybe_billed: bool = False):
+                 outcome_unknown: bool = False):
         super().__init__(message)
         self.retryable = retryable
         self.status = status
-        # No answer in time: the provider may have run (and billed) the call all the same.
-        self.maybe_billed = maybe_billed
+        # The request reached the provider and the answer never came back whole (a timeout, a cut
+        # connection or stream): the provider may have billed it, so it is booked at its estimate.
+        self.outcome_unknown = outcome_unknown
 
 
 class ApiError(TiergateError):

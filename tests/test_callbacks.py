@@ -69,7 +69,8 @@ def receiver():
 
 
 def test_deliver_posts_the_exact_signed_bytes(receiver):
-    status = deliver(receiver.url + "/hook?x=1", {"event": "review.decided", "review_id": "rev_1"}, "k", {"127.0.0.1"})
+    status = deliver(receiver.url + "/hook?x=1", {"event": "review.decided", "review_id": "rev_1"}, "k", {"127.0.0.1"},
+                     delivery_id=1)
     (delivery,) = receiver.deliveries
     assert status == 200 and delivery.path == "/hook?x=1"
     stamp = delivery.headers["x-tiergate-timestamp"]
@@ -82,7 +83,7 @@ def test_a_failing_receiver_raises_so_the_job_is_retried():
     try:
         for _ in range(2):
             with pytest.raises(CallbackDeliveryError):
-                deliver(receiver.url + "/hook", {"event": "job.finished"}, "k", {"127.0.0.1"})
+                deliver(receiver.url + "/hook", {"event": "job.finished"}, "k", {"127.0.0.1"}, delivery_id=1)
     finally:
         receiver.close()
 
@@ -113,6 +114,8 @@ def test_a_callback_waits_in_the_outbox_until_the_receiver_takes_it(tmp_path, re
         assert outbox.deliver_due(store, settings) == 1
         (first, second) = receiver.wait(2)
         assert first.body == second.body and json.loads(second.body)["review_id"] == "rev_9"
+        # At least once: every try carries the same id for the receiver to de-duplicate by.
+        assert first.headers["x-tiergate-delivery-id"] == second.headers["x-tiergate-delivery-id"] == str(delivery_id)
         assert _delivery(store, delivery_id, lambda row: row.status == outbox.DELIVERED).attempts == 2
         assert outbox.deliver_due(store, settings) == 0  # delivered once, never again
     finally:

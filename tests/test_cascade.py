@@ -148,7 +148,7 @@ def test_a_provider_failure_moves_to_the_next_tier_without_a_hint_when_the_polic
     fake_anthropic.script(SONNET, Reply.ok('{"label": "B2B", "confidence": 0.9}', 100, 10))
     result = run(provider, job("classification", labels=LABELS), NEXT_TIER_POLICY)
     assert path(result) == [("tier1", "retry", False, "provider"), ("tier2", "answer", True, None)]
-    # A call that timed out may have been billed: booked at its upper bound; a refused or broken one costs nothing.
+    # A call that timed out may have been billed: booked at its upper bound (outcome unknown); a refused or broken one costs nothing.
     assert (result.attempts[0].cost_usd > 0) == (failure.hang_seconds > 0) and result.escalated
     assert fake_anthropic.requests_for(SONNET)[0].uncached_system == [
         "Allowed labels: B2B, B2C, Unsure\n\nAnswer with JSON only: no prose and no code fences."]

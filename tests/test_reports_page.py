@@ -19,6 +19,7 @@ def log_in(app, client) -> None:
         reviewer_id = reviewer.id
     with client.session_transaction() as browser_session:
         browser_session["reviewer_id"] = reviewer_id
+        browser_session["session_version"] = 0  # a new reviewer's first session
 
 
 def test_logged_out_visits_go_to_login(client):

@@ -89,13 +89,13 @@ def fallback():
     if body.callback_url:
         check_target(body.callback_url, settings.allowed_callback_hosts)
     accepted = intake.accept(rt, db(), _ticket(rt, body, g.api_key.id))
-    if accepted.replay_of is not None:
-        return replayed_response(accepted.replay_of)
+    # The bound counts from the request's arrival, not from when a thread was free to take it.
+    deadline = arrival() + settings.sync_wait_seconds
+    if accepted.replay_of is not None:  # a sync repeat waits for the first copy's answer, up to the bound
+        return replayed_response(accepted.replay_of, until=deadline if body.exec == "sync" else 0.0)
     if body.exec == "async":
         intake.enqueue(rt, KIND, accepted.request_id)
         return queued_response(accepted.request_id)
-    # The bound counts from the request's arrival, not from when a thread was free to take it.
-    deadline = arrival() + settings.sync_wait_seconds
     task = service.start_sync(rt, accepted.request_id, accepted.row.payload,
                               wait_until=deadline - service.SYNC_WAIT_MARGIN_SECONDS)
     answer = task.wait(deadline - time.monotonic())

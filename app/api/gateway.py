@@ -15,6 +15,7 @@ from pydantic import ValidationError
 from werkzeug.exceptions import HTTPException
 
 from app.api.auth import require_scope
+from app.api.body import parse_json
 from app.errors import ApiError, BadRequest, validation_field
 from app.execution import idempotency
 
@@ -24,6 +25,7 @@ from app.gateway.chat import ChatAnswer, ChatRequest
 from app.gateway.live import LiveStream, start_live, wants_live
 from app.gateway.token_count import input_tokens
 from app.web.context import arrival, current_policy, db, runtime
+from app.web.errors import unavailable
 from app.web.openapi import document
 
 SCOPE = "gateway"
@@ -126,7 +128,8 @@ def get_model(name: str):
 
 
 def _json_body() -> dict:
-    body = request.get_json(force=True, silent=True)
+    """The JSON body, read like every other endpoint's: a body nested too deeply is a 400, not a crash."""
+    body = parse_json(request.get_data(cache=True))
     if not isinstance(body, dict):
         raise BadRequest("the body must be a JSON object", None)
     return body
@@ -190,6 +193,9 @@ def _http_error(exc: HTTPException):
 
 @bp.errorhandler(Exception)
 def _unexpected(exc: Exception):
+    refused = unavailable(exc, current_app.logger)  # the database or Redis is down: 503 with Retry-After
+    if refused is not None:
+        return _error(refused)
     current_app.logger.exception("unhandled error in the gateway")
     return _error(ApiError("internal error; the call was not completed", None, code="internal", status=500))
 

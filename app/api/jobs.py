@@ -17,6 +17,7 @@ from app.errors import NotFound
 from app.web.openapi import document
 from app.money.overhead import with_overhead
 from app.store import Request
+from app.tasks import intake
 from app.web.context import db, runtime
 
 JOB_SCOPES = {"fallback": "fallback", "classify": "classify"}
@@ -64,11 +65,14 @@ def queued_response(request_id: str):
     return response
 
 
-def replayed_response(request_id: str):
-    """The first request's answer for a repeated Idempotency-Key, without another model call."""
-    row = db().get(Request, request_id)
-    if row is not None and row.result is not None:
-        response = jsonify(row.result)
-        response.headers["Idempotent-Replayed"] = "true"
-        return response
-    return queued_response(request_id)
+def replayed_response(request_id: str, until: float = 0.0):
+    """The first request's answer for a repeated Idempotency-Key, without another model call.
+
+    A sync repeat of a request still running waits for its answer up to ``until`` (``time.monotonic()``),
+    as the drop-in endpoints do (``intake.wait_for_answer``); 202 if it is not there by then."""
+    answer = intake.wait_for_answer(runtime(), request_id, until)
+    if answer is None:
+        return queued_response(request_id)
+    response = jsonify(answer)
+    response.headers["Idempotent-Replayed"] = "true"
+    return response

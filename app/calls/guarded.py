@@ -28,8 +28,8 @@ from app.providers.tokens import MESSAGE_OVERHEAD_TOKENS, estimate_tokens
 
 # Why a call was not made or did not answer, as ``AttemptRecord.gate`` says it.
 CIRCUIT, BUDGET, PROVIDER = "circuit", "budget", "provider"
-TIMED_OUT = "booked at the call's upper bound (the provider may have billed it)"
 CLOSED_EARLY = "the client closed the stream before the end; booked at the call's upper bound"
+OUTCOME_UNKNOWN = "outcome unknown: booked at the call's upper bound (the provider may have billed it)"
 
 
 class CallObserver(Protocol):
@@ -192,12 +192,14 @@ class Guards:
             observer.after(call)
 
     def _failed(self, record: AttemptRecord, call: ModelCall, estimate: Decimal, exc: ProviderError) -> None:
-        record.ok, record.gate, record.reason = False, PROVIDER, str(exc)
-        if exc.maybe_billed:  # timed out: the provider may have billed it, nobody saw how much
-            record.cost_usd = estimate if self.spend is not None else call_upper_bound(self.prices, call)
-            record.reason += f"; {TIMED_OUT}"
+        cost = Decimal(0)
+        if exc.outcome_unknown:  # timed out or cut after it went out: booked like a lost call
+            cost = estimate if self.spend is not None else call_upper_bound(self.prices, call)
         if self.spend is not None:
-            self.spend.settle(estimate, record.cost_usd)
+            self.spend.settle(estimate, cost)
+        record.ok, record.gate, record.reason, record.cost_usd = False, PROVIDER, str(exc), cost
+        if exc.outcome_unknown:
+            record.reason += f"; {OUTCOME_UNKNOWN}"
         if self.breaker is not None and self.breaker.record_failure(call.model):
             record.reason += f"; the circuit for {call.model} is now open"
         _count(record, "error")

@@ -210,7 +210,10 @@ class _Run:
                          expected_output_tokens=self.job.task.expected_output_tokens,
                          tools=chat.get("tools"), tool_choice=chat.get("tool_choice"), temperature=chat.get("temperature"),
                          top_p=chat.get("top_p"), stop=chat.get("stop"), json_schema=chat.get("json_schema"),
-                         system_blocks=chat.get("system_blocks"))
+                         system_blocks=chat.get("system_blocks"),
+                         # A drop-in client waits on the call itself (it has no 202 to fall back on):
+                         # its calls end at the request's bound.
+                         deadline=self.job.wait_until if self.job.chat is not None else None)
 
     def _attempt(self, tier: str, model: str) -> AttemptRecord:
         """One answer try on ``tier``: the call, then its gates (a self-check adds its own attempt)."""

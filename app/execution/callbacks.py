@@ -8,7 +8,9 @@ Redis restart loses none. Signing::
     X-Tiergate-Signature: sha256=<hex HMAC-SHA256 of "<timestamp>.<body>" with TIERGATE_CALLBACK_SECRET>
 
 A receiver recomputes the HMAC over the raw body bytes, compares in constant time and rejects old
-timestamps. The callback URL is opaque: it is stored and called exactly as given, query string
+timestamps. Delivery is at least once (a try whose answer is lost, say to a crash or a timeout, is
+sent again), so every try of one callback carries the same ``X-Tiergate-Delivery-Id`` (the outbox row):
+a receiver that must act once de-duplicates by it. The callback URL is opaque: it is stored and called exactly as given, query string
 included (n8n's resume URLs carry their token there).
 
 Targets on private, loopback, link-local or otherwise non-public addresses are refused unless the
@@ -31,6 +33,7 @@ from app.errors import InvalidField, TiergateError
 
 TIMESTAMP_HEADER = "X-Tiergate-Timestamp"
 SIGNATURE_HEADER = "X-Tiergate-Signature"
+DELIVERY_HEADER = "X-Tiergate-Delivery-Id"
 DELIVERY_TIMEOUT_SECONDS = 10.0
 
 
@@ -121,13 +124,15 @@ def enqueue_callback(store, settings, url: str, payload: dict[str, Any], *, sess
     return delivery_id
 
 
-def deliver(url: str, payload: dict[str, Any], secret: str, allowed_hosts: set[str]) -> int:
-    """POST the signed payload once; raises on refusal, network failure or a non-2xx answer (the outbox retries)."""
+def deliver(url: str, payload: dict[str, Any], secret: str, allowed_hosts: set[str], delivery_id: int) -> int:
+    """POST the signed payload once, with its delivery id; raises on refusal, network failure or a non-2xx
+    answer (the outbox retries)."""
     import requests
 
     check_target(url, allowed_hosts)
     body = body_bytes(payload)
-    response = requests.post(url, data=body, headers=signed_headers(secret, body), timeout=DELIVERY_TIMEOUT_SECONDS,
+    headers = {**signed_headers(secret, body), DELIVERY_HEADER: str(delivery_id)}
+    response = requests.post(url, data=body, headers=headers, timeout=DELIVERY_TIMEOUT_SECONDS,
                              allow_redirects=False)
     if not 200 <= response.status_code < 300:
         raise CallbackDeliveryError(f"callback to {urlsplit(url).hostname} answered HTTP {response.status_code}")

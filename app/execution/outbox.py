@@ -3,7 +3,9 @@
 A callback is never a fire-and-forget message in Redis: it is written in the same transaction as the
 outcome (``add``), delivered right after the commit by the process that wrote it (``kick``), and
 picked up by the sweeper if that process died first (``deliver_due``). Each try claims the row with a
-conditional UPDATE, so two processes never send the same callback at once. A receiver that keeps
+conditional UPDATE, so two processes never send the same callback at once; a try whose outcome is lost
+(its process died mid-POST, the receiver answered after the timeout) is sent again, so delivery is at
+least once, and every try carries the same delivery id for the receiver to de-duplicate by. A receiver that keeps
 failing is retried with backoff (``RETRY_INTERVALS_SECONDS``) and then marked ``dead``; dead
 deliveries show on ``GET /v1/jobs/<id>`` and the reports page instead of vanishing.
 """
@@ -77,7 +79,7 @@ def deliver(store: Store, settings, delivery_id: int) -> str | None:
 
             send_mail(row.url, row.payload, settings)
         else:
-            post_signed(row.url, row.payload, settings.callback_secret, settings.allowed_callback_hosts)
+            post_signed(row.url, row.payload, settings.callback_secret, settings.allowed_callback_hosts, delivery_id)
     except CallbackRefused as exc:  # the target became non-public: retrying would not help
         return _record(store, delivery_id, DEAD, str(exc))
     except Exception as exc:

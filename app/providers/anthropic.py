@@ -15,7 +15,7 @@ from typing import Any, Iterator
 
 from app.errors import ProviderError
 from app.pricing import CLIENT_MARKERS, OWN_MARKERS, PriceTable, Usage
-from app.providers.base import ModelCall, ModelReply, Provider, not_the_api
+from app.providers.base import ModelCall, ModelReply, Provider, call_budget, not_the_api
 from app.providers.tokens import estimate_tokens
 
 CACHE_CONTROL = {"type": "ephemeral"}
@@ -45,12 +45,13 @@ class AnthropicProvider(Provider):
     def complete(self, call: ModelCall) -> ModelReply:
         sdk = self._sdk
         started = time.perf_counter()
-        with self._errors(call):
+        client, budget = self._client(call)
+        with self._errors(call, *budget):
             # The raw response keeps status and content type for when the body is not a message.
             markers = self.cache_markers(call)
-            raw = self.client.messages.with_raw_response.create(model=call.model, max_tokens=call.max_tokens,
-                                                                messages=call.messages, **self.request_prefix(call),
-                                                                **_options(call))
+            raw = client.messages.with_raw_response.create(model=call.model, max_tokens=call.max_tokens,
+                                                           messages=call.messages, **self.request_prefix(call),
+                                                           **_options(call))
         try:
             return _reply(raw.parse(), call, started, markers)
         except (ValueError, TypeError, AttributeError, sdk.APIError) as exc:
@@ -63,7 +64,8 @@ class AnthropicProvider(Provider):
         """The Messages API stream as provider events (see ``Provider.stream``)."""
         started = time.perf_counter()
         markers = self.cache_markers(call)
-        with self._errors(call), self.client.messages.stream(
+        client, budget = self._client(call)
+        with self._errors(call, *budget), client.messages.stream(
                 model=call.model, max_tokens=call.max_tokens, messages=call.messages,
                 **self.request_prefix(call), **_options(call)) as events:
             for event in events:
@@ -77,26 +79,38 @@ class AnthropicProvider(Provider):
             message = events.get_final_message()
         yield {"type": "done", "reply": _reply(message, call, started, markers)}
 
+    def _client(self, call: ModelCall):
+        """The SDK client for ``call`` and its (timeout, retries): fewer when the call has a deadline."""
+        timeout, retries = call_budget(call, self.timeout, self.max_retries)
+        if (timeout, retries) == (self.timeout, self.max_retries):
+            return self.client, (timeout, retries)
+        return self.client.with_options(timeout=timeout, max_retries=retries), (timeout, retries)
+
     @contextmanager
-    def _errors(self, call: ModelCall) -> Iterator[None]:
+    def _errors(self, call: ModelCall, timeout: float, retries: int) -> Iterator[None]:
         """What is left after the SDK's retries, as ``ProviderError``."""
         sdk = self._sdk
         try:
             yield
         except sdk.APIStatusError as exc:
             retryable = _retryable(exc.status_code)
-            after = f" (after {self.max_retries} retries)" if retryable else ""
+            after = f" (after {retries} retries)" if retryable else ""
             raise ProviderError(f"{call.model}: HTTP {exc.status_code} {exc.type or 'error'}: "
                                 f"{exc.api_message or exc.message}{after}",
                                 retryable=retryable, status=exc.status_code) from None
         except sdk.APITimeoutError:
-            raise ProviderError(f"{call.model}: no answer within {self.timeout:g} s "
-                                f"(after {self.max_retries} retries)", retryable=True, maybe_billed=True) from None
+            raise ProviderError(f"{call.model}: no answer within {timeout:g} s (after {retries} retries)",
+                                retryable=True, outcome_unknown=True) from None
         except sdk.APIConnectionError as exc:
-            raise ProviderError(f"{call.model}: connection failed ({exc.message}) "
-                                f"after {self.max_retries} retries", retryable=True) from None
+            import httpx
+
+            # Refused before the request went out: nothing billed. Cut after it went out: maybe billed.
+            cut = not isinstance(exc.__cause__, httpx.ConnectError)
+            raise ProviderError(f"{call.model}: connection failed ({exc.message}) after {retries} retries",
+                                retryable=True, outcome_unknown=cut) from None
         except (ValueError, sdk.APIError) as exc:  # a stream whose events do not parse
-            raise ProviderError(f"{call.model}: unreadable response: {exc}", retryable=True) from None
+            raise ProviderError(f"{call.model}: unreadable response: {exc}", retryable=True,
+                                outcome_unknown=True) from None
 
     def cache_markers(self, call: ModelCall) -> str | None:
         """Whose cache markers ``call`` goes out with. A client that marked anything keeps exactly its

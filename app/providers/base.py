@@ -6,6 +6,7 @@ hint), because only a byte-identical prefix hits the provider's prompt cache.
 """
 from __future__ import annotations
 
+import time
 from abc import ABC, abstractmethod
 from dataclasses import dataclass, field
 from decimal import Decimal
@@ -19,6 +20,9 @@ if TYPE_CHECKING:
     from app.policy import Policy
     from app.policy.schema import ProviderSpec
 
+
+# The shortest wait a call gets, even past its deadline (a failover's second provider, say).
+MIN_CALL_SECONDS = 0.5
 
 # Why a model stopped, in the Messages API's words (the OpenAI formats map them to finish_reason).
 END_TURN, MAX_TOKENS, STOP_SEQUENCE, TOOL_USE = "end_turn", "max_tokens", "stop_sequence", "tool_use"
@@ -49,6 +53,9 @@ class ModelCall:
     # A drop-in client's system blocks with its own cache markers, sent as given in place of
     # ``cached_system`` (their text) by providers that speak the Messages API.
     system_blocks: list[dict[str, Any]] | None = None
+    # ``time.monotonic()`` by which the caller stops waiting (a drop-in client at the sync bound): the
+    # provider's timeout and retries give way to it (``call_budget``).
+    deadline: float | None = None
 
 
 @dataclass(frozen=True)
@@ -96,6 +103,18 @@ class Provider(ABC):
     def from_spec(cls, spec: "ProviderSpec | None", settings: "Settings", policy: "Policy") -> "Provider":
         """Build from the policy's ``providers:`` entry (``None`` for the built-in Anthropic one)."""
         raise NotImplementedError(f"{cls.__name__} cannot be built from a policy entry")
+
+
+def call_budget(call: ModelCall, timeout: float, max_retries: int) -> tuple[float, int]:
+    """The (timeout, retries) a provider gives ``call``: as configured when every try fits before the
+    call's deadline, else one try that ends at the deadline (the cascade, which knows the deadline,
+    decides whether to try again)."""
+    if call.deadline is None:
+        return timeout, max_retries
+    left = call.deadline - time.monotonic()
+    if timeout * (max_retries + 1) <= left:
+        return timeout, max_retries
+    return max(min(timeout, left), MIN_CALL_SECONDS), 0
 
 
 def call_text(call: ModelCall) -> str:

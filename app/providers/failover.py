@@ -27,12 +27,13 @@ class FailoverProvider(Provider):
         except ProviderError as exc:
             if not exc.retryable:
                 raise
-            first_error = str(exc)
+            first = exc
         try:
             reply = self.secondary.complete(replace(call, model=self.model))
         except ProviderError as exc:
-            raise ProviderError(f"{first_error}; failover to {self.model} failed too: {exc}",
-                                retryable=exc.retryable, status=exc.status) from None
+            raise ProviderError(f"{first}; failover to {self.model} failed too: {exc}",
+                                retryable=exc.retryable, status=exc.status,
+                                outcome_unknown=first.outcome_unknown or exc.outcome_unknown) from None
         return replace(reply, provider=self.secondary.name, model=self.model)
 
     def stream(self, call: ModelCall) -> Iterator[dict[str, Any]]:

@@ -18,7 +18,7 @@ from urllib3.util.retry import Retry
 from app.errors import ProviderError
 from app.providers.openai_wire import STOP_REASONS, provider_messages, provider_tool_choice, provider_tools, reply_content
 from app.pricing import Usage
-from app.providers.base import ModelCall, ModelReply, Provider, not_the_api
+from app.providers.base import ModelCall, ModelReply, Provider, call_budget, not_the_api
 
 RETRY_STATUSES = (408, 409, 429, 500, 502, 503, 504, 529)
 RETRY_BACKOFF_SECONDS = 0.5
@@ -31,13 +31,8 @@ class OpenAIProvider(Provider):
         self.url = base_url.rstrip("/") + "/chat/completions"
         self.timeout = timeout
         self.max_retries = max_retries
-        self.session = requests.Session()
-        retry = Retry(total=max_retries, status_forcelist=RETRY_STATUSES, allowed_methods=None,
-                      backoff_factor=RETRY_BACKOFF_SECONDS, respect_retry_after_header=True, raise_on_status=False)
-        self.session.mount("http://", HTTPAdapter(max_retries=retry))
-        self.session.mount("https://", HTTPAdapter(max_retries=retry))
-        if api_key:
-            self.session.headers["Authorization"] = f"Bearer {api_key}"
+        # One session retrying as configured, one trying once (a call whose deadline leaves no room to retry).
+        self.session, self.single_try = _session(api_key, max_retries), _session(api_key, 0)
 
     @classmethod
     def from_spec(cls, spec, settings, policy) -> "OpenAIProvider":
@@ -71,21 +66,39 @@ class OpenAIProvider(Provider):
             try:
                 yield from _stream_events(response, call, started)
             except (ValueError, KeyError, TypeError, requests.RequestException) as exc:
-                raise ProviderError(f"{call.model}: broken stream: {exc!r}", retryable=True) from None
+                raise ProviderError(f"{call.model}: broken stream: {exc!r}", retryable=True,
+                                    outcome_unknown=True) from None
 
     def _post(self, call: ModelCall, body: dict[str, Any], stream: bool = False) -> requests.Response:
+        timeout, retries = call_budget(call, self.timeout, self.max_retries)
+        session = self.session if retries == self.max_retries else self.single_try
         try:
-            response = self.session.post(self.url, json=body, timeout=self.timeout, stream=stream)
-        except requests.Timeout:
-            raise ProviderError(f"{call.model}: no answer within {self.timeout:g} s "
-                                f"(after {self.max_retries} retries)", retryable=True, maybe_billed=True) from None
+            response = session.post(self.url, json=body, timeout=timeout, stream=stream)
+        except requests.ConnectTimeout:
+            raise ProviderError(f"{call.model}: no connection within {timeout:g} s (after {retries} retries)",
+                                retryable=True) from None
+        except requests.Timeout:  # sent, and no answer: the provider may have billed it
+            raise ProviderError(f"{call.model}: no answer within {timeout:g} s (after {retries} retries)",
+                                retryable=True, outcome_unknown=True) from None
         except requests.RequestException as exc:
-            raise ProviderError(f"{call.model}: request failed after {self.max_retries} retries: "
-                                f"{type(exc).__name__}", retryable=True) from None
+            raise ProviderError(f"{call.model}: request failed after {retries} retries: "
+                                f"{type(exc).__name__}", retryable=True,
+                                outcome_unknown=isinstance(exc, requests.exceptions.ChunkedEncodingError)) from None
         if response.status_code >= 400:
             raise ProviderError(f"{call.model}: HTTP {response.status_code}: {response.text[:200]}",
                                 retryable=response.status_code in RETRY_STATUSES, status=response.status_code)
         return response
+
+def _session(api_key: str | None, max_retries: int) -> requests.Session:
+    session = requests.Session()
+    retry = Retry(total=max_retries, status_forcelist=RETRY_STATUSES, allowed_methods=None,
+                  backoff_factor=RETRY_BACKOFF_SECONDS, respect_retry_after_header=True, raise_on_status=False)
+    session.mount("http://", HTTPAdapter(max_retries=retry))
+    session.mount("https://", HTTPAdapter(max_retries=retry))
+    if api_key:
+        session.headers["Authorization"] = f"Bearer {api_key}"
+    return session
+
 
 def _stream_events(response: requests.Response, call: ModelCall, started: float) -> Iterator[dict[str, Any]]:
     """Chat Completions chunks as provider events; the usage comes in the last chunk."""

@@ -2,19 +2,27 @@
 from __future__ import annotations
 
 import fcntl
+import itertools
+import logging
+import time
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Iterator
+from typing import Callable, Iterator, TypeVar
 
 from alembic import command
 from alembic.config import Config
 from sqlalchemy import create_engine, event, make_url, text
 from sqlalchemy.engine import Engine
+from sqlalchemy.exc import DBAPIError, TimeoutError as PoolTimeout
 from sqlalchemy.orm import Session, sessionmaker
 
 from app.datafiles import private_file, tighten
 
 SQLITE_BUSY_TIMEOUT_MS = 15_000
+# How long work with a paid answer in hand keeps trying to store it while the database is away (a
+# restart, a lock held past the busy timeout) before it gives up: giving up re-runs the model call.
+STORE_RETRY_SECONDS = 30.0
+STORE_RETRY_BACKOFF_SECONDS = (0.2, 0.5, 1.0, 2.0, 4.0)
 MIGRATION_LOCK_KEY = 0x7469657267  # "tierg"
 SQLITE_SIDE_FILES = ("-wal", "-shm", "-journal", ".migrate.lock")
 MIGRATIONS_DIR = Path(__file__).resolve().parent.parent / "migrations"
@@ -68,6 +76,34 @@ class Store:
 
     def dispose(self) -> None:
         self.engine.dispose()
+
+
+T = TypeVar("T")
+log = logging.getLogger(__name__)
+
+
+def unreachable(exc: BaseException) -> bool:
+    """Does ``exc`` mean the database is away (down, restarting, its connection cut, locked too long),
+    rather than a statement that would fail again?"""
+    if isinstance(exc, PoolTimeout) or (isinstance(exc, DBAPIError) and exc.connection_invalidated):
+        return True
+    return isinstance(exc, DBAPIError) and type(exc.orig).__name__ in ("OperationalError", "InterfaceError")
+
+
+def retrying(write: Callable[[], T], seconds: float = STORE_RETRY_SECONDS) -> T:
+    """``write()`` (one whole transaction), tried again with backoff while the database is unreachable,
+    for up to ``seconds``; then its error is raised."""
+    deadline = time.monotonic() + seconds
+    attempt: int
+    for attempt in itertools.count():
+        try:
+            return write()
+        except Exception as exc:
+            wait = STORE_RETRY_BACKOFF_SECONDS[min(attempt, len(STORE_RETRY_BACKOFF_SECONDS) - 1)]
+            if not unreachable(exc) or time.monotonic() + wait > deadline:
+                raise
+            log.warning("the database is unreachable (%s); storing again in %g s", type(exc).__name__, wait)
+            time.sleep(wait)
 
 
 def _make_engine(url: str) -> Engine:

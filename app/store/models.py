@@ -300,6 +300,9 @@ class Reviewer(Base):
     active: Mapped[bool] = mapped_column(Boolean, default=True)
     # REVIEWER_ROLE works the queue; ADMIN_ROLE also changes the policy in force and manages reviewers.
     role: Mapped[str] = mapped_column(String(20), default=REVIEWER_ROLE, server_default=REVIEWER_ROLE)
+    # A session cookie carries the version it was issued under; logging out moves it on, so a copy of
+    # the cookie (kept by the browser, or stolen) no longer logs anyone in.
+    session_version: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
 
     @property
     def is_admin(self) -> bool:

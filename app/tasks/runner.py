@@ -30,6 +30,7 @@ from app.policy import TaskType
 from app.policy.schema import GateSpec
 from app.execution.runtime import Runtime
 from app.store import Attempt, Request, Review, utcnow
+from app.store.db import retrying
 
 log = logging.getLogger(__name__)
 
@@ -158,8 +159,23 @@ def answer_of(request_id: str, result: CascadeResult, payload: dict[str, Any]) -
 
 def store_outcome(rt: Runtime, request_id: str, result: CascadeResult, payload: dict[str, Any], *,
                    callback: bool, recovered: bool = False, create_review: bool = True) -> dict[str, Any] | None:
-    """Outcome, attempts, review item and callback in one transaction; None if this process lost the request."""
+    """Outcome, attempts, review item and callback in one transaction; None if this process lost the request.
+
+    The answer is paid for: while the database is away (a restart, a lock) the transaction is tried again
+    for a while (``retrying``) rather than handing the request back, which would call the model again.
+    """
     answer = answer_of(request_id, result, payload)
+    deliveries = retrying(lambda: _write_outcome(rt, request_id, result, payload, answer, callback=callback,
+                                                 recovered=recovered, create_review=create_review))
+    if deliveries is None:
+        return None
+    outbox.kick(rt.store, rt.settings, deliveries)
+    return answer
+
+
+def _write_outcome(rt: Runtime, request_id: str, result: CascadeResult, payload: dict[str, Any],
+                   answer: dict[str, Any], *, callback: bool, recovered: bool, create_review: bool) -> list[int] | None:
+    """``store_outcome``'s one transaction; the callbacks it added, or None if the lease was lost."""
     deliveries: list[int] = []
     with rt.store.session() as session:
         if result.needs_review and create_review:
@@ -180,7 +196,7 @@ def store_outcome(rt: Runtime, request_id: str, result: CascadeResult, payload: 
         if not lifecycle.finish(session, request_id, rt.leases.owner, values):
             session.rollback()
             log.warning("request %s: lease lost before the outcome was stored; its new owner finishes it", request_id)
-            return None
+            return None  # after a retry, also when the first try did commit but its answer was lost
         first_seq = _attempt_count(session, request_id) if recovered else 0
         if result.attempts:
             session.execute(insert(Attempt), [_attempt_row(request_id, first_seq + seq, attempt)
@@ -188,8 +204,7 @@ def store_outcome(rt: Runtime, request_id: str, result: CascadeResult, payload: 
         if callback and payload.get("callback_url"):
             deliveries.append(outbox.add(session, payload["callback_url"], {**answer, "event": "job.finished"},
                                          request_id=request_id).id)
-    outbox.kick(rt.store, rt.settings, deliveries)
-    return answer
+    return deliveries
 
 
 def _attempt_count(session, request_id: str) -> int:

@@ -24,11 +24,15 @@ from app.web.context import db, runtime
 bp = Blueprint("auth", __name__)
 
 CSRF_FIELD = "csrf_token"
+SESSION_VERSION = "session_version"
 CSRF_HEADER = "X-CSRF-Token"
 SESSION_LIFETIME = timedelta(hours=12)
 # Failed logins before /login refuses them for a while, counted twice: per client address and email, so
-# that behind a reverse proxy (one address for everyone) one reviewer's typos lock out no one else; and
-# per address alone, with a higher bound, so spraying one password over many emails is limited too.
+# that one reviewer's typos lock out no one else; and per address alone, with a higher bound, so spraying
+# one password over many emails is limited too. The address is the real client's: behind a reverse proxy
+# on the same machine, ``TIERGATE_TRUSTED_PROXIES`` says how many ``X-Forwarded-For`` hops to believe
+# (``trust_proxies``); without it every client would share the proxy's address and one sprayer would lock
+# out everyone.
 MAX_FAILED_LOGINS = 10
 MAX_FAILED_LOGINS_PER_ADDRESS = 50
 FAILED_LOGIN_WINDOW_SECONDS = 15 * 60
@@ -56,11 +60,14 @@ def check_credentials(session: Session, email: str, password: str) -> Reviewer |
 
 
 def current_reviewer() -> Reviewer | None:
-    """The logged-in, still active reviewer of this request (cached on ``g``)."""
+    """The logged-in, still active reviewer of this request (cached on ``g``); None for a session
+    cookie issued before the reviewer last logged out."""
     if "reviewer" not in g:
         reviewer_id = session.get("reviewer_id")
         reviewer = db().get(Reviewer, reviewer_id) if isinstance(reviewer_id, int) else None
-        g.reviewer = reviewer if reviewer is not None and reviewer.active else None
+        current = (reviewer is not None and reviewer.active
+                   and session.get(SESSION_VERSION) == reviewer.session_version)
+        g.reviewer = reviewer if current else None
     return g.reviewer
 
 
@@ -154,12 +161,17 @@ def login():
     session.clear()
     session.permanent = True
     session["reviewer_id"] = reviewer.id
+    session[SESSION_VERSION] = reviewer.session_version
     csrf_token()
     return redirect(_safe_next(request.form.get("next")))
 
 
 @bp.post("/logout")
 def logout():
+    reviewer = current_reviewer()
+    if reviewer is not None:  # every cookie issued before now stops working, not just this browser's copy
+        reviewer.session_version += 1
+        db().commit()
     session.clear()
     flash("You are logged out.")
     return redirect(url_for("auth.login"))
@@ -174,10 +186,21 @@ def init_app(app: Flask) -> None:
         app.config["SESSION_COOKIE_SECURE"] = True
     app.before_request(_check_csrf)
     app.register_blueprint(bp)
+    trust_proxies(app, app.config["TIERGATE"].trusted_proxies)
 
     @app.context_processor
     def _page_helpers():
         return {"csrf_token": csrf_token, "current_reviewer": current_reviewer, "nav_links": _nav_links(app)}
+
+
+def trust_proxies(app: Flask, hops: int) -> None:
+    """Believe ``hops`` reverse proxies' ``X-Forwarded-For``/``-Proto``/``-Host`` (Werkzeug's ``ProxyFix``),
+    so ``remote_addr`` is the real client; with 0 (the default) the headers are ignored, since anyone
+    reaching Tiergate directly could forge them."""
+    if hops:
+        from werkzeug.middleware.proxy_fix import ProxyFix
+
+        app.wsgi_app = ProxyFix(app.wsgi_app, x_for=hops, x_proto=hops, x_host=hops)
 
 
 def _nav_links(app: Flask) -> list[tuple[str, str]]:

@@ -1,7 +1,8 @@
 """The one place Tiergate's exceptions become the API's JSON errors: ``{"error": {"code", "message", "field"}}``.
 
 A refused request (``ApiError``) answers its own status; a body that does not validate answers 422 naming
-the field; a database or Redis outage answers 503 with ``Retry-After``; anything else answers 500.
+the field; a database or Redis outage answers 503 with ``Retry-After`` (``unavailable``, which the drop-in
+endpoints answer in their own wire format too); anything else answers 500.
 """
 from __future__ import annotations
 
@@ -39,11 +40,9 @@ def init_app(app: Flask) -> None:
 
     @app.errorhandler(Exception)
     def _unexpected(exc: Exception):
-        dependency = _unavailable_dependency(exc)
-        if dependency is not None:  # the database or Redis is down: say so, and when to try again
-            app.logger.warning("%s unreachable: %s: %s", dependency, type(exc).__name__, str(exc).splitlines()[0][:200])
-            return error_response(503, "unavailable", f"{dependency} is unreachable; nothing was stored, "
-                                  "try again shortly", headers={"Retry-After": str(DEPENDENCY_RETRY_AFTER_SECONDS)})
+        refused = unavailable(exc, app.logger)
+        if refused is not None:
+            return _api_error(refused)
         app.logger.exception("unhandled error")
         return error_response(500, "internal", "internal error; the request was not processed")
 
@@ -52,15 +51,24 @@ def init_app(app: Flask) -> None:
 DEPENDENCY_RETRY_AFTER_SECONDS = 5
 
 
+def unavailable(exc: Exception, logger) -> ApiError | None:
+    """The 503 (with ``Retry-After``) for an exception that means the database or Redis is down, else None.
+
+    Every blueprint with its own error format (the drop-in endpoints) answers this same refusal in it."""
+    dependency = _unavailable_dependency(exc)
+    if dependency is None:
+        return None
+    logger.warning("%s unreachable: %s: %s", dependency, type(exc).__name__, str(exc).splitlines()[0][:200])
+    return ApiError(f"{dependency} is unreachable; nothing was stored, try again shortly", code="unavailable",
+                    status=503, headers={"Retry-After": str(DEPENDENCY_RETRY_AFTER_SECONDS)})
+
+
 def _unavailable_dependency(exc: Exception) -> str | None:
     """"the database" or "Redis" when ``exc`` means that dependency is unreachable, else None."""
     from redis.exceptions import ConnectionError as RedisConnectionError, TimeoutError as RedisTimeoutError
-    from sqlalchemy.exc import DBAPIError, TimeoutError as PoolTimeout
+
+    from app.store.db import unreachable
 
     if isinstance(exc, (RedisConnectionError, RedisTimeoutError)):
         return "Redis"
-    if isinstance(exc, PoolTimeout) or (isinstance(exc, DBAPIError) and exc.connection_invalidated):
-        return "the database"
-    if isinstance(exc, DBAPIError) and type(exc.orig).__name__ in ("OperationalError", "InterfaceError"):
-        return "the database"
-    return None
+    return "the database" if unreachable(exc) else None

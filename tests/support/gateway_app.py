@@ -22,6 +22,8 @@ from tests.support.fake_openai import FakeOpenAI
 
 DEFAULT_POLICY = Path(__file__).resolve().parents[2] / "app" / "policy" / "default.yaml"
 OPENAI_TIER1_MODEL = "gpt-5-mini"
+BASE_SETTINGS = {"ANTHROPIC_API_KEY": "test-key", "TIERGATE_PROVIDER_MAX_RETRIES": 0,
+                 "TIERGATE_PROVIDER_TIMEOUT_SECONDS": 5, "TIERGATE_PUBLIC_URL": "http://tiergate.test"}
 
 
 @pytest.fixture
@@ -57,12 +59,12 @@ def gateway_policy(tmp_path, fake_openai, request):
 
 
 @pytest.fixture
-def app(tmp_path, redis_url, database_url, redis_conn, fake_anthropic, gateway_policy):
-    settings = load_settings(TIERGATE_DATA_DIR=tmp_path / "data", REDIS_URL=redis_url, DATABASE_URL=database_url,
-                             TIERGATE_QUEUE=TEST_QUEUE, ANTHROPIC_API_KEY="test-key",
-                             ANTHROPIC_BASE_URL=fake_anthropic.url, TIERGATE_PROVIDER_MAX_RETRIES=0,
-                             TIERGATE_PROVIDER_TIMEOUT_SECONDS=5, TIERGATE_POLICY=str(gateway_policy),
-                             TIERGATE_PUBLIC_URL="http://tiergate.test")
+def app(tmp_path, redis_url, database_url, redis_conn, fake_anthropic, gateway_policy, request):
+    """The app on the fakes; a test may change settings with an indirect param (a dict of variables)."""
+    settings = load_settings(**{**BASE_SETTINGS, **(getattr(request, "param", None) or {})},
+                             TIERGATE_DATA_DIR=tmp_path / "data", REDIS_URL=redis_url, DATABASE_URL=database_url,
+                             TIERGATE_QUEUE=TEST_QUEUE, ANTHROPIC_BASE_URL=fake_anthropic.url,
+                             TIERGATE_POLICY=str(gateway_policy))
     application = create_app(settings, migrate=False)
     application.config["TESTING"] = True
     yield application
