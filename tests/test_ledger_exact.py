@@ -160,6 +160,25 @@ def test_replaying_the_export_reproduces_the_ledger(client, auth, ledger, tmp_pa
     assert simulate(read_log(json_path), POLICY).after == LEDGER_COST
 
 
+@pytest.mark.parametrize("column, value, message", [
+    ("batch", "maybe", "batch must be true or false"),
+    ("overhead_usd", "-0.01", "overhead_usd must be a number >= 0"),
+    ("baseline_input_price", "three", "baseline_input_price must be a number"),
+    ("cache_write_1h_tokens", "90000", "cache_read_tokens + cache_write_1h_tokens (100000) is part of the input"),
+])
+def test_a_bad_ledger_column_is_named_with_its_line(tmp_path, column, value, message):
+    row = {"task_type": "classification", "tier": "tier1", "input_tokens": "30000", "output_tokens": "4000",
+           "cache_read_tokens": "10000", "batch": "true", "overhead_usd": "0", "baseline_input_price": "3",
+           "baseline_output_price": "15", column: value}
+    path = tmp_path / "ledger.csv"
+    path.write_text(",".join(row) + "\n" + ",".join(row.values()) + "\n")
+    from app.simulate import LogError
+
+    with pytest.raises(LogError) as error:
+        read_log(path)
+    assert f"ledger.csv:2: {message}" in str(error.value)
+
+
 def test_the_cli_export_writes_the_same_rows(client, auth, ledger, app, monkeypatch, tmp_path):  # noqa: F811
     settings = app.config["TIERGATE"]
     monkeypatch.setenv("TIERGATE_DATA_DIR", str(settings.data_dir))
@@ -169,6 +188,12 @@ def test_the_cli_export_writes_the_same_rows(client, auth, ledger, app, monkeypa
     assert result.exit_code == 0, result.output
     api = client.get("/v1/reports/requests", query_string={**MAY, "format": "csv"}, headers=auth).get_data(as_text=True)
     assert out.read_text() == api
+    replay = CliRunner().invoke(cli, ["simulate", str(out), "--json"])
+    assert replay.exit_code == 0, replay.output
+    figures = json.loads(replay.output)
+    assert (D(repr(figures["before_usd"])), D(repr(figures["after_usd"])), figures["requests"]) == (
+        LEDGER_BASELINE, LEDGER_COST, 3)
+    assert D(repr(figures["attribution"]["overhead_usd"])) == LEDGER_OVERHEAD
     bad = CliRunner().invoke(cli, ["export", "--from", "May"])
     assert bad.exit_code == 2 and "--from" in bad.output
 

@@ -43,6 +43,8 @@ def simulate_command(file: str, html_out: str | None, as_json: bool, policy_file
 
     No model is called. Columns: task_type and/or text, input_tokens, output_tokens, and optionally
     model (what the request ran on; the baseline when empty), cached_prefix_tokens, urgent, timestamp.
+    FILE may also be `tiergate export`'s per-request ledger: replayed on its recorded tiers with its
+    recorded cache writes (5 m and 1 h), batch flag, overhead and baseline prices.
     """
     if escalation_rate > 1:
         raise click.BadParameter("is a share between 0 and 1", param_hint="--escalation-rate")

@@ -36,12 +36,18 @@ REQUEST_COLUMNS = ("request_id", "created_at", "kind", "status", "task_type", "s
                    "cache_write_1h_tokens", "cost_usd", "baseline_cost_usd", *OVERHEAD_COLUMNS, "overhead_usd",
                    "total_cost_usd", "shadow_usd", "judge_usd")
 
+# The request columns a row needs (not the payload or the answer, which can be large).
+LEDGER_FIELDS = (Request.id, Request.created_at, Request.kind, Request.status, Request.task_type, Request.tier,
+                 Request.model, Request.batch, Request.dry_run, Request.escalated, Request.api_key_id, Request.workflow,
+                 Request.baseline_model, Request.baseline_input_price, Request.baseline_output_price,
+                 Request.parent_request_id)
+
 
 @dataclass
 class RequestLine:
     """One task of the ledger with its answer, its overhead and its shadow spend."""
 
-    request: Any
+    request: Any  # a row of LEDGER_FIELDS
     start_tier: str | None
     input_tokens: int = 0  # all input: uncached + cache reads + cache writes
     output_tokens: int = 0
@@ -96,12 +102,13 @@ class RequestLine:
 
 def request_lines(session: Session, period: Period) -> list[RequestLine]:
     """Every task of the window (and every overhead row with no task in it), oldest first."""
-    rows = session.execute(in_period(select(Request, Decision.tier).outerjoin(Decision, Request.decision_id == Decision.id)
+    rows = session.execute(in_period(select(*LEDGER_FIELDS, Decision.tier.label("start_tier"))
+                                     .outerjoin(Decision, Request.decision_id == Decision.id)
                                      .where(Request.kind != SHADOW_KIND), period)
                            .order_by(Request.created_at, Request.id)).all()
-    lines = {row.id: RequestLine(row, start_tier) for row, start_tier in rows}
+    lines = {row.id: RequestLine(row, row.start_tier) for row in rows}
     owner = {row.id: (row.parent_request_id if row.kind in OVERHEAD_KINDS and row.parent_request_id in lines
-                      else row.id) for row, _tier in rows}
+                      else row.id) for row in rows}
     attempts = in_period(
         select(Attempt.request_id, Attempt.purpose, Attempt.batch, func.sum(Attempt.input_tokens),
                func.sum(Attempt.output_tokens), func.sum(Attempt.cache_read_tokens),

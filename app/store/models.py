@@ -21,9 +21,9 @@ from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 from sqlalchemy.sql import operators, type_api
 from sqlalchemy.types import TypeDecorator
 
-# The ledger's precision: 8 decimal places of a dollar (a hundredth of a micro-dollar).
-LEDGER_PLACES = Decimal("0.00000001")
-UNITS_PER_USD = 10 ** 8
+# The ledger's precision: 8 decimal places of a dollar (a hundredth of a micro-dollar), the unit SQLite stores.
+LEDGER_DIGITS = 8
+LEDGER_PLACES = Decimal(1).scaleb(-LEDGER_DIGITS)
 
 
 class Money(TypeDecorator):
@@ -45,13 +45,13 @@ class Money(TypeDecorator):
             return None
         amount = value if isinstance(value, Decimal) else Decimal(str(value))
         amount = amount.quantize(LEDGER_PLACES)
-        return int(amount.scaleb(8)) if dialect.name == "sqlite" else amount
+        return int(amount.scaleb(LEDGER_DIGITS)) if dialect.name == "sqlite" else amount
 
     def process_result_value(self, value, dialect):
         if value is None:
             return None
         if dialect.name == "sqlite":
-            return Decimal(int(value)).scaleb(-8)
+            return Decimal(int(value)).scaleb(-LEDGER_DIGITS)
         return Decimal(value)
 
     def coerce_compared_value(self, op, value):
