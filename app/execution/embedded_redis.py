@@ -14,6 +14,7 @@ from pathlib import Path
 import redis
 
 from app.datafiles import PRIVATE_UMASK, private_dir, tighten
+from app.execution.children import dies_with_parent
 
 STARTUP_TIMEOUT_SECONDS = 10.0
 SOCKET_NAME = "redis.sock"
@@ -72,7 +73,7 @@ class EmbeddedRedis:
                                         # Own session: a terminal's Ctrl-C must not stop Redis before the
                                         # workers that still need it. But it dies with its parent: a
                                         # killed supervisor or test run leaves no stray redis-server.
-                                        start_new_session=True, preexec_fn=_die_with_parent, umask=PRIVATE_UMASK)
+                                        start_new_session=True, preexec_fn=dies_with_parent(), umask=PRIVATE_UMASK)
         assert self.process.stdin is not None
         self.process.stdin.write(config.encode())
         self.process.stdin.close()
@@ -98,13 +99,3 @@ class EmbeddedRedis:
             self.process.kill()
             self.process.wait()
 
-
-def _die_with_parent() -> None:
-    """Linux: SIGTERM the child when the process that started it exits (prctl PR_SET_PDEATHSIG)."""
-    try:
-        import ctypes
-        import signal
-
-        ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, signal.SIGTERM)
-    except OSError:  # not Linux: the supervisor's own cleanup still stops it
-        pass
