@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import errno
 import fcntl
+import hashlib
 import os
 import shutil
 import signal
@@ -123,7 +124,7 @@ def up(port: int | None, host: str, worker_count: int, web_workers: int, connect
     if settings.dry_run:
         click.echo("no ANTHROPIC_API_KEY: dry-run provider, no model is called")
 
-    metrics_dir = settings.data_dir.resolve() / "metrics"
+    metrics_dir = _metrics_dir(settings.data_dir.resolve())
     shutil.rmtree(metrics_dir, ignore_errors=True)
     metrics_dir.mkdir(parents=True)
     env["PROMETHEUS_MULTIPROC_DIR"] = str(metrics_dir)
@@ -176,6 +177,7 @@ def up(port: int | None, host: str, worker_count: int, web_workers: int, connect
         _stop_children([child.process for child in children if child.process is not None])
         if redis_server is not None:
             redis_server.stop()
+        shutil.rmtree(metrics_dir, ignore_errors=True)
         click.echo("stopped")
 
 
@@ -206,6 +208,16 @@ def _check_port_free(host: str, port: int) -> None:
                 raise
             raise click.ClickException(f"port {port} on {host} is already in use (a previous `tiergate up` still "
                                        f"running?); stop what holds it or choose another with --port") from None
+
+
+def _metrics_dir(data_dir: Path) -> Path:
+    """Where the web processes share their metrics (``app.metrics``). prometheus_client mmaps these
+    files: on the data disk, a full disk killed every web process with SIGBUS. In memory (/dev/shm) where
+    there is one, named after the data directory so a restart finds and clears its own."""
+    shm = Path("/dev/shm")
+    if shm.is_dir() and os.access(shm, os.W_OK):
+        return shm / f"tiergate-metrics-{os.getuid()}-{hashlib.sha256(str(data_dir).encode()).hexdigest()[:12]}"
+    return data_dir / "metrics"
 
 
 def _secret_file_exists() -> bool:

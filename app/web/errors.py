@@ -1,7 +1,8 @@
 """The one place Tiergate's exceptions become the API's JSON errors: ``{"error": {"code", "message", "field"}}``.
 
 A refused request (``ApiError``) answers its own status; a body that does not validate answers 422 naming
-the field; a database or Redis outage answers 503 with ``Retry-After``; anything else answers 500.
+the field; a database or Redis outage answers 503 with ``Retry-After``, a full disk 507 naming it
+(``app.store.disk``); anything else answers 500.
 """
 from __future__ import annotations
 
@@ -10,6 +11,7 @@ from pydantic import ValidationError
 from werkzeug.exceptions import HTTPException
 
 from app.errors import ApiError, validation_field
+from app.store.disk import disk_full
 
 
 def error_response(status: int, code: str, message: str, field: str | None = None, headers: dict | None = None):
@@ -39,6 +41,9 @@ def init_app(app: Flask) -> None:
 
     @app.errorhandler(Exception)
     def _unexpected(exc: Exception):
+        if full := disk_full(exc, app.config["TIERGATE"].data_dir):  # app.store.disk: space, not patience
+            return error_response(507, "disk_full", f"{full}; nothing was stored, free space and try again",
+                                  headers={"Retry-After": str(DEPENDENCY_RETRY_AFTER_SECONDS)})
         dependency = _unavailable_dependency(exc)
         if dependency is not None:  # the database or Redis is down: say so, and when to try again
             app.logger.warning("%s unreachable: %s: %s", dependency, type(exc).__name__, str(exc).splitlines()[0][:200])
