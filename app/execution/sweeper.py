@@ -20,6 +20,7 @@ claims each row in the database.
 """
 from __future__ import annotations
 
+import functools
 import logging
 import threading
 import time
@@ -80,9 +81,11 @@ def sweep(rt: Runtime) -> dict[str, int]:
 def _requeue_overdue(rt: Runtime, done: dict[str, int]) -> None:
     with rt.store.session() as session:
         overdue = lifecycle.overdue(session, kinds.registered())
+    # The queue list, read once a sweep (one LRANGE, not an LPOS per row through a long backlog).
+    queued = functools.cache(lambda: set(rt.job_queue.queue.get_job_ids()))
     for request_id, kind, status in overdue:
         job = _job(rt, request_id)
-        if status == lifecycle.QUEUED and job is not None and _waiting(rt, job):
+        if status == lifecycle.QUEUED and job is not None and _waiting(rt, job, queued):
             with rt.store.session() as session:
                 lifecycle.checked(session, request_id)  # the queue holds it: a long queue, not a lost job
             continue
@@ -103,12 +106,12 @@ def _job(rt: Runtime, request_id: str) -> Job | None:
         return None
 
 
-def _waiting(rt: Runtime, job: Job) -> bool:
+def _waiting(rt: Runtime, job: Job, queued: Callable[[], set[str]]) -> bool:
     """Will RQ run this job? Only if a queue or registry really holds it, or a live worker runs it."""
     queue = rt.job_queue.queue
     status = job.get_status(refresh=False)
     if status == JobStatus.QUEUED:  # in the queue list, not in the intermediate list of a worker killed
-        return queue.get_job_position(job.id) is not None
+        return job.id in queued()
     if status == JobStatus.SCHEDULED:
         return job.id in ScheduledJobRegistry(queue=queue)
     if status == JobStatus.DEFERRED:
