@@ -1,7 +1,8 @@
 """Prometheus counters and histograms (served at /metrics by ``app.web.health``).
 
 In multi-process gunicorn each worker has its own registry unless PROMETHEUS_MULTIPROC_DIR is set;
-``tiergate up`` sets it to a folder in the data directory so /metrics shows the whole server.
+``tiergate up`` sets it to a folder in /dev/shm (memory; the data directory where there is none) so
+/metrics shows the whole server: the files are mmapped, and on a full data disk they SIGBUSed the web.
 """
 from __future__ import annotations
 

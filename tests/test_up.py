@@ -154,3 +154,45 @@ def test_the_callback_secret_is_shown_on_the_first_start_only(tmp_path):
         process.wait(timeout=40)
         shown.append("callback signing secret" in log.read_text())
     assert shown == [True, False]
+
+
+def test_a_sigkilled_supervisor_takes_every_child_with_it(tmp_path):
+    """Issue 25 item 5: SIGKILL runs no cleanup, yet gunicorn (and its workers), the RQ worker and the
+    embedded Redis go too; before, gunicorn and the worker stayed, kept the port and served unsupervised."""
+    import psutil
+
+    process, log = _start(tmp_path / "data", _free_port(), {})
+    family = psutil.Process(process.pid).children(recursive=True)
+    names = " ".join(" ".join(member.cmdline()) for member in family)
+    assert "gunicorn" in names and "-m workers" in names and "redis-server" in names
+    process.send_signal(signal.SIGKILL)
+    process.wait()
+    _gone, alive = psutil.wait_procs(family, timeout=10)
+    alive = [member for member in alive if member.status() != psutil.STATUS_ZOMBIE]
+    for member in alive:  # leave nothing behind for the next test, then fail
+        member.kill()
+    assert alive == [], f"left running: {[' '.join(member.cmdline()) for member in alive]}\n{log.read_text()}"
+
+
+def _refused(data_dir: Path, port: int) -> tuple[int, str]:
+    env = {key: value for key, value in os.environ.items() if key not in ("REDIS_URL", "DATABASE_URL")}
+    env.update(TIERGATE_DATA_DIR=str(data_dir), XDG_STATE_HOME=str(data_dir.parent / "state"))
+    second = subprocess.run([sys.executable, "-m", "app.cli", "up", "--port", str(port), "--web-workers", "1"],
+                            capture_output=True, text=True, env=env, timeout=30)
+    return second.returncode, second.stdout + second.stderr
+
+
+def test_a_second_up_on_the_same_data_dir_or_port_is_refused_with_a_message(tmp_path):
+    data_dir, port = tmp_path / "data", _free_port()
+    process, log = _start(data_dir, port, {})
+    try:
+        code, output = _refused(data_dir, _free_port())
+        assert code != 0 and f"running on the data directory {data_dir.resolve()}" in output, output
+        assert f"pid {process.pid}" in output
+        code, output = _refused(tmp_path / "other", port)
+        assert code != 0 and f"port {port} on 127.0.0.1 is already in use" in output, output
+        assert requests.get(f"http://127.0.0.1:{port}/readyz", timeout=5).status_code == 200  # the first serves on
+    finally:
+        process.send_signal(signal.SIGINT)
+        process.wait(timeout=40)
+    assert process.returncode == 0

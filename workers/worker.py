@@ -13,10 +13,12 @@ from __future__ import annotations
 
 import gevent
 from gevent.pool import Pool
+from redis import RedisError
 from rq import SimpleWorker
 from rq.timeouts import BaseDeathPenalty
 from rq.worker import WorkerStatus
 
+from app.execution.sweeper import WORKER_BEAT_SECONDS
 from workers.context import worker_runtime
 
 # Jobs in flight per worker process: each is a greenlet waiting on a model, Redis or the database.
@@ -49,6 +51,23 @@ class TiergateWorker(SimpleWorker):
         super().__init__(*args, **kwargs)
         self.pool = pool if pool is not None else Pool(JOB_CONCURRENCY)
         worker_runtime()
+
+    def work(self, *args, **kwargs):
+        beat = gevent.spawn(self._beat)
+        try:
+            return super().work(*args, **kwargs)
+        finally:
+            beat.kill()
+
+    def _beat(self) -> None:
+        """Tell the sweeper this worker lives (``app.execution.sweeper.worker_alive``), also while a full
+        pool or RQ's blocking dequeue (minutes between RQ's own beats) holds the work loop."""
+        while True:
+            gevent.sleep(WORKER_BEAT_SECONDS)
+            try:
+                self.heartbeat()
+            except RedisError:  # Redis away: the work loop notices and restarts
+                pass
 
     def dequeue_job_and_maintain_ttl(self, timeout, max_idle_time=None):
         self.pool.wait_available()  # take a job only when a slot is free

@@ -193,7 +193,7 @@ def _http_error(exc: HTTPException):
 
 @bp.errorhandler(Exception)
 def _unexpected(exc: Exception):
-    refused = unavailable(exc, current_app.logger)  # the database or Redis is down: 503 with Retry-After
+    refused = unavailable(exc, current_app.logger, current_app.config["TIERGATE"].data_dir)  # 507 / 503
     if refused is not None:
         return _error(refused)
     current_app.logger.exception("unhandled error in the gateway")

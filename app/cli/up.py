@@ -5,18 +5,28 @@ the supervisor, which then sends each child exactly one SIGTERM (a second signal
 running job). A child that dies (a killed worker, a crashed web server, the embedded Redis) is started
 again with backoff, and the log says why; the others keep serving. Ctrl-C (or SIGTERM) stops the web
 server and workers first, so running jobs finish or are handed back, and the embedded Redis last,
-after it has saved its data. No child outlives the supervisor.
+after it has saved its data. No child outlives the supervisor: each is started with a death signal
+(``app.execution.children``), so even a SIGKILLed supervisor takes them down with it.
+
+One supervisor per data directory: it holds an exclusive lock on ``up.lock`` there for its whole life,
+and a second ``tiergate up`` on the same directory, or on a port something already holds, stops at once
+with a message instead of restarting a web server that cannot bind, for ever.
 """
 from __future__ import annotations
 
+import errno
+import fcntl
+import hashlib
 import os
 import shutil
 import signal
+import socket
 import subprocess
 import sys
 import time
 from dataclasses import dataclass, field
-from typing import Callable
+from pathlib import Path
+from typing import IO, Callable
 
 import click
 from sqlalchemy import func, select
@@ -24,6 +34,7 @@ from sqlalchemy import func, select
 from app.admin.keys import SCOPES, create_key
 from app.cli import cli
 from app.cli.common import cli_settings, record_data_dir
+from app.execution.children import dies_with_parent
 from app.execution.embedded_redis import EmbeddedRedis
 from app.store import ApiKey, Store
 
@@ -43,6 +54,7 @@ POLL_SECONDS = 0.5
 RESTART_BACKOFF_SECONDS = 1.0
 RESTART_BACKOFF_MAX_SECONDS = 30.0
 RESTART_RESET_SECONDS = 60.0
+LOCK_NAME = "up.lock"
 
 
 @dataclass
@@ -92,6 +104,8 @@ def up(port: int | None, host: str, worker_count: int, web_workers: int, connect
     settings = cli_settings(create=True)
     record_data_dir(settings)
     port = port or settings.port
+    lock = _hold_data_dir(settings.data_dir.resolve())  # noqa: F841 (held until this process exits)
+    _check_port_free(host, port)
     env = dict(os.environ, TIERGATE_DATA_DIR=str(settings.data_dir.resolve()))
 
     redis_server = None
@@ -110,7 +124,7 @@ def up(port: int | None, host: str, worker_count: int, web_workers: int, connect
     if settings.dry_run:
         click.echo("no ANTHROPIC_API_KEY: dry-run provider, no model is called")
 
-    metrics_dir = settings.data_dir.resolve() / "metrics"
+    metrics_dir = _metrics_dir(settings.data_dir.resolve())
     shutil.rmtree(metrics_dir, ignore_errors=True)
     metrics_dir.mkdir(parents=True)
     env["PROMETHEUS_MULTIPROC_DIR"] = str(metrics_dir)
@@ -120,10 +134,11 @@ def up(port: int | None, host: str, worker_count: int, web_workers: int, connect
             [sys.executable, *GUNICORN, "--bind", f"{host}:{port}", "--workers", str(web_workers),
              "--worker-class", WEB_WORKER_CLASS, "--worker-connections", str(connections), "--access-logfile", "-",
              "--graceful-timeout", str(int(STOP_TIMEOUT_SECONDS)), "app:create_app(migrate=False)"],
-            env=env, start_new_session=True)
+            env=env, start_new_session=True, preexec_fn=dies_with_parent())
 
     def worker() -> subprocess.Popen:
-        return subprocess.Popen([sys.executable, "-m", "workers"], env=env, start_new_session=True)
+        return subprocess.Popen([sys.executable, "-m", "workers"], env=env, start_new_session=True,
+                                preexec_fn=dies_with_parent())
 
     children = [Child("web server", web)] + [Child(f"worker {n + 1}", worker) for n in range(worker_count)]
     for child in children:
@@ -162,7 +177,47 @@ def up(port: int | None, host: str, worker_count: int, web_workers: int, connect
         _stop_children([child.process for child in children if child.process is not None])
         if redis_server is not None:
             redis_server.stop()
+        shutil.rmtree(metrics_dir, ignore_errors=True)
         click.echo("stopped")
+
+
+def _hold_data_dir(data_dir: Path) -> IO[str]:
+    """Lock the data directory for this supervisor's life (the kernel frees it however the process ends)."""
+    lock = (data_dir / LOCK_NAME).open("a+")
+    try:
+        fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        lock.seek(0)
+        holder = lock.read().strip() or "unknown"
+        raise click.ClickException(f"another `tiergate up` (pid {holder}) is running on the data directory "
+                                   f"{data_dir}; stop it first (Ctrl-C, or kill {holder})")
+    lock.truncate(0)
+    lock.write(f"{os.getpid()}\n")
+    lock.flush()
+    return lock
+
+
+def _check_port_free(host: str, port: int) -> None:
+    """Refuse to start when the port is taken (an orphaned gunicorn, another server), as gunicorn binds it."""
+    with socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET) as probe:
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            probe.bind((host, port))
+        except OSError as exc:
+            if exc.errno != errno.EADDRINUSE:
+                raise
+            raise click.ClickException(f"port {port} on {host} is already in use (a previous `tiergate up` still "
+                                       f"running?); stop what holds it or choose another with --port") from None
+
+
+def _metrics_dir(data_dir: Path) -> Path:
+    """Where the web processes share their metrics (``app.metrics``). prometheus_client mmaps these
+    files: on the data disk, a full disk killed every web process with SIGBUS. In memory (/dev/shm) where
+    there is one, named after the data directory so a restart finds and clears its own."""
+    shm = Path("/dev/shm")
+    if shm.is_dir() and os.access(shm, os.W_OK):
+        return shm / f"tiergate-metrics-{os.getuid()}-{hashlib.sha256(str(data_dir).encode()).hexdigest()[:12]}"
+    return data_dir / "metrics"
 
 
 def _secret_file_exists() -> bool:

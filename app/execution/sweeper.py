@@ -1,7 +1,11 @@
 """The sweeper: the database's net under Redis, run every few seconds by each worker process.
 
 - A queued request whose job the queue no longer holds (Redis restarted, was flushed, or was down when
-  the request was stored) is queued again.
+  the request was stored) is queued again. RQ's word that a job waits is not taken: the job must be in
+  the queue list, the scheduled or deferred registry, or ``started`` by a worker that still beats
+  (``worker_alive``). A worker killed after RQ moved a job but before the job claimed its row leaves it
+  in RQ's intermediate list (status still ``queued``) or ``started`` by a dead worker; RQ's own
+  maintenance would free it only after minutes.
 - A running request whose owner stopped renewing its lease (a killed worker or web process) is queued
   again; the worker that claims it records the call the dead process had in flight (``app.execution.lifecycle``).
 - A callback whose delivery is due (the writer died before sending it, or a retry's time has come) is
@@ -16,15 +20,18 @@ claims each row in the database.
 """
 from __future__ import annotations
 
+import functools
 import logging
 import threading
 import time
 from typing import Callable
 
 from redis import RedisError
+from rq import Worker
 from rq.job import Job, JobStatus
-from rq.registry import ScheduledJobRegistry
+from rq.registry import DeferredJobRegistry, ScheduledJobRegistry
 from rq.scheduler import RQScheduler
+from rq.utils import now
 
 from app.execution import kinds, lifecycle, outbox
 from app.execution.runtime import Runtime
@@ -35,7 +42,9 @@ log = logging.getLogger(__name__)
 SWEEP_INTERVAL_SECONDS = 5.0
 LOCK_KEY = "tiergate:sweeper"
 LOCK_SECONDS = 30
-WAITING = {JobStatus.QUEUED, JobStatus.SCHEDULED, JobStatus.DEFERRED, JobStatus.STARTED}
+# A worker beats every WORKER_BEAT_SECONDS (``workers.worker``); one silent for WORKER_SILENT_SECONDS is dead.
+WORKER_BEAT_SECONDS = 10
+WORKER_SILENT_SECONDS = 30
 
 
 # Periodic duties of higher layers (e.g. the review digests), run by the sweeping process under its lock.
@@ -72,9 +81,11 @@ def sweep(rt: Runtime) -> dict[str, int]:
 def _requeue_overdue(rt: Runtime, done: dict[str, int]) -> None:
     with rt.store.session() as session:
         overdue = lifecycle.overdue(session, kinds.registered())
+    # The queue list, read once a sweep (one LRANGE, not an LPOS per row through a long backlog).
+    queued = functools.cache(lambda: set(rt.job_queue.queue.get_job_ids()))
     for request_id, kind, status in overdue:
         job = _job(rt, request_id)
-        if status == lifecycle.QUEUED and job is not None and job.get_status(refresh=False) in WAITING:
+        if status == lifecycle.QUEUED and job is not None and _waiting(rt, job, queued):
             with rt.store.session() as session:
                 lifecycle.checked(session, request_id)  # the queue holds it: a long queue, not a lost job
             continue
@@ -93,6 +104,30 @@ def _job(rt: Runtime, request_id: str) -> Job | None:
         return Job.fetch(request_id, connection=rt.redis)
     except Exception:  # NoSuchJobError, or a job Redis half-lost
         return None
+
+
+def _waiting(rt: Runtime, job: Job, queued: Callable[[], set[str]]) -> bool:
+    """Will RQ run this job? Only if a queue or registry really holds it, or a live worker runs it."""
+    queue = rt.job_queue.queue
+    status = job.get_status(refresh=False)
+    if status == JobStatus.QUEUED:  # in the queue list, not in the intermediate list of a worker killed
+        return job.id in queued()
+    if status == JobStatus.SCHEDULED:
+        return job.id in ScheduledJobRegistry(queue=queue)
+    if status == JobStatus.DEFERRED:
+        return job.id in DeferredJobRegistry(queue=queue)
+    if status == JobStatus.STARTED:
+        return worker_alive(rt.redis, job.worker_name)
+    return False
+
+
+def worker_alive(redis, name: str | None) -> bool:
+    """Is the RQ worker ``name`` still there? Its key outlives a SIGKILL by minutes, its beat does not."""
+    if not name:
+        return False
+    worker = Worker.find_by_key(Worker.redis_worker_namespace_prefix + name, connection=redis)
+    return (worker is not None and worker.last_heartbeat is not None
+            and (now() - worker.last_heartbeat).total_seconds() < WORKER_SILENT_SECONDS)
 
 
 def _enqueue_scheduled(rt: Runtime) -> int:

@@ -1,8 +1,9 @@
 """The one place Tiergate's exceptions become the API's JSON errors: ``{"error": {"code", "message", "field"}}``.
 
 A refused request (``ApiError``) answers its own status; a body that does not validate answers 422 naming
-the field; a database or Redis outage answers 503 with ``Retry-After`` (``unavailable``, which the drop-in
-endpoints answer in their own wire format too); anything else answers 500.
+the field; a full disk answers 507 naming it (``app.store.disk``: the cure is space, not patience); a
+database or Redis outage answers 503 with ``Retry-After`` (``unavailable``: the drop-in endpoints answer
+both refusals in their own wire format too); anything else answers 500.
 """
 from __future__ import annotations
 
@@ -11,6 +12,7 @@ from pydantic import ValidationError
 from werkzeug.exceptions import HTTPException
 
 from app.errors import ApiError, validation_field
+from app.store.disk import disk_full
 
 
 def error_response(status: int, code: str, message: str, field: str | None = None, headers: dict | None = None):
@@ -40,7 +42,7 @@ def init_app(app: Flask) -> None:
 
     @app.errorhandler(Exception)
     def _unexpected(exc: Exception):
-        refused = unavailable(exc, app.logger)
+        refused = unavailable(exc, app.logger, app.config["TIERGATE"].data_dir)
         if refused is not None:
             return _api_error(refused)
         app.logger.exception("unhandled error")
@@ -51,10 +53,14 @@ def init_app(app: Flask) -> None:
 DEPENDENCY_RETRY_AFTER_SECONDS = 5
 
 
-def unavailable(exc: Exception, logger) -> ApiError | None:
-    """The 503 (with ``Retry-After``) for an exception that means the database or Redis is down, else None.
+def unavailable(exc: Exception, logger, data_dir) -> ApiError | None:
+    """The 507 for an exception that means a full disk, the 503 (with ``Retry-After``) for one that means
+    the database or Redis is down, else None.
 
-    Every blueprint with its own error format (the drop-in endpoints) answers this same refusal in it."""
+    Every blueprint with its own error format (the drop-in endpoints) answers these same refusals in it."""
+    if full := disk_full(exc, data_dir):
+        return ApiError(f"{full}; nothing was stored, free space and try again", code="disk_full", status=507,
+                        headers={"Retry-After": str(DEPENDENCY_RETRY_AFTER_SECONDS)})
     dependency = _unavailable_dependency(exc)
     if dependency is None:
         return None
