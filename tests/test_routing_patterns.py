@@ -72,3 +72,17 @@ def test_drug_names_are_whole_words_as_a_word_split_finds_them():
         expected = [word for word in dict.fromkeys(words.findall(text)) if word in single]
         expected += [name for name in multiword if name in text]
         assert drug_names(text) == expected, text
+
+
+def test_a_tie_between_task_types_goes_the_same_way_in_every_process():
+    """Two task types with equal keyword scores: the policy's order decides, not the process's string hashes
+    (each worker process has its own hash seed)."""
+    import subprocess
+    import sys
+
+    script = ("from app.policy import load_policy; from app.routing import RulesRouter; "
+              "print(RulesRouter(load_policy()).detect_task_type('Write a function to find the majority element "
+              "in a given integer array using the Boyer-Moore Voting Algorithm.').task_type)")
+    answers = {subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, check=True,
+                              env={"PYTHONHASHSEED": str(seed), "PATH": ""}).stdout.strip() for seed in range(6)}
+    assert len(answers) == 1, answers

@@ -106,8 +106,12 @@ class PatternSet:
         entries: dict[str, list[tuple[int, bool]]] = defaultdict(list)  # literal -> [(pattern, anchored)]
         for index, (_, pattern) in enumerate(patterns):
             tree = regex_parser.parse(pattern, flags)
-            leading = leading_literals(tree)
-            literals = leading if usable(leading, ascii_only) else required_literals(tree)
+            # Where the pattern starts, unless a longer (rarer) string it must contain says more.
+            leading, required = leading_literals(tree), required_literals(tree)
+            if not usable(leading, ascii_only) or (
+                    usable(required, ascii_only) and min(map(len, required)) > min(map(len, leading))):
+                leading = None
+            literals = leading or required
             if not usable(literals, ascii_only):
                 self._always.append(index)
                 continue
@@ -153,6 +157,7 @@ class PhraseMatcher:
     """Finds which keyword sets (by name) a text hits, and with which words."""
 
     def __init__(self, keyword_sets: dict[str, KeywordSet]):
+        self._names = list(keyword_sets)
         # first word -> [(whole phrase as words, phrase text, set names)]
         self._by_first_word: dict[str, list[tuple[list[str], str, list[str]]]] = defaultdict(list)
         phrases: dict[str, list[str]] = defaultdict(list)
@@ -173,18 +178,19 @@ class PhraseMatcher:
         """``{name: (keyword hits, pattern hits)}`` for every set with at least one hit."""
         words = tokens(text) if words is None else words
         hits: dict[str, set[str]] = defaultdict(set)
-        by_first_word = self._by_first_word
-        for index, word in enumerate(words):
-            candidates = by_first_word.get(word)
-            if candidates is None:
-                continue
-            for phrase_words, phrase, names in candidates:
-                if len(phrase_words) == 1 or words[index:index + len(phrase_words)] == phrase_words:
-                    for name in names:
-                        hits[name].add(phrase)
+        joined = None  # " w1 w2 ... ": tokens hold no spaces, so " a b " in it is the phrase at a token start
+        for word in self._by_first_word.keys() & set(words):
+            for phrase_words, phrase, names in self._by_first_word[word]:
+                if len(phrase_words) > 1:
+                    joined = joined or f" {' '.join(words)} "
+                    if f" {phrase} " not in joined:
+                        continue
+                for name in names:
+                    hits[name].add(phrase)
         pattern_hits: dict[str, list[str]] = defaultdict(list)
         for owner, match in self._patterns.matches(text, text.lower()):
             if match.group(0) not in pattern_hits[owner]:
                 pattern_hits[owner].append(match.group(0))
+        # In the order the sets were given: a tie between two task types goes the same way in every process.
         return {name: (sorted(hits.get(name, ())), pattern_hits.get(name, []))
-                for name in set(hits) | {owner for owner, found in pattern_hits.items() if found}}
+                for name in self._names if name in hits or pattern_hits.get(name)}
