@@ -106,10 +106,11 @@ class PatternSet:
         entries: dict[str, list[tuple[int, bool]]] = defaultdict(list)  # literal -> [(pattern, anchored)]
         for index, (_, pattern) in enumerate(patterns):
             tree = regex_parser.parse(pattern, flags)
-            # Where the pattern starts, unless a longer (rarer) string it must contain says more.
+            # Where the pattern starts (a try there costs a microsecond), unless that is a two-letter
+            # string found everywhere ("in", "at") and a longer one it must contain is known.
             leading, required = leading_literals(tree), required_literals(tree)
-            if not usable(leading, ascii_only) or (
-                    usable(required, ascii_only) and min(map(len, required)) > min(map(len, leading))):
+            if not usable(leading, ascii_only) or (min(map(len, leading)) < 3 and usable(required, ascii_only)
+                                                   and min(map(len, required)) > min(map(len, leading))):
                 leading = None
             literals = leading or required
             if not usable(literals, ascii_only):
