@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import re
 from functools import lru_cache
+from itertools import chain
 
 from app.routing.matching import PatternSet
 
@@ -115,15 +116,13 @@ def features(text: str) -> frozenset[str]:
     Cached: one decision reads the same text for the task-type, premium and sensitive-content heads.
     """
     tokens = words(text)
-    found = set(tokens)
-    found.update(bigrams(text))
     size = len(tokens)
     bucket = next((limit for limit in LENGTH_BUCKETS if size <= limit), "more")
-    found.add(f"#len<={bucket}")
-    if any(token.isdigit() for token in tokens):
-        found.add("#digits")
-    found.update(markers(text))
-    return frozenset(found)
+    extra = markers(text)
+    extra.add(f"#len<={bucket}")
+    if any(map(str.isdigit, tokens)):
+        extra.add("#digits")
+    return frozenset(chain(tokens, bigrams(text), extra))
 
 
 # Function words (English and German) and punctuation: an n-gram made only of these says how a request is
