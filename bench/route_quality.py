@@ -255,7 +255,7 @@ def latency(decisions: int) -> None:
     from app.policy import load_policy
     from app.routing import RouteInput, RulesRouter
     from app.routing.learned import LearnedRouter, read_weights
-    from app.routing.learned.features import content_features, features
+    from app.routing.learned.features import clear_caches
 
     policy = load_policy()
     rules = RulesRouter(policy)
@@ -275,8 +275,7 @@ def latency(decisions: int) -> None:
         learned.decide(request)
         cpu.append((time.thread_time() - started_cpu) * 1000)
         timings.append((time.perf_counter() - started) * 1000)
-        features.cache_clear()  # the decision cached the text's features: time the heads from scratch
-        content_features.cache_clear()
+        clear_caches()  # the decision cached the text's features: time the heads from scratch
         started_cpu = time.thread_time()
         model.score(request.text)
         model.sensitive_score(request.text)

@@ -40,6 +40,28 @@ def test_could_not_tell_goes_to_the_safe_middle(routers):
     assert (decision.task_type, decision.tier) == ("unknown", policy.rules.unknown_task_tier), decision.reasons
 
 
+@pytest.mark.parametrize("text", ["Hello", "hi there", "Thanks!", "ok"])
+def test_could_not_tell_is_said_with_low_confidence(routers, text):
+    """"Could not tell" is no sure placement: its confidence is the likeliest real type's, and hybrid
+    mode counts the learned router as unsure there."""
+    policy, _, learned = routers
+    decision = learned.decide(RouteInput(text=text))
+    scored = learned.score(text)
+    assert (decision.task_type, decision.tier) == ("unknown", policy.rules.unknown_task_tier)
+    assert decision.confidence < 0.2, decision.reasons
+    assert not learned.is_sure(scored)
+    best_real = max(p for name, p in scored.probabilities.items() if name != "unknown")
+    assert decision.confidence == round(best_real, 3)
+
+
+def test_a_placed_type_keeps_its_own_probability_as_confidence(routers):
+    learned = routers[2]
+    text = "Classify this lead as B2B or B2C: Nordwind Logistik GmbH, 40 trucks"
+    decision, scored = learned.decide(RouteInput(text=text)), learned.score(text)
+    assert decision.task_type == scored.task_type == "classification"
+    assert decision.confidence == round(scored.probability, 3) and learned.is_sure(scored)
+
+
 @pytest.mark.parametrize("text, task_type", [
     ("Write a poem for my grandmother's 80th birthday", "writing"),
     ("Give me 10 ideas for a summer promotion in our ice cream shop", "brainstorming"),

@@ -306,7 +306,8 @@ request plus structural markers (code, maths, several questions, steps, constrai
 answer, size), scored in plain Python (`app/routing/learned/model.py`):
 - **task type**: multinomial logistic regression over {len(stats['classes'])} classes
   ({', '.join(stats['classes'])}); {stats['task_features']} features. `unknown` means "could not tell"
-  (a greeting, a fragment) and follows `rules.unknown_task_tier`.
+  (a greeting, a fragment) and follows `rules.unknown_task_tier`; the decision's confidence is then the
+  likeliest real type's probability (low: "Hello" 0.04), so hybrid mode counts the model unsure there.
 - **premium needed**: logistic regression, the probability that the cheaper model's answer is wrong
   (trained on Mixtral-8x7B's mistakes, ranked against GPT-4); {stats['premium_features']} features. The calibration table maps
   `router.premium_share` to a threshold on this probability.

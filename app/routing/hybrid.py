@@ -3,9 +3,9 @@
 Hybrid: the rules first; then the learned router where the rules cannot place the request — no task
 type keyword matched (unknown type), or the signals conflict (two task types matched and the margin
 leaves the detection below ``rules.confidence_threshold``); the LLM router only where the learned
-router is unsure too (its task-type probability below ``router.learned_confidence_threshold``). A
-caller-given task type is always placed by the rules. The answer's ``decided_by`` says which layer
-decided, and the first reason says why.
+router is unsure too (its confidence in a task type, low where it could not tell, below
+``router.learned_confidence_threshold``). A caller-given task type is always placed by the rules.
+The answer's ``decided_by`` says which layer decided, and the first reason says why.
 """
 from __future__ import annotations
 
@@ -61,7 +61,8 @@ def hybrid_decide(rules: RulesRouter, learned: LearnedRouter, llm: LlmRouter, re
     placed = llm.decide(request, spend)
     placed.reasons.insert(0, {"rule": "hybrid", "detail": f"the rules could not place the request ({why}) and the "
                                                           f"learned router is unsure ({scored.task_type} p="
-                                                          f"{scored.probability:.2f} < {learned.confidence_threshold:g}); "
+                                                          f"{scored.probability:.2f}, confidence {scored.confidence:.2f} < "
+                                                          f"{learned.confidence_threshold:g}); "
                                                           "asked the LLM router"})
     return placed
 

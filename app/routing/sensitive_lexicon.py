@@ -10,7 +10,9 @@ is ..." does not. ``tests/data/sensitive_messages.jsonl`` measures recall and fa
 """
 from __future__ import annotations
 
-import re
+import ahocorasick
+
+from app.routing.matching import PatternSet
 
 # Common medicines by international non-proprietary name plus frequent brand names in the EU/US
 # (names are facts; the list was written for Tiergate from public drug-name knowledge).
@@ -125,61 +127,34 @@ PATTERNS: dict[str, list[str]] = {
 MAX_CHARS = 6_000
 
 
-def required_literals(pattern: str) -> frozenset[str] | None:
-    """Strings of which every match of ``pattern`` contains at least one, or None when none are known.
-
-    Fifty regexes scanned one after another cost ~0.3 ms on a page of text; a substring test per pattern
-    (``in``, in C) skips nearly all of them, so the lexicons stay well inside the decision's budget.
-    """
-    try:
-        from re import _parser as parser  # Python 3.11+
-    except ImportError:  # pragma: no cover
-        import sre_parse as parser
-    constants = parser  # opcode names live on the parser module's namespace
-
-    def best(items: list[frozenset[str]]) -> frozenset[str] | None:
-        good = [item for item in items if item and min(map(len, item)) >= 2]
-        return max(good, key=lambda item: (min(map(len, item)), -len(item)), default=None)
-
-    def walk(tree) -> frozenset[str] | None:
-        candidates, run = [], ""
-        for op, arg in tree:
-            if op is constants.LITERAL:
-                run += chr(arg)
-                continue
-            if run:
-                candidates.append(frozenset([run]))
-                run = ""
-            if op is constants.SUBPATTERN:
-                inner = walk(arg[-1])
-                if inner:
-                    candidates.append(inner)
-            elif op is constants.BRANCH:
-                branches = [walk(branch) for branch in arg[1]]
-                if all(branches):
-                    candidates.append(frozenset().union(*branches))
-            elif op in (constants.MAX_REPEAT, constants.MIN_REPEAT) and arg[0] >= 1:
-                inner = walk(arg[2])
-                if inner:
-                    candidates.append(inner)
-        if run:
-            candidates.append(frozenset([run]))
-        return best(candidates)
-
-    return walk(parser.parse(pattern))
-
-
-COMPILED = {category: [(re.compile(pattern), required_literals(pattern)) for pattern in patterns]
-            for category, patterns in PATTERNS.items()}
-_SINGLE_DRUGS = frozenset(name for name in _DRUG_NAMES if " " not in name)
+# One Aho-Corasick pass over the text says which patterns to try where (``matching.PatternSet``).
+LEXICON = PatternSet([(category, pattern) for category, patterns in PATTERNS.items() for pattern in patterns], flags=0)
 _MULTIWORD_DRUGS = [name for name in _DRUG_NAMES if " " in name]
-_WORD = re.compile(r"[a-zäöüß][a-zäöüß']*")
+_LETTERS = frozenset("abcdefghijklmnopqrstuvwxyzäöüß")  # a word: a letter, then letters and apostrophes
+DRUG_INDEX = ahocorasick.Automaton()
+for _name in _DRUG_NAMES:
+    DRUG_INDEX.add_word(_name, _name)
+DRUG_INDEX.make_automaton()
+
+
+def is_word(lowered: str, start: int, end: int) -> bool:
+    """Whether ``lowered[start:end]`` is a whole word: letters (and apostrophes) do not run on at either end."""
+    before = start - 1
+    while before >= 0 and lowered[before] == "'":
+        before -= 1  # a quote before a word does not join it to the text before, a letter before the quote does
+    return ((before < 0 or lowered[before] not in _LETTERS)
+            and (end == len(lowered) or (lowered[end] not in _LETTERS and lowered[end] != "'")))
 
 
 def drug_names(lowered: str) -> list[str]:
-    """Drug names in a lower-cased text: a set look-up per word, not a 200-way regex."""
-    hits = [word for word in dict.fromkeys(_WORD.findall(lowered)) if word in _SINGLE_DRUGS]
-    return hits + [name for name in _MULTIWORD_DRUGS if name in lowered]
+    """Drug names in a lower-cased text (one Aho-Corasick pass): whole words, then the multi-word names."""
+    single, multiword = {}, set()
+    for last, name in DRUG_INDEX.iter(lowered):
+        if " " in name:
+            multiword.add(name)
+        elif is_word(lowered, last + 1 - len(name), last + 1):
+            single.setdefault(name)
+    return list(single) + [name for name in _MULTIWORD_DRUGS if name in multiword]
 
 
 def lexicon_hits(text: str) -> dict[str, list[str]]:
@@ -189,22 +164,9 @@ def lexicon_hits(text: str) -> dict[str, list[str]]:
     drugs = drug_names(lowered)
     if drugs:
         found["medical"] = drugs[:3]
-    for category, patterns in COMPILED.items():
-        hits = found.get(category, [])
-        for pattern, literals in patterns:
-            if len(hits) == 3:
-                break
-            if literals is not None:
-                for literal in literals:
-                    if literal in lowered:
-                        break
-                else:
-                    continue
-            match = pattern.search(lowered)
-            if match:
-                phrase = match.group(0).strip()
-                if phrase and phrase not in hits:
-                    hits.append(phrase)
-        if hits:
-            found[category] = hits
-    return found
+    for category, match in LEXICON.matches(lowered, lowered, first_only=True):
+        hits = found.setdefault(category, [])
+        phrase = match.group(0).strip()
+        if len(hits) < 3 and phrase and phrase not in hits:
+            hits.append(phrase)
+    return {category: hits for category, hits in found.items() if hits}

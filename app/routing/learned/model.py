@@ -37,6 +37,7 @@ class Head(ABC):
 
     def __init__(self, spec: dict):
         self.weights: dict = spec["weights"]
+        self.known = self.weights.keys()  # ``found & self.known``: the set intersection runs in C
         self.bias = spec["bias"]
 
     @abstractmethod
@@ -50,14 +51,8 @@ def sigmoid(z: float) -> float:
 
 class LogisticHead(Head):
     def logit(self, found: set[str]) -> float:
-        weights = self.weights
-        total, count = 0.0, 0
-        for feature in found:
-            weight = weights.get(feature)
-            if weight is not None:
-                total += weight
-                count += 1
-        return self.bias + (total / math.sqrt(count) if count else 0.0)
+        hits = self.known & found
+        return self.bias + (sum(map(self.weights.__getitem__, hits)) / math.sqrt(len(hits)) if hits else 0.0)
 
     def score(self, found: set[str]) -> float:
         return sigmoid(self.logit(found))
@@ -71,8 +66,7 @@ class SoftmaxHead(Head):
             raise ValueError(f"{len(self.bias)} biases for {len(self.classes)} classes")
 
     def score(self, found: set[str]) -> dict[str, float]:
-        weights = self.weights
-        hits = [weights[feature] for feature in found if feature in weights]
+        hits = list(map(self.weights.__getitem__, self.known & found))
         if hits:
             scale = 1.0 / math.sqrt(len(hits))
             # zip(*hits) walks the classes' columns in C: several times faster than a loop per weight.
@@ -132,8 +126,8 @@ class LearnedModel:
         """P(premium needed): the word head's logit blended with the structure head's."""
         z = self.premium.logit(found)
         if self.premium_structure is not None:
-            markers = {feature for feature in found if feature.startswith("#")}
-            z = self.premium_word_share * z + (1 - self.premium_word_share) * self.premium_structure.logit(markers)
+            # The structure head knows only ``#`` features: it reads the markers out of the whole set.
+            z = self.premium_word_share * z + (1 - self.premium_word_share) * self.premium_structure.logit(found)
         return sigmoid(z)
 
     def sensitive_score(self, text: str) -> tuple[str, float]:
@@ -141,7 +135,7 @@ class LearnedModel:
         if self.sensitive is None:
             return "none", 0.0
         found = content_features(text)
-        if sum(feature in self.sensitive.weights for feature in found) < MIN_SENSITIVE_EVIDENCE:
+        if len(self.sensitive.known & found) < MIN_SENSITIVE_EVIDENCE:
             return "none", 0.0  # a greeting or a single word is no evidence either way: the lexicons decide
         probabilities = self.sensitive.score(found)
         category = max((name for name in probabilities if name != "none"), key=probabilities.get)

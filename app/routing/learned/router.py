@@ -51,6 +51,15 @@ class LearnedScore:
     def probability(self) -> float:
         return self.ranked[0][1]
 
+    @property
+    def confidence(self) -> float:
+        """How sure the model is of a task type: the best guess's probability, or, when the best guess
+        is ``unknown`` ("could not tell": "Hello", a fragment), the likeliest real type's, which is low."""
+        best, probability = self.ranked[0]
+        if best != UNKNOWN_TASK_TYPE:
+            return probability
+        return max((p for name, p in self.probabilities.items() if name != UNKNOWN_TASK_TYPE), default=0.0)
+
 
 class LearnedRouter:
     """One instance per policy; ``decide`` is pure and takes a fraction of a millisecond."""
@@ -69,8 +78,8 @@ class LearnedRouter:
         return LearnedScore(probabilities, premium)
 
     def is_sure(self, scored: LearnedScore) -> bool:
-        """Hybrid mode asks the LLM router only where this is false."""
-        return scored.probability >= self.confidence_threshold
+        """Hybrid mode asks the LLM router only where this is false (so also where the model could not tell)."""
+        return scored.confidence >= self.confidence_threshold
 
     def decide(self, request: RouteInput, scored: LearnedScore | None = None) -> RouteDecision:
         if request.task_type:
@@ -97,7 +106,8 @@ class LearnedRouter:
         premium = scored.premium >= self.premium_threshold and policy.next_tier(cheapest) is not None
         task_type, tier, masses = self.place(scored, premium)
         decision, base = self._from_rules(request, task_type)
-        decision.confidence = round(scored.probabilities.get(task_type, p_best), 3)
+        decision.confidence = round(scored.confidence if task_type == UNKNOWN_TASK_TYPE
+                                    else scored.probabilities.get(task_type, p_best), 3)
         decision.add("learned_task_type", f"{guess}: " + (f"{best} -> {policy.task_types[best].tier}" if best in
                                                           policy.task_types else f"could not tell, {policy.rules.unknown_task_tier}"))
         share = (f"premium_share {policy.router.premium_share:g}" if policy.router.premium_threshold is None
