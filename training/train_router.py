@@ -9,9 +9,7 @@ service itself never imports. Deterministic: the same inputs give the same file.
 
 - task-type head: multinomial logistic regression over the default policy's task types plus
   ``unknown`` (general questions and small talk, plus MMLU/GSM8K prompts), on the SME examples of the
-  training templates, the self-instruct seed instructions and Super-NaturalInstructions task
-  definitions by category (``training/niv2_data.py``); whole templates are held out for the reported
-  accuracy, and the seed instructions as a whole source for the held-out-source figure.
+  training templates; whole templates are held out for the reported accuracy.
 - premium head: logistic regression on "the weak model answered wrong" over RouteLLM's MMLU and
   GSM8K pairs (85% train, 15% held out by a hash of the prompt), plus the SME examples of tier1 types
   (fixed-format, checkable work: premium not needed). The weak model's mistakes are the cheaper
@@ -35,7 +33,6 @@ from app.routing.learned.calibration import calibration_table, threshold_for
 from app.routing.learned.features import MAX_CHARS, features
 from app.routing.learned.model import FORMAT, WEIGHTS_FILE, read_weights
 from training import premium_eval, sme_examples
-from training.niv2_data import FLAN_COMMIT, NIV2_FILE, TASKS_PER_TYPE
 from training.train_sensitive import train_sensitive
 from training.routellm_data import PAIRS_FILE, ROUTELLM_COMMIT
 
@@ -123,7 +120,6 @@ def split_data(pairs: list[dict]):
         task_test += [(row["prompt"], task_type)
                       for row in rng.sample(test_rows, PAIRS_PER_GENERAL_TYPE * len(test_rows) // len(train_rows))]
     task_train += [(row["text"], row["task_type"]) for row in load_instructions()]
-    task_train += [(row["text"], row["task_type"]) for row in load_niv2()]
     return pair_train, pair_test, sme_train, sme_test, task_train, task_test
 
 
@@ -131,38 +127,6 @@ def load_instructions() -> list[dict]:
     """Human-written instructions (self-instruct seed tasks, Apache-2.0), labelled onto the policy's types."""
     with gzip.open(INSTRUCTIONS_FILE, "rt", encoding="utf-8") as stream:
         return [json.loads(line) for line in stream]
-
-
-def load_niv2() -> list[dict]:
-    """Super-NaturalInstructions task definitions and examples (Apache-2.0), by category onto the policy's types."""
-    with gzip.open(NIV2_FILE, "rt", encoding="utf-8") as stream:
-        return [json.loads(line) for line in stream]
-
-
-def fit_task_head(rows: list[tuple[str, str]]):
-    """The task-type head and its vocabulary, fitted on ``(text, task type)`` rows."""
-    from sklearn.linear_model import LogisticRegression
-
-    vocab = vocabulary([text for text, _ in rows], TASK_MIN_DF)
-    model = LogisticRegression(C=TASK_C, max_iter=3000)
-    model.fit(matrix([text for text, _ in rows], vocab), [label for _, label in rows])
-    return model, vocab
-
-
-def seed_source_held_out(task_train: list[tuple[str, str]]) -> dict[str, float]:
-    """Task type on a whole source held out: fitted without the self-instruct seed instructions, scored on them.
-
-    A random split would share phrasing between train and test; a source held out says how the head
-    does on text written elsewhere (the seeds are human-written everyday instructions, like users send).
-    """
-    seeds = [(row["text"], row["task_type"]) for row in load_instructions()]
-    held = set(seeds)
-    model, vocab = fit_task_head([row for row in task_train if row not in held])
-    predicted = model.predict(matrix([text for text, _ in seeds], vocab))
-    return {"n": len(seeds),
-            "task_accuracy": round(sum(p == label for p, (_, label) in zip(predicted, seeds)) / len(seeds), 4),
-            "tier_accuracy": round(sum(DEFAULT_TIERS.get(p, "tier2") == DEFAULT_TIERS[label]
-                                       for p, (_, label) in zip(predicted, seeds)) / len(seeds), 4)}
 
 
 def premium_rows(pairs: list[dict], sme: list[dict]) -> tuple[list[str], list[int], list[float]]:
@@ -204,7 +168,9 @@ def train(output: Path = WEIGHTS_FILE) -> dict:
     pairs = load_pairs()
     pair_train, pair_test, sme_train, sme_test, task_train, task_test = split_data(pairs)
 
-    task_model, task_vocab = fit_task_head(task_train)
+    task_vocab = vocabulary([text for text, _ in task_train], TASK_MIN_DF)
+    task_model = LogisticRegression(C=TASK_C, max_iter=3000)
+    task_model.fit(matrix([text for text, _ in task_train], task_vocab), [label for _, label in task_train])
     classes = [str(name) for name in task_model.classes_]
 
     premium_texts, premium_labels, premium_weights = premium_rows(pair_train, sme_train)
@@ -297,9 +263,7 @@ def train(output: Path = WEIGHTS_FILE) -> dict:
             "task_examples": len(task_train), "task_held_out": len(task_test),
             "premium_examples": len(premium_texts), "premium_held_out": len(pair_test),
             "task_features": len(task_vocab), "premium_features": len(premium_vocab),
-            "task_accuracy_held_out": round(task_accuracy, 4),
-            "task_held_out_source": seed_source_held_out(task_train), "niv2_rows": len(load_niv2()),
-            "flan_commit": FLAN_COMMIT, "tier_accuracy_held_out_sme": round(sme_tier_accuracy, 4),
+            "task_accuracy_held_out": round(task_accuracy, 4), "tier_accuracy_held_out_sme": round(sme_tier_accuracy, 4),
             "premium_auc_held_out": round(premium_auc, 4), "weak_wrong_auc_held_out": round(weak_wrong_auc, 4),
             "premium_positive_rate_train": round(sum(premium_labels) / len(premium_labels), 4),
             "classes": classes,
@@ -359,7 +323,6 @@ answer, size), scored in plain Python (`app/routing/learned/model.py`):
 | Underlying MMLU questions (Hendrycks et al.) | MIT | (inside the RouteLLM files) | | |
 | Underlying GSM8K problems (OpenAI) | MIT | (inside the RouteLLM files) | | |
 | Self-Instruct seed tasks (`data/seed_tasks.jsonl`), yizhongw/self-instruct at `0b26ccaa415992100fa32df62d41b994cf928e23` | Apache-2.0 | task-type head: 171 human-written instructions, labelled by hand onto the policy's task types | 171 | `python -m training.instruction_data --git-dir ...` writes `training/data/instructions.jsonl.gz` (committed; labels in the script) |
-| Super-NaturalInstructions (Wang et al. 2022, allenai/natural-instructions): each English task's human-written definition and first positive example input, and its category, as kept in google-research/FLAN at `{stats['flan_commit']}` (`flan/v2/constants_niv2.py`, `flan/v2/flan_collection_info.csv`) | Apache-2.0 (both repositories) | task-type head: categories mapped onto the policy's task types (`training/niv2_data.py`: classification, extraction, summary, format_rewrite, writing, code, maths, translation, open_question); at most {TASKS_PER_TYPE} tasks per type; the definition alone and the definition with its example | {stats['niv2_rows']} rows | `python -m training.niv2_data --git-dir ...` writes `training/data/niv2_instructions.jsonl.gz` (committed) |
 | Self-Instruct user-oriented instructions (`human_eval/user_oriented_instructions.jsonl`), same commit | Apache-2.0 | **outside evaluation only** (never trained on): `bench/data/user_oriented_labelled.jsonl` | 249 | same script |
 | Tiergate SME request templates, `training/sme_examples.py` | this repository's licence (written for Tiergate) | task-type head; tier1 rows also train the premium head (premium not needed); harmless text for the sensitive head | {stats['task_examples'] + stats['task_held_out']} task-type rows in all | generated deterministically |
 | Tiergate sensitive-content templates, `training/sensitive_examples.py` (English and German) | this repository's licence | sensitive head | {stats['sensitive_examples']} rows incl. harmless text | generated deterministically |
@@ -371,10 +334,6 @@ sensitive-content test file `tests/data/sensitive_messages.jsonl`. No share-alik
 ## Metrics on held-out data
 - Task type, held-out templates plus held-out MMLU/GSM8K prompts: accuracy {stats['task_accuracy_held_out']:.3f} on
   {stats['task_held_out']} requests; tier accuracy on the SME rows {stats['tier_accuracy_held_out_sme']:.3f}. Outside sets: `python bench/route_quality.py`.
-- Task type on a **whole source held out** (fitted on everything but the {stats['task_held_out_source']['n']} self-instruct seed
-  instructions, scored on them): accuracy {stats['task_held_out_source']['task_accuracy']:.3f}, tier accuracy
-  {stats['task_held_out_source']['tier_accuracy']:.3f} (without the NIv2 rows: 0.199 / 0.567). The seeds lean to
-  brainstorming, writing and open questions, which no NIv2 category covers.
 - Premium head, held-out 15% of the MMLU/GSM8K pairs ({stats['premium_held_out']} prompts): ROC AUC
   {stats['premium_auc_held_out']:.3f} for "GPT-4 right, Mixtral wrong", {stats['weak_wrong_auc_held_out']:.3f} for "Mixtral wrong".
 - **Premium head on whole sources held out** (fitted on one source only, ROC AUC for "Mixtral wrong" with
