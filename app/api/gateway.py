@@ -107,7 +107,7 @@ def _start(chat: ChatRequest) -> tuple[StoredCall, LiveStream | None]:
     rt = runtime()
     call = store_call(rt, db(), current_policy(), chat, g.api_key.id, _hints(),
                       request.headers.get(idempotency.HEADER))
-    live = start_live(rt, call) if call.replay_of is None and wants_live(call) else None
+    live = start_live(rt, call, arrival()) if call.replay_of is None and wants_live(call) else None
     return call, live
 
 
