@@ -113,3 +113,31 @@ def test_a_hanging_provider_holds_a_gateway_caller_no_longer_than_the_sync_bound
     assert row.status == "failed" and len(attempts) == 1
     assert attempts[0].cost_usd > 0 and row.cost_usd == attempts[0].cost_usd  # booked at its estimate, not $0
     assert "outcome unknown" in attempts[0].reason
+
+
+@pytest.mark.parametrize("gateway_policy", ["live"], indirect=True)
+@pytest.mark.parametrize("app", [HANGING], indirect=True)
+def test_a_live_streams_first_token_is_awaited_no_longer_than_the_sync_bound_and_the_cut_call_booked(
+        app, server, gateway_key, fake_anthropic):
+    import time
+
+    from openai import APIStatusError, OpenAI
+
+    for model in ("claude-haiku-4-5", "claude-sonnet-4-6", "claude-opus-4-7"):
+        fake_anthropic.script(model, *[Reply.hang(30, "too late")] * 3)
+    client = OpenAI(base_url=server + "/v1", api_key=gateway_key, max_retries=0, timeout=60)
+    started = time.monotonic()
+    with pytest.raises(APIStatusError) as caught:
+        with client.chat.completions.create(model="tiergate/tier2", messages=USER, stream=True) as stream:
+            list(stream)
+    waited = time.monotonic() - started
+
+    assert waited < SYNC_BOUND_SECONDS + 2, f"held the caller {waited:.1f} s"
+    assert caught.value.status_code == 502 and "no answer within" in caught.value.message
+    assert len(fake_anthropic.requests) == 1  # one try, cut at the bound; no gated run after it
+    with app.extensions["store"].session() as session:
+        row = session.scalar(select(Request))
+        attempts = list(row.attempts)
+    assert row.status == "failed" and len(attempts) == 1
+    assert attempts[0].cost_usd > 0 and row.cost_usd == attempts[0].cost_usd  # booked at its upper bound
+    assert "outcome unknown" in attempts[0].reason

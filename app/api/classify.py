@@ -44,8 +44,9 @@ def classify():
     background = body.exec == "async" or body.batch or len(body.items) > settings.classify_sync_max_items
 
     accepted = intake.accept(rt, db(), _ticket(rt, body, policy, settings.classify_chunk_size, background))
-    if accepted.replay_of is not None:
-        return replayed_response(accepted.replay_of)
+    deadline = arrival() + settings.sync_wait_seconds
+    if accepted.replay_of is not None:  # a sync repeat waits for the first copy's answer, up to the bound
+        return replayed_response(accepted.replay_of, until=0.0 if background else deadline)
     request_id = accepted.request_id
 
     if background:
@@ -54,7 +55,6 @@ def classify():
         else:
             intake.enqueue(rt, KIND, request_id)
         return queued_response(request_id)
-    deadline = arrival() + settings.sync_wait_seconds
     try:
         with rt.leases.hold(request_id):
             finished = service.run(rt, request_id, deadline=deadline, notify=False)

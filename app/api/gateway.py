@@ -107,7 +107,7 @@ def _start(chat: ChatRequest) -> tuple[StoredCall, LiveStream | None]:
     rt = runtime()
     call = store_call(rt, db(), current_policy(), chat, g.api_key.id, _hints(),
                       request.headers.get(idempotency.HEADER))
-    live = start_live(rt, call) if call.replay_of is None and wants_live(call) else None
+    live = start_live(rt, call, arrival()) if call.replay_of is None and wants_live(call) else None
     return call, live
 
 
@@ -200,24 +200,31 @@ def _unexpected(exc: Exception):
     return _error(ApiError("internal error; the call was not completed", None, code="internal", status=500))
 
 
+# Errors every call may meet besides its own: a spent refuse budget, the store or Redis away, a full disk.
+UNAVAILABLE = {"402": "a refuse budget is spent", "503": "the database or Redis is unreachable (Retry-After: 5)",
+               "507": "the disk holding the data directory is full (Retry-After: 5)"}
+OPENAI, ANTHROPIC = "OpenAIError", "AnthropicError"
 document("/v1/chat/completions", "post", "OpenAI-compatible chat completions through routing and the cascade "
-         "(tools, streaming, JSON output)", scope=SCOPE,
+         "(tools, streaming, JSON output)", scope=SCOPE, error_schema=OPENAI,
+         request_schema=("ChatCompletionsRequest", openai_format.REQUEST_SCHEMA),
          responses={"200": "a chat.completion, or a text/event-stream of chat.completion.chunk",
                     "400": "invalid request (OpenAI error format)", "404": "unknown model",
-                    "402": "a refuse budget is spent (OpenAI error format)", "409": "Idempotency-Key reused",
-                    "502": "no tier could answer"})
+                    "409": "Idempotency-Key reused", "502": "no tier could answer", **UNAVAILABLE})
 document("/v1/messages", "post", "Anthropic-compatible Messages API through routing and the cascade", scope=SCOPE,
+         error_schema=ANTHROPIC, request_schema=("MessagesRequest", anthropic_format.REQUEST_SCHEMA),
          responses={"200": "a message, or a text/event-stream of Messages API events",
                     "400": "invalid request (Anthropic error format)", "404": "unknown model",
-                    "402": "a refuse budget is spent (Anthropic error format)", "409": "Idempotency-Key reused",
-                    "502": "no tier could answer"})
+                    "409": "Idempotency-Key reused", "502": "no tier could answer", **UNAVAILABLE})
 document("/v1/responses", "post", "OpenAI Responses API through routing and the cascade (input items, function "
          "tools, previous_response_id from the ledger, streaming events, text.format json_schema)", scope=SCOPE,
+         error_schema=OPENAI, request_schema=("ResponsesRequest", responses_format.REQUEST_SCHEMA),
          responses={"200": "a response, or a text/event-stream of Responses API events",
                     "400": "invalid request (OpenAI error format)", "404": "unknown model or previous response",
-                    "502": "no tier could answer"})
+                    "409": "Idempotency-Key reused", "502": "no tier could answer", **UNAVAILABLE})
 document("/v1/messages/count_tokens", "post", "Anthropic-compatible token count of a Messages API body (estimated, "
-         "no model call)", scope=SCOPE,
+         "no model call)", scope=SCOPE, error_schema=ANTHROPIC,
+         request_schema=("CountTokensRequest", anthropic_format.COUNT_TOKENS_SCHEMA),
          responses={"200": "{\"input_tokens\": N}", "400": "invalid request (Anthropic error format)",
-                    "404": "unknown model"})
-document("/v1/models", "get", "The model names a drop-in client may use", scope=SCOPE)
+                    "404": "unknown model", "503": UNAVAILABLE["503"], "507": UNAVAILABLE["507"]})
+document("/v1/models", "get", "The model names a drop-in client may use", scope=SCOPE,
+         error_schema=(OPENAI, ANTHROPIC))  # in the format of the client (an anthropic-version header)

@@ -4,10 +4,13 @@
 
 Adding a gate is one small ``Gate`` subclass and one registry line. A task type names its gates in the
 policy (``gates: [{name: json}, {name: length, max_chars: 2000}]``); they run cheapest first and stop
-at the first failure, so a free check saves the paid self-check.
+at the first failure, so a free check saves the paid self-check. A gate that raises (a schema whose
+sub-schema names its own ``$id`` and points nowhere, an answer nested past the recursion limit) fails
+its check: the answer is paid for, so the run goes on with the ledger intact instead of crashing.
 """
 from __future__ import annotations
 
+import logging
 from typing import Any, Iterable
 
 from app.errors import PolicyError
@@ -25,6 +28,8 @@ GATES: dict[str, type[Gate]] = {
     "confidence": Confidence,
     "self_check": SelfCheck,
 }
+
+log = logging.getLogger(__name__)
 
 
 def known_gates() -> list[str]:
@@ -49,7 +54,12 @@ def run_gates(gates: list[Gate], output_text: str, context: GateContext) -> list
     context.parsed = None
     results = []
     for gate in gates:
-        result = gate.check(output_text, context)
+        try:
+            result = gate.check(output_text, context)
+        except Exception as exc:  # noqa: BLE001 - any fault in a check is that check failing
+            log.warning("gate %s raised on an answer; counted as a failed check", gate.name, exc_info=True)
+            result = GateResult(False, gate.name, f"the {gate.name} gate could not check the answer: "
+                                                  f"{type(exc).__name__}: {str(exc)[:300]}")
         results.append(result)
         if not result.ok:
             break

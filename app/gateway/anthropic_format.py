@@ -147,3 +147,21 @@ def error_body(error: ApiError) -> tuple[int, dict[str, Any]]:
     """Anthropic's error shape; a 422 becomes 400, as the Messages API answers every invalid request."""
     status = 400 if error.status == 422 else error.status
     return status, {"type": "error", "error": {"type": ERROR_TYPES.get(status, "api_error"), "message": error.message}}
+
+
+# The body ``parse_request`` reads, for /openapi.json.
+REQUEST_SCHEMA = {
+    "type": "object", "required": ["model", "messages", "max_tokens"],
+    "properties": {
+        "model": {"type": "string", "description": "tiergate/auto, tiergate/tier1..3 or a model of the policy"},
+        "messages": {"type": "array", "minItems": 1, "items": {"type": "object", "required": ["role", "content"],
+                                                               "properties": {"role": {"enum": ["user", "assistant"]},
+                                                                              "content": {"type": ["string", "array"]}}}},
+        "max_tokens": {"type": "integer", "minimum": 1}, "system": {"type": ["string", "array"]},
+        "temperature": {"type": "number"}, "top_p": {"type": "number"}, "stop_sequences": {"type": "array"},
+        "stream": {"type": "boolean"}, "tools": {"type": "array"}, "tool_choice": {"type": "object"},
+        "output_config": {"type": "object"}, "metadata": {"type": "object"},
+    },
+}
+# count_tokens: the same body without max_tokens.
+COUNT_TOKENS_SCHEMA = {**REQUEST_SCHEMA, "required": ["model", "messages"]}

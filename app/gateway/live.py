@@ -8,7 +8,10 @@ the ledger records it as an answer whose gates were not applied. A stream the cl
 before its first event was read) is booked on the budgets and in the ledger at the call's upper bound:
 the provider billed what it wrote, which nobody here saw. A provider that fails before its first token
 (overloaded, down, or unable to stream) sends the call down the gated path instead, where the cascade
-escalates as usual; a failure after the first token ends the stream with an error event.
+escalates as usual; a failure after the first token ends the stream with an error event. The wait for
+the first token ends at the request's sync bound (the call's ``deadline``, as on the gated path): a
+stream cut there, or cut after it went out, may have been billed, so it is booked at its upper bound
+and answered 502 (the bound leaves no time for the gated path).
 """
 from __future__ import annotations
 
@@ -22,7 +25,7 @@ from app.errors import ProviderError
 from app.execution.inflight import InFlightCalls
 from app.money.budgets import BudgetExhausted, RequestSpend, request_spend
 from app.tasks import runner as service
-from app.gateway.calls import StoredCall
+from app.gateway.calls import StoredCall, UpstreamFailed
 from app.gateway.chat import END_TURN, TOOL_USE
 from app.gateway.streaming import StreamFailed
 from app.providers.base import ModelCall, ModelReply, tool_uses
@@ -101,18 +104,21 @@ class LiveStream:
             self.in_flight.clear()  # the call is in the ledger now
 
 
-def start_live(rt: Runtime, call: StoredCall) -> LiveStream | None:
-    """Open the routed tier's stream through the guards and wait for its first event; None when the
-    gated path must answer (the circuit is open, or the provider failed before its first token).
+def start_live(rt: Runtime, call: StoredCall, arrived: float) -> LiveStream | None:
+    """Open the routed tier's stream through the guards and wait for its first event, up to the sync
+    bound counted from ``arrived`` (``time.monotonic()``); None when the gated path must answer (the
+    circuit is open, or the provider failed before its first token without billing anything).
 
-    A budget with no room for the call raises ``BudgetExhausted`` here, before the stream starts."""
+    A budget with no room for the call raises ``BudgetExhausted`` here, before the stream starts; a
+    first token not in by the bound (or a stream cut after it went out) raises ``UpstreamFailed``."""
     policy, chat, tier = call.policy, call.chat, call.decision.tier
     provider = rt.providers(policy)[tier]
     model_call = ModelCall(model=policy.model_for(tier), messages=chat.messages, cached_system=chat.system,
                            system_blocks=chat.system_blocks,
                            max_tokens=chat.max_tokens or policy.tiers[tier].max_output_tokens, tier=tier,
                            tools=chat.tools, tool_choice=chat.tool_choice, temperature=chat.temperature,
-                           top_p=chat.top_p, stop=chat.stop)
+                           top_p=chat.top_p, stop=chat.stop,
+                           deadline=arrived + rt.settings.sync_wait_seconds - service.SYNC_WAIT_MARGIN_SECONDS)
     spend = request_spend(rt.store, call.request_id, rt.settings)
     in_flight = InFlightCalls(rt.redis, call.request_id, policy.prices)
     guards = Guards(policy.prices, breaker=rt.breaker, spend=spend, observers=[in_flight])
@@ -125,7 +131,14 @@ def start_live(rt: Runtime, call: StoredCall) -> LiveStream | None:
             spend.release()
             raise BudgetExhausted(refused.reason, "budget") from None
         return None  # the circuit is open: the gated path waits or escalates as the tier says
-    except (ProviderError, StopIteration):
+    except ProviderError as exc:
+        if not exc.outcome_unknown:
+            spend.release()
+            return None
+        # Timed out at the bound or cut after it went out: the guards booked it at its upper bound.
+        LiveStream(rt, call, model_call, record, {}, iter(()), spend, in_flight)._record(None)
+        raise UpstreamFailed(f"no model could answer: {exc} (request {call.request_id})") from None
+    except StopIteration:
         spend.release()
         return None
     headers = {"x-tiergate-request-id": call.request_id, "x-tiergate-decision-id": call.payload["decision"]["id"],

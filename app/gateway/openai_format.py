@@ -257,3 +257,21 @@ def error_body(error: ApiError) -> tuple[int, dict[str, Any]]:
     kind = ERROR_TYPES.get(status, "server_error")
     code = "invalid_api_key" if status == 401 else ("model_not_found" if error.code == "model_not_found" else error.code)
     return status, {"error": {"message": error.message, "type": kind, "param": error.field, "code": code}}
+
+
+# The body ``parse_request`` reads, for /openapi.json (fields not listed pass through or are refused there).
+REQUEST_SCHEMA = {
+    "type": "object", "required": ["model", "messages"],
+    "properties": {
+        "model": {"type": "string", "description": "tiergate/auto, tiergate/tier1..3 or a model of the policy"},
+        "messages": {"type": "array", "minItems": 1, "items": {"type": "object", "required": ["role"], "properties": {
+            "role": {"enum": ["system", "developer", "user", "assistant", "tool"]},
+            "content": {"type": ["string", "array", "null"]}, "tool_call_id": {"type": "string"}}}},
+        "max_tokens": {"type": "integer", "minimum": 1}, "max_completion_tokens": {"type": "integer", "minimum": 1},
+        "temperature": {"type": "number"}, "top_p": {"type": "number"},
+        "stop": {"type": ["string", "array", "null"]}, "stream": {"type": "boolean"},
+        "stream_options": {"type": "object"}, "tools": {"type": "array"},
+        "tool_choice": {"type": ["string", "object"]}, "parallel_tool_calls": {"type": "boolean"},
+        "response_format": {"type": "object"}, "metadata": {"type": "object"}, "user": {"type": "string"},
+    },
+}

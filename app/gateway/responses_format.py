@@ -394,3 +394,17 @@ def _arguments(text: str) -> Any:
 
 def _pieces(text: str) -> list[str]:
     return [text[i:i + TEXT_DELTA_CHARS] for i in range(0, len(text), TEXT_DELTA_CHARS)] or [text]
+
+
+# The body ``parse_request`` reads, for /openapi.json.
+REQUEST_SCHEMA = {
+    "type": "object", "required": ["model", "input"],
+    "properties": {
+        "model": {"type": "string", "description": "tiergate/auto, tiergate/tier1..3 or a model of the policy"},
+        "input": {"type": ["string", "array"]}, "instructions": {"type": ["string", "null"]},
+        "previous_response_id": {"type": ["string", "null"]}, "max_output_tokens": {"type": "integer", "minimum": 1},
+        "temperature": {"type": "number"}, "top_p": {"type": "number"}, "stream": {"type": "boolean"},
+        "tools": {"type": "array"}, "tool_choice": {"type": ["string", "object"]},
+        "parallel_tool_calls": {"type": "boolean"}, "text": {"type": "object"}, "metadata": {"type": "object"},
+    },
+}

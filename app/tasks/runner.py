@@ -98,12 +98,9 @@ def run_claimed(rt: Runtime, claimed: lifecycle.Claimed, *, task: SyncTask | Non
                 wait_until: float | None = None) -> dict[str, Any] | None:
     """Run the cascade for a request this process owns and store the outcome; returns the answer."""
     payload = claimed.payload
-    # Calls an earlier run paid for but never stored (its process died, or it crashed before storing).
-    lost = lost_calls(rt.redis, claimed.request_id) if task is None else []
     spend = request_spend(rt.store, claimed.request_id, rt.settings)
-    if lost:  # booked at their upper bounds, drawn from the holds the dead process took for them
-        paid = sum((call.cost_usd for call in lost), Decimal(0))
-        spend.settle(paid, paid)
+    # Calls an earlier run paid for but never stored (its process died, or it crashed before storing).
+    lost = book_lost_calls(rt, claimed.request_id, spend) if task is None else []
     in_flight = InFlightCalls(rt.redis, claimed.request_id, rt.policy().prices)
     rerun = bool(payload.get(RERUN_OF))
     with rt.leases.hold(claimed.request_id):
@@ -123,6 +120,16 @@ def run_claimed(rt: Runtime, claimed: lifecycle.Claimed, *, task: SyncTask | Non
     if answer is not None and not rerun:
         delivered(rt, claimed.request_id, result.task_type)  # e.g. the shadow sampler, later, in the background
     return answer
+
+
+def book_lost_calls(rt: Runtime, request_id: str, spend) -> list[AttemptRecord]:
+    """The calls a stopped or crashed run had in flight, as attempts booked at their upper bounds (drawn
+    from the holds that run took for them); the caller stores them with the request's outcome."""
+    lost = lost_calls(rt.redis, request_id)
+    if lost:
+        paid = sum((call.cost_usd for call in lost), Decimal(0))
+        spend.settle(paid, paid)
+    return lost
 
 
 def execute(rt: Runtime, payload: dict[str, Any], tier: str | None = None, *, wait_until: float | None = None,
@@ -254,11 +261,13 @@ def mark_failed(rt: Runtime, request_id: str, exc: BaseException, *, final: bool
         with rt.store.session() as session:
             lifecycle.requeue(session, request_id, None, error=error)
         return
-    request_spend(rt.store, request_id, rt.settings).release()
+    spend = request_spend(rt.store, request_id, rt.settings)
+    lost = book_lost_calls(rt, request_id, spend)  # the crashed run's paid calls, in the ledger with the failure
+    spend.release()
     decision = row.payload.get("decision") or {}
     failed = CascadeResult(task_type=decision.get("task_type", "unknown"), status="failed", output=None, tier=None,
                            model=None, start_tier=decision.get("tier", ""), escalated=False, needs_review=False,
-                           review_reasons=[], attempts=[], error=f"the job failed after its retries: {error}")
+                           review_reasons=[], attempts=lost, error=f"the job failed after its retries: {error}")
     with rt.store.session() as session:  # take it over whoever held it: it is over
         session.execute(update(Request).where(Request.id == request_id)
                         .values(status=lifecycle.RUNNING, owner=rt.leases.owner)
