@@ -6,10 +6,12 @@
    for training or thresholds): APGR, CPT(50%), CPT(80%) of the premium head, computed the way
    RouteLLM's ``evals/evaluate.py`` does (10 quantile thresholds, trapezoid area), with a bootstrap
    interval over questions, beside RouteLLM mf's published 0.802 / 13.4% / 31.3%.
-2. Task type and tier accuracy: the held-out templates of the training split and two outside sets
+2. Task type and tier accuracy: the held-out templates of the training split and three outside sets
    never trained on: bench/data/user_oriented_labelled.jsonl (249 human-written everyday
-   instructions, self-instruct, Apache-2.0) and tests/data/task_types_labelled.jsonl (SME requests
-   written for the rules); rules mode beside, and how often the answer is "unknown".
+   instructions, self-instruct, Apache-2.0), tests/data/task_types_labelled.jsonl (SME requests
+   written for the rules) and TruthfulQA's 817 questions (open questions, Apache-2.0); MBPP's
+   evaluation tasks (code; other MBPP tasks are trained on); rules mode beside, and how often the
+   answer is "unknown".
 3. The premium head on sources it was not fitted to (AUC with 95% bootstrap intervals, from training),
    and the premium_share knob: realised vs set share at 0.1/0.2/0.3/0.5 on mixed traffic the table was
    not fitted on, and on an outside mix (MT-Bench, everyday instructions, GSM8K, SME requests).
@@ -125,7 +127,7 @@ def accuracy() -> None:
     from app.policy import load_policy
     from app.routing import RouteInput, RulesRouter
     from app.routing.learned import LearnedRouter
-    from training.train_router import load_pairs, split_data
+    from training.train_router import general_requests, load_pairs, split_data
 
     policy = load_policy()
     rules = RulesRouter(policy)
@@ -137,7 +139,9 @@ def accuracy() -> None:
     print("\nTask type and tier (tier: the decision vs the tier the table and safety rules give the true type)")
     for name, rows in (("held-out templates", held_out),
                        ("outside: everyday instructions (self-instruct user-oriented)", everyday),
-                       ("outside: SME set tests/data/task_types_labelled.jsonl", outside)):
+                       ("outside: SME set tests/data/task_types_labelled.jsonl", outside),
+                       ("outside: open questions (TruthfulQA, never trained on)", general_requests("outside")),
+                       ("held-out: MBPP evaluation tasks (code; MBPP trained on)", general_requests("held_out"))):
         for mode, router in (("learned", learned), ("rules", rules)):
             right_type = right_tier = unknown = 0
             for row in rows:

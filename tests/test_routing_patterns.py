@@ -8,6 +8,7 @@ import re
 import pytest
 
 from app.policy import load_policy
+from app.routing.learned import features
 from app.routing.matching import PatternSet
 from app.routing.sensitive_lexicon import _DRUG_NAMES, LEXICON, PATTERNS, drug_names
 
@@ -15,7 +16,9 @@ FRAGMENTS = ["refund", "I was charged twice", "over", "however", "owe us", "log 
              "200 mg", "5mg", "µg", "verstoßen", "my password is hunter2", "with pw abc", "DE44 5001 0517 5407 3249 31",
              "AKIAABCDEFGHIJKLMNOP", "sk_live_abcdefgh123", "Extract the date", "format these", "def f(x):", "```",
              "3x + 4 = 10", "no-show fee", "files.locked", "see you in court", "Über", "İstanbul", "'", "-", "\n", ".",
-             "  ", "x", "Translate this", "at least", "must", "in 50 words"]
+             "  ", "x", "Translate this", "at least", "must", "in 50 words", "we will sue", "they are going to suing",
+             "such", "issue", "Step", "steps", "step-by-step", "\n1. ", "\n - ", "essay", "in-depth", "500 words",
+             "Analyse", "explain why", "comprehensive", "ſ", "ı"]
 
 
 def texts(seed: int, count: int = 400) -> list[str]:
@@ -86,3 +89,30 @@ def test_a_tie_between_task_types_goes_the_same_way_in_every_process():
     answers = {subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, check=True,
                               env={"PYTHONHASHSEED": str(seed), "PATH": ""}).stdout.strip() for seed in range(6)}
     assert len(answers) == 1, answers
+
+
+# The learned features' markers and tokens as plain scans find them (the definitions before the index).
+PLAIN_WORD = re.compile(r"[a-z0-9]+|[^\sa-z0-9]", re.IGNORECASE)
+PLAIN_STEP = re.compile(r"\bstep[- ]by[- ]step\b|\bsteps?\b|^\s*(?:\d+[.)]|[-*•])\s", re.MULTILINE)
+PLAIN_LONG_ANSWER = re.compile("|".join(features.LONG_ANSWER))
+PLAIN_CONSTRAINT = re.compile(features.CONSTRAINT)
+
+
+def test_the_learned_markers_and_tokens_are_those_of_the_plain_scans():
+    for text in texts(3):
+        lowered = text[:features.MAX_CHARS].lower()
+        found = features.markers(text)
+        assert ("#steps" in found) == bool(PLAIN_STEP.search(lowered)), text
+        assert ("#long_answer" in found) == bool(PLAIN_LONG_ANSWER.search(lowered)), text
+        constraints = len(PLAIN_CONSTRAINT.findall(lowered))
+        assert ("#constraints>=2" in found, "#constraints>=4" in found) == (constraints >= 2, constraints >= 4), text
+        assert features.words(text) == tuple(PLAIN_WORD.findall(lowered)), text
+
+
+def test_a_literal_run_before_alternatives_is_looked_up_with_each_alternative():
+    # " su(?:e|ing)" (the parser's form of " sue| suing") is scanned where " sue" or " suing" occurs, not at every " su".
+    patterns = PatternSet([("legal", r"\b(?:i|we)(?: will)? su(?:e|ing)\b")], flags=0)
+    assert patterns._automaton.exists(" sue") and patterns._automaton.exists(" suing")
+    assert not patterns._automaton.exists(" su")
+    assert [match.group() for _, match in patterns.matches("we will sue", "we will sue")] == ["we will sue"]
+    assert patterns.matches("we will succeed", "we will succeed") == []

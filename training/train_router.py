@@ -35,6 +35,7 @@ from app.routing.learned.features import MAX_CHARS, features
 from app.routing.learned.model import FORMAT, WEIGHTS_FILE, read_weights
 from training import premium_eval, sme_examples
 from training.train_sensitive import train_sensitive
+from training.general_data import GENERAL_FILE
 from training.routellm_data import PAIRS_FILE, ROUTELLM_COMMIT
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -44,6 +45,9 @@ HELD_OUT_PAIR_SHARE = 0.15
 HELD_OUT_TEMPLATES = (10, 11)  # template indexes kept out of training for every task type
 PAIRS_PER_GENERAL_TYPE = 300  # MMLU prompts as open_question, GSM8K prompts as maths
 INSTRUCTIONS_FILE = ROOT / "training" / "data" / "instructions.jsonl.gz"
+# Code tasks (MBPP), training split, at most this many per task type: as many as the exam questions,
+# so they do not outweigh the SME templates (training/general_data.py).
+GENERAL_PER_TYPE = 300
 TASK_MIN_DF, PREMIUM_MIN_DF = 2, 3
 PREMIUM_MAX_FEATURES = 40_000
 # PREMIUM_C and the label were chosen on MMLU subjects held out as a group (AUC for "strong right,
@@ -121,7 +125,35 @@ def split_data(pairs: list[dict]):
         task_test += [(row["prompt"], task_type)
                       for row in rng.sample(test_rows, PAIRS_PER_GENERAL_TYPE * len(test_rows) // len(train_rows))]
     task_train += [(row["text"], row["task_type"]) for row in load_instructions()]
+    task_train += [(row["text"], row["task_type"]) for row in general_requests("train")]
     return pair_train, pair_test, sme_train, sme_test, task_train, task_test
+
+
+def general_requests(split: str) -> list[dict]:
+    """General requests of one split (train, held_out, outside); the training split capped per task type."""
+    with gzip.open(GENERAL_FILE, "rt", encoding="utf-8") as stream:
+        rows = [row for row in map(json.loads, stream) if row["split"] == split]
+    if split != "train":
+        return rows
+    kept = []
+    for task_type in sorted({row["task_type"] for row in rows}):
+        of_type = sorted((row for row in rows if row["task_type"] == task_type), key=lambda row: stable_share(row["text"]))
+        kept += of_type[:GENERAL_PER_TYPE]
+    return kept
+
+
+def general_held_out(task_proba) -> dict[str, dict]:
+    """Task type and tier on general requests never trained on: MBPP's evaluation tasks (held-out
+    prompts of a source trained on) and TruthfulQA (a source not trained on)."""
+    figures = {}
+    for name, rows in (("mbpp held-out tasks", general_requests("held_out")),
+                       ("truthfulqa (outside)", general_requests("outside"))):
+        predicted = [max(probs, key=probs.get) for probs in task_proba([row["text"] for row in rows])]
+        figures[name] = {"n": len(rows),
+                         "task_accuracy": round(sum(p == row["task_type"] for p, row in zip(predicted, rows)) / len(rows), 4),
+                         "tier_accuracy": round(sum(DEFAULT_TIERS.get(p, "tier2") == DEFAULT_TIERS[row["task_type"]]
+                                                    for p, row in zip(predicted, rows)) / len(rows), 4)}
+    return figures
 
 
 def load_instructions() -> list[dict]:
@@ -290,6 +322,7 @@ def train(output: Path = WEIGHTS_FILE) -> dict:
             "task_features": len(task_vocab), "premium_features": len(premium_vocab),
             "task_accuracy_held_out": round(task_accuracy, 4),
             "task_held_out_source": seed_source_held_out(task_train), "tier_accuracy_held_out_sme": round(sme_tier_accuracy, 4),
+            "task_held_out_general": general_held_out(task_proba), "general_trained": len(general_requests("train")),
             "premium_auc_held_out": round(premium_auc, 4), "weak_wrong_auc_held_out": round(weak_wrong_auc, 4),
             "premium_positive_rate_train": round(sum(premium_labels) / len(premium_labels), 4),
             "classes": classes,
@@ -320,6 +353,12 @@ def model_card(stats: dict) -> str:
         f"  | {float(share):.1f} | " + " | ".join(f"{value:.3f}" for value in figures.values()) + " |"
         for share, figures in stats["premium_share_realised"].items())
     share_columns = " | ".join(name.split(" (")[0] for name in next(iter(stats["premium_share_realised"].values())))
+    general = stats["task_held_out_general"]
+    general_lines = "; ".join(f"{name}: task type {row['task_accuracy']:.3f}, tier {row['tier_accuracy']:.3f} (n={row['n']})"
+                              for name, row in general.items())
+    general_train = stats["general_trained"]
+    general_held = general["mbpp held-out tasks"]["n"]
+    general_outside = general["truthfulqa (outside)"]["n"]
     return f"""# Tiergate learned router: model card
 
 Written by `training/train_router.py`; the weights beside this file (`weights.json.gz`,
@@ -350,6 +389,8 @@ answer, size), scored in plain Python (`app/routing/learned/model.py`):
 | Underlying GSM8K problems (OpenAI) | MIT | (inside the RouteLLM files) | | |
 | Self-Instruct seed tasks (`data/seed_tasks.jsonl`), yizhongw/self-instruct at `0b26ccaa415992100fa32df62d41b994cf928e23` | Apache-2.0 | task-type head: 171 human-written instructions, labelled by hand onto the policy's task types | 171 | `python -m training.instruction_data --git-dir ...` writes `training/data/instructions.jsonl.gz` (committed; labels in the script) |
 | Self-Instruct user-oriented instructions (`human_eval/user_oriented_instructions.jsonl`), same commit | Apache-2.0 | **outside evaluation only** (never trained on): `bench/data/user_oriented_labelled.jsonl` | 249 | same script |
+| MBPP, "Mostly Basic Python Problems" (Austin et al. 2021), google-research/google-research `mbpp/mbpp.jsonl` | CC-BY-4.0 | task-type head: the task descriptions of the paper's training split (ids 1-10, 511-974) as `code`, the first test appended to every other one; ids 11-510 held out | {general_train} trained on, {general_held} held out | `python -m training.general_data --mbpp ... --truthfulqa ...` writes `training/data/general_requests.jsonl.gz` (committed; provenance and changes in `training/data/README.md`) |
+| TruthfulQA (Lin et al. 2021), sylinrl/TruthfulQA `TruthfulQA.csv` | Apache-2.0 | **outside evaluation only** (never trained on): questions as `open_question` | {general_outside} | same script, same file |
 | Tiergate SME request templates, `training/sme_examples.py` | this repository's licence (written for Tiergate) | task-type head; tier1 rows also train the premium head (premium not needed); harmless text for the sensitive head | {stats['task_examples'] + stats['task_held_out']} task-type rows in all | generated deterministically |
 | Tiergate sensitive-content templates, `training/sensitive_examples.py` (English and German) | this repository's licence | sensitive head | {stats['sensitive_examples']} rows incl. harmless text | generated deterministically |
 
@@ -364,6 +405,10 @@ sensitive-content test file `tests/data/sensitive_messages.jsonl`. No share-alik
   instructions, scored on them): accuracy {stats['task_held_out_source']['task_accuracy']:.3f}, tier accuracy
   {stats['task_held_out_source']['tier_accuracy']:.3f}. Text written elsewhere is placed far worse than the
   held-out templates suggest.
+- General requests never trained on: {general_lines}.
+  Trained on TruthfulQA too (300 questions), the head called more everyday work an open question
+  (tier1 in the default policy): the everyday set's tier accuracy fell 0.719 -> 0.679 and the SME set's
+  0.940 -> 0.916, so TruthfulQA stays an outside check.
 - Tried and not shipped: Super-NaturalInstructions task definitions by category (Apache-2.0, via
   google-research/FLAN `flan/v2/constants_niv2.py`), 1,208 rows. They raised the held-out-source figure
   (0.380 / 0.661) but lowered the outside everyday set (task type 0.398 -> 0.353, tier 0.719 -> 0.659):

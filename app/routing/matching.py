@@ -64,6 +64,11 @@ def required_literals(tree) -> frozenset[str] | None:
             continue
         if run:
             candidates.append(frozenset([run]))
+            # The parser factors a shared start out of alternatives (" sue| suing" -> " su(?:e|ing)"):
+            # the run and each alternative's start, together, are rarer than the run alone.
+            starts = leading_literals([(op, arg)]) if op in (regex_parser.BRANCH, regex_parser.SUBPATTERN) else None
+            if starts:
+                candidates.append(frozenset(run + start for start in starts))
             run = ""
         if op is regex_parser.SUBPATTERN:
             inner = required_literals(arg[-1])

@@ -9,13 +9,16 @@ from __future__ import annotations
 
 import re
 from functools import lru_cache
-from itertools import chain
+from itertools import chain, compress
+from operator import and_, not_
 
 from app.routing.matching import PatternSet
 
 # The start of the text that is read, in characters (about 450 tokens).
 MAX_CHARS = 1_800
-WORD = re.compile(r"[a-z0-9]+|[^\sa-z0-9]", re.IGNORECASE)
+# Read on lower-cased text. Without IGNORECASE the scan is a third faster; the two lower-case letters
+# that IGNORECASE also folds onto a-z (dotless i, long s) are listed, so the tokens are the same.
+WORD = re.compile(r"[a-z0-9ıſ]+|[^\sa-z0-9ıſ]")
 # Coarse size features: a one-line ask and a pasted document are routed differently.
 LENGTH_BUCKETS = (8, 20, 50, 120, 300)
 
@@ -29,14 +32,18 @@ CODE_END = re.compile(r"[;{}]\s*$", re.MULTILINE)
 CODE_CALL = re.compile(r"\w\([^()\n]*\)\s*[:{]")
 OPERATOR = re.compile(r"[-+*/^=<>]")
 MATH_SIGNS = ("\\frac", "\\sqrt", "sqrt", "∫", "∑", "√", "≤", "≥", "≠", "π")
-STEP = re.compile(r"\bstep[- ]by[- ]step\b|\bsteps?\b|^\s*(?:\d+[.)]|[-*•])\s", re.MULTILINE)
-CONSTRAINT = re.compile(r"\b(?:must|should|at least|at most|no more than|exactly|without|only|make sure|ensure|"
-                        r"do not|don't|avoid|include|each|every|in \d+ words|under \d+)\b")
-# Found through the literal index (an Aho-Corasick pass, then a match where a phrase starts), as the
-# plain ``finditer`` would find them: the alternation costs ~30 microseconds on a long text otherwise.
-CONSTRAINTS = PatternSet([("constraint", CONSTRAINT.pattern)], flags=0)
-LONG_ANSWER = re.compile(r"\b(?:essay|detailed|in[- ]depth|comprehensive|thorough|article|report|\d{3,} words|"
-                         r"explain why|analy[sz]e|compare|evaluate|justify|prove)\b")
+CONSTRAINT = (r"\b(?:must|should|at least|at most|no more than|exactly|without|only|make sure|ensure|"
+              r"do not|don't|avoid|include|each|every|in \d+ words|under \d+)\b")
+LONG_ANSWER = (r"\bessay\b", r"\bdetailed\b", r"\bin[- ]depth\b", r"\bcomprehensive\b", r"\bthorough\b",
+               r"\barticle\b", r"\breport\b", r"\b\d{3,} words\b", r"\bexplain why\b", r"\banaly[sz]e\b",
+               r"\bcompare\b", r"\bevaluate\b", r"\bjustify\b", r"\bprove\b")
+# The phrase markers are found through one literal index (an Aho-Corasick pass, then a match where a
+# phrase starts), with the plain scans' results: an alternation that starts with ``\b`` is tried at
+# every position, ~90 microseconds for "step" words and list lines on 1.6 KB, ~45 for the long-answer words.
+PHRASES = PatternSet([("constraint", CONSTRAINT), ("steps", r"\bsteps?\b")]
+                     + [("long_answer", pattern) for pattern in LONG_ANSWER], flags=0)
+# A numbered or bulleted line ("1. ", "- "); without a literal, but anchored at line starts, so fast.
+LIST_LINE = re.compile(r"^\s*(?:\d+[.)]|[-*•])\s", re.MULTILINE)
 
 
 def has_code(head: str) -> bool:
@@ -72,19 +79,18 @@ def markers(text: str) -> set[str]:
         found.add("#math")
     if head.count("?") >= 2:
         found.add("#questions>=2")
-    if STEP.search(lowered):
-        found.add("#steps")
     constraints = 0
-    for _ in CONSTRAINTS.matches(lowered, lowered):
-        constraints += 1
-        if constraints == 4:
-            break
+    for owner, _ in PHRASES.matches(lowered, lowered):
+        if owner == "constraint":
+            constraints += 1
+        else:
+            found.add(f"#{owner}")
+    if LIST_LINE.search(lowered):
+        found.add("#steps")
     if constraints >= 2:
         found.add("#constraints>=2")
     if constraints >= 4:
         found.add("#constraints>=4")
-    if LONG_ANSWER.search(lowered):
-        found.add("#long_answer")
     if head.count("\n") >= 5:
         found.add("#lines>=5")
     return found
@@ -143,7 +149,8 @@ def content_features(text: str) -> frozenset[str]:
     """The n-grams with at least one content word, without size markers: the sensitive-content head
     judges what a text is about, not its length or phrasing."""
     tokens = words(text)
-    function = [token in FUNCTION_WORDS for token in tokens]
-    found = {token for token, skip in zip(tokens, function) if not skip}
-    found.update(pair for pair, skip_a, skip_b in zip(bigrams(text), function, function[1:]) if not (skip_a and skip_b))
+    # Flags and filters run in C (``map``/``compress``): a Python loop over the tokens cost ~80 microseconds.
+    function = list(map(FUNCTION_WORDS.__contains__, tokens))
+    found = set(compress(tokens, map(not_, function)))
+    found.update(compress(bigrams(text), map(not_, map(and_, function, function[1:]))))
     return frozenset(found)

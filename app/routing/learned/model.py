@@ -66,7 +66,10 @@ class SoftmaxHead(Head):
             raise ValueError(f"{len(self.bias)} biases for {len(self.classes)} classes")
 
     def score(self, found: set[str]) -> dict[str, float]:
-        hits = list(map(self.weights.__getitem__, self.known & found))
+        return self.probabilities(list(map(self.weights.__getitem__, self.known & found)))
+
+    def probabilities(self, hits: list) -> dict[str, float]:
+        """Class probabilities from the weight rows of the known features a text has."""
         if hits:
             scale = 1.0 / math.sqrt(len(hits))
             # zip(*hits) walks the classes' columns in C: several times faster than a loop per weight.
@@ -134,10 +137,11 @@ class LearnedModel:
         """The likeliest sensitive category and the probability that the text is sensitive at all."""
         if self.sensitive is None:
             return "none", 0.0
-        found = content_features(text)
-        if len(self.sensitive.known & found) < MIN_SENSITIVE_EVIDENCE:
+        head = self.sensitive
+        known = head.known & content_features(text)  # one intersection: the weights are mostly out of cache
+        if len(known) < MIN_SENSITIVE_EVIDENCE:
             return "none", 0.0  # a greeting or a single word is no evidence either way: the lexicons decide
-        probabilities = self.sensitive.score(found)
+        probabilities = head.probabilities(list(map(head.weights.__getitem__, known)))
         category = max((name for name in probabilities if name != "none"), key=probabilities.get)
         return category, 1.0 - probabilities.get("none", 0.0)
 
