@@ -362,7 +362,8 @@ def model_card(stats: dict) -> str:
     return f"""# Tiergate learned router: model card
 
 Written by `training/train_router.py`; the weights beside this file (`weights.json.gz`,
-{stats['size_bytes'] / 1e6:.2f} MB) are reproduced byte for byte by `tiergate router train`
+{stats['size_bytes'] / 1e6:.2f} MB) are rebuilt by `tiergate router train` with the same heads
+(the stored reference probabilities may differ in their last digits, so the file is not byte-identical)
 (training extra: numpy, scipy, scikit-learn; the service itself imports none of them).
 
 ## What it is
