@@ -31,6 +31,7 @@ from app.execution import idempotency, kinds, lifecycle
 from app.execution.runtime import Runtime
 from app.store import Request, new_id
 from app.store.models import column_row, row_of
+from app.tasks.turns import wait_turn
 
 IN_PROCESS = ("sync", "stream")
 # How often a replay of a request still running looks at the ledger for its answer.
@@ -68,6 +69,7 @@ class Accepted:
 
 def accept(rt: Runtime, session: Session, ticket: Ticket) -> Accepted:
     """Admit, check the Idempotency-Key and store; see the module docstring."""
+    wait_turn()  # a burst of arrivals goes through here one per turn of the event loop (``app.tasks.turns``)
     request_id = new_id("req")
     admitted = ticket.admit(request_id)
     staged = session.info[STAGED] = []

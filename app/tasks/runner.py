@@ -32,6 +32,7 @@ from app.policy.schema import GateSpec
 from app.execution.runtime import Runtime
 from app.store import Attempt, Request, Review, new_id, utcnow
 from app.store.models import column_row
+from app.tasks.turns import wait_turn
 from app.store.db import retrying
 
 log = logging.getLogger(__name__)
@@ -173,6 +174,7 @@ def store_outcome(rt: Runtime, request_id: str, result: CascadeResult, payload: 
     The answer is paid for: while the database is away (a restart, a lock) the transaction is tried again
     for a while (``retrying``) rather than handing the request back, which would call the model again.
     """
+    wait_turn()  # a burst of answers arriving together is stored one per turn of the event loop
     answer = answer_of(request_id, result, payload)
     deliveries = retrying(lambda: _write_outcome(rt, request_id, result, payload, answer, callback=callback,
                                                  recovered=recovered, create_review=create_review))
