@@ -30,6 +30,17 @@ T = TypeVar("T")
 _TABLE_ORDER = {table: position for position, table in enumerate(Base.metadata.sorted_tables)}
 
 
+def _insert(table: Table):
+    """The table's INSERT, built once: a statement's cache key is computed once per statement object."""
+    statement = _INSERTS.get(table)
+    if statement is None:
+        statement = _INSERTS[table] = table.insert()
+    return statement
+
+
+_INSERTS: dict[Table, Any] = {}
+
+
 class _Pending:
     __slots__ = ("rows", "work", "done", "result", "error")
 
@@ -97,7 +108,7 @@ class GroupCommit:
                 by_table.setdefault((table, frozenset(row)), []).append(row)
         with self.store.engine.begin() as connection:
             for table, _columns in sorted(by_table, key=lambda key: _TABLE_ORDER.get(key[0], 0)):
-                connection.execute(table.insert(), by_table[(table, _columns)])
+                connection.execute(_insert(table), by_table[(table, _columns)])
             results = [item.work(connection) if item.work is not None else None for item in batch]
         for item, result in zip(batch, results):
             item.result = result

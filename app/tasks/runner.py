@@ -212,10 +212,10 @@ def _write_outcome(rt: Runtime, request_id: str, result: CascadeResult, payload:
         if not lifecycle.finish(connection, request_id, owner, values):
             return None
         if review is not None:
-            connection.execute(_REVIEWS.insert(), review)
+            connection.execute(_INSERT_REVIEW, review)
         first_seq = _attempt_count(connection, request_id) if recovered else 0
         if result.attempts:
-            connection.execute(_ATTEMPTS.insert(), [_attempt_row(request_id, first_seq + seq, attempt)
+            connection.execute(_INSERT_ATTEMPTS, [_attempt_row(request_id, first_seq + seq, attempt)
                                                     for seq, attempt in enumerate(result.attempts, start=1)])
         if callback_url:
             return [outbox.insert(connection, callback_url, {**answer, "event": "job.finished"}, request_id=request_id)]
@@ -227,7 +227,9 @@ def _write_outcome(rt: Runtime, request_id: str, result: CascadeResult, payload:
     return deliveries
 
 
-_ATTEMPTS, _REVIEWS = Attempt.__table__, Review.__table__
+_ATTEMPTS = Attempt.__table__
+# Built once: a statement's cache key is computed once per statement object.
+_INSERT_ATTEMPTS, _INSERT_REVIEW = _ATTEMPTS.insert(), Review.__table__.insert()
 
 
 def _attempt_count(connection, request_id: str) -> int:
