@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 
-from flask import current_app, g, jsonify
+from flask import g, jsonify
 
 from app.api import bp
 from app.api.body import read_body
@@ -30,11 +30,8 @@ def decide(body: TaskInput) -> RouteDecision:
 
 
 def group_commit() -> GroupCommit:
-    """This process's group committer for decisions."""
-    committer = current_app.extensions.get("decisions.group_commit")
-    if committer is None:
-        committer = current_app.extensions["decisions.group_commit"] = GroupCommit(runtime().store)
-    return committer
+    """This process's group committer: decisions share commits with the intake's and outcomes' writes."""
+    return runtime().store.group_commit
 
 
 def decision_json(decision: RouteDecision, decision_id: str, metadata: dict) -> dict:

@@ -35,24 +35,24 @@ def normalised(header: str | None) -> str | None:
     return key or None
 
 
-def store_once(session: Session, rows: list, request: Request, ttl_seconds: int) -> str | None:
-    """Insert ``rows`` (ending with ``request``) and commit; or, when the request's Idempotency-Key was
-    used before with the same body, store nothing and return the earlier request's id.
+def store_once(committer, session: Session, rows: list, request: Request, ttl_seconds: int) -> str | None:
+    """Insert ``rows`` (``(table, row)``, the request's own row last) through ``committer`` (a group
+    commit, ``app.store.group_commit``); or, when the request's Idempotency-Key was used before with the
+    same body, store nothing and return the earlier request's id.
 
     Raises Conflict when the key was used with a different body.
     """
     for _try in range(2):
-        session.add_all(rows)
         try:
-            session.commit()
+            committer.write(rows=rows)
             return None
         except IntegrityError:
-            session.rollback()
             if request.idempotency_key is None:
                 raise
         earlier = session.execute(select(Request.id, Request.idempotency_hash, Request.created_at)
                                   .where(Request.api_key_id == request.api_key_id,
                                          Request.idempotency_key == request.idempotency_key)).first()
+        session.commit()  # no read transaction left open while the next try writes
         if earlier is None:
             continue  # released meanwhile: try again
         if _aware(earlier.created_at) < utcnow() - timedelta(seconds=ttl_seconds):

@@ -17,6 +17,7 @@ from datetime import timedelta
 from typing import Any, Iterable
 
 from sqlalchemy import func, select, update
+from sqlalchemy.engine import Connection
 from sqlalchemy.orm import Session
 
 from app.execution.callbacks import CallbackRefused, deliver as post_signed
@@ -42,6 +43,16 @@ def add(session: Session, url: str, payload: dict[str, Any], *, request_id: str 
     session.add(delivery)
     session.flush()
     return delivery
+
+
+def insert(connection: Connection, url: str, payload: dict[str, Any], *, request_id: str | None = None) -> int:
+    """``add`` as a plain INSERT in ``connection``'s transaction (the outcome's, on the hot path); its id."""
+    return connection.execute(_INSERT_DELIVERY, dict(
+        url=url, payload=payload, event=str(payload.get("event") or "job.finished"), request_id=request_id,
+        review_id=None, status=PENDING, attempts=0, next_attempt_at=utcnow())).inserted_primary_key[0]
+
+
+_INSERT_DELIVERY = Delivery.__table__.insert()
 
 
 def kick(store: Store, settings, delivery_ids: Iterable[int]) -> None:

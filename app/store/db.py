@@ -6,6 +6,7 @@ import itertools
 import logging
 import time
 from contextlib import contextmanager
+from functools import cached_property
 from pathlib import Path
 from typing import Callable, Iterator, TypeVar
 
@@ -17,6 +18,7 @@ from sqlalchemy.exc import DBAPIError, TimeoutError as PoolTimeout
 from sqlalchemy.orm import Session, sessionmaker
 
 from app.datafiles import private_file, tighten
+from app.store.group_commit import GroupCommit
 
 SQLITE_BUSY_TIMEOUT_MS = 15_000
 # How long work with a paid answer in hand keeps trying to store it while the database is away (a
@@ -48,6 +50,12 @@ class Store:
             raise
         finally:
             session.close()
+
+    @cached_property
+    def group_commit(self):
+        """This process's group committer (``app.store.group_commit``): concurrent requests' ledger
+        writes in shared transactions."""
+        return GroupCommit(self)
 
     def migrate(self) -> None:
         """Bring the schema to the newest Alembic revision, one process at a time.

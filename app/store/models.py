@@ -356,3 +356,30 @@ class BudgetHold(Base):
     budget_id: Mapped[int] = mapped_column(ForeignKey("budgets.id", ondelete="CASCADE"), primary_key=True)
     amount_usd: Mapped[Decimal] = mapped_column(default=Decimal(0))
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+def column_row(model, values: dict[str, Any]) -> dict[str, Any]:
+    """``values`` keyed by ``model``'s attribute names, re-keyed by its table's column keys (a Core
+    INSERT or UPDATE of the table: no unit of work, the columns' types and defaults still apply)."""
+    names = _column_keys(model)
+    return {names[key]: value for key, value in values.items()}
+
+
+def row_of(instance) -> dict[str, Any]:
+    """The column values set on a new (not yet added) ORM object, keyed for a Core INSERT of its table;
+    columns left unset get their defaults from the INSERT, as a flush would give them."""
+    names, state = _column_keys(type(instance)), instance.__dict__
+    return {column: state[key] for key, column in names.items() if key in state}
+
+
+_COLUMN_KEYS: dict[type, dict[str, str]] = {}
+
+
+def _column_keys(model) -> dict[str, str]:
+    names = _COLUMN_KEYS.get(model)
+    if names is None:
+        from sqlalchemy import inspect
+
+        names = _COLUMN_KEYS[model] = {prop.key: prop.columns[0].key for prop in inspect(model).column_attrs}
+    return names
+

@@ -18,6 +18,7 @@ from app.routing import RouteDecision, RouteInput, input_text, input_tokens_of
 from app.routing.hybrid import record_router_call
 from app.routing.learned import WeightFileError
 from app.store import Decision, new_id
+from app.tasks import intake
 from app.tasks.schemas import TaskInput
 
 
@@ -75,7 +76,9 @@ def decision_row(decision: RouteDecision, body: TaskInput, api_key_id: int | Non
 
 
 def record_decision(session: Session, decision: RouteDecision, body: TaskInput, api_key_id: int | None) -> str:
-    """Store the decision in ``session``'s transaction (committed with the request row); returns its id."""
+    """Store the decision with the request row of the intake building it in ``session`` (else in
+    ``session``'s transaction); returns its id."""
     row = decision_row(decision, body, api_key_id)
-    session.execute(insert(Decision), [row])
+    if not intake.stage(session, Decision, row):
+        session.execute(insert(Decision), [row])
     return row["id"]

@@ -10,7 +10,9 @@ whatever comes next go through ``accept``, in this order:
    same body gets the first request's id back (``Accepted.replay_of``) and its admission is released,
    a different body is a 409;
 4. **store**: the row is committed, leased to this process when it runs here (sync, streamed) or
-   queued for the workers (async);
+   queued for the workers (async). The decision (``stage``), the request row and its lease are one
+   write, plain INSERTs (no ORM unit of work) committed together with other requests arriving at the
+   same time (``app.store.group_commit``); the request is answered only after that commit;
 5. **run here or enqueue**: the entry point runs it (``app.tasks.runner.start_sync`` for one task, the
    list runner for a list) or ``enqueue`` puts it on the queue through the kinds registry.
 
@@ -28,11 +30,15 @@ from sqlalchemy.orm import Session
 from app.execution import idempotency, kinds, lifecycle
 from app.execution.runtime import Runtime
 from app.store import Request, new_id
+from app.store.models import column_row, row_of
+from app.tasks.turns import wait_turn
 
 IN_PROCESS = ("sync", "stream")
 # How often a replay of a request still running looks at the ledger for its answer.
 REPLAY_POLL_SECONDS = 0.2
 FINISHED = ("done", "needs_review", "failed")
+# In ``session.info`` while an intake builds its row: the rows to commit with it (``stage``).
+STAGED = "tiergate.intake.staged"
 
 
 @dataclass
@@ -63,9 +69,14 @@ class Accepted:
 
 def accept(rt: Runtime, session: Session, ticket: Ticket) -> Accepted:
     """Admit, check the Idempotency-Key and store; see the module docstring."""
+    wait_turn()  # a burst of arrivals goes through here one per turn of the event loop (``app.tasks.turns``)
     request_id = new_id("req")
     admitted = ticket.admit(request_id)
-    row = ticket.build(request_id, admitted)
+    staged = session.info[STAGED] = []
+    try:
+        row = ticket.build(request_id, admitted)  # its decision is staged (``stage``), not written yet
+    finally:
+        session.info.pop(STAGED, None)
     row.kind = ticket.kind
     row.record_baseline(rt.policy())  # the baseline as it is today: reports never relabel the past
     if ticket.exec_mode in IN_PROCESS:
@@ -75,11 +86,25 @@ def accept(rt: Runtime, session: Session, ticket: Ticket) -> Accepted:
         row.lease_until = lifecycle.lease(lifecycle.QUEUE_CHECK_SECONDS)
     row.idempotency_key = idempotency.normalised(ticket.idempotency_key)
     row.idempotency_hash = idempotency.body_hash(ticket.body)
-    earlier = idempotency.store_once(session, [row], row, rt.settings.idempotency_ttl_seconds)
+    # Whatever the admission wrote in the request's session goes first: on SQLite an open write would hold
+    # the lock the shared commit below waits for.
+    session.commit()
+    earlier = idempotency.store_once(rt.store.group_commit, session, [*staged, (Request.__table__, row_of(row))], row,
+                                     rt.settings.idempotency_ttl_seconds)
     if earlier is not None:
         ticket.release(request_id)
         return Accepted(request_id, replay_of=earlier)
     return Accepted(request_id, row=row)
+
+
+def stage(session: Session, model, row: dict[str, Any]) -> bool:
+    """Hold ``row`` (keyed by ``model``'s attribute names) to be committed with the request row of the intake
+    running in ``session``; False when no intake is building a row there (the caller writes it itself)."""
+    staged = session.info.get(STAGED)
+    if staged is None:
+        return False
+    staged.append((model.__table__, column_row(model, row)))
+    return True
 
 
 def enqueue(rt: Runtime, kind: str, request_id: str) -> bool:

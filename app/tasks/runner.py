@@ -4,7 +4,8 @@ A sync request runs right in the web process that received it (``start_sync``): 
 to that process, its cascade in a greenlet beside the HTTP request, so an answer costs no queue round
 trip and waiting on the model costs no thread. An async request, or a sync one whose web process died,
 runs in a worker (``run_job``). Both end in ``store_outcome``: one transaction with the outcome, the
-attempts, the review item and the callback (``app.execution.outbox``). State moves go through ``app.execution.lifecycle``.
+attempts, the review item and the callback (``app.execution.outbox``), shared with other requests'
+(``app.store.group_commit``). State moves go through ``app.execution.lifecycle``.
 """
 from __future__ import annotations
 
@@ -15,7 +16,7 @@ from decimal import Decimal
 from typing import Any
 
 from rq import Retry
-from sqlalchemy import func, insert, select, update
+from sqlalchemy import func, select, update
 
 from app.execution import kinds, lifecycle
 from app.execution.delivered import delivered
@@ -29,7 +30,9 @@ from app.money.overhead import HELD_FOR_REVIEW, RERUN_PURPOSE, with_overhead, wo
 from app.policy import TaskType
 from app.policy.schema import GateSpec
 from app.execution.runtime import Runtime
-from app.store import Attempt, Request, Review, utcnow
+from app.store import Attempt, Request, Review, new_id, utcnow
+from app.store.models import column_row
+from app.tasks.turns import wait_turn
 from app.store.db import retrying
 
 log = logging.getLogger(__name__)
@@ -171,6 +174,7 @@ def store_outcome(rt: Runtime, request_id: str, result: CascadeResult, payload: 
     The answer is paid for: while the database is away (a restart, a lock) the transaction is tried again
     for a while (``retrying``) rather than handing the request back, which would call the model again.
     """
+    wait_turn()  # a burst of answers arriving together is stored one per turn of the event loop
     answer = answer_of(request_id, result, payload)
     deliveries = retrying(lambda: _write_outcome(rt, request_id, result, payload, answer, callback=callback,
                                                  recovered=recovered, create_review=create_review))
@@ -182,40 +186,54 @@ def store_outcome(rt: Runtime, request_id: str, result: CascadeResult, payload: 
 
 def _write_outcome(rt: Runtime, request_id: str, result: CascadeResult, payload: dict[str, Any],
                    answer: dict[str, Any], *, callback: bool, recovered: bool, create_review: bool) -> list[int] | None:
-    """``store_outcome``'s one transaction; the callbacks it added, or None if the lease was lost."""
-    deliveries: list[int] = []
-    with rt.store.session() as session:
-        if result.needs_review and create_review:
-            review = Review(kind="draft", status="pending", request_id=request_id, task_type=result.task_type,
-                            tier=result.tier, reasons=result.review_details, input_text=_input_text(payload),
-                            draft=_as_text(result.output), callback_url=payload.get("callback_url"),
-                            request_metadata=payload.get("metadata") or {})
-            session.add(review)
-            session.flush()
-            base = (rt.settings.public_url or "").rstrip("/")
-            answer.update(review_id=review.id, review_url=f"{base}/review/{review.id}")
-        values = dict(
-            status=result.status, tier=result.tier or payload["decision"]["tier"], model=result.model,
-            escalated=result.escalated, needs_review=result.needs_review, review_reasons=result.review_reasons,
-            dry_run=result.dry_run, cost_usd=result.cost_usd, baseline_cost_usd=result.baseline_cost_usd,
-            latency_ms=result.latency_ms, finished_at=utcnow(), error=result.error, progress_done=1,
-            progress_total=1, result=answer)
-        if not lifecycle.finish(session, request_id, rt.leases.owner, values):
-            session.rollback()
-            log.warning("request %s: lease lost before the outcome was stored; its new owner finishes it", request_id)
-            return None  # after a retry, also when the first try did commit but its answer was lost
-        first_seq = _attempt_count(session, request_id) if recovered else 0
+    """``store_outcome``'s one transaction; the callbacks it added, or None if the lease was lost.
+
+    Plain UPDATE and INSERTs (no ORM unit of work), committed together with other requests' outcomes
+    and intakes finishing at the same time (``app.store.group_commit``).
+    """
+    review = None
+    if result.needs_review and create_review:
+        review = column_row(Review, dict(
+            id=new_id("rev"), kind="draft", status="pending", request_id=request_id, task_type=result.task_type,
+            tier=result.tier, reasons=result.review_details, input_text=_input_text(payload),
+            draft=_as_text(result.output), callback_url=payload.get("callback_url"),
+            request_metadata=payload.get("metadata") or {}))
+        base = (rt.settings.public_url or "").rstrip("/")
+        answer.update(review_id=review["id"], review_url=f"{base}/review/{review['id']}")
+    values = dict(
+        status=result.status, tier=result.tier or payload["decision"]["tier"], model=result.model,
+        escalated=result.escalated, needs_review=result.needs_review, review_reasons=result.review_reasons,
+        dry_run=result.dry_run, cost_usd=result.cost_usd, baseline_cost_usd=result.baseline_cost_usd,
+        latency_ms=result.latency_ms, finished_at=utcnow(), error=result.error, progress_done=1,
+        progress_total=1, result=answer)
+    owner, callback_url = rt.leases.owner, payload.get("callback_url") if callback else None
+
+    def write(connection) -> list[int] | None:
+        if not lifecycle.finish(connection, request_id, owner, values):
+            return None
+        if review is not None:
+            connection.execute(_INSERT_REVIEW, review)
+        first_seq = _attempt_count(connection, request_id) if recovered else 0
         if result.attempts:
-            session.execute(insert(Attempt), [_attempt_row(request_id, first_seq + seq, attempt)
-                                              for seq, attempt in enumerate(result.attempts, start=1)])
-        if callback and payload.get("callback_url"):
-            deliveries.append(outbox.add(session, payload["callback_url"], {**answer, "event": "job.finished"},
-                                         request_id=request_id).id)
+            connection.execute(_INSERT_ATTEMPTS, [_attempt_row(request_id, first_seq + seq, attempt)
+                                                    for seq, attempt in enumerate(result.attempts, start=1)])
+        if callback_url:
+            return [outbox.insert(connection, callback_url, {**answer, "event": "job.finished"}, request_id=request_id)]
+        return []
+
+    deliveries = rt.store.group_commit.write(write)
+    if deliveries is None:  # after a retry, also when the first try did commit but its answer was lost
+        log.warning("request %s: lease lost before the outcome was stored; its new owner finishes it", request_id)
     return deliveries
 
 
-def _attempt_count(session, request_id: str) -> int:
-    return session.scalar(select(func.count()).select_from(Attempt).where(Attempt.request_id == request_id)) or 0
+_ATTEMPTS = Attempt.__table__
+# Built once: a statement's cache key is computed once per statement object.
+_INSERT_ATTEMPTS, _INSERT_REVIEW = _ATTEMPTS.insert(), Review.__table__.insert()
+
+
+def _attempt_count(connection, request_id: str) -> int:
+    return connection.scalar(select(func.count()).select_from(_ATTEMPTS).where(_ATTEMPTS.c.request_id == request_id)) or 0
 
 
 def _attempt_row(request_id: str, seq: int, attempt: AttemptRecord) -> dict[str, Any]:

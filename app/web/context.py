@@ -15,6 +15,7 @@ from sqlalchemy.orm import Session
 
 from app.execution.runtime import Runtime
 from app.policy import Policy
+from app.tasks.turns import wait_turn
 
 log = logging.getLogger(__name__)
 
@@ -47,6 +48,10 @@ def arrival() -> float:
     return request.environ.get("tiergate.arrived") or time.monotonic()
 
 
+# The endpoints that call a model (their intake is the heavy part of a burst).
+TAKES_TURNS = frozenset({"api.fallback", "api.classify", "api.chat_completions", "api.messages", "api.responses"})
+
+
 def init_app(app: Flask, rt: Runtime) -> None:
     """Keep ``rt`` on the app, close each request's session, and keep the process on the stored policy
     version in force (re-checked every ``POLICY_SYNC_SECONDS``, before a request)."""
@@ -66,6 +71,13 @@ def init_app(app: Flask, rt: Runtime) -> None:
             except SQLAlchemyError as exc:
                 # The database is down: keep routing on the policy in force; /readyz reports the outage.
                 log.warning("could not check the policy version in force: %s", type(exc).__name__)
+
+    @app.before_request
+    def _wait_turn():
+        # A burst of model calls arrives: each parses and routes in its own turn of the event loop, so a
+        # /v1/route or /healthz that arrives meanwhile is not behind all of them (app.tasks.turns).
+        if request.endpoint in TAKES_TURNS:
+            wait_turn()
 
     @app.teardown_appcontext
     def _close_session(_exc):
