@@ -44,6 +44,7 @@ from sqlalchemy import delete, or_, select, update
 from sqlalchemy.orm import Session
 
 from app.errors import ApiError, InvalidField
+from app.money.budget_view import mark_changed, view_of
 from app.pricing import usd
 from app.store.models import Budget, BudgetHold
 
@@ -110,6 +111,7 @@ def set_budget(session: Session, scope: str, subject: str, limit_usd: Decimal, *
         session.add(budget)
     budget.limit_usd, budget.action, budget.alert_pct, budget.alert_url = Decimal(limit_usd), action, int(alert_pct), alert_url
     session.flush()
+    mark_changed(session)  # its commit tells every process's budget view
     return budget
 
 
@@ -187,7 +189,14 @@ class Budgets:
         self.settings = settings
 
     def applicable(self, api_key_id: int | None, workflow: str | None) -> list[int]:
-        """Ids of the budgets of this key and this workflow, in lock order."""
+        """Ids of the budgets of this key and this workflow, in lock order (from this process's view of
+        the budgets when it keeps one: no SQL for a request without a budget)."""
+        if api_key_id is None and not workflow:
+            return []
+        view = view_of(self.store)
+        ids = view.budget_ids(api_key_id, workflow) if view is not None else None
+        if ids is not None:
+            return ids
         subjects = []
         if api_key_id is not None:
             subjects.append((Budget.scope == "api_key") & (Budget.subject == str(api_key_id)))
@@ -452,15 +461,22 @@ def first_call_upper_bound(policy, tier: str, task_type: str, request_tokens: in
                                                             output_tokens=tokens_out))
 
 
-def request_spend(store, request_id: str, settings=None, *, admission_taken: bool = False) -> RequestSpend:
-    """The guard of a stored request, with its API key and workflow read from the ledger row
-    (``admission_taken``: what the request holds is not its admission, e.g. a submitted batch's holds)."""
+def request_spend(store, request_id: str, settings=None, *, admission_taken: bool = False,
+                  owner: tuple[int | None, str | None] | None = None) -> RequestSpend:
+    """The guard of a stored request, on the budgets of its API key and workflow: ``owner`` when the
+    caller has them at hand, else read from the ledger row (not read at all when no budget exists).
+    ``admission_taken``: what the request holds is not its admission, e.g. a submitted batch's holds."""
     from app.store.models import Request
 
-    with store.session() as session:
-        row = session.execute(select(Request.api_key_id, Request.workflow).where(Request.id == request_id)).first()
-    api_key_id, workflow = (row.api_key_id, row.workflow) if row is not None else (None, None)
-    spend = budgets_for(store, settings).spend(request_id, api_key_id=api_key_id, workflow=workflow)
+    budgets = budgets_for(store, settings)
+    view = view_of(store)
+    if owner is None and view is not None and view.any_budget() is False:
+        owner = (None, None)
+    if owner is None:
+        with store.session() as session:
+            row = session.execute(select(Request.api_key_id, Request.workflow).where(Request.id == request_id)).first()
+        owner = (row.api_key_id, row.workflow) if row is not None else (None, None)
+    spend = budgets.spend(request_id, api_key_id=owner[0], workflow=owner[1])
     spend.admission_taken = admission_taken
     return spend
 

@@ -1,0 +1,168 @@
+"""Which API keys and workflows have a budget, kept in each process: a request without one costs no budget SQL.
+
+Most requests have no budget, yet each asked the database three times to learn that (17% of a sync
+``/v1/fallback``'s CPU). Budgets change rarely, and only through ``set_budget``, so each process keeps
+the (scope, subject) -> budget ids map and checks it is current with one Redis GET of
+``GENERATION_KEY``. Every commit that ran ``set_budget`` (web, worker or CLI) writes a new random token
+there; a token, not a counter, so a Redis that was flushed and counted up again cannot hand back a
+value an old view was tagged with.
+
+Refreshing is single-flight: one caller per process reloads (in a session of its own, holding at most
+one extra connection); the others go on with the last view meanwhile, and before any view exists they
+ask the database as before. Nobody waits on the refresh while holding a pooled connection, so a crowd
+of requests arriving just after a change cannot run the pool dry. While Redis is away the last view
+serves, reloaded at most every ``OUTAGE_REFRESH_SECONDS`` and after this process's own changes, and once
+more when Redis is back; the database is never asked per request.
+"""
+from __future__ import annotations
+
+import logging
+import threading
+import time
+import uuid
+import weakref
+from typing import Mapping
+
+from redis import Redis, RedisError
+from sqlalchemy import event, select
+from sqlalchemy.exc import SQLAlchemyError
+from sqlalchemy.orm import Session
+
+from app.store.models import Budget
+
+log = logging.getLogger(__name__)
+
+GENERATION_KEY = "tiergate:budgets:generation"
+# While Redis is away, how old the view may get before one caller reloads it from the database.
+OUTAGE_REFRESH_SECONDS = 5.0
+# ``session.info`` flag: this transaction created or changed a budget.
+CHANGED = "tiergate.budgets_changed"
+
+Subjects = Mapping[tuple[str, str], tuple[int, ...]]
+
+_views: "weakref.WeakKeyDictionary[object, BudgetView]" = weakref.WeakKeyDictionary()
+
+
+def mark_changed(session: Session) -> None:
+    """Say that ``session``'s transaction touches a budget: its commit announces a new generation."""
+    session.info[CHANGED] = True
+
+
+def announce(redis: Redis | None) -> None:
+    """Tell every process that the budgets changed (their next look-up reloads)."""
+    if redis is None:
+        return
+    try:
+        redis.set(GENERATION_KEY, uuid.uuid4().hex)
+    except RedisError as exc:  # the processes reload every OUTAGE_REFRESH_SECONDS meanwhile
+        log.warning("budget change not announced, Redis is unreachable (%s)", type(exc).__name__)
+
+
+class BudgetView:
+    """The budgets of one store as this process last saw them."""
+
+    def __init__(self, store, redis: Redis | None):
+        self.store, self.redis = store, redis
+        self._subjects: Subjects | None = None
+        self._generation: bytes | None = None  # the token read just before the view was loaded
+        self._changes = 0  # commits of this process that touched a budget
+        self._loaded_changes = 0
+        self._loaded_at = 0.0
+        self._redis_down = False
+        self._refreshing = threading.Lock()  # a greenlet lock under gevent's patching
+
+    def budget_ids(self, api_key_id: int | None, workflow: str | None) -> list[int] | None:
+        """The ids of the key's and the workflow's budgets, in lock order; None when there is no view
+        yet (another caller is loading the first one): the caller asks the database."""
+        subjects = self.current()
+        if subjects is None:
+            return None
+        if not subjects:
+            return []
+        ids = []
+        if api_key_id is not None:
+            ids += subjects.get(("api_key", str(api_key_id)), ())
+        if workflow:
+            ids += subjects.get(("workflow", workflow), ())
+        return sorted(ids)
+
+    def any_budget(self) -> bool | None:
+        """Does any budget exist at all? None: no view yet."""
+        subjects = self.current()
+        return None if subjects is None else bool(subjects)
+
+    def current(self) -> Subjects | None:
+        """The view, reloaded first when another process (or this one) changed a budget since."""
+        try:
+            generation = self.redis.get(GENERATION_KEY) if self.redis is not None else None
+            redis_up = self.redis is not None
+        except RedisError:
+            generation, redis_up = self._generation, False
+        subjects = self._subjects
+        if subjects is not None and self._loaded_changes == self._changes:
+            if redis_up and not self._redis_down and generation == self._generation:
+                return subjects
+            if not redis_up and time.monotonic() - self._loaded_at < OUTAGE_REFRESH_SECONDS:
+                self._redis_down = self.redis is not None
+                return subjects
+        self._redis_down = not redis_up and self.redis is not None
+        return self._reload(generation)
+
+    def load(self) -> None:
+        """Load the view now (at process start), so the first requests find it."""
+        try:
+            generation = self.redis.get(GENERATION_KEY) if self.redis is not None else None
+        except RedisError:
+            generation = None
+        self._reload(generation)
+
+    def _reload(self, generation: bytes | None) -> Subjects | None:
+        if not self._refreshing.acquire(blocking=False):
+            return self._subjects  # someone else is loading it: the last view meanwhile (or None)
+        try:
+            changes = self._changes
+            with self.store.session() as session:
+                rows = session.execute(select(Budget.id, Budget.scope, Budget.subject)).all()
+            grouped: dict[tuple[str, str], list[int]] = {}
+            for budget_id, scope, subject in rows:
+                grouped.setdefault((scope, subject), []).append(budget_id)
+            self._subjects = {key: tuple(sorted(ids)) for key, ids in grouped.items()}
+            self._generation, self._loaded_changes, self._loaded_at = generation, changes, time.monotonic()
+            return self._subjects
+        except SQLAlchemyError as exc:
+            if self._subjects is None:
+                raise
+            log.warning("budgets not reloaded (%s); using the last view", type(exc).__name__)
+            return self._subjects
+        finally:
+            self._refreshing.release()
+
+    def _committed(self, session: Session) -> None:
+        if session.info.pop(CHANGED, False):
+            self._changes += 1
+            announce(self.redis)
+
+    def _rolled_back(self, session: Session, _transaction=None) -> None:
+        session.info.pop(CHANGED, None)
+
+
+def watch_budgets(store, redis: Redis | None, *, load: bool = True) -> BudgetView:
+    """Keep a view of ``store``'s budgets in this process, announce its budget changes through
+    ``redis``, and let ``budgets_for(store)`` use the view. ``load=False``: a short command that only
+    changes budgets (the view loads on first use, if ever)."""
+    view = _views.get(store)
+    if view is None:
+        view = _views[store] = BudgetView(store, redis)
+        event.listen(store.sessions, "after_commit", view._committed)
+        event.listen(store.sessions, "after_soft_rollback", view._rolled_back)
+    if load:
+        view.load()
+    return view
+
+
+def view_of(store) -> BudgetView | None:
+    """The view this process keeps of ``store``'s budgets, if it keeps one."""
+    return _views.get(store)
+
+
+__all__ = ["GENERATION_KEY", "BudgetView", "announce", "mark_changed", "view_of", "watch_budgets"]
