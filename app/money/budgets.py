@@ -45,8 +45,9 @@ from sqlalchemy.orm import Session
 
 from app.errors import ApiError, InvalidField
 from app.money.budget_view import mark_changed, view_of
-from app.pricing import usd
-from app.store.models import Budget, BudgetHold
+from app.pricing import Usage, usd
+from app.providers.tokens import estimate_tokens
+from app.store.models import Budget, BudgetHold, Request
 
 log = logging.getLogger(__name__)
 
@@ -248,6 +249,11 @@ class RequestSpend:
         self._lock = threading.Lock()  # one reservation at a time: the first call's takeover reads the hold
         self.admission_taken = False
 
+    @property
+    def bounded(self) -> bool:
+        """Does any budget apply to the request? (Without one the guarded call counts no bounds.)"""
+        return bool(self.ids)
+
     def reserve(self, model: str, estimate: Decimal) -> str | None:
         """Hold ``estimate`` (the call's upper bound) on every budget, or say why the call may not run.
 
@@ -435,8 +441,7 @@ def admit_list(store, policy, request_id: str, body, api_key_id: int | None, chu
                settings=None) -> Admission:
     """Admission of a ``/v1/classify`` list: its first chunk's upper bound is held (or 402). A list
     already runs on its task type's own tier, its floor: a spent ``downgrade`` budget refuses it."""
-    from app.money.overhead import workflow_of
-    from app.providers.tokens import estimate_tokens
+    from app.money.overhead import workflow_of  # overhead builds on this module
 
     task = policy.task_types.get(body.task_type)
     tier = task.tier if task is not None else policy.tier_order[0]
@@ -450,9 +455,6 @@ def first_call_upper_bound(policy, tier: str, task_type: str, request_tokens: in
     """The first call's upper bound before it is built: the request (``request_tokens``, counted on it as
     sent) at the plain input price, the task prompt (the cached prefix) at the cache-write price, the
     answer limit at the output price (the call itself then holds ``call_upper_bound``)."""
-    from app.pricing import Usage
-    from app.providers.tokens import estimate_tokens
-
     task = policy.task_types.get(task_type)
     prompt = estimate_tokens(task.prompt) if task is not None else 0
     tokens_out = max_tokens or (task.max_output_tokens if task is not None and task.max_output_tokens
@@ -466,8 +468,6 @@ def request_spend(store, request_id: str, settings=None, *, admission_taken: boo
     """The guard of a stored request, on the budgets of its API key and workflow: ``owner`` when the
     caller has them at hand, else read from the ledger row (not read at all when no budget exists).
     ``admission_taken``: what the request holds is not its admission, e.g. a submitted batch's holds."""
-    from app.store.models import Request
-
     budgets = budgets_for(store, settings)
     view = view_of(store)
     if owner is None and view is not None and view.any_budget() is False:

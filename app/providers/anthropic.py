@@ -171,14 +171,17 @@ def _reply(message: Any, call: ModelCall, started: float, markers: str | None) -
     usage = message.usage
     if not isinstance(usage.input_tokens, int) or not isinstance(usage.output_tokens, int):
         raise TypeError("usage without token counts")
-    blocks = [block.model_dump(exclude_none=True) for block in message.content]
+    # Blocks are copied out only when the answer has more than text (tool use): the ledger and the
+    # answer need nothing else from a plain text reply.
+    plain = all(getattr(block, "type", "") == "text" for block in message.content)
+    blocks = None if plain else [block.model_dump(exclude_none=True) for block in message.content]
     return ModelReply(
         text="".join(block.text for block in message.content if getattr(block, "type", "") == "text"),
         usage=read_usage(usage),
         latency_ms=(time.perf_counter() - started) * 1000,
         model=message.model or call.model,
         stop_reason=message.stop_reason,
-        content=blocks if any(block.get("type") != "text" for block in blocks) else None,
+        content=blocks,
         cache_markers=markers,
     )
 
