@@ -7,12 +7,13 @@ the (scope, subject) -> budget ids map and checks it is current with one Redis G
 there; a token, not a counter, so a Redis that was flushed and counted up again cannot hand back a
 value an old view was tagged with.
 
-Refreshing is single-flight: one caller per process reloads (in a session of its own, holding at most
-one extra connection); the others go on with the last view meanwhile, and before any view exists they
-ask the database as before. Nobody waits on the refresh while holding a pooled connection, so a crowd
-of requests arriving just after a change cannot run the pool dry. While Redis is away the last view
-serves, reloaded at most every ``OUTAGE_REFRESH_SECONDS`` and after this process's own changes, and once
-more when Redis is back; the database is never asked per request.
+Refreshing is single-flight: one caller per process reloads (in a session of its own: one extra
+connection at most, however many ask at once); the others wait up to ``REFRESH_WAIT_SECONDS`` for it and
+then use the new view, or ask the database themselves as before the view existed. None of them uses a
+view it knows to be stale: a burst after a quiet spell would otherwise run past a budget set during the
+quiet. While Redis is away the last view serves, reloaded at most every ``OUTAGE_REFRESH_SECONDS`` and
+after this process's own changes, and once more when Redis is back; the database is never asked per
+request.
 """
 from __future__ import annotations
 
@@ -35,6 +36,8 @@ log = logging.getLogger(__name__)
 GENERATION_KEY = "tiergate:budgets:generation"
 # While Redis is away, how old the view may get before one caller reloads it from the database.
 OUTAGE_REFRESH_SECONDS = 5.0
+# How long a caller waits for another caller's reload before it asks the database itself.
+REFRESH_WAIT_SECONDS = 2.0
 # ``session.info`` flag: this transaction created or changed a budget.
 CHANGED = "tiergate.budgets_changed"
 
@@ -72,8 +75,8 @@ class BudgetView:
         self._refreshing = threading.Lock()  # a greenlet lock under gevent's patching
 
     def budget_ids(self, api_key_id: int | None, workflow: str | None) -> list[int] | None:
-        """The ids of the key's and the workflow's budgets, in lock order; None when there is no view
-        yet (another caller is loading the first one): the caller asks the database."""
+        """The ids of the key's and the workflow's budgets, in lock order; None when the view could not
+        be brought up to date in time (another caller is still loading it): the caller asks the database."""
         subjects = self.current()
         if subjects is None:
             return None
@@ -87,55 +90,68 @@ class BudgetView:
         return sorted(ids)
 
     def any_budget(self) -> bool | None:
-        """Does any budget exist at all? None: no view yet."""
+        """Does any budget exist at all? None: the view is not up to date (see ``budget_ids``)."""
         subjects = self.current()
         return None if subjects is None else bool(subjects)
 
     def current(self) -> Subjects | None:
-        """The view, reloaded first when another process (or this one) changed a budget since."""
+        """The view, reloaded first when another process (or this one) changed a budget since; None
+        when another caller's reload did not finish within ``REFRESH_WAIT_SECONDS``."""
         try:
             generation = self.redis.get(GENERATION_KEY) if self.redis is not None else None
             redis_up = self.redis is not None
         except RedisError:
             generation, redis_up = self._generation, False
-        subjects = self._subjects
-        if subjects is not None and self._loaded_changes == self._changes:
-            if redis_up and not self._redis_down and generation == self._generation:
-                return subjects
-            if not redis_up and time.monotonic() - self._loaded_at < OUTAGE_REFRESH_SECONDS:
-                self._redis_down = self.redis is not None
-                return subjects
-        self._redis_down = not redis_up and self.redis is not None
-        return self._reload(generation)
+        for _ in range(2):  # a reload that read an older generation than ours: once more
+            if self._fresh(generation, redis_up):
+                return self._subjects
+            if self._refreshing.acquire(blocking=False):
+                try:
+                    return self._reload(generation, redis_up)
+                finally:
+                    self._refreshing.release()
+            if not self._refreshing.acquire(timeout=REFRESH_WAIT_SECONDS):
+                return None
+            self._refreshing.release()  # the other caller's reload is done: is it new enough?
+        return self._subjects if self._fresh(generation, redis_up) else None
+
+    def _fresh(self, generation: bytes | None, redis_up: bool) -> bool:
+        if self._subjects is None or self._loaded_changes != self._changes:
+            return False
+        if redis_up:
+            return not self._redis_down and generation == self._generation
+        if self.redis is not None:
+            self._redis_down = True  # reload once Redis is back: a change may not have been announced
+        return time.monotonic() - self._loaded_at < OUTAGE_REFRESH_SECONDS
 
     def load(self) -> None:
         """Load the view now (at process start), so the first requests find it."""
         try:
             generation = self.redis.get(GENERATION_KEY) if self.redis is not None else None
+            redis_up = self.redis is not None
         except RedisError:
-            generation = None
-        self._reload(generation)
+            generation, redis_up = None, False
+        with self._refreshing:
+            self._reload(generation, redis_up)
 
-    def _reload(self, generation: bytes | None) -> Subjects | None:
-        if not self._refreshing.acquire(blocking=False):
-            return self._subjects  # someone else is loading it: the last view meanwhile (or None)
+    def _reload(self, generation: bytes | None, redis_up: bool) -> Subjects | None:
+        """Read every budget's (scope, subject) in a session of its own; the caller holds the lock."""
+        changes = self._changes
         try:
-            changes = self._changes
             with self.store.session() as session:
                 rows = session.execute(select(Budget.id, Budget.scope, Budget.subject)).all()
-            grouped: dict[tuple[str, str], list[int]] = {}
-            for budget_id, scope, subject in rows:
-                grouped.setdefault((scope, subject), []).append(budget_id)
-            self._subjects = {key: tuple(sorted(ids)) for key, ids in grouped.items()}
-            self._generation, self._loaded_changes, self._loaded_at = generation, changes, time.monotonic()
-            return self._subjects
         except SQLAlchemyError as exc:
-            if self._subjects is None:
+            if self._subjects is None or redis_up:
                 raise
-            log.warning("budgets not reloaded (%s); using the last view", type(exc).__name__)
+            log.warning("budgets not reloaded (%s); using the last view while Redis is away", type(exc).__name__)
             return self._subjects
-        finally:
-            self._refreshing.release()
+        grouped: dict[tuple[str, str], list[int]] = {}
+        for budget_id, scope, subject in rows:
+            grouped.setdefault((scope, subject), []).append(budget_id)
+        self._subjects = {key: tuple(sorted(ids)) for key, ids in grouped.items()}
+        self._generation, self._loaded_changes, self._loaded_at = generation, changes, time.monotonic()
+        self._redis_down = not redis_up and self.redis is not None
+        return self._subjects
 
     def _committed(self, session: Session) -> None:
         if session.info.pop(CHANGED, False):
