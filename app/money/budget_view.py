@@ -36,6 +36,8 @@ log = logging.getLogger(__name__)
 GENERATION_KEY = "tiergate:budgets:generation"
 # While Redis is away, how old the view may get before one caller reloads it from the database.
 OUTAGE_REFRESH_SECONDS = 5.0
+# After Redis failed to answer, how long the view serves without asking it again.
+REDIS_QUIET_SECONDS = 1.0
 # How long a caller waits for another caller's reload before it asks the database itself.
 REFRESH_WAIT_SECONDS = 2.0
 # ``session.info`` flag: this transaction created or changed a budget.
@@ -72,6 +74,7 @@ class BudgetView:
         self._loaded_changes = 0
         self._loaded_at = 0.0
         self._redis_down = False
+        self._redis_failed_at = float("-inf")
         self._refreshing = threading.Lock()  # a greenlet lock under gevent's patching
 
     def budget_ids(self, api_key_id: int | None, workflow: str | None) -> list[int] | None:
@@ -97,11 +100,7 @@ class BudgetView:
     def current(self) -> Subjects | None:
         """The view, reloaded first when another process (or this one) changed a budget since; None
         when another caller's reload did not finish within ``REFRESH_WAIT_SECONDS``."""
-        try:
-            generation = self.redis.get(GENERATION_KEY) if self.redis is not None else None
-            redis_up = self.redis is not None
-        except RedisError:
-            generation, redis_up = self._generation, False
+        generation, redis_up = self._read_generation()
         for _ in range(2):  # a reload that read an older generation than ours: once more
             if self._fresh(generation, redis_up):
                 return self._subjects
@@ -115,6 +114,18 @@ class BudgetView:
             self._refreshing.release()  # the other caller's reload is done: is it new enough?
         return self._subjects if self._fresh(generation, redis_up) else None
 
+    def _read_generation(self) -> tuple[bytes | None, bool]:
+        """The announced token, and whether Redis answered. After a failure Redis is left alone for
+        ``REDIS_QUIET_SECONDS``: its client retries with backoff, seconds per call, and every request
+        paying that during an outage ran them into their clients' timeouts."""
+        if self.redis is None or time.monotonic() - self._redis_failed_at < REDIS_QUIET_SECONDS:
+            return self._generation, False
+        try:
+            return self.redis.get(GENERATION_KEY), True
+        except RedisError:
+            self._redis_failed_at = time.monotonic()
+            return self._generation, False
+
     def _fresh(self, generation: bytes | None, redis_up: bool) -> bool:
         if self._subjects is None or self._loaded_changes != self._changes:
             return False
@@ -126,11 +137,7 @@ class BudgetView:
 
     def load(self) -> None:
         """Load the view now (at process start), so the first requests find it."""
-        try:
-            generation = self.redis.get(GENERATION_KEY) if self.redis is not None else None
-            redis_up = self.redis is not None
-        except RedisError:
-            generation, redis_up = None, False
+        generation, redis_up = self._read_generation()
         with self._refreshing:
             self._reload(generation, redis_up)
 
