@@ -21,6 +21,7 @@ from app.api.auth import create_key
 from app.money.budget_view import GENERATION_KEY, watch_budgets
 from app.money.budgets import budgets_for, set_budget
 from app.store import Store
+from app.store.models import Budget
 from bench.harness import free_port
 from tests.test_fallback_api import app  # noqa: F401  (fixture)
 
@@ -179,3 +180,22 @@ def test_a_crowd_after_a_change_reloads_once_on_one_spare_connection(settings, r
         assert budgets_for(store).applicable(42, None) == [budget_id]
     finally:
         store.dispose()
+
+
+def test_a_sync_request_is_guarded_on_the_budgets_it_was_admitted_on(app, fake_anthropic):
+    """Admitted and run in the same process: the run's guard takes the admission's budgets (no second
+    look-up, no read of the request row) and books the call on them."""
+    client = app.test_client()
+    key_id, headers = new_key(app)
+    with app.extensions["store"].session() as session:
+        budget_id = set_budget(session, "api_key", str(key_id), Decimal("5")).id
+    assert client.post("/v1/fallback", headers=headers, json=sync_task()).status_code == 200  # warm
+    with Statements(app.extensions["store"].engine) as sql:
+        answer = client.post("/v1/fallback", headers=headers, json=sync_task())
+    assert answer.status_code == 200, answer.get_json()
+    assert sql.touching("SELECT requests.api_key_id, requests.workflow") == []
+    assert sql.touching("FROM budgets") == []  # the view, not a query, found the budget
+    assert sql.touching("UPDATE budgets"), "the call was held and booked on the budget"
+    with app.extensions["store"].session() as session:
+        budget = session.get(Budget, budget_id)
+        assert Decimal(str(budget.spent_usd)) > 0 and Decimal(str(budget.reserved_usd)) == 0

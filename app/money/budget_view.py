@@ -40,6 +40,8 @@ OUTAGE_REFRESH_SECONDS = 5.0
 REDIS_QUIET_SECONDS = 1.0
 # How long a caller waits for another caller's reload before it asks the database itself.
 REFRESH_WAIT_SECONDS = 2.0
+# Requests admitted here whose run has not taken their budget ids yet (async ones run in a worker).
+ADMITTED_MAX_ENTRIES = 10_000
 # ``session.info`` flag: this transaction created or changed a budget.
 CHANGED = "tiergate.budgets_changed"
 
@@ -76,6 +78,19 @@ class BudgetView:
         self._redis_down = False
         self._redis_failed_at = float("-inf")
         self._refreshing = threading.Lock()  # a greenlet lock under gevent's patching
+        # Budget ids of the requests this process admitted, until their run takes them (``take_admitted``).
+        self._admitted: dict[str, list[int]] = {}
+
+    def note_admitted(self, request_id: str, ids: list[int]) -> None:
+        """Remember the budgets a request was admitted on: run in this process (sync), its guard takes
+        them instead of looking again; a request run elsewhere leaves its entry to the size cap."""
+        if len(self._admitted) >= ADMITTED_MAX_ENTRIES:
+            self._admitted.clear()
+        self._admitted[request_id] = ids
+
+    def take_admitted(self, request_id: str) -> list[int] | None:
+        """The budget ids ``request_id`` was admitted on in this process, once; None if it was not."""
+        return self._admitted.pop(request_id, None)
 
     def budget_ids(self, api_key_id: int | None, workflow: str | None) -> list[int] | None:
         """The ids of the key's and the workflow's budgets, in lock order; None when the view could not

@@ -219,6 +219,9 @@ class Budgets:
         holds ``floor_estimate`` instead (the bound on the cheapest tier the request's ``floor`` allows);
         without one, or when that does not fit either, ``FloorReached`` (a ``BudgetExhausted``)."""
         ids = self.applicable(api_key_id, workflow)
+        view = view_of(self.store)
+        if view is not None:  # a sync run in this process guards its calls on the same budgets
+            view.note_admitted(request_id, ids)
         if not ids:
             return Admission(ZERO)
         with self.store.session() as session:
@@ -465,11 +468,17 @@ def first_call_upper_bound(policy, tier: str, task_type: str, request_tokens: in
 
 def request_spend(store, request_id: str, settings=None, *, admission_taken: bool = False,
                   owner: tuple[int | None, str | None] | None = None) -> RequestSpend:
-    """The guard of a stored request, on the budgets of its API key and workflow: ``owner`` when the
-    caller has them at hand, else read from the ledger row (not read at all when no budget exists).
+    """The guard of a stored request, on the budgets of its API key and workflow: those it was admitted
+    on when this process admitted it, else ``owner``'s when the caller has them at hand, else read from
+    the ledger row (not read at all when no budget exists).
     ``admission_taken``: what the request holds is not its admission, e.g. a submitted batch's holds."""
     budgets = budgets_for(store, settings)
     view = view_of(store)
+    admitted = view.take_admitted(request_id) if view is not None else None
+    if admitted is not None:  # admitted by this process a moment ago: its budgets as of its arrival
+        spend = RequestSpend(budgets, request_id, admitted)
+        spend.admission_taken = admission_taken
+        return spend
     if owner is None and view is not None and view.any_budget() is False:
         owner = (None, None)
     if owner is None:
