@@ -11,7 +11,9 @@ from app.api import bp as api_bp
 from app.config import Settings, load_settings
 from app.execution.runtime import Runtime
 from app.metrics import HTTP_LATENCY, HTTP_REQUESTS
+from app.money.budget_view import watch_budgets
 from app.redact import install_log_redaction
+from app.routing.learned import shipped_model
 from app.sampling import ensure_monthly_schedule, sync_policy
 from app.web import context, errors, health
 from app.web.reports import bp as reports_bp
@@ -33,6 +35,8 @@ def create_app(settings: Settings | None = None, *, migrate: bool = True) -> Fla
     rt = Runtime.build(settings, migrate=migrate)  # store, queue, the policy file, providers, LLM router
     notifications.watch(rt.store, settings)  # a new draft review tells the configured channels, in its transaction
     sync_policy(rt)  # a policy version an operator applied overrides the file
+    watch_budgets(rt.store, rt.redis)  # which keys and workflows have a budget, kept current through Redis
+    shipped_model()  # the router's weight file read now, not on each web process's first decision
     context.init_app(app, rt)  # the runtime, each request's session, the stored policy version re-checked
 
     app.register_blueprint(health.bp)

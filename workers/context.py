@@ -31,6 +31,8 @@ def worker_runtime() -> Runtime:
         install_log_redaction()  # callback URLs carry tokens: no log line of this process shows them whole
         _runtime = Runtime.build(load_settings(), migrate=False)
         sync_policy(_runtime)  # a policy version an operator applied overrides the file
+        from app.money.budget_view import watch_budgets
+        watch_budgets(_runtime.store, _runtime.redis)  # budget look-ups from the view, not per job
         ensure_monthly_schedule(_runtime)
         _checked_at = time.monotonic()
     elif time.monotonic() - _checked_at >= POLICY_CHECK_SECONDS:

@@ -44,6 +44,10 @@ class CallObserver(Protocol):
 class SpendGuard(Protocol):
     """Budgets around each model call (``app.money.budgets.RequestSpend``)."""
 
+    @property
+    def bounded(self) -> bool:
+        """Does any budget apply? Without one there is nothing to hold and no bound to count."""
+
     def reserve(self, model: str, estimate: Decimal) -> str | None:
         """Hold ``estimate`` (the call's upper bound) before a call; returns why the call may not run, or None."""
 
@@ -168,12 +172,13 @@ class Guards:
         _count(record, "ok")
 
     # -- steps -----------------------------------------------------------------------------------
-    def _reserve(self, call: ModelCall, circuit_checked: bool) -> tuple[CallRefused | None, Decimal]:
-        """The breaker's permission and the budget hold; returns why the call may not go out, and its estimate."""
+    def _reserve(self, call: ModelCall, circuit_checked: bool) -> tuple[CallRefused | None, Decimal | None]:
+        """The breaker's permission and the budget hold; returns why the call may not go out, and the
+        bound it held (None: no budget applies, so none was counted)."""
         if not circuit_checked and not self.available(call.model):
             return CallRefused(CIRCUIT, self.breaker.describe(call.model)), Decimal(0)
-        if self.spend is None:
-            return None, Decimal(0)
+        if self.spend is None or not self.spend.bounded:
+            return None, None
         estimate = call_upper_bound(self.prices, call)
         reason = self.spend.reserve(call.model, estimate)
         if reason:
@@ -191,11 +196,11 @@ class Guards:
         for observer in self.observers:
             observer.after(call)
 
-    def _failed(self, record: AttemptRecord, call: ModelCall, estimate: Decimal, exc: ProviderError) -> None:
+    def _failed(self, record: AttemptRecord, call: ModelCall, estimate: Decimal | None, exc: ProviderError) -> None:
         cost = Decimal(0)
         if exc.outcome_unknown:  # timed out or cut after it went out: booked like a lost call
-            cost = estimate if self.spend is not None else call_upper_bound(self.prices, call)
-        if self.spend is not None:
+            cost = estimate if estimate is not None else call_upper_bound(self.prices, call)
+        if estimate is not None:  # a budget applies: book it there
             self.spend.settle(estimate, cost)
         record.ok, record.gate, record.reason, record.cost_usd = False, PROVIDER, str(exc), cost
         if exc.outcome_unknown:
@@ -204,18 +209,18 @@ class Guards:
             record.reason += f"; the circuit for {call.model} is now open"
         _count(record, "error")
 
-    def _answered(self, record: AttemptRecord, reply: ModelReply, estimate: Decimal) -> None:
+    def _answered(self, record: AttemptRecord, reply: ModelReply, estimate: Decimal | None) -> None:
         if self.breaker is not None:
             self.breaker.record_success(record.model)
         self._fill(record, reply)
-        if self.spend is not None:
+        if estimate is not None:  # a budget applies: book it there
             self.spend.settle(estimate, record.cost_usd)
         _count(record, "ok")
 
-    def _closed_early(self, record: AttemptRecord, call: ModelCall, estimate: Decimal) -> None:
-        cost = estimate if self.spend is not None else call_upper_bound(self.prices, call)
+    def _closed_early(self, record: AttemptRecord, call: ModelCall, estimate: Decimal | None) -> None:
+        cost = estimate if estimate is not None else call_upper_bound(self.prices, call)
         record.ok, record.gate, record.reason, record.cost_usd = False, PROVIDER, CLOSED_EARLY, cost
-        if self.spend is not None:
+        if estimate is not None:  # a budget applies: book it there
             self.spend.settle(estimate, cost)
         _count(record, "closed")
 

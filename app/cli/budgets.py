@@ -7,7 +7,8 @@ import click
 
 from app.money.budgets import ACTIONS, DEFAULT_ALERT_PCT, PERIODS, list_budgets, set_budget
 from app.cli import cli
-from app.cli.common import cli_store
+from app.cli.common import cli_settings, cli_store, running_redis
+from app.money.budget_view import watch_budgets
 from app.errors import InvalidField
 from app.reports.amounts import readable_usd
 
@@ -34,8 +35,11 @@ def set_(key_id: int | None, workflow: str | None, limit: float, period: str, ac
     if (key_id is None) == (workflow is None):
         raise click.UsageError("give exactly one of --key or --workflow")
     scope, subject = ("api_key", str(key_id)) if key_id is not None else ("workflow", workflow)
+    settings = cli_settings()
+    store = cli_store(settings)
+    watch_budgets(store, running_redis(settings), load=False)  # the running service hears of the change
     try:
-        with cli_store().session() as session:
+        with store.session() as session:
             budget = set_budget(session, scope, subject, Decimal(str(limit)), period=period, action=action,
                                 alert_pct=alert_pct, alert_url=alert_url)
             budget_id = budget.id

@@ -5,6 +5,7 @@ import click
 
 from app.admin import accounts
 from app.admin.accounts import issue_key, parse_budget
+from app.money.budget_view import watch_budgets
 from app.money.budgets import ACTIONS
 from app.cli import cli
 from app.cli.common import cli_settings, cli_store, running_redis
@@ -27,8 +28,11 @@ def keys() -> None:
                    "floor allows.")
 def create(name: str, scopes: str, quiet: bool, budget: float | None, on_budget: str) -> None:
     """Create a key and print it once; only its hash is stored."""
+    settings = cli_settings()
+    store = cli_store(settings)
+    watch_budgets(store, running_redis(settings), load=False)  # a key's budget reaches the running service
     try:
-        with cli_store().session() as session:
+        with store.session() as session:
             issued = issue_key(session, name, scopes, budget_usd=parse_budget(budget), on_budget=on_budget)
     except InvalidField as exc:
         raise click.BadParameter(exc.message, param_hint=f"--{exc.field}") from None

@@ -44,8 +44,10 @@ from sqlalchemy import delete, or_, select, update
 from sqlalchemy.orm import Session
 
 from app.errors import ApiError, InvalidField
-from app.pricing import usd
-from app.store.models import Budget, BudgetHold
+from app.money.budget_view import mark_changed, view_of
+from app.pricing import Usage, usd
+from app.providers.tokens import estimate_tokens
+from app.store.models import Budget, BudgetHold, Request
 
 log = logging.getLogger(__name__)
 
@@ -110,6 +112,7 @@ def set_budget(session: Session, scope: str, subject: str, limit_usd: Decimal, *
         session.add(budget)
     budget.limit_usd, budget.action, budget.alert_pct, budget.alert_url = Decimal(limit_usd), action, int(alert_pct), alert_url
     session.flush()
+    mark_changed(session)  # its commit tells every process's budget view
     return budget
 
 
@@ -187,7 +190,14 @@ class Budgets:
         self.settings = settings
 
     def applicable(self, api_key_id: int | None, workflow: str | None) -> list[int]:
-        """Ids of the budgets of this key and this workflow, in lock order."""
+        """Ids of the budgets of this key and this workflow, in lock order (from this process's view of
+        the budgets when it keeps one: no SQL for a request without a budget)."""
+        if api_key_id is None and not workflow:
+            return []
+        view = view_of(self.store)
+        ids = view.budget_ids(api_key_id, workflow) if view is not None else None
+        if ids is not None:
+            return ids
         subjects = []
         if api_key_id is not None:
             subjects.append((Budget.scope == "api_key") & (Budget.subject == str(api_key_id)))
@@ -209,6 +219,9 @@ class Budgets:
         holds ``floor_estimate`` instead (the bound on the cheapest tier the request's ``floor`` allows);
         without one, or when that does not fit either, ``FloorReached`` (a ``BudgetExhausted``)."""
         ids = self.applicable(api_key_id, workflow)
+        view = view_of(self.store)
+        if view is not None:  # a sync run in this process guards its calls on the same budgets
+            view.note_admitted(request_id, ids)
         if not ids:
             return Admission(ZERO)
         with self.store.session() as session:
@@ -238,6 +251,11 @@ class RequestSpend:
         self.budgets, self.request_id, self.ids = budgets, request_id, budget_ids
         self._lock = threading.Lock()  # one reservation at a time: the first call's takeover reads the hold
         self.admission_taken = False
+
+    @property
+    def bounded(self) -> bool:
+        """Does any budget apply to the request? (Without one the guarded call counts no bounds.)"""
+        return bool(self.ids)
 
     def reserve(self, model: str, estimate: Decimal) -> str | None:
         """Hold ``estimate`` (the call's upper bound) on every budget, or say why the call may not run.
@@ -426,8 +444,7 @@ def admit_list(store, policy, request_id: str, body, api_key_id: int | None, chu
                settings=None) -> Admission:
     """Admission of a ``/v1/classify`` list: its first chunk's upper bound is held (or 402). A list
     already runs on its task type's own tier, its floor: a spent ``downgrade`` budget refuses it."""
-    from app.money.overhead import workflow_of
-    from app.providers.tokens import estimate_tokens
+    from app.money.overhead import workflow_of  # overhead builds on this module
 
     task = policy.task_types.get(body.task_type)
     tier = task.tier if task is not None else policy.tier_order[0]
@@ -441,9 +458,6 @@ def first_call_upper_bound(policy, tier: str, task_type: str, request_tokens: in
     """The first call's upper bound before it is built: the request (``request_tokens``, counted on it as
     sent) at the plain input price, the task prompt (the cached prefix) at the cache-write price, the
     answer limit at the output price (the call itself then holds ``call_upper_bound``)."""
-    from app.pricing import Usage
-    from app.providers.tokens import estimate_tokens
-
     task = policy.task_types.get(task_type)
     prompt = estimate_tokens(task.prompt) if task is not None else 0
     tokens_out = max_tokens or (task.max_output_tokens if task is not None and task.max_output_tokens
@@ -452,15 +466,26 @@ def first_call_upper_bound(policy, tier: str, task_type: str, request_tokens: in
                                                             output_tokens=tokens_out))
 
 
-def request_spend(store, request_id: str, settings=None, *, admission_taken: bool = False) -> RequestSpend:
-    """The guard of a stored request, with its API key and workflow read from the ledger row
-    (``admission_taken``: what the request holds is not its admission, e.g. a submitted batch's holds)."""
-    from app.store.models import Request
-
-    with store.session() as session:
-        row = session.execute(select(Request.api_key_id, Request.workflow).where(Request.id == request_id)).first()
-    api_key_id, workflow = (row.api_key_id, row.workflow) if row is not None else (None, None)
-    spend = budgets_for(store, settings).spend(request_id, api_key_id=api_key_id, workflow=workflow)
+def request_spend(store, request_id: str, settings=None, *, admission_taken: bool = False,
+                  owner: tuple[int | None, str | None] | None = None) -> RequestSpend:
+    """The guard of a stored request, on the budgets of its API key and workflow: those it was admitted
+    on when this process admitted it, else ``owner``'s when the caller has them at hand, else read from
+    the ledger row (not read at all when no budget exists).
+    ``admission_taken``: what the request holds is not its admission, e.g. a submitted batch's holds."""
+    budgets = budgets_for(store, settings)
+    view = view_of(store)
+    admitted = view.take_admitted(request_id) if view is not None else None
+    if admitted is not None:  # admitted by this process a moment ago: its budgets as of its arrival
+        spend = RequestSpend(budgets, request_id, admitted)
+        spend.admission_taken = admission_taken
+        return spend
+    if owner is None and view is not None and view.any_budget() is False:
+        owner = (None, None)
+    if owner is None:
+        with store.session() as session:
+            row = session.execute(select(Request.api_key_id, Request.workflow).where(Request.id == request_id)).first()
+        owner = (row.api_key_id, row.workflow) if row is not None else (None, None)
+    spend = budgets.spend(request_id, api_key_id=owner[0], workflow=owner[1])
     spend.admission_taken = admission_taken
     return spend
 

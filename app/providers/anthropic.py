@@ -34,6 +34,9 @@ class AnthropicProvider(Provider):
         self.timeout = timeout
         self.max_retries = max_retries
         self.client = anthropic.Anthropic(api_key=api_key, base_url=base_url, timeout=timeout, max_retries=max_retries)
+        # A call near its deadline gets one try (``call_budget``); its timeout goes with the request.
+        # Built once: a ``with_options`` copy per call was a client's worth of objects per sync request.
+        self.one_try = self.client.with_options(max_retries=0) if max_retries else self.client
 
     @classmethod
     def from_spec(cls, spec, settings, policy) -> "AnthropicProvider":
@@ -51,7 +54,7 @@ class AnthropicProvider(Provider):
             markers = self.cache_markers(call)
             raw = client.messages.with_raw_response.create(model=call.model, max_tokens=call.max_tokens,
                                                            messages=call.messages, **self.request_prefix(call),
-                                                           **_options(call))
+                                                           **_options(call), timeout=budget[0])
         try:
             return _reply(raw.parse(), call, started, markers)
         except (ValueError, TypeError, AttributeError, sdk.APIError) as exc:
@@ -67,7 +70,7 @@ class AnthropicProvider(Provider):
         client, budget = self._client(call)
         with self._errors(call, *budget), client.messages.stream(
                 model=call.model, max_tokens=call.max_tokens, messages=call.messages,
-                **self.request_prefix(call), **_options(call)) as events:
+                **self.request_prefix(call), **_options(call), timeout=budget[0]) as events:
             for event in events:
                 if event.type == "content_block_start" and event.content_block.type == "tool_use":
                     yield {"type": "tool_start", "index": event.index, "id": event.content_block.id,
@@ -80,11 +83,10 @@ class AnthropicProvider(Provider):
         yield {"type": "done", "reply": _reply(message, call, started, markers)}
 
     def _client(self, call: ModelCall):
-        """The SDK client for ``call`` and its (timeout, retries): fewer when the call has a deadline."""
+        """The SDK client for ``call`` and its (timeout, retries): one try when the call's deadline is
+        nearer than every try would take (the timeout is then sent per request)."""
         timeout, retries = call_budget(call, self.timeout, self.max_retries)
-        if (timeout, retries) == (self.timeout, self.max_retries):
-            return self.client, (timeout, retries)
-        return self.client.with_options(timeout=timeout, max_retries=retries), (timeout, retries)
+        return (self.client if retries == self.max_retries else self.one_try), (timeout, retries)
 
     @contextmanager
     def _errors(self, call: ModelCall, timeout: float, retries: int) -> Iterator[None]:
@@ -169,14 +171,17 @@ def _reply(message: Any, call: ModelCall, started: float, markers: str | None) -
     usage = message.usage
     if not isinstance(usage.input_tokens, int) or not isinstance(usage.output_tokens, int):
         raise TypeError("usage without token counts")
-    blocks = [block.model_dump(exclude_none=True) for block in message.content]
+    # Blocks are copied out only when the answer has more than text (tool use): the ledger and the
+    # answer need nothing else from a plain text reply.
+    plain = all(getattr(block, "type", "") == "text" for block in message.content)
+    blocks = None if plain else [block.model_dump(exclude_none=True) for block in message.content]
     return ModelReply(
         text="".join(block.text for block in message.content if getattr(block, "type", "") == "text"),
         usage=read_usage(usage),
         latency_ms=(time.perf_counter() - started) * 1000,
         model=message.model or call.model,
         stop_reason=message.stop_reason,
-        content=blocks if any(block.get("type") != "text" for block in blocks) else None,
+        content=blocks,
         cache_markers=markers,
     )
 

@@ -76,7 +76,12 @@ class CircuitBreaker:
         if self.open_seconds <= 0:
             return True
         try:
-            with self.redis.pipeline(transaction=False) as pipe:  # one round trip on the hot path
+            # The common case, closed with no failure counted: one EXISTS over the three keys.
+            if not self.redis.exists(*(self._key(model, part) for part in ("open", "trips", "failures"))):
+                self._dirty[model] = False
+                self._drop_probe(model)
+                return True
+            with self.redis.pipeline(transaction=False) as pipe:
                 pipe.pttl(self._key(model, "open"))
                 pipe.exists(self._key(model, "trips"))
                 pipe.exists(self._key(model, "failures"))
