@@ -45,11 +45,12 @@ def add(session: Session, url: str, payload: dict[str, Any], *, request_id: str 
     return delivery
 
 
-def insert(connection: Connection, url: str, payload: dict[str, Any], *, request_id: str | None = None) -> int:
+def insert(connection: Connection, url: str, payload: dict[str, Any], *, request_id: str | None = None,
+           review_id: str | None = None) -> int:
     """``add`` as a plain INSERT in ``connection``'s transaction (the outcome's, on the hot path); its id."""
     return connection.execute(_INSERT_DELIVERY, dict(
         url=url, payload=payload, event=str(payload.get("event") or "job.finished"), request_id=request_id,
-        review_id=None, status=PENDING, attempts=0, next_attempt_at=utcnow())).inserted_primary_key[0]
+        review_id=review_id, status=PENDING, attempts=0, next_attempt_at=utcnow())).inserted_primary_key[0]
 
 
 _INSERT_DELIVERY = Delivery.__table__.insert()

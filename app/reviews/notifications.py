@@ -29,6 +29,7 @@ from urllib.parse import urlsplit
 
 import yaml
 from sqlalchemy import event, select
+from sqlalchemy.engine import Connection
 from sqlalchemy.orm import Session
 
 from app.errors import ConfigError
@@ -168,22 +169,38 @@ def watch(store, settings) -> list[Channel]:
                    and obj.status in (None, "pending")]
         if not reviews:
             return
-        added: list[Delivery] = []
         for review in reviews:
             review.id = review.id or new_id("rev")  # the column default runs only at insert; the message needs it now
-        for channel in immediate:
-            items = [item_of(review, settings) for review in reviews if channel.wants(review.task_type)]
-            if not items:
-                continue
-            payload = created_payload(items)
-            for target in channel.targets:
-                added.append(_queue(session, target, payload, request_id=items[0]["request_id"], review_id=items[0]["review_id"]))
+        added = [_queue(session, target, payload, request_id=request_id, review_id=review_id)
+                 for target, payload, request_id, review_id in _messages(immediate, reviews, settings)]
         if added:
             event.listen(session, "after_commit",
                          lambda _s: outbox.kick(store, settings, [row.id for row in added if row.id]), once=True)
 
     event.listen(store.sessions, "before_flush", _announce)
     return configured
+
+
+def announce_inserted(connection: Connection, settings, reviews: list[Review]) -> list[int]:
+    """The same ``review.created`` messages for drafts written with plain INSERTs (a task's outcome,
+    ``app.tasks.runner``), which the session hook of ``watch`` never sees: queued in ``connection``'s
+    transaction; their delivery ids, to deliver once it is committed."""
+    from app.execution import outbox
+
+    immediate = [channel for channel in channels(settings) if channel.digest_minutes == 0]
+    return [outbox.insert(connection, target, payload, request_id=request_id, review_id=review_id)
+            for target, payload, request_id, review_id in _messages(immediate, reviews, settings)]
+
+
+def _messages(immediate: list[Channel], reviews: list[Review], settings) -> list[tuple[str, dict[str, Any], Any, Any]]:
+    """(target, payload, request id, review id) of each immediate channel's message about these drafts."""
+    messages = []
+    for channel in immediate:
+        items = [item_of(review, settings) for review in reviews if channel.wants(review.task_type)]
+        if items:
+            payload = created_payload(items)
+            messages += [(target, payload, items[0]["request_id"], items[0]["review_id"]) for target in channel.targets]
+    return messages
 
 
 def _queue(session: Session, url: str, payload: dict[str, Any], *, request_id: str | None = None,

@@ -28,6 +28,7 @@ from app.execution.inflight import InFlightCalls, lost_calls
 from app.execution.sync import SyncTask
 from app.money.overhead import HELD_FOR_REVIEW, RERUN_PURPOSE, with_overhead, workflow_of
 from app.policy import TaskType
+from app.reviews import notifications
 from app.policy.schema import GateSpec
 from app.execution.runtime import Runtime
 from app.store import Attempt, Request, Review, new_id, utcnow
@@ -191,13 +192,14 @@ def _write_outcome(rt: Runtime, request_id: str, result: CascadeResult, payload:
     Plain UPDATE and INSERTs (no ORM unit of work), committed together with other requests' outcomes
     and intakes finishing at the same time (``app.store.group_commit``).
     """
-    review = None
+    review = draft = None
     if result.needs_review and create_review:
-        review = column_row(Review, dict(
+        fields = dict(
             id=new_id("rev"), kind="draft", status="pending", request_id=request_id, task_type=result.task_type,
             tier=result.tier, reasons=result.review_details, input_text=_input_text(payload),
             draft=_as_text(result.output), callback_url=payload.get("callback_url"),
-            request_metadata=payload.get("metadata") or {}))
+            request_metadata=payload.get("metadata") or {})
+        review, draft = column_row(Review, fields), Review(**fields)  # the row to write; what notifications read
         base = (rt.settings.public_url or "").rstrip("/")
         answer.update(review_id=review["id"], review_url=f"{base}/review/{review['id']}")
     values = dict(
@@ -211,15 +213,18 @@ def _write_outcome(rt: Runtime, request_id: str, result: CascadeResult, payload:
     def write(connection) -> list[int] | None:
         if not lifecycle.finish(connection, request_id, owner, values):
             return None
+        deliveries = []
         if review is not None:
             connection.execute(_INSERT_REVIEW, review)
+            deliveries += notifications.announce_inserted(connection, rt.settings, [draft])  # people are told
         first_seq = _attempt_count(connection, request_id) if recovered else 0
         if result.attempts:
             connection.execute(_INSERT_ATTEMPTS, [_attempt_row(request_id, first_seq + seq, attempt)
                                                     for seq, attempt in enumerate(result.attempts, start=1)])
         if callback_url:
-            return [outbox.insert(connection, callback_url, {**answer, "event": "job.finished"}, request_id=request_id)]
-        return []
+            deliveries.append(outbox.insert(connection, callback_url, {**answer, "event": "job.finished"},
+                                            request_id=request_id))
+        return deliveries
 
     deliveries = rt.store.group_commit.write(write)
     if deliveries is None:  # after a retry, also when the first try did commit but its answer was lost
