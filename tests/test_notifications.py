@@ -21,6 +21,7 @@ from app.errors import ConfigError
 from app.store import Delivery, Review, utcnow
 from tests.conftest import TEST_QUEUE
 from tests.support.receiver import CallbackReceiver
+from tests.support.worker import WorkerProcess
 
 SECRET = "notify-test-secret"
 SUPPORT_BODY = {"task_type": "support_reply", "external": True, "exec": "sync",
@@ -108,6 +109,25 @@ def test_a_held_draft_is_announced_by_signed_webhook_and_by_mail(client, auth, r
     assert sender == "tiergate@example.com" and recipients == ["support-team@example.com", "lead@example.com"]
     assert mail["Subject"] == "Tiergate: 1 draft waiting for review (support_reply)"
     assert event["review_url"] in mail.get_payload(decode=True).decode()
+
+
+def test_a_draft_held_by_a_queued_request_is_announced_by_the_worker_that_ran_it(app, client, auth, redis_conn,
+                                                                                 receiver, mailbox):
+    """The outcome of a worker's run is written with plain INSERTs, outside any session hook: it says so itself."""
+    worker = WorkerProcess(app.config["TIERGATE"], redis_conn).start()
+    try:
+        queued = client.post("/v1/fallback", json={**SUPPORT_BODY, "exec": "async"}, headers=auth)
+        assert queued.status_code == 202, queued.json
+        (delivery,) = receiver.wait(1, timeout=60)
+        mailbox.wait(1, timeout=30)  # the worker delivers both channels' messages
+    finally:
+        worker.stop()
+    event = json.loads(delivery.body)
+    assert (event["event"], event["task_type"], event["request_id"]) == ("review.created", "support_reply",
+                                                                         queued.json["job_id"])
+    with app.extensions["store"].session() as session:
+        (review,) = session.scalars(select(Review)).all()
+        assert event["review_id"] == review.id and review.request_id == queued.json["job_id"]
 
 
 def test_other_task_types_are_not_announced(app, client, auth, receiver, mailbox):

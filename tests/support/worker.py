@@ -26,7 +26,11 @@ def settings_env(settings) -> dict[str, str]:
            "TIERGATE_SYNC_WAIT_SECONDS": str(settings.sync_wait_seconds)}
     optional = {"REDIS_URL": settings.redis_url, "DATABASE_URL": settings.database_url,
                 "ANTHROPIC_API_KEY": settings.anthropic_api_key, "ANTHROPIC_BASE_URL": settings.anthropic_base_url,
-                "TIERGATE_CALLBACK_SECRET": settings.callback_secret, "TIERGATE_SECRET_KEY": settings.secret_key}
+                "TIERGATE_CALLBACK_SECRET": settings.callback_secret, "TIERGATE_SECRET_KEY": settings.secret_key,
+                "TIERGATE_NOTIFY_WEBHOOK_URL": settings.notify_webhook_url, "TIERGATE_NOTIFY_EMAIL": settings.notify_email,
+                "TIERGATE_NOTIFY_TASK_TYPES": settings.notify_task_types, "TIERGATE_SMTP_HOST": settings.smtp_host}
+    if settings.smtp_host:
+        optional.update(TIERGATE_SMTP_PORT=settings.smtp_port, TIERGATE_SMTP_FROM=settings.smtp_from)
     env.update({name: str(value) for name, value in optional.items() if value})
     return env
 
