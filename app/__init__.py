@@ -6,7 +6,7 @@ import time
 from flask import Flask, request
 
 from app import shadow, web  # noqa: F401  (shadow: the sampler listens to delivered answers)
-from app.reviews import notifications
+from app.notify import notifications
 from app.api import bp as api_bp
 from app.config import Settings, load_settings
 from app.execution.runtime import Runtime

@@ -63,7 +63,7 @@ class Settings(BaseSettings):
     display_currency: str | None = Field(default=None, alias="TIERGATE_DISPLAY_CURRENCY")
     display_rate: float | None = Field(default=None, gt=0, alias="TIERGATE_DISPLAY_RATE")
     queue_name: str = Field(default="tiergate", alias="TIERGATE_QUEUE")
-    # Telling people a draft waits (app.reviews.notifications): one channel from these, more from the file.
+    # Telling people a draft waits (app.notify.notifications): one channel from these, more from the file.
     notify_webhook_url: str | None = Field(default=None, alias="TIERGATE_NOTIFY_WEBHOOK_URL")
     notify_email: str = Field(default="", alias="TIERGATE_NOTIFY_EMAIL")
     notify_task_types: str = Field(default="", alias="TIERGATE_NOTIFY_TASK_TYPES")

@@ -15,7 +15,7 @@ import pytest
 from aiosmtpd.controller import Controller
 from sqlalchemy import select
 
-from app.reviews import notifications
+from app.notify import notifications
 from app.config import load_settings
 from app.errors import ConfigError
 from app.store import Delivery, Review, utcnow

@@ -25,7 +25,7 @@ def worker_runtime() -> Runtime:
         from app.config import load_settings
         from app.redact import install_log_redaction
         from app.sampling import ensure_monthly_schedule
-        import app.classify.service, app.reviews.notifications, app.shadow, app.tasks.runner  # noqa: F401,E401
+        import app.classify.service, app.notify.notifications, app.shadow, app.tasks.runner  # noqa: F401,E401
         # ^ what a worker runs registers itself: the kinds it resumes, the sweep's duties, the shadow sampler
 
         install_log_redaction()  # callback URLs carry tokens: no log line of this process shows them whole

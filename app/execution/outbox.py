@@ -86,7 +86,7 @@ def deliver(store: Store, settings, delivery_id: int) -> str | None:
         row = session.execute(select(Delivery.url, Delivery.payload, Delivery.attempts)
                               .where(Delivery.id == delivery_id)).one()
     try:
-        if row.url.startswith("mailto:"):  # an e-mail notification (app.reviews.notifications), same retries
+        if row.url.startswith("mailto:"):  # an e-mail notification (app.notify.notifications), same retries
             from app.execution.mail import send_mail
 
             send_mail(row.url, row.payload, settings)

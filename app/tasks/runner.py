@@ -28,7 +28,7 @@ from app.execution.inflight import InFlightCalls, lost_calls
 from app.execution.sync import SyncTask
 from app.money.overhead import HELD_FOR_REVIEW, RERUN_PURPOSE, with_overhead, workflow_of
 from app.policy import TaskType
-from app.reviews import notifications
+from app.notify import notifications
 from app.policy.schema import GateSpec
 from app.execution.runtime import Runtime
 from app.store import Attempt, Request, Review, new_id, utcnow

@@ -6,7 +6,7 @@ from flask import Blueprint, flash, redirect, render_template, request, url_for
 from app.errors import ApiError, Conflict, NotFound
 from app.reviews.service import KINDS, STATUSES, DecisionInput, QueueFilter, age_seconds, attempts_of, count_reviews, decide, \
     get_review, is_low_risk, list_reviews, next_pending_id, queue_counts, reason_key, reason_label
-from app.reviews.summary import summarize
+from app.notify.summary import summarize
 from app.reviews.edits import current_label, edit_rules, with_label
 from app.web.context import db, runtime
 from app.web.auth import current_reviewer, login_required

@@ -35,7 +35,7 @@ from sqlalchemy.orm import Session
 from app.errors import ConfigError
 from app.execution import sweeper
 from app.execution.mail import MAILTO, is_mail, recipients_of, send_mail, split_addresses  # noqa: F401
-from app.reviews.summary import summarize
+from app.notify.summary import summarize
 from app.store import Delivery, Review, utcnow
 from app.store.models import new_id
 
