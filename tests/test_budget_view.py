@@ -23,7 +23,7 @@ from app.money.budgets import budgets_for, set_budget
 from app.store import Store
 from app.store.models import Budget
 from bench.harness import free_port
-from tests.test_fallback_api import app  # noqa: F401  (fixture)
+from tests.test_fallback_api import app, fallback_settings  # noqa: F401  (fixture)
 
 SPENT = Decimal("0.000001")  # no call fits
 CALLERS = 24
@@ -199,3 +199,37 @@ def test_a_sync_request_is_guarded_on_the_budgets_it_was_admitted_on(app, fake_a
     with app.extensions["store"].session() as session:
         budget = session.get(Budget, budget_id)
         assert Decimal(str(budget.spent_usd)) > 0 and Decimal(str(budget.reserved_usd)) == 0
+
+
+def test_while_redis_is_away_a_request_holds_one_pooled_connection_at_a_time(tmp_path, database_url, fake_anthropic,
+                                                                              monkeypatch):
+    """With Redis away the key is looked up in the database and the view reloads (here on every request,
+    as it does every few seconds of an outage). A request holding one pooled connection while it waits
+    for another deadlocks the pool once more requests than connections are in flight: a Redis outage
+    mid-burst stalled every request for the pool's 30 s timeout. One at a time, the pool cannot run dry."""
+    monkeypatch.setattr("app.money.budget_view.OUTAGE_REFRESH_SECONDS", 0.0)
+    away = f"redis://127.0.0.1:{free_port()}/0"  # nothing listens there
+    application = create_app(fallback_settings(tmp_path, away, database_url, fake_anthropic), migrate=False)
+    store = application.extensions["store"]
+    out, peak = [0], [0]
+
+    def checkout(*_args):
+        out[0] += 1
+        peak[0] = max(peak[0], out[0])
+
+    def checkin(*_args):
+        out[0] -= 1
+
+    try:
+        with store.session() as session:
+            _key, plain = create_key(session, "outage", ["fallback"])
+        event.listen(store.engine, "checkout", checkout)
+        event.listen(store.engine, "checkin", checkin)
+        with application.test_client() as client:
+            for _ in range(2):
+                answer = client.post("/v1/fallback", headers={"X-API-Key": plain},
+                                     json={**sync_task(), "exec": "async"})
+                assert answer.status_code == 202, answer.get_json()
+        assert peak[0] == 1, f"one request held {peak[0]} pooled connections at once"
+    finally:
+        store.dispose()

@@ -16,7 +16,7 @@ from app.admin.keys import (KEY_GENERATION, KEY_PREFIX, SCOPES, create_key, hash
                             parse_scopes, revoke_key)
 from app.errors import Forbidden, Unauthorized
 from app.store import ApiKey
-from app.web.context import db, runtime
+from app.web.context import runtime
 
 KEY_CACHE_MAX_ENTRIES = 10_000
 
@@ -76,9 +76,12 @@ def _lookup(key_hash: str) -> KeyIdentity | None:
     cached = _key_cache.get(key_hash)
     if redis_up and cached is not None and cached[0] == generation:
         return cached[1]
-    row = db().scalar(select(ApiKey).where(ApiKey.key_hash == key_hash))
-    identity = (KeyIdentity(row.id, row.name, frozenset(row.scope_set))
-                if row is not None and row.revoked_at is None else None)
+    # A session of its own, closed at once: the request's session would keep the connection while the
+    # request goes on to need another (budgets, the shared commit), and a crowd of them drains the pool.
+    with runtime().store.session() as session:
+        row = session.scalar(select(ApiKey).where(ApiKey.key_hash == key_hash))
+        identity = (KeyIdentity(row.id, row.name, frozenset(row.scope_set))
+                    if row is not None and row.revoked_at is None else None)
     if not redis_up:
         return identity
     if len(_key_cache) >= KEY_CACHE_MAX_ENTRIES:
