@@ -123,6 +123,40 @@ def mt_bench(bootstrap: int) -> None:
 
 # -- 2-4. accuracy, share, risk --------------------------------------------------------------------
 
+def outside_accuracy(path: Path) -> None:
+    """Task type and tier on a labelled file kept outside the repository (e.g. a Dolly sample), per label."""
+    from collections import Counter, defaultdict
+
+    from app.policy import load_policy
+    from app.routing import RouteInput, RulesRouter
+    from app.routing.learned import LearnedRouter
+
+    policy = load_policy()
+    rules = RulesRouter(policy)
+    learned = LearnedRouter(policy, rules)
+    rows = jsonl(path)
+    print(f"\nOutside file {path} (n={len(rows)})")
+    for mode, router in (("learned", learned), ("rules", rules)):
+        per: dict[str, list[int]] = defaultdict(lambda: [0, 0, 0])
+        called: dict[str, Counter] = defaultdict(Counter)
+        for row in rows:
+            decision = router.decide(RouteInput(text=row["text"]))
+            truth = rules.decide(RouteInput(text=row["text"], task_type=row["task_type"]))
+            cell = per[row["task_type"]]
+            cell[0] += 1
+            cell[1] += decision.task_type == row["task_type"]
+            cell[2] += decision.tier == truth.tier
+            called[row["task_type"]][decision.task_type] += 1
+        n = len(rows)
+        right_type = sum(cell[1] for cell in per.values())
+        right_tier = sum(cell[2] for cell in per.values())
+        unknown = sum(c["unknown"] for c in called.values())
+        print(f"  {mode:<8} task type {right_type / n:.3f}  tier {right_tier / n:.3f}  unknown {unknown / n:.3f}")
+        for label, (count, typed, tiered) in sorted(per.items()):
+            top = ", ".join(f"{name} {k}" for name, k in called[label].most_common(3))
+            print(f"    {label:<14} n={count:<4} type {typed / count:.2f}  tier {tiered / count:.2f}   called: {top}")
+
+
 def accuracy() -> None:
     from app.policy import load_policy
     from app.routing import RouteInput, RulesRouter
@@ -321,7 +355,23 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--decisions", type=int, default=100_000)
     parser.add_argument("--bootstrap", type=int, default=1_000)
+    parser.add_argument("--outside", type=Path, action="append", default=[],
+                        help="a labelled JSONL kept outside the repository (text, task_type): accuracy per label")
+    parser.add_argument("--only", choices=["latency", "accuracy", "share", "risk", "outside"],
+                        help="run one part only")
     args = parser.parse_args()
+    if args.only == "outside":
+        for path in args.outside:
+            outside_accuracy(path)
+        return
+    if args.only == "latency":
+        return latency(args.decisions)
+    if args.only == "accuracy":
+        return accuracy()
+    if args.only == "share":
+        return share_calibration()
+    if args.only == "risk":
+        return risk()
     latency(args.decisions)  # first: the RSS the weights add is measured before anything else loads them
     mt_bench(args.bootstrap)
     accuracy()
@@ -329,6 +379,8 @@ def main() -> None:
     share_calibration()
     premium_share()
     risk()
+    for path in args.outside:
+        outside_accuracy(path)
 
 
 if __name__ == "__main__":
