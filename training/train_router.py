@@ -33,7 +33,7 @@ from pathlib import Path
 from app.routing.learned.calibration import calibration_table, threshold_for
 from app.routing.learned.features import MAX_CHARS, features
 from app.routing.learned.model import FORMAT, WEIGHTS_FILE, read_weights
-from training import premium_eval, sme_examples
+from training import passage_examples, premium_eval, sme_examples
 from training.train_sensitive import train_sensitive
 from training.general_data import GENERAL_FILE
 from training.routellm_data import PAIRS_FILE, ROUTELLM_COMMIT
@@ -45,6 +45,7 @@ HELD_OUT_PAIR_SHARE = 0.15
 HELD_OUT_TEMPLATES = (10, 11)  # template indexes kept out of training for every task type
 PAIRS_PER_GENERAL_TYPE = 300  # MMLU prompts as open_question, GSM8K prompts as maths
 INSTRUCTIONS_FILE = ROOT / "training" / "data" / "instructions.jsonl.gz"
+EVERYDAY_FILE = ROOT / "bench" / "data" / "user_oriented_labelled.jsonl"
 # Code tasks (MBPP), training split, at most this many per task type: as many as the exam questions,
 # so they do not outweigh the SME templates (training/general_data.py).
 GENERAL_PER_TYPE = 300
@@ -124,9 +125,32 @@ def split_data(pairs: list[dict]):
         task_train += [(row["prompt"], task_type) for row in rng.sample(train_rows, PAIRS_PER_GENERAL_TYPE)]
         task_test += [(row["prompt"], task_type)
                       for row in rng.sample(test_rows, PAIRS_PER_GENERAL_TYPE * len(test_rows) // len(train_rows))]
+    # Plain questions as people ask them: MMLU question stems without the options (not the maths subjects),
+    # so "how many / how long" is not maths by itself.
+    for rows, target, count in ((pair_train, task_train, PAIRS_PER_GENERAL_TYPE), (pair_test, task_test, 50)):
+        stems = sorted({stem for stem in map(question_stem, rows) if stem})
+        target += [(stem, "open_question") for stem in rng.sample(stems, count)]
+    # Requests that carry a passage (extract from it, answer from it, summarise it); whole templates held out.
+    for row in passage_examples.examples(pair_train):
+        held_template = int(row["group"].rsplit("/", 1)[1]) in HELD_OUT_TEMPLATES
+        (task_test if held_template else task_train).append((row["text"], row["task_type"]))
     task_train += [(row["text"], row["task_type"]) for row in load_instructions()]
+    task_train += [(row["text"], row["task_type"]) for row in load_everyday()]
     task_train += [(row["text"], row["task_type"]) for row in general_requests("train")]
     return pair_train, pair_test, sme_train, sme_test, task_train, task_test
+
+
+NUMERIC_SUBJECTS = ("math", "statistic", "physics", "chemistry", "accounting", "econometrics", "computer",
+                    "algebra", "machine_learning", "logic", "electrical")
+
+
+def question_stem(row: dict) -> str | None:
+    """An MMLU question without its options, if it reads as a plain question (no maths subject)."""
+    if row["source"] != "mmlu" or any(part in row["subject"] for part in NUMERIC_SUBJECTS):
+        return None
+    stem = row["prompt"].split("\nA. ")[0].strip()
+    plain = stem.endswith("?") and len(stem) < 160 and "\n" not in stem and "_" not in stem
+    return stem if plain and "following" not in stem.lower() else None
 
 
 def general_requests(split: str) -> list[dict]:
@@ -160,6 +184,12 @@ def load_instructions() -> list[dict]:
     """Human-written instructions (self-instruct seed tasks, Apache-2.0), labelled onto the policy's types."""
     with gzip.open(INSTRUCTIONS_FILE, "rt", encoding="utf-8") as stream:
         return [json.loads(line) for line in stream]
+
+
+def load_everyday() -> list[dict]:
+    """Self-instruct's user-oriented instructions (Apache-2.0), labelled by hand: trained on since the
+    Dolly sample took over as the outside check (it had been looked at while tuning twice)."""
+    return [json.loads(line) for line in EVERYDAY_FILE.read_text(encoding="utf-8").splitlines() if line.strip()]
 
 
 def fit_task_head(rows: list[tuple[str, str]]):
