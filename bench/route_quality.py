@@ -199,22 +199,27 @@ def premium_transfer() -> None:
               f"[{row['low']:.3f}, {row['high']:.3f}]  n={row['n']}")
 
 
-def share_calibration() -> None:
+def share_calibration(extra: list[Path] = ()) -> None:
     from app.policy import load_policy
     from app.routing import RouteInput, RulesRouter
     from app.routing.learned import LearnedRouter, shipped_model
 
     model = shipped_model()
     print("\nThe premium_share knob: share of requests the premium signal sends up, set vs realised")
-    print("  mixed traffic the table was not fitted on (other half of four equal sources; from training):")
+    print("  mixed traffic the table was not fitted on (other half of six equal sources; from training):")
     for share, figures in model.trained.get("premium_share_realised", {}).items():
-        listed = ", ".join(f"{name.split(' (')[0]} {value:.3f}" for name, value in figures.items())
+        listed = ", ".join(f"{name} {value:.3f}" for name, value in figures.items())
         print(f"    set {float(share):.1f}: {listed}")
+    from training.train_router import general_requests
+
+    # Kinds of requests the calibration table never saw (the self-instruct sets are in it now), plus any
+    # labelled file kept outside the repository (--outside).
     outside = {
         "MT-Bench": [row["prompt"] for row in jsonl(DATA / "mt_bench.jsonl")],
-        "everyday instructions": [row["text"] for row in jsonl(DATA / "user_oriented_labelled.jsonl")],
         "GSM8K $ problems": [row["text"] for row in jsonl(DATA / "gsm8k_money_problems.jsonl")],
         "SME requests": [row["text"] for row in jsonl(ROOT / "tests" / "data" / "task_types_labelled.jsonl")],
+        "TruthfulQA questions": [row["text"] for row in general_requests("outside")],
+        **{path.stem: [row["text"] for row in jsonl(path)] for path in extra},
     }
     size = min(len(texts) for texts in outside.values())
     rng = random.Random(SEED)
@@ -369,14 +374,14 @@ def main() -> None:
     if args.only == "accuracy":
         return accuracy()
     if args.only == "share":
-        return share_calibration()
+        return share_calibration(args.outside)
     if args.only == "risk":
         return risk()
     latency(args.decisions)  # first: the RSS the weights add is measured before anything else loads them
     mt_bench(args.bootstrap)
     accuracy()
     premium_transfer()
-    share_calibration()
+    share_calibration(args.outside)
     premium_share()
     risk()
     for path in args.outside:

@@ -285,8 +285,9 @@ def train(output: Path = WEIGHTS_FILE) -> dict:
         return [{name: float(p) for name, p in zip(classes, row)}
                 for row in task_model.predict_proba(matrix(texts, task_vocab))]
 
-    # "Typical traffic" for the premium_share knob: equal parts of four kinds of requests (premium_eval.py).
-    mixed = premium_eval.mixed_traffic(pair_test, sme_test, load_instructions())
+    # "Typical traffic" for the premium_share knob: equal parts of six kinds of requests (premium_eval.py).
+    mixed = premium_eval.mixed_traffic(pair_test, sme_test, load_instructions(), load_everyday(),
+                                       general_requests("held_out"))
     typical = [text for texts in mixed.values() for text in texts]
     calibration = calibration_table(premium_proba(typical))
     # Realised share on mixed traffic the table was not fitted on: fit on one half of every source, count
@@ -299,8 +300,8 @@ def train(output: Path = WEIGHTS_FILE) -> dict:
         threshold = threshold_for(half_table, share)
         per_source = {name: round(sum(p >= threshold for p in scores) / len(scores), 3)
                       for name, scores in other_half.items()}
-        pooled = [p for scores in other_half.values() for p in scores]
-        realised[str(share)] = {"mixed (other half)": round(sum(p >= threshold for p in pooled) / len(pooled), 3),
+        pooled = [p >= threshold for scores in other_half.values() for p in scores]
+        realised[str(share)] = {"mixed (other half)": round(sum(pooled) / len(pooled), 3),
                                 **per_source}
 
     def fit_and_score(rows: list[dict], texts: list[str]) -> list[float]:
