@@ -120,25 +120,26 @@ def test_a_literal_run_before_alternatives_is_looked_up_with_each_alternative():
 
 DIGIT_TEXTS = ["DE44 5001 0517 5407 3249 31", "de44500105175407324931", "iban: GB29NWBK60161331926819 ok",
                "x1DE44 5001 0517 5407 3249 31", "AB12 CD34 EF56 GH78", "12345 ab12 3456 7890 1234", "ab1 2345",
-               "ſx12 abcd efgh ijkl", "٣٤ AB١٢ 3456 7890 1234", "no digits at all", "", "7", "AB12", "AB12AB12ABCDABCDABCD"]
+               "ſx12 abcd efgh ijkl", "٣٤ AB١٢ 3456 7890 1234", "no digits at all", "", "7", "AB12", "AB12AB12ABCDABCDABCD",
+               "take 200 mg", "5mg twice", "1,5 mg", "x200mg", "2.5 iu", "stadium 12x", "٣ mg"]
 
 
 @pytest.mark.parametrize("pattern", [r"\b[A-Z]{2}\d{2}(?: ?[A-Z0-9]{4}){3,7}\b", r"[a-z]\d+x", r"ab\d{2}",
-                                     r"\b[a-z]{2}\d"])
+                                     r"\b[a-z]{2}\d", r"\b\d+x", r"\b\d+(?:[.,]\d+)? ?(?:mg|µg|mcg|iu)\b"])
 def test_a_pattern_that_opens_with_letters_then_a_digit_is_tried_only_where_digits_start(pattern):
     """No literal to look up, but every match starts a fixed number of letters before a digit run: it is
     tried there only, and finds what a plain scan finds."""
     patterns = PatternSet([("money", pattern)])
     assert patterns._always == [] or pattern == r"ab\d{2}", patterns._always
     rng = random.Random(4)
-    pieces = DIGIT_TEXTS + [" ", "12", "ab", "X", "-"]
+    pieces = DIGIT_TEXTS + [" ", "12", "ab", "X", "-", "mg", " mg", "iu", ".5", "x"]
     cases = DIGIT_TEXTS + ["".join(rng.choice(pieces) for _ in range(rng.randrange(1, 8))) for _ in range(2000)]
     for text in cases:
         assert indexed(patterns, text, text.lower(), False) == plain(patterns.patterns, text, False), text
         assert indexed(patterns, text, text.lower(), True) == plain(patterns.patterns, text, True), text
 
 
-@pytest.mark.parametrize("pattern", [r"\d+x", r"[a-z0-9]{2}\d", r"\w\d", r"[^a-z]\d", r"a?\d", r"[a-z]+\d"])
+@pytest.mark.parametrize("pattern", [r"\d+x", r"[a-z0-9]{2}\d", r"\w\d", r"[^a-z]\d", r"a?\d", r"[a-z]+\d", r"\B\d+x"])
 def test_a_pattern_whose_start_may_be_a_digit_or_of_any_width_is_still_scanned(pattern):
     assert PatternSet([("x", pattern)])._always == [0]
 

@@ -117,13 +117,16 @@ def digit_offset(tree) -> int | None:
     run of digits, or None.
 
     That holds when the pattern opens (after zero-width assertions) with ``k > 0`` characters of fixed
-    width that can never be digits, then a digit: "\\b[A-Z]{2}\\d{2}" (an IBAN) has ``k = 2``. Such a
-    pattern has no literal to look up, but it is only tried where a digit run starts, like a pattern
-    with a leading literal, instead of being scanned over the whole text.
+    width that can never be digits, then a digit: "\\b[A-Z]{2}\\d{2}" (an IBAN) has ``k = 2``; or with
+    a word boundary right before a digit (``k = 0``: "\\b\\d+ ?mg"). Such a pattern is tried only where
+    a digit run starts, like a pattern with a leading literal, instead of being scanned over the text
+    (when it has no literal at all, or when a literal it merely contains is present).
     """
-    width = 0
+    width, boundary = 0, False
     for op, arg in tree:
         if op is regex_parser.AT and not width:
+            # "\\b" right before a digit: the match starts a run (inside a run there is no word boundary).
+            boundary = boundary or arg is regex_parser.AT_BOUNDARY
             continue
         count, item = 1, (op, arg)
         if op is regex_parser.MAX_REPEAT or op is regex_parser.MIN_REPEAT:
@@ -131,12 +134,12 @@ def digit_offset(tree) -> int | None:
             if len(inner) != 1:
                 return None
             if is_digit_class(inner[0]):
-                return width if width and low >= 1 else None
+                return width if (width or boundary) and low >= 1 else None
             if low != high:
                 return None
             count, item = low, inner[0]
         if is_digit_class(item):
-            return width or None
+            return width if width or boundary else None
         if not never_digit(item):
             return None
         width += count
@@ -186,6 +189,7 @@ class PatternSet:
         self.patterns = [(owner, re.compile(pattern, flags)) for owner, pattern in patterns]
         self._always: list[int] = []
         self._digit_anchored: dict[int, int] = {}  # pattern -> characters before the digit run it starts at
+        self._digit_offsets: dict[int, int] = {}  # the same for patterns looked up by a literal they contain
         ascii_only = bool(flags & re.IGNORECASE)
         entries: dict[str, list[tuple[int, bool]]] = defaultdict(list)  # literal -> [(pattern, anchored)]
         for index, (_, pattern) in enumerate(patterns):
@@ -197,13 +201,15 @@ class PatternSet:
                                                    and min(map(len, required)) > min(map(len, leading))):
                 leading = None
             literals = leading or required
+            offset = None if leading else digit_offset(tree)
             if not usable(literals, ascii_only):
-                offset = digit_offset(tree)
                 if offset is None:
                     self._always.append(index)
                 else:
                     self._digit_anchored[index] = offset
                 continue
+            if offset is not None:
+                self._digit_offsets[index] = offset  # when its literal is present: tried at digit runs
             for literal in literals:
                 entries[literal.lower()].append((index, literals is leading))
         self._automaton = ahocorasick.Automaton()
@@ -224,9 +230,13 @@ class PatternSet:
                         starts[index].add(end - length + 1)
                     else:
                         scan.add(index)
-        if self._digit_anchored:
-            runs = digit_run_starts(text)
-            for index, offset in self._digit_anchored.items():
+        anchored_by_digits = dict(self._digit_anchored)
+        for index in [index for index in scan if index in self._digit_offsets]:
+            scan.discard(index)  # its literal is present: try it where a digit run starts, not everywhere
+            anchored_by_digits[index] = self._digit_offsets[index]
+        if anchored_by_digits:
+            runs = digit_run_starts(text)  # positions in ``text``, where the patterns run
+            for index, offset in anchored_by_digits.items():
                 at = {run - offset for run in runs if run >= offset}
                 if at:
                     starts[index] = at
