@@ -205,8 +205,6 @@ TEMPLATES: dict[str, list[str]] = {
         "Write back to the customer who asked why the delivery is late",
         "Suggest a reply to this angry message from {person}",
         "What do we tell the customer whose {product} arrived in the wrong colour?",
-        "Deal with this customer complaint kindly: {person} waited an hour at the counter",
-        "Respond to the unhappy guest review about our service, apologise and offer something",
     ],
     "copywriting": [
         "Write a product description for our {product}",
