@@ -163,3 +163,15 @@ def test_rule_tokens_on_ascii_text_are_those_of_the_unicode_pattern():
     for _ in range(3000):
         text = rng.choice(["", " ", "\n"]).join(rng.choice(pieces) for _ in range(rng.randrange(1, 10)))
         assert tokens(text) == TOKEN.findall(text.lower()), text
+
+
+def test_the_code_marker_is_that_of_the_plain_scans():
+    plain_code = re.compile(r"\w\([^()\n]*\)\s*[:{]")
+    rng = random.Random(7)
+    pieces = ["f(x)", ":", "{", ")", "(", " ", "\n", "\x1c", "\u2003", "def", "a", "if (a) {", "print(x) :", "(see above)"]
+    for _ in range(4000):
+        text = "".join(rng.choice(pieces) for _ in range(rng.randrange(1, 12)))
+        expected = ("```" in text or features.CODE_LINE.search(text) is not None
+                    or (any(mark in text for mark in ";{}") and features.CODE_END.search(text) is not None)
+                    or plain_code.search(text) is not None)
+        assert features.has_code(text) == expected, text
