@@ -6,12 +6,14 @@
    for training or thresholds): APGR, CPT(50%), CPT(80%) of the premium head, computed the way
    RouteLLM's ``evals/evaluate.py`` does (10 quantile thresholds, trapezoid area), with a bootstrap
    interval over questions, beside RouteLLM mf's published 0.802 / 13.4% / 31.3%.
-2. Task type and tier accuracy: the held-out templates of the training split and three outside sets
-   never trained on: bench/data/user_oriented_labelled.jsonl (249 human-written everyday
-   instructions, self-instruct, Apache-2.0), tests/data/task_types_labelled.jsonl (SME requests
-   written for the rules) and TruthfulQA's 817 questions (open questions, Apache-2.0); MBPP's
-   evaluation tasks (code; other MBPP tasks are trained on); rules mode beside, and how often the
-   answer is "unknown".
+2. Task type and tier accuracy: the held-out templates of the training split, two outside sets never
+   trained on: tests/data/task_types_labelled.jsonl (SME requests written for the rules) and
+   TruthfulQA's 817 questions (open questions, Apache-2.0); MBPP's evaluation tasks (code; other MBPP
+   tasks are trained on); bench/data/user_oriented_labelled.jsonl (249 everyday instructions,
+   self-instruct, Apache-2.0: trained on since issue 21's third round); rules mode beside, and how
+   often the answer is "unknown". ``--outside FILE`` adds a labelled set kept outside the repository
+   (``text``, ``task_type``; e.g. a databricks-dolly-15k sample, share-alike, so never committed or
+   trained on), with figures per label.
 3. The premium head on sources it was not fitted to (AUC with 95% bootstrap intervals, from training),
    and the premium_share knob: realised vs set share at 0.1/0.2/0.3/0.5 on mixed traffic the table was
    not fitted on, and on an outside mix (MT-Bench, everyday instructions, GSM8K, SME requests).
@@ -172,7 +174,7 @@ def accuracy() -> None:
     everyday = jsonl(DATA / "user_oriented_labelled.jsonl")
     print("\nTask type and tier (tier: the decision vs the tier the table and safety rules give the true type)")
     for name, rows in (("held-out templates", held_out),
-                       ("outside: everyday instructions (self-instruct user-oriented)", everyday),
+                       ("trained on since round 3: everyday instructions (self-instruct user-oriented)", everyday),
                        ("outside: SME set tests/data/task_types_labelled.jsonl", outside),
                        ("outside: open questions (TruthfulQA, never trained on)", general_requests("outside")),
                        ("held-out: MBPP evaluation tasks (code; MBPP trained on)", general_requests("held_out"))):
