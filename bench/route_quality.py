@@ -6,12 +6,14 @@
    for training or thresholds): APGR, CPT(50%), CPT(80%) of the premium head, computed the way
    RouteLLM's ``evals/evaluate.py`` does (10 quantile thresholds, trapezoid area), with a bootstrap
    interval over questions, beside RouteLLM mf's published 0.802 / 13.4% / 31.3%.
-2. Task type and tier accuracy: the held-out templates of the training split and three outside sets
-   never trained on: bench/data/user_oriented_labelled.jsonl (249 human-written everyday
-   instructions, self-instruct, Apache-2.0), tests/data/task_types_labelled.jsonl (SME requests
-   written for the rules) and TruthfulQA's 817 questions (open questions, Apache-2.0); MBPP's
-   evaluation tasks (code; other MBPP tasks are trained on); rules mode beside, and how often the
-   answer is "unknown".
+2. Task type and tier accuracy: the held-out templates of the training split, two outside sets never
+   trained on: tests/data/task_types_labelled.jsonl (SME requests written for the rules) and
+   TruthfulQA's 817 questions (open questions, Apache-2.0); MBPP's evaluation tasks (code; other MBPP
+   tasks are trained on); bench/data/user_oriented_labelled.jsonl (249 everyday instructions,
+   self-instruct, Apache-2.0: trained on since issue 21's third round); rules mode beside, and how
+   often the answer is "unknown". ``--outside FILE`` adds a labelled set kept outside the repository
+   (``text``, ``task_type``; e.g. a databricks-dolly-15k sample, share-alike, so never committed or
+   trained on), with figures per label.
 3. The premium head on sources it was not fitted to (AUC with 95% bootstrap intervals, from training),
    and the premium_share knob: realised vs set share at 0.1/0.2/0.3/0.5 on mixed traffic the table was
    not fitted on, and on an outside mix (MT-Bench, everyday instructions, GSM8K, SME requests).
@@ -123,6 +125,40 @@ def mt_bench(bootstrap: int) -> None:
 
 # -- 2-4. accuracy, share, risk --------------------------------------------------------------------
 
+def outside_accuracy(path: Path) -> None:
+    """Task type and tier on a labelled file kept outside the repository (e.g. a Dolly sample), per label."""
+    from collections import Counter, defaultdict
+
+    from app.policy import load_policy
+    from app.routing import RouteInput, RulesRouter
+    from app.routing.learned import LearnedRouter
+
+    policy = load_policy()
+    rules = RulesRouter(policy)
+    learned = LearnedRouter(policy, rules)
+    rows = jsonl(path)
+    print(f"\nOutside file {path} (n={len(rows)})")
+    for mode, router in (("learned", learned), ("rules", rules)):
+        per: dict[str, list[int]] = defaultdict(lambda: [0, 0, 0])
+        called: dict[str, Counter] = defaultdict(Counter)
+        for row in rows:
+            decision = router.decide(RouteInput(text=row["text"]))
+            truth = rules.decide(RouteInput(text=row["text"], task_type=row["task_type"]))
+            cell = per[row["task_type"]]
+            cell[0] += 1
+            cell[1] += decision.task_type == row["task_type"]
+            cell[2] += decision.tier == truth.tier
+            called[row["task_type"]][decision.task_type] += 1
+        n = len(rows)
+        right_type = sum(cell[1] for cell in per.values())
+        right_tier = sum(cell[2] for cell in per.values())
+        unknown = sum(c["unknown"] for c in called.values())
+        print(f"  {mode:<8} task type {right_type / n:.3f}  tier {right_tier / n:.3f}  unknown {unknown / n:.3f}")
+        for label, (count, typed, tiered) in sorted(per.items()):
+            top = ", ".join(f"{name} {k}" for name, k in called[label].most_common(3))
+            print(f"    {label:<14} n={count:<4} type {typed / count:.2f}  tier {tiered / count:.2f}   called: {top}")
+
+
 def accuracy() -> None:
     from app.policy import load_policy
     from app.routing import RouteInput, RulesRouter
@@ -138,7 +174,7 @@ def accuracy() -> None:
     everyday = jsonl(DATA / "user_oriented_labelled.jsonl")
     print("\nTask type and tier (tier: the decision vs the tier the table and safety rules give the true type)")
     for name, rows in (("held-out templates", held_out),
-                       ("outside: everyday instructions (self-instruct user-oriented)", everyday),
+                       ("trained on since round 3: everyday instructions (self-instruct user-oriented)", everyday),
                        ("outside: SME set tests/data/task_types_labelled.jsonl", outside),
                        ("outside: open questions (TruthfulQA, never trained on)", general_requests("outside")),
                        ("held-out: MBPP evaluation tasks (code; MBPP trained on)", general_requests("held_out"))):
@@ -165,22 +201,27 @@ def premium_transfer() -> None:
               f"[{row['low']:.3f}, {row['high']:.3f}]  n={row['n']}")
 
 
-def share_calibration() -> None:
+def share_calibration(extra: list[Path] = ()) -> None:
     from app.policy import load_policy
     from app.routing import RouteInput, RulesRouter
     from app.routing.learned import LearnedRouter, shipped_model
 
     model = shipped_model()
     print("\nThe premium_share knob: share of requests the premium signal sends up, set vs realised")
-    print("  mixed traffic the table was not fitted on (other half of four equal sources; from training):")
+    print("  mixed traffic the table was not fitted on (other half of six equal sources; from training):")
     for share, figures in model.trained.get("premium_share_realised", {}).items():
-        listed = ", ".join(f"{name.split(' (')[0]} {value:.3f}" for name, value in figures.items())
+        listed = ", ".join(f"{name} {value:.3f}" for name, value in figures.items())
         print(f"    set {float(share):.1f}: {listed}")
+    from training.train_router import general_requests
+
+    # Kinds of requests the calibration table never saw (the self-instruct sets are in it now), plus any
+    # labelled file kept outside the repository (--outside).
     outside = {
         "MT-Bench": [row["prompt"] for row in jsonl(DATA / "mt_bench.jsonl")],
-        "everyday instructions": [row["text"] for row in jsonl(DATA / "user_oriented_labelled.jsonl")],
         "GSM8K $ problems": [row["text"] for row in jsonl(DATA / "gsm8k_money_problems.jsonl")],
         "SME requests": [row["text"] for row in jsonl(ROOT / "tests" / "data" / "task_types_labelled.jsonl")],
+        "TruthfulQA questions": [row["text"] for row in general_requests("outside")],
+        **{path.stem: [row["text"] for row in jsonl(path)] for path in extra},
     }
     size = min(len(texts) for texts in outside.values())
     rng = random.Random(SEED)
@@ -321,14 +362,32 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--decisions", type=int, default=100_000)
     parser.add_argument("--bootstrap", type=int, default=1_000)
+    parser.add_argument("--outside", type=Path, action="append", default=[],
+                        help="a labelled JSONL kept outside the repository (text, task_type): accuracy per label")
+    parser.add_argument("--only", choices=["latency", "accuracy", "share", "risk", "outside"],
+                        help="run one part only")
     args = parser.parse_args()
+    if args.only == "outside":
+        for path in args.outside:
+            outside_accuracy(path)
+        return
+    if args.only == "latency":
+        return latency(args.decisions)
+    if args.only == "accuracy":
+        return accuracy()
+    if args.only == "share":
+        return share_calibration(args.outside)
+    if args.only == "risk":
+        return risk()
     latency(args.decisions)  # first: the RSS the weights add is measured before anything else loads them
     mt_bench(args.bootstrap)
     accuracy()
     premium_transfer()
-    share_calibration()
+    share_calibration(args.outside)
     premium_share()
     risk()
+    for path in args.outside:
+        outside_accuracy(path)
 
 
 if __name__ == "__main__":

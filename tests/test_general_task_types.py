@@ -1,8 +1,10 @@
 """Task types on everyday work: the general types of the default policy and the learned head on outside text.
 
 ``bench/data/user_oriented_labelled.jsonl`` holds 249 human-written instructions motivated by everyday
-apps (self-instruct's user-oriented set, Apache-2.0), labelled by hand onto the policy's task types and
-never trained on (the head trains on the separate seed-task set, training/instruction_data.py).
+apps (self-instruct's user-oriented set, Apache-2.0), labelled by hand onto the policy's task types. It
+is trained on since issue 21's third round (it had been looked at while tuning); the outside check is
+now a sample of databricks-dolly-15k kept outside the repository (share-alike, evaluation only:
+``bench/route_quality.py --outside FILE``), so these tests guard the placement, not generalisation.
 """
 from __future__ import annotations
 
@@ -73,7 +75,7 @@ def test_everyday_requests_get_their_general_type(routers, text, task_type):
     assert routers[2].decide(RouteInput(text=text)).task_type == task_type
 
 
-def test_outside_instructions_are_placed_on_the_right_tier_and_rarely_unknown(routers):
+def test_everyday_instructions_are_placed_on_the_right_tier_and_rarely_unknown(routers):
     _, rules, learned = routers
     right_tier = right_type = unknown = 0
     for row in OUTSIDE:
@@ -82,7 +84,7 @@ def test_outside_instructions_are_placed_on_the_right_tier_and_rarely_unknown(ro
         right_tier += decision.tier == truth.tier
         right_type += decision.task_type == row["task_type"]
         unknown += decision.task_type == "unknown"
-    print(f"\noutside set: task type {right_type / len(OUTSIDE):.3f}, tier {right_tier / len(OUTSIDE):.3f}, "
+    print(f"\neveryday set: task type {right_type / len(OUTSIDE):.3f}, tier {right_tier / len(OUTSIDE):.3f}, "
           f"unknown {unknown / len(OUTSIDE):.3f} (n={len(OUTSIDE)})")
     assert unknown / len(OUTSIDE) < 0.2
     assert right_tier / len(OUTSIDE) >= 0.65

@@ -116,3 +116,62 @@ def test_a_literal_run_before_alternatives_is_looked_up_with_each_alternative():
     assert not patterns._automaton.exists(" su")
     assert [match.group() for _, match in patterns.matches("we will sue", "we will sue")] == ["we will sue"]
     assert patterns.matches("we will succeed", "we will succeed") == []
+
+
+DIGIT_TEXTS = ["DE44 5001 0517 5407 3249 31", "de44500105175407324931", "iban: GB29NWBK60161331926819 ok",
+               "x1DE44 5001 0517 5407 3249 31", "AB12 CD34 EF56 GH78", "12345 ab12 3456 7890 1234", "ab1 2345",
+               "ſx12 abcd efgh ijkl", "٣٤ AB١٢ 3456 7890 1234", "no digits at all", "", "7", "AB12", "AB12AB12ABCDABCDABCD",
+               "take 200 mg", "5mg twice", "1,5 mg", "x200mg", "2.5 iu", "stadium 12x", "٣ mg"]
+
+
+@pytest.mark.parametrize("pattern", [r"\b[A-Z]{2}\d{2}(?: ?[A-Z0-9]{4}){3,7}\b", r"[a-z]\d+x", r"ab\d{2}",
+                                     r"\b[a-z]{2}\d", r"\b\d+x", r"\b\d+(?:[.,]\d+)? ?(?:mg|µg|mcg|iu)\b"])
+def test_a_pattern_that_opens_with_letters_then_a_digit_is_tried_only_where_digits_start(pattern):
+    """No literal to look up, but every match starts a fixed number of letters before a digit run: it is
+    tried there only, and finds what a plain scan finds."""
+    patterns = PatternSet([("money", pattern)])
+    assert patterns._always == [] or pattern == r"ab\d{2}", patterns._always
+    rng = random.Random(4)
+    pieces = DIGIT_TEXTS + [" ", "12", "ab", "X", "-", "mg", " mg", "iu", ".5", "x"]
+    cases = DIGIT_TEXTS + ["".join(rng.choice(pieces) for _ in range(rng.randrange(1, 8))) for _ in range(2000)]
+    for text in cases:
+        assert indexed(patterns, text, text.lower(), False) == plain(patterns.patterns, text, False), text
+        assert indexed(patterns, text, text.lower(), True) == plain(patterns.patterns, text, True), text
+
+
+@pytest.mark.parametrize("pattern", [r"\d+x", r"[a-z0-9]{2}\d", r"\w\d", r"[^a-z]\d", r"a?\d", r"[a-z]+\d", r"\B\d+x"])
+def test_a_pattern_whose_start_may_be_a_digit_or_of_any_width_is_still_scanned(pattern):
+    assert PatternSet([("x", pattern)])._always == [0]
+
+
+def test_digit_runs_are_found_as_the_regex_finds_them():
+    from app.routing.matching import DIGIT_RUN, FEW_DIGITS, digit_run_starts
+
+    rng = random.Random(5)
+    pieces = ["1", "23", "a", " ", "٣", "x9", "0", "-", "\n"]
+    cases = ["", "abc", "1" * (FEW_DIGITS + 5), "a1 " * (FEW_DIGITS + 5), "١٢ 34"]
+    cases += ["".join(rng.choice(pieces) for _ in range(rng.randrange(1, 30))) for _ in range(3000)]
+    for text in cases:
+        assert digit_run_starts(text) == [match.start() for match in DIGIT_RUN.finditer(text)], text
+
+
+def test_rule_tokens_on_ascii_text_are_those_of_the_unicode_pattern():
+    from app.routing.matching import TOKEN, tokens
+
+    rng = random.Random(6)
+    pieces = FRAGMENTS + ["don't", "-x", "'quoted'", "a_b", "\x1c", "\t", "Straße", "’s", "--", "__", "O'Neill", "e-mail"]
+    for _ in range(3000):
+        text = rng.choice(["", " ", "\n"]).join(rng.choice(pieces) for _ in range(rng.randrange(1, 10)))
+        assert tokens(text) == TOKEN.findall(text.lower()), text
+
+
+def test_the_code_marker_is_that_of_the_plain_scans():
+    plain_code = re.compile(r"\w\([^()\n]*\)\s*[:{]")
+    rng = random.Random(7)
+    pieces = ["f(x)", ":", "{", ")", "(", " ", "\n", "\x1c", "\u2003", "def", "a", "if (a) {", "print(x) :", "(see above)"]
+    for _ in range(4000):
+        text = "".join(rng.choice(pieces) for _ in range(rng.randrange(1, 12)))
+        expected = ("```" in text or features.CODE_LINE.search(text) is not None
+                    or (any(mark in text for mark in ";{}") and features.CODE_END.search(text) is not None)
+                    or plain_code.search(text) is not None)
+        assert features.has_code(text) == expected, text

@@ -6,8 +6,9 @@ Source: yizhongw/self-instruct (Wang et al. 2022, "Self-Instruct"), Apache-2.0, 
 - ``data/seed_tasks.jsonl``: 175 human-written seed instructions -> ``training/data/instructions.jsonl.gz``
   (training data for the task-type head).
 - ``human_eval/user_oriented_instructions.jsonl``: 252 human-written instructions motivated by everyday
-  apps (Gmail, Excel, LinkedIn, Leetcode, ...) -> ``bench/data/user_oriented_labelled.jsonl``, never
-  trained on: the outside set for task-type accuracy.
+  apps (Gmail, Excel, LinkedIn, Leetcode, ...) -> ``bench/data/user_oriented_labelled.jsonl``: the
+  outside set for task-type accuracy until issue 21's third round, trained on since (the outside check
+  is now a Dolly sample kept outside the repository; training/train_router.py ``load_everyday``).
 Neither file carries category labels that fit the policy, so each instruction was labelled by hand onto
 the default policy's task types (one letter per instruction below, in file order; ``u`` = left out as
 none of them fits). The text kept is the instruction plus its first example input, as a user would send it.

@@ -164,6 +164,11 @@ TEMPLATES: dict[str, list[str]] = {
         "Do you offer gift wrapping?",
         "How much is shipping to the UK? Answer from the FAQ text",
         "Is there parking near your store? Check the help page text",
+        # A customer's bare question to the business ("you", "your", "our"): a lookup, not general knowledge.
+        "Do you deliver the {product} to {lang_place}?",
+        "What are your opening hours during the holidays?",
+        "How long does it take until my {product} arrives in {lang_place}?",
+        "Is your {product} covered by a warranty, and for how long?",
     ],
     "summary": [
         "Summarize these {doc}: we agreed on a new delivery schedule with {company}",

@@ -20,7 +20,7 @@ from pathlib import Path
 
 from app.errors import ConfigError
 from app.routing.learned.calibration import threshold_for
-from app.routing.learned.features import content_features, features
+from app.routing.learned.features import FUNCTION_WORDS, content_features, features
 
 WEIGHTS_FILE = Path(__file__).with_name("weights.json.gz")
 FORMAT = 1
@@ -30,6 +30,11 @@ MIN_SENSITIVE_EVIDENCE = 3
 
 class WeightFileError(ConfigError):
     """The learned router's weight file is missing, unreadable or not in the expected shape."""
+
+
+def is_marker(feature: str) -> bool:
+    """A structural marker ("#code", "#len<=50"), not the token "#" or a bigram that starts with it."""
+    return feature.startswith("#") and len(feature) > 1 and " " not in feature
 
 
 class Head(ABC):
@@ -106,6 +111,12 @@ class LearnedModel:
             sensitive = heads.get("sensitive")
             self.sensitive = self._head(sensitive, SoftmaxHead) if sensitive else None
             self.sensitive_threshold = float(sensitive["threshold"]) if sensitive else 1.0
+            # The sensitive head is trained on content n-grams only. When its vocabulary holds no n-gram
+            # of function words alone and no marker, intersecting it with all of a text's features finds
+            # the same hits as with its content features, and the decision has those cached already.
+            self._sensitive_reads_all_features = bool(sensitive) and not any(
+                is_marker(feature) or all(word in FUNCTION_WORDS for word in feature.split(" "))
+                for feature in self.sensitive.known)
         except (KeyError, TypeError, ValueError) as exc:
             raise WeightFileError(f"{origin}: weight file is incomplete or malformed ({type(exc).__name__}: {exc})") from None
         if not self.calibration:
@@ -138,7 +149,8 @@ class LearnedModel:
         if self.sensitive is None:
             return "none", 0.0
         head = self.sensitive
-        known = head.known & content_features(text)  # one intersection: the weights are mostly out of cache
+        # One intersection: the weights are mostly out of cache.
+        known = head.known & (features(text) if self._sensitive_reads_all_features else content_features(text))
         if len(known) < MIN_SENSITIVE_EVIDENCE:
             return "none", 0.0  # a greeting or a single word is no evidence either way: the lexicons decide
         probabilities = head.probabilities(list(map(head.weights.__getitem__, known)))
