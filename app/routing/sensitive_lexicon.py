@@ -68,7 +68,7 @@ PATTERNS: dict[str, list[str]] = {
         r"\bzahlungsr(?:ü|ue)ckstand\w*", r"\boffene(?:n)? (?:rechnung|betr(?:ä|ae)ge|posten)\w*",
     ],
     "legal": [
-        r"\blawyers?\b", r"\battorneys?\b", r"\bsolicitors?\b", r"\blaw firm\b", r"\blawsuits?\b", r"\blegal action\b",
+        r"\blawyers?\b", r"\battorneys?\b", r"\bsolicitors?\b", r"\blaw firm\b", r"\blawsuits?\b", r"\blegal (?:action|steps|proceedings)\b",
         r"\b(?:take|taking|took|see|drag|bring)\w* (?:you|us|them|him|her) (?:to|in) (?:court|small claims)",
         r"\b(?:in|to|before) (?:court|a judge)\b", r"\bin front of a judge\b", r"\bsmall claims\b", r"\bcourt order\b",
         r"\b(?:i|we|they|he|she)(?:'ll| will| would| are going to| is going to)? su(?:e|ing)\b", r"\bsue (?:you|us|them|him|her)\b",
@@ -83,7 +83,7 @@ PATTERNS: dict[str, list[str]] = {
         # German
         r"\banw(?:a|ä)lt\w*", r"\bklage\w*", r"\bverklag\w*", r"\bvor gericht\b", r"\bgerichtlich\w*", r"\bdsgvo\b",
         r"\bdatenschutzbeh(?:ö|oe)rde\b", r"\bk(?:ü|ue)ndig\w*", r"\bfristlos\w*", r"\beinstweilige\w*", r"\bverf(?:ü|ue)gung\b",
-        r"\bschadensersatz\w*", r"\bverstoßen\b", r"\bvertrag\w*", r"\bvereinbarung\b",
+        r"\bschadensersatz\w*", r"\brechtlich\w* schritte\b", r"\brechtsweg\w*", r"\bverstoßen\b", r"\bvertrag\w*", r"\bvereinbarung\b",
     ],
     "medical": [
         r"\b\d+(?:[.,]\d+)? ?(?:mg|µg|mcg|iu)\b", r"\bdos(?:e|es|age|ing|is)\b(?! of (?:inspiration|motivation|good|fun|plant))",
