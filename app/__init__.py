@@ -16,6 +16,7 @@ from app.redact import install_log_redaction
 from app.routing.learned import shipped_model
 from app.sampling import ensure_monthly_schedule, sync_policy
 from app.web import context, errors, health
+from app.web.json import OrjsonProvider
 from app.web.reports import bp as reports_bp
 
 __all__ = ["create_app"]
@@ -29,6 +30,7 @@ def create_app(settings: Settings | None = None, *, migrate: bool = True) -> Fla
     settings = (settings or load_settings()).ensure_secrets()
     install_log_redaction()  # callback URLs carry tokens: no log line of this process shows them whole
     app = Flask(__name__)
+    app.json = OrjsonProvider(app)  # answers written without the stdlib encoder's cost
     app.config.update(TIERGATE=settings, SECRET_KEY=settings.secret_key, MAX_CONTENT_LENGTH=settings.max_body_bytes,
                       JSON_SORT_KEYS=False)
     errors.init_app(app)

@@ -77,7 +77,10 @@ def closed(port: int, path: str, headers: dict, body: dict, connections: int, se
 
 
 def tree_cpu_seconds(processes) -> float:
-    """User + system CPU seconds of ``processes`` (a server's whole tree), skipping ones that exited."""
+    """User + system CPU seconds of ``processes`` (a server's whole tree), with the CPU of their children
+    that exited and were reaped: a worker that exits during a round (LiteLLM's proxy replaces some) moves
+    its CPU to its parent's ``children_*`` times instead of taking it out of the sum (a round read
+    negative CPU per request that way). Ones that exited themselves are skipped."""
     import psutil
 
     total = 0.0
@@ -86,7 +89,7 @@ def tree_cpu_seconds(processes) -> float:
             times = process.cpu_times()
         except psutil.Error:
             continue
-        total += times.user + times.system
+        total += times.user + times.system + times.children_user + times.children_system
     return total
 
 

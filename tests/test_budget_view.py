@@ -73,6 +73,22 @@ def test_a_request_without_a_budget_runs_no_budget_sql(app, fake_anthropic):
     assert sql.touching("SELECT requests.api_key_id, requests.workflow") == []
 
 
+def test_a_request_reads_its_key_and_budget_generations_in_one_redis_round_trip(app, fake_anthropic):
+    client = app.test_client()
+    _, headers = new_key(app)
+    assert client.post("/v1/fallback", headers=headers, json=sync_task()).status_code == 200  # warm
+    redis = app.extensions["runtime"].redis
+    before = redis.info("commandstats")
+    assert client.post("/v1/fallback", headers=headers, json=sync_task()).status_code == 200
+    after = redis.info("commandstats")
+
+    def calls(command: str) -> int:
+        return (after.get(f"cmdstat_{command}", {}).get("calls", 0)
+                - before.get(f"cmdstat_{command}", {}).get("calls", 0))
+
+    assert calls("mget") == 1 and calls("get") == 0
+
+
 def test_a_budget_set_through_another_app_refuses_this_apps_next_request(app, fake_anthropic):
     client = app.test_client()
     key_id, headers = new_key(app)

@@ -48,6 +48,17 @@ def test_anthropic_marks_the_stable_prefix_for_the_cache_and_reads_cache_usage(f
     assert sent.body["max_tokens"] == 100 and sent.messages == [{"role": "user", "content": "ACME GmbH, 40 seats"}]
 
 
+def test_anthropic_tool_call_comes_back_as_the_api_sent_it(fake_anthropic, sdk_provider):
+    # The answer is read as plain JSON: a tool argument the model set to null is the client's to see.
+    fake_anthropic.script(HAIKU, Reply.tool_use("lookup", {"city": "Berlin", "zip": None}, text="Checking."))
+    reply = sdk_provider.complete(call())
+    assert reply.text == "Checking." and reply.stop_reason == "tool_use"
+    text, tool = reply.content
+    assert text == {"type": "text", "text": "Checking."}
+    assert (tool["type"], tool["name"], tool["input"]) == ("tool_use", "lookup", {"city": "Berlin", "zip": None})
+    assert tool["id"].startswith("toolu_")
+
+
 def test_anthropic_sends_no_system_when_there_is_none(fake_anthropic, sdk_provider):
     sdk_provider.complete(call(cached_system="", system=""))
     assert "system" not in fake_anthropic.requests[0].body

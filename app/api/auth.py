@@ -5,6 +5,7 @@ nothing against a key with that much entropy, and would cost milliseconds on eve
 """
 from __future__ import annotations
 
+from contextlib import nullcontext
 from dataclasses import dataclass
 from functools import wraps
 
@@ -15,6 +16,7 @@ from sqlalchemy import select
 from app.admin.keys import (KEY_GENERATION, KEY_PREFIX, SCOPES, create_key, hash_key,  # noqa: F401  (re-exported)
                             parse_scopes, revoke_key)
 from app.errors import Forbidden, Unauthorized
+from app.money.budget_view import GENERATION_KEY as BUDGET_GENERATION, generation_read
 from app.store import ApiKey
 from app.web.context import runtime
 
@@ -31,6 +33,7 @@ class KeyIdentity:
 
 
 _key_cache: dict[str, tuple[bytes | None, KeyIdentity | None]] = {}
+_UNREAD = object()
 
 
 def presented_key() -> str | None:
@@ -69,8 +72,11 @@ def authenticate_any() -> KeyIdentity:
 
 
 def _lookup(key_hash: str) -> KeyIdentity | None:
+    redis = runtime().redis
     try:
-        generation, redis_up = runtime().redis.get(KEY_GENERATION), True
+        # The budgets' generation comes in the same round trip: the request's budget look-ups take it.
+        generation, g.budget_generation = redis.mget(KEY_GENERATION, BUDGET_GENERATION)
+        redis_up = True
     except RedisError:  # Redis is only the fast path: ask the database, and cache nothing meanwhile
         generation, redis_up = None, False
     cached = _key_cache.get(key_hash)
@@ -96,6 +102,8 @@ def require_scope(scope: str):
         @wraps(view)
         def wrapper(*args, **kwargs):
             g.api_key = authenticate(scope)
-            return view(*args, **kwargs)
+            read = g.pop("budget_generation", _UNREAD)
+            with nullcontext() if read is _UNREAD else generation_read(runtime().redis, read):
+                return view(*args, **kwargs)
         return wrapper
     return decorator

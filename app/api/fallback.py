@@ -106,14 +106,15 @@ def _ticket(rt, body: FallbackRequest, api_key_id: int) -> intake.Ticket:
     """The intake's view of a ``/v1/fallback`` request: decided now, admitted with its decision."""
     decision = decide(body)
     session, policy = db(), current_policy()
+    sent = body.model_dump(mode="json")  # once: the admission's estimate, the stored payload, the idempotency hash
 
     def admit(request_id: str) -> dict:
-        return admit_task(session, rt.store, policy, decision, request_id, api_key_id, body.metadata,
-                          body.model_dump(mode="json"), rt.settings)
+        return admit_task(session, rt.store, policy, decision, request_id, api_key_id, body.metadata, sent,
+                          rt.settings)
 
     def build(request_id: str, overhead: dict) -> Request:
         decision_id = record_decision(session, decision, body, api_key_id)
-        payload = body.model_dump(mode="json")
+        payload = dict(sent)
         payload["decision"] = {"id": decision_id, "tier": decision.tier, "model": decision.model,
                                "task_type": decision.task_type, "review_reasons": list(decision.review_reasons),
                                **overhead}
@@ -122,7 +123,7 @@ def _ticket(rt, body: FallbackRequest, api_key_id: int) -> intake.Ticket:
                        callback_url=body.callback_url, progress_total=1, request_metadata=body.metadata,
                        workflow=workflow_of(body.metadata))
 
-    return intake.Ticket(kind=KIND, api_key_id=api_key_id, exec_mode=body.exec, body=body.model_dump(mode="json"),
+    return intake.Ticket(kind=KIND, api_key_id=api_key_id, exec_mode=body.exec, body=sent,
                          idempotency_key=request.headers.get(idempotency.HEADER), admit=admit, build=build,
                          release=lambda request_id: release_admission(rt.store, request_id, api_key_id, body.metadata,
                                                                                rt.settings))

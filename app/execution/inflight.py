@@ -31,7 +31,7 @@ class InFlightCalls:
         estimate = call_upper_bound(self.prices, call)  # what the budgets held for it, never less than billed
         note = {"model": call.model, "tier": call.tier, "purpose": call.purpose, "estimate": str(estimate)}
         try:
-            with self.redis.pipeline() as pipe:
+            with self.redis.pipeline(transaction=False) as pipe:  # one round trip; no MULTI/EXEC needed
                 pipe.hset(self.key, str(id(call)), json.dumps(note))
                 pipe.expire(self.key, IN_FLIGHT_TTL_SECONDS)
                 pipe.execute()

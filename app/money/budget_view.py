@@ -22,7 +22,9 @@ import threading
 import time
 import uuid
 import weakref
-from typing import Mapping
+from contextlib import contextmanager
+from contextvars import ContextVar
+from typing import Iterator, Mapping
 
 from redis import Redis, RedisError
 from sqlalchemy import event, select
@@ -48,6 +50,21 @@ CHANGED = "tiergate.budgets_changed"
 Subjects = Mapping[tuple[str, str], tuple[int, ...]]
 
 _views: "weakref.WeakKeyDictionary[object, BudgetView]" = weakref.WeakKeyDictionary()
+# (Redis client, token): the generation a caller read in its own round trip, for this context's look-ups.
+_already_read: ContextVar[tuple[Redis, bytes | None] | None] = ContextVar("tiergate_budget_generation", default=None)
+
+
+@contextmanager
+def generation_read(redis: Redis, token: bytes | None) -> Iterator[None]:
+    """Within the block, look-ups on ``redis``'s budgets take ``token`` as the announced generation
+    instead of a GET of their own: a request that reads its API key's generation reads this one in the
+    same round trip (``MGET``), so its budgets cost no Redis call of their own. ``token`` must have been
+    read inside the request that runs the block, so it is as fresh as a GET there would be."""
+    reset = _already_read.set((redis, token))
+    try:
+        yield
+    finally:
+        _already_read.reset(reset)
 
 
 def mark_changed(session: Session) -> None:
@@ -135,6 +152,9 @@ class BudgetView:
         paying that during an outage ran them into their clients' timeouts."""
         if self.redis is None or time.monotonic() - self._redis_failed_at < REDIS_QUIET_SECONDS:
             return self._generation, False
+        already = _already_read.get()
+        if already is not None and already[0] is self.redis:
+            return already[1], True
         try:
             return self.redis.get(GENERATION_KEY), True
         except RedisError:
@@ -203,4 +223,4 @@ def view_of(store) -> BudgetView | None:
     return _views.get(store)
 
 
-__all__ = ["GENERATION_KEY", "BudgetView", "announce", "mark_changed", "view_of", "watch_budgets"]
+__all__ = ["GENERATION_KEY", "BudgetView", "announce", "generation_read", "mark_changed", "view_of", "watch_budgets"]

@@ -13,6 +13,8 @@ import time
 from contextlib import contextmanager
 from typing import Any, Iterator
 
+import orjson
+
 from app.errors import ProviderError
 from app.pricing import CLIENT_MARKERS, OWN_MARKERS, PriceTable, Usage
 from app.providers.base import ModelCall, ModelReply, Provider, call_budget, not_the_api
@@ -56,10 +58,12 @@ class AnthropicProvider(Provider):
                                                            messages=call.messages, **self.request_prefix(call),
                                                            **_options(call), timeout=budget[0])
         try:
-            return _reply(raw.parse(), call, started, markers)
-        except (ValueError, TypeError, AttributeError, sdk.APIError) as exc:
-            # The SDK hands back a non-JSON body as a str and foreign JSON as a Message missing its
-            # fields; reading either fails here, and that is the provider's fault, not the job's.
+            # The body read as plain JSON, not as the SDK's pydantic models: the ledger and the answer
+            # need a few fields of it, and building the models was a tenth of the SDK call's CPU.
+            return _reply(orjson.loads(raw.read()), call, started, markers)
+        except (ValueError, TypeError, AttributeError, KeyError, sdk.APIError) as exc:
+            # A body that is not JSON, or JSON that is not a message (a proxy's page, foreign JSON):
+            # reading it fails here, and that is the provider's fault, not the job's.
             raise not_the_api(call.model, raw.status_code, raw.headers.get("content-type", ""), "Messages API",
                               type(exc).__name__) from None
 
@@ -80,7 +84,7 @@ class AnthropicProvider(Provider):
                 elif event.type == "content_block_delta" and event.delta.type == "input_json_delta":
                     yield {"type": "tool_args", "index": event.index, "json": event.delta.partial_json}
             message = events.get_final_message()
-        yield {"type": "done", "reply": _reply(message, call, started, markers)}
+        yield {"type": "done", "reply": _reply(message.to_dict(), call, started, markers)}
 
     def _client(self, call: ModelCall):
         """The SDK client for ``call`` and its (timeout, retries): one try when the call's deadline is
@@ -155,32 +159,40 @@ def _tools_text(tools: list[dict[str, Any]] | None) -> str:
 
 
 def read_usage(usage: Any) -> Usage:
-    """The API's usage block as billed: ``input_tokens`` excludes cached tokens; cache writes are split
-    by TTL in ``cache_creation`` (absent on older API versions: then every write is a 5-minute one)."""
-    breakdown = getattr(usage, "cache_creation", None)
-    write_1h = getattr(breakdown, "ephemeral_1h_input_tokens", 0) or 0 if breakdown is not None else 0
-    write_5m = getattr(breakdown, "ephemeral_5m_input_tokens", 0) or 0 if breakdown is not None else 0
-    writes = usage.cache_creation_input_tokens
+    """The API's usage block as billed (a dict as sent, or the SDK's model of it): ``input_tokens``
+    excludes cached tokens; cache writes are split by TTL in ``cache_creation`` (absent on older API
+    versions: then every write is a 5-minute one)."""
+    if not isinstance(usage, dict):
+        usage = usage.to_dict()
+    input_tokens, output_tokens = usage["input_tokens"], usage["output_tokens"]
+    if not isinstance(input_tokens, int) or not isinstance(output_tokens, int):
+        raise TypeError("usage without token counts")
+    breakdown = usage.get("cache_creation") or {}
+    write_1h = breakdown.get("ephemeral_1h_input_tokens") or 0
+    write_5m = breakdown.get("ephemeral_5m_input_tokens") or 0
+    writes = usage.get("cache_creation_input_tokens")
     if writes is None:
         writes = write_5m + write_1h
-    return Usage(input_tokens=usage.input_tokens, output_tokens=usage.output_tokens, cache_write_tokens=writes,
-                 cache_read_tokens=usage.cache_read_input_tokens or 0, cache_write_1h_tokens=write_1h)
+    return Usage(input_tokens=input_tokens, output_tokens=output_tokens, cache_write_tokens=writes,
+                 cache_read_tokens=usage.get("cache_read_input_tokens") or 0, cache_write_1h_tokens=write_1h)
 
 
-def _reply(message: Any, call: ModelCall, started: float, markers: str | None) -> ModelReply:
-    usage = message.usage
-    if not isinstance(usage.input_tokens, int) or not isinstance(usage.output_tokens, int):
-        raise TypeError("usage without token counts")
+def _reply(message: dict[str, Any], call: ModelCall, started: float, markers: str | None) -> ModelReply:
+    """The reply in a Messages API message, as JSON; ``TypeError``/``KeyError`` when it is not one."""
+    content = message["content"]
+    if not isinstance(content, list) or not all(isinstance(block, dict) for block in content):
+        raise TypeError("content is not a list of blocks")
+    usage = read_usage(message["usage"])
     # Blocks are copied out only when the answer has more than text (tool use): the ledger and the
-    # answer need nothing else from a plain text reply.
-    plain = all(getattr(block, "type", "") == "text" for block in message.content)
-    blocks = None if plain else [block.model_dump(exclude_none=True) for block in message.content]
+    # answer need nothing else from a plain text reply. Fields the API sent as null are left out.
+    plain = all(block.get("type") == "text" for block in content)
+    blocks = None if plain else [{key: value for key, value in block.items() if value is not None} for block in content]
     return ModelReply(
-        text="".join(block.text for block in message.content if getattr(block, "type", "") == "text"),
-        usage=read_usage(usage),
+        text="".join(block["text"] for block in content if block.get("type") == "text"),
+        usage=usage,
         latency_ms=(time.perf_counter() - started) * 1000,
-        model=message.model or call.model,
-        stop_reason=message.stop_reason,
+        model=message.get("model") or call.model,
+        stop_reason=message.get("stop_reason"),
         content=blocks,
         cache_markers=markers,
     )

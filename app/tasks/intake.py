@@ -85,7 +85,7 @@ def accept(rt: Runtime, session: Session, ticket: Ticket) -> Accepted:
         row.status, row.owner = lifecycle.QUEUED, None
         row.lease_until = lifecycle.lease(lifecycle.QUEUE_CHECK_SECONDS)
     row.idempotency_key = idempotency.normalised(ticket.idempotency_key)
-    row.idempotency_hash = idempotency.body_hash(ticket.body)
+    row.idempotency_hash = idempotency.body_hash(ticket.body) if row.idempotency_key else None  # read only beside a key
     # Whatever the admission wrote in the request's session goes first: on SQLite an open write would hold
     # the lock the shared commit below waits for.
     session.commit()
