@@ -33,7 +33,7 @@ from app.policy.schema import GateSpec
 from app.execution.runtime import Runtime
 from app.store import Attempt, Request, Review, new_id, utcnow
 from app.store.models import column_row
-from app.tasks.turns import wait_turn
+from app.tasks.turns import PlaceWhileCalling, hold, let_go, wait_turn
 from app.store.db import retrying
 
 log = logging.getLogger(__name__)
@@ -73,12 +73,14 @@ def start_sync(rt: Runtime, request_id: str, payload: dict[str, Any], *, wait_un
 
     def _run():
         answer = None
+        hold()  # the steps up to the model call, and from its answer to the stored outcome (``app.tasks.turns``)
         try:
             answer = run_claimed(rt, claimed, task=task, wait_until=wait_until)
         except Exception as exc:
             log.exception("request %s failed in the web process; handing it to the workers", request_id)
             _hand_back(rt, request_id, exc)
         finally:
+            let_go()
             task.finish(answer)
 
     threading.Thread(target=_run, daemon=True, name=f"tiergate-{request_id}").start()
@@ -107,9 +109,11 @@ def run_claimed(rt: Runtime, claimed: lifecycle.Claimed, *, task: SyncTask | Non
     lost = book_lost_calls(rt, claimed.request_id, spend) if task is None else []
     in_flight = InFlightCalls(rt.redis, claimed.request_id, rt.policy().prices)
     rerun = bool(payload.get(RERUN_OF))
+    # In the web process: no work place held while the model is called (``app.tasks.turns``).
+    observers = [in_flight, PlaceWhileCalling()] if task is not None else [in_flight]
     with rt.leases.hold(claimed.request_id):
         try:
-            result = execute(rt, payload, wait_until=wait_until, spend=spend, observers=[in_flight])
+            result = execute(rt, payload, wait_until=wait_until, spend=spend, observers=observers)
         finally:
             spend.release()
         if rerun:
