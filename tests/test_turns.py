@@ -91,3 +91,29 @@ def test_a_place_not_had_in_time_is_not_waited_for_forever(monkeypatch):
     assert time.monotonic() - started < 2
     line.let_go()  # held none: gives nothing back
     assert not line._work.acquire(timeout=0.01)
+
+
+def test_a_provider_outage_waited_out_holds_no_place(monkeypatch):
+    """A sync request waiting for its provider to come back lets other requests' intakes run meanwhile."""
+    monkeypatch.setattr(turns, "_turns", Turns(places=1))
+    waiting, other_done = threading.Event(), []
+
+    def stuck_request():
+        turns.hold()
+        waiting.set()
+        turns.pause_unheld(0.5)  # the cascade's wait for the provider
+        turns.let_go()
+
+    def new_arrival():
+        waiting.wait(5)
+        started = time.monotonic()
+        turns.hold()
+        other_done.append(time.monotonic() - started)
+        turns.let_go()
+
+    threads = [threading.Thread(target=stuck_request), threading.Thread(target=new_arrival)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(10)
+    assert other_done and other_done[0] < 0.4

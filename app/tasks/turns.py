@@ -82,6 +82,13 @@ def let_go() -> None:
     _line().let_go()
 
 
+def pause_unheld(seconds: float) -> None:
+    """Sleep ``seconds`` (a provider outage waited out) without holding a work place meanwhile."""
+    let_go()
+    time.sleep(seconds)
+    hold()
+
+
 class PlaceWhileCalling:
     """A call observer (``app.calls.CallObserver``): lets go of the work place while the model is called,
     and takes one again for the gates and the outcome's write once it has answered."""
