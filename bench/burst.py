@@ -73,8 +73,12 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=5)
     parser.add_argument("--probe-gap-ms", type=float, default=5.0)
     parser.add_argument("--database-url", help="e.g. PostgreSQL; default: SQLite in a temp data dir")
+    parser.add_argument("--redis-url", help="an external Redis (e.g. with --database-url); default: tiergate up's "
+                                            "embedded one")
     args = parser.parse_args()
     env = {"DATABASE_URL": args.database_url} if args.database_url else {}
+    if args.redis_url:
+        env["REDIS_URL"] = args.redis_url
     with Stack(latency=args.latency, env=env) as stack:
         port = urlsplit(stack.url).port
         asyncio.run(one_round(port, stack.headers, 20, args.probe_gap_ms / 1000))  # warm-up

@@ -92,3 +92,91 @@ def test_one_write_failing_does_not_fail_the_others_in_its_batch(store):
     assert isinstance(results[1], IntegrityError)
     with store.session() as session:
         assert sorted(session.scalars(select(Decision.id))) == ["dec_new", "dec_other", "dec_taken"]
+
+
+GEVENT_FLUSH_BEHIND_A_HELD_LOCK = r"""
+from gevent import monkey; monkey.patch_all()
+import fcntl, json, os, sys, time
+import gevent
+from sqlalchemy import func, select
+from app.store import Decision, Store
+from tests.test_group_commit import _decision
+
+store, lock_path = Store(sys.argv[1]), sys.argv[2]
+other = os.open(lock_path, os.O_RDWR | os.O_CREAT, 0o600)  # another process's flush holds the writer lock
+fcntl.flock(other, fcntl.LOCK_EX)
+ticks, done = [], []
+def flush():
+    store.group_commit.write(rows=[(Decision.__table__, _decision("dec_held"))])
+    done.append(time.monotonic())
+def tick():
+    while not done:
+        ticks.append(time.monotonic())
+        gevent.sleep(0.01)
+flusher, ticker = gevent.spawn(flush), gevent.spawn(tick)
+gevent.sleep(0.3)
+stored_while_held = not flusher.dead
+released = time.monotonic()
+fcntl.flock(other, fcntl.LOCK_UN)
+flusher.join(10)
+with store.session() as session:
+    count = session.scalar(select(func.count()).select_from(Decision))
+print(json.dumps({"waited": stored_while_held, "after_release": done[0] >= released, "ticks": len(ticks),
+                  "count": count}))
+"""
+
+
+def test_a_flush_on_sqlite_waits_for_the_writer_lock_without_stopping_the_event_loop(database_url, tmp_path):
+    """Another process's flush holds the database's writer lock: this process's flush waits for it in a
+    native thread, and its other greenlets (a /v1/route, /healthz) keep running meanwhile."""
+    import json
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    from sqlalchemy import make_url
+
+    from app.store.group_commit import WRITER_LOCK_SUFFIX
+
+    if not database_url.startswith("sqlite"):
+        pytest.skip("the writer lock is SQLite's (PostgreSQL has row locks and no busy handler)")
+    script = tmp_path / "held.py"
+    script.write_text(GEVENT_FLUSH_BEHIND_A_HELD_LOCK)
+    lock_path = f"{make_url(database_url).database}{WRITER_LOCK_SUFFIX}"
+    out = subprocess.run([sys.executable, str(script), database_url, lock_path], capture_output=True, text=True,
+                         timeout=60, cwd=Path(__file__).resolve().parent.parent,
+                         env={**__import__("os").environ, "PYTHONPATH": str(Path(__file__).resolve().parent.parent)})
+    assert out.returncode == 0, out.stderr
+    result = json.loads(out.stdout.strip().splitlines()[-1])
+    assert result["waited"] and result["after_release"]  # nothing written while the other writer held it
+    assert result["ticks"] >= 20  # 10 ms ticks all through the 300 ms wait: the loop was not blocked
+    assert result["count"] == 1
+
+
+def test_flushes_of_two_committers_on_one_sqlite_file_take_turns(database_url):
+    """Two processes' committers (here: two stores on one file) never flush at the same time."""
+    if not database_url.startswith("sqlite"):
+        pytest.skip("the writer lock is SQLite's")
+    first, second = Store(database_url), Store(database_url)
+    inside, overlaps = [], []
+
+    def work(name):
+        def run(_connection):
+            if inside:
+                overlaps.append((name, list(inside)))
+            inside.append(name)
+            threading.Event().wait(0.05)
+            inside.remove(name)
+        return run
+
+    try:
+        threads = [threading.Thread(target=store.group_commit.write, args=(work(f"{n}-{i}"),))
+                   for i in range(3) for n, store in (("a", first), ("b", second))]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join(10)
+    finally:
+        first.dispose()
+        second.dispose()
+    assert overlaps == []

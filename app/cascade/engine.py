@@ -31,7 +31,7 @@ import json
 import time
 from dataclasses import dataclass, field
 from decimal import Decimal
-from typing import Any, Mapping, Sequence
+from typing import Any, Callable, Mapping, Sequence
 
 from app.gates import GATES, GateContext, build_gates, run_gates
 from app.gates.base import Gate
@@ -64,6 +64,8 @@ class CascadeInput:
     # time.monotonic() until which the run may wait out a provider outage (``on_provider_error: wait``);
     # None: no waiting, an unavailable provider fails the run at once.
     wait_until: float | None = None
+    # How that waiting is done: a web process lets another request's work run meanwhile (``app.tasks.turns``).
+    pause: Callable[[float], None] | None = None  # None: time.sleep
     # A drop-in gateway call: system, tools, tool_choice, temperature, top_p, stop, max_tokens,
     # json_output, json_schema, gates (specs) and pinned; see app.gateway.
     chat: dict[str, Any] | None = None
@@ -173,7 +175,7 @@ class _Run:
             return "next_tier"
         left = (self.job.wait_until - time.monotonic()) if self.job.wait_until is not None else 0.0
         if action == "wait" and left > 0:
-            time.sleep(min(max(wait_seconds, 0.05), left))
+            (self.job.pause or time.sleep)(min(max(wait_seconds, 0.05), left))
             return "wait"
         self.stop_rule = "provider_unavailable"
         waited = " (waited as long as the request allows)" if action == "wait" and self.job.wait_until else ""

@@ -20,7 +20,7 @@ from sqlalchemy.exc import DBAPIError, TimeoutError as PoolTimeout
 from sqlalchemy.orm import Session, sessionmaker
 
 from app.datafiles import private_file, tighten
-from app.store.group_commit import GroupCommit
+from app.store.group_commit import WRITER_LOCK_SUFFIX, GroupCommit
 
 SQLITE_BUSY_TIMEOUT_MS = 15_000
 # How long work with a paid answer in hand keeps trying to store it while the database is away (a
@@ -28,7 +28,7 @@ SQLITE_BUSY_TIMEOUT_MS = 15_000
 STORE_RETRY_SECONDS = 30.0
 STORE_RETRY_BACKOFF_SECONDS = (0.2, 0.5, 1.0, 2.0, 4.0)
 MIGRATION_LOCK_KEY = 0x7469657267  # "tierg"
-SQLITE_SIDE_FILES = ("-wal", "-shm", "-journal", ".migrate.lock")
+SQLITE_SIDE_FILES = ("-wal", "-shm", "-journal", ".migrate.lock", WRITER_LOCK_SUFFIX)
 MIGRATIONS_DIR = Path(__file__).resolve().parent.parent / "migrations"
 
 
@@ -85,6 +85,8 @@ class Store:
             connection.execute(text("SELECT 1"))
 
     def dispose(self) -> None:
+        if "group_commit" in self.__dict__:  # made on first use (``cached_property``)
+            self.group_commit.close()
         self.engine.dispose()
 
 

@@ -13,10 +13,22 @@ dependency order (a decision before the request that names it), then each waitin
 conditional UPDATE and what depends on it) in arrival order. When a flush fails (one request's row
 breaks the Idempotency-Key index, a statement error), it is rolled back and each write is tried again
 alone, so each request gets its own result or its own error, never another's.
+
+On SQLite the web processes and workers share one write lock, and SQLite's busy handler waits for it
+by sleeping the whole process (every greenlet, a ``/v1/route`` too) in steps of up to 100 ms, and
+unfairly: a process committing often kept the other one waiting for 400 ms in a burst. So a flush
+first takes the database's writer lock (``WriterLock``, a file lock beside it) in a native thread while
+its greenlet waits like any other I/O; the kernel hands the lock from flush to flush, the event loop
+keeps running meanwhile, and what arrives during the wait joins the batch.
 """
 from __future__ import annotations
 
+import fcntl
+import logging
+import os
 import threading
+from contextlib import nullcontext
+from pathlib import Path
 from typing import Any, Callable, Iterable, TypeVar
 
 from sqlalchemy import Table
@@ -25,6 +37,7 @@ from sqlalchemy.engine import Connection
 from app.store.models import Base, column_row
 
 MAX_BATCH_WRITES = 500
+log = logging.getLogger(__name__)
 T = TypeVar("T")
 # Parents before children: the order a flush inserts its tables in.
 _TABLE_ORDER = {table: position for position, table in enumerate(Base.metadata.sorted_tables)}
@@ -48,6 +61,65 @@ class _Pending:
         self.rows, self.work, self.done, self.result, self.error = rows, work, threading.Event(), None, None
 
 
+class WriterLock:
+    """One SQLite writer at a time across the processes on a database file (an ``flock`` on ``path``).
+
+    Under gevent the blocking ``flock`` runs in the hub's native thread pool, so only the flushing
+    greenlet waits for it; without gevent the calling thread blocks on it.
+    """
+
+    def __init__(self, path: Path):
+        self.path = path
+        self._fd: int | None = None
+        self._pid = 0  # a forked child opens its own: a shared open file would share the lock
+        self._held = False
+
+    def __enter__(self) -> "WriterLock":
+        try:
+            if self._fd is None or self._pid != os.getpid():
+                self._fd, self._pid = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o600), os.getpid()
+            try:
+                fcntl.flock(self._fd, fcntl.LOCK_EX | fcntl.LOCK_NB)  # free: no thread hand-off
+            except BlockingIOError:
+                _off_the_event_loop(fcntl.flock, self._fd, fcntl.LOCK_EX)
+            self._held = True
+        except OSError as exc:  # only an aid to scheduling: SQLite's own lock still keeps the writes apart
+            log.warning("no writer lock at %s (%s); SQLite's busy handler orders the writes", self.path, exc)
+        return self
+
+    def __exit__(self, *_exc) -> None:
+        if self._held:
+            self._held = False
+            fcntl.flock(self._fd, fcntl.LOCK_UN)
+
+    def close(self) -> None:
+        if self._fd is not None and self._pid == os.getpid():
+            os.close(self._fd)
+        self._fd = None
+
+
+def _off_the_event_loop(call: Callable[..., T], *args) -> T:
+    """``call(*args)`` in a native thread when gevent has patched ``threading`` (the greenlet waits for it
+    as for I/O), else right here."""
+    try:
+        from gevent import get_hub, monkey
+    except ImportError:  # pragma: no cover - gevent is a dependency
+        return call(*args)
+    if not monkey.is_module_patched("threading"):
+        return call(*args)
+    return get_hub().threadpool.apply(call, args)
+
+
+def writer_lock(url) -> WriterLock | None:
+    """The writer lock of a SQLite database file (beside it), None for other databases."""
+    if url.get_backend_name() != "sqlite" or url.database in (None, "", ":memory:") or url.database.startswith("file:"):
+        return None
+    return WriterLock(Path(f"{url.database}{WRITER_LOCK_SUFFIX}"))
+
+
+WRITER_LOCK_SUFFIX = ".write.lock"
+
+
 class GroupCommit:
     """Ledger writes committed in shared transactions; each call returns once its write is committed."""
 
@@ -56,6 +128,12 @@ class GroupCommit:
         self._lock = threading.Lock()
         self._pending: list[_Pending] = []
         self._flushing = False
+        self._writer = writer_lock(store.engine.url)
+
+    def close(self) -> None:
+        """Let go of the writer lock's file (the store is disposed)."""
+        if self._writer is not None:
+            self._writer.close()
 
     def insert(self, model, row: dict[str, Any]) -> None:
         """INSERT one row of ``model`` (keyed by its attribute names)."""
@@ -80,8 +158,18 @@ class GroupCommit:
 
     def _flush_once(self) -> None:
         """Commit what is waiting; if more arrived meanwhile, hand the next flush to a new greenlet."""
+        with self._writer or nullcontext():
+            with self._lock:  # taken once the writer lock is held: what arrived while waiting for it joins
+                batch, self._pending = self._pending[:MAX_BATCH_WRITES], self._pending[MAX_BATCH_WRITES:]
+            self._commit_batch(batch)
         with self._lock:
-            batch, self._pending = self._pending[:MAX_BATCH_WRITES], self._pending[MAX_BATCH_WRITES:]
+            more = bool(self._pending)
+            self._flushing = more
+        if more:
+            threading.Thread(target=self._flush_once, daemon=True, name="tiergate-group-commit").start()
+
+    def _commit_batch(self, batch: list[_Pending]) -> None:
+        """Commit ``batch`` in one transaction, or each write alone when that fails; then wake its writers."""
         try:
             self._commit(batch)
         except Exception as exc:  # e.g. a 503 for every request when the database is away
@@ -95,11 +183,6 @@ class GroupCommit:
                         item.error = own
         for item in batch:
             item.done.set()
-        with self._lock:
-            more = bool(self._pending)
-            self._flushing = more
-        if more:
-            threading.Thread(target=self._flush_once, daemon=True, name="tiergate-group-commit").start()
 
     def _commit(self, batch: list[_Pending]) -> None:
         by_table: dict[tuple[Table, frozenset[str]], list[dict[str, Any]]] = {}

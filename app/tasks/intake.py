@@ -31,7 +31,7 @@ from app.execution import idempotency, kinds, lifecycle
 from app.execution.runtime import Runtime
 from app.store import Request, new_id
 from app.store.models import column_row, row_of
-from app.tasks.turns import wait_turn
+from app.tasks.turns import let_go, wait_turn
 
 IN_PROCESS = ("sync", "stream")
 # How often a replay of a request still running looks at the ledger for its answer.
@@ -89,8 +89,11 @@ def accept(rt: Runtime, session: Session, ticket: Ticket) -> Accepted:
     # Whatever the admission wrote in the request's session goes first: on SQLite an open write would hold
     # the lock the shared commit below waits for.
     session.commit()
-    earlier = idempotency.store_once(rt.store.group_commit, session, [*staged, (Request.__table__, row_of(row))], row,
-                                     rt.settings.idempotency_ttl_seconds)
+    try:
+        earlier = idempotency.store_once(rt.store.group_commit, session, [*staged, (Request.__table__, row_of(row))],
+                                         row, rt.settings.idempotency_ttl_seconds)
+    finally:
+        let_go()  # stored: the next arrival's intake may start (``app.tasks.turns``)
     if earlier is not None:
         ticket.release(request_id)
         return Accepted(request_id, replay_of=earlier)

@@ -33,7 +33,7 @@ from app.policy.schema import GateSpec
 from app.execution.runtime import Runtime
 from app.store import Attempt, Request, Review, new_id, utcnow
 from app.store.models import column_row
-from app.tasks.turns import wait_turn
+from app.tasks.turns import PlaceWhileCalling, hold, let_go, pause_unheld, wait_turn
 from app.store.db import retrying
 
 log = logging.getLogger(__name__)
@@ -73,12 +73,14 @@ def start_sync(rt: Runtime, request_id: str, payload: dict[str, Any], *, wait_un
 
     def _run():
         answer = None
+        hold()  # the steps up to the model call, and from its answer to the stored outcome (``app.tasks.turns``)
         try:
             answer = run_claimed(rt, claimed, task=task, wait_until=wait_until)
         except Exception as exc:
             log.exception("request %s failed in the web process; handing it to the workers", request_id)
             _hand_back(rt, request_id, exc)
         finally:
+            let_go()
             task.finish(answer)
 
     threading.Thread(target=_run, daemon=True, name=f"tiergate-{request_id}").start()
@@ -107,9 +109,12 @@ def run_claimed(rt: Runtime, claimed: lifecycle.Claimed, *, task: SyncTask | Non
     lost = book_lost_calls(rt, claimed.request_id, spend) if task is None else []
     in_flight = InFlightCalls(rt.redis, claimed.request_id, rt.policy().prices)
     rerun = bool(payload.get(RERUN_OF))
+    # In the web process no work place is held while the model is called or an outage waited out
+    # (``app.tasks.turns``).
+    observers, pause = ([in_flight, PlaceWhileCalling()], pause_unheld) if task is not None else ([in_flight], None)
     with rt.leases.hold(claimed.request_id):
         try:
-            result = execute(rt, payload, wait_until=wait_until, spend=spend, observers=[in_flight])
+            result = execute(rt, payload, wait_until=wait_until, spend=spend, observers=observers, pause=pause)
         finally:
             spend.release()
         if rerun:
@@ -137,7 +142,7 @@ def book_lost_calls(rt: Runtime, request_id: str, spend) -> list[AttemptRecord]:
 
 
 def execute(rt: Runtime, payload: dict[str, Any], tier: str | None = None, *, wait_until: float | None = None,
-            observers=(), spend=None) -> CascadeResult:
+            observers=(), spend=None, pause=None) -> CascadeResult:
     """The cascade for a stored payload, on the decision's tier or ``tier``."""
     policy = rt.policy()
     decision = payload["decision"]
@@ -156,6 +161,7 @@ def execute(rt: Runtime, payload: dict[str, Any], tier: str | None = None, *, wa
         labels=payload.get("labels"), snippets=snippets, review_reasons=list(decision.get("review_reasons") or []),
         confidence_threshold=payload.get("confidence_threshold"), wait_until=wait_until,
         chat=payload.get("chat"),  # a drop-in gateway call (app.gateway): the client's prompt, tools and format
+        pause=pause,
     )
     return run_cascade(policy, job, rt.providers(policy), breaker=rt.breaker, observers=observers, spend=spend)
 
@@ -175,7 +181,10 @@ def store_outcome(rt: Runtime, request_id: str, result: CascadeResult, payload: 
     The answer is paid for: while the database is away (a restart, a lock) the transaction is tried again
     for a while (``retrying``) rather than handing the request back, which would call the model again.
     """
-    wait_turn()  # a burst of answers arriving together is stored one per turn of the event loop
+    # A burst of answers arriving together is stored one per turn of the event loop, and without a work
+    # place: a database away for a while (``retrying``) holds up no other request's work.
+    let_go()
+    wait_turn()
     answer = answer_of(request_id, result, payload)
     deliveries = retrying(lambda: _write_outcome(rt, request_id, result, payload, answer, callback=callback,
                                                  recovered=recovered, create_review=create_review))

@@ -1,13 +1,21 @@
-"""Turns: a burst of arrivals takes its CPU-heavy steps one per turn of the event loop, not all at once.
+"""Turns and work places: a burst of arrivals does its CPU-heavy steps a few at a time, not all at once.
 
 Under gevent a greenlet runs until it waits on something; when 200 requests arrive in the same instant,
 the event loop hands all 200 their turn in one go, and a ``/v1/route`` or ``/healthz`` that arrived
-just after waits for all of their intake work (hundreds of milliseconds on two cores). Here a request
-about to do such a step first waits its turn (``wait_turn``): one request at a time, it takes the line's
-one place, waits on a timer of ``TURN_SECONDS`` (the loop polls its sockets before firing it, so a short
-request that arrived meanwhile runs first), then leaves the place to the next and goes on. Nobody holds
-the place while working: the work itself, and waiting on the database or a model, runs beside the
-others as before. Without gevent (tests, a plain worker) the same code uses threads.
+just after waits for all of their intake work (hundreds of milliseconds on two cores). Two tools:
+
+- ``wait_turn``: one request at a time takes the line's one place, waits on a timer of ``TURN_SECONDS``
+  (the loop polls its sockets before firing it, so a short request that arrived meanwhile runs first),
+  then leaves the place to the next and goes on.
+- ``hold`` / ``let_go``: a request's heavy stretch (parse, route, admit and store a model call; then,
+  once the model has answered, its gates and the outcome's write) holds one of ``WORK_PLACES`` places,
+  and lets go of it while it waits on the model. Without it, every request past its turn runs again as
+  soon as its Redis reply or database commit is back, and one pass of the event loop carried the next
+  step of all of them: tens of milliseconds in front of each step of a ``/v1/route``. With it, a pass
+  carries a few such steps; the others wait in line, costing nothing. Waiting on the model is not
+  held, so hundreds of calls are still in flight at once.
+
+Without gevent (tests, a plain worker) the same code uses threads.
 """
 from __future__ import annotations
 
@@ -17,25 +25,76 @@ import time
 # A turn's wait: a timer, so the event loop polls its sockets first, and short enough that an idle loop
 # does not sleep on it.
 TURN_SECONDS = 1e-6
+# Heavy stretches running at once in a process: enough to keep a core busy while some of them wait on
+# Redis or a commit, few enough that one pass of the event loop stays short.
+WORK_PLACES = 4
+# A place is only a matter of order: past this wait a request goes on without one (never a deadlock).
+PLACE_WAIT_SECONDS = 5.0
 
 
 class Turns:
     """A line of requests about to do CPU-heavy work; ``wait_turn`` returns when it is this one's turn."""
 
-    def __init__(self):
+    def __init__(self, places: int = WORK_PLACES):
         self._place = threading.Lock()
+        self._work = threading.Semaphore(places)
+        self._holding = threading.local()  # per greenlet under gevent
 
     def wait_turn(self) -> None:
         with self._place:
             time.sleep(TURN_SECONDS)
 
+    def hold(self) -> None:
+        """Take a work place (if this greenlet holds none), then a turn."""
+        if not getattr(self._holding, "held", False):
+            self._holding.held = self._work.acquire(timeout=PLACE_WAIT_SECONDS)
+        self.wait_turn()
+
+    def let_go(self) -> None:
+        """Give this greenlet's work place to the next in line (nothing when it holds none)."""
+        if getattr(self._holding, "held", False):
+            self._holding.held = False
+            self._work.release()
+
 
 _turns: Turns | None = None
 
 
-def wait_turn() -> None:
+def _line() -> Turns:
     """This process's line (made on first use: after gevent has patched ``threading``)."""
     global _turns
     if _turns is None:
         _turns = Turns()
-    _turns.wait_turn()
+    return _turns
+
+
+def wait_turn() -> None:
+    _line().wait_turn()
+
+
+def hold() -> None:
+    """Take a work place and a turn for this greenlet's next heavy stretch (see the module docstring)."""
+    _line().hold()
+
+
+def let_go() -> None:
+    """This greenlet's heavy stretch is over (it is about to wait on a model, or done)."""
+    _line().let_go()
+
+
+def pause_unheld(seconds: float) -> None:
+    """Sleep ``seconds`` (a provider outage waited out) without holding a work place meanwhile."""
+    let_go()
+    time.sleep(seconds)
+    hold()
+
+
+class PlaceWhileCalling:
+    """A call observer (``app.calls.CallObserver``): lets go of the work place while the model is called,
+    and takes one again for the gates and the outcome's write once it has answered."""
+
+    def before(self, _call) -> None:
+        let_go()
+
+    def after(self, _call) -> None:
+        hold()

@@ -15,7 +15,7 @@ from sqlalchemy.orm import Session
 
 from app.execution.runtime import Runtime
 from app.policy import Policy
-from app.tasks.turns import wait_turn
+from app.tasks import turns
 
 log = logging.getLogger(__name__)
 
@@ -74,10 +74,15 @@ def init_app(app: Flask, rt: Runtime) -> None:
 
     @app.before_request
     def _wait_turn():
-        # A burst of model calls arrives: each parses and routes in its own turn of the event loop, so a
-        # /v1/route or /healthz that arrives meanwhile is not behind all of them (app.tasks.turns).
+        # A burst of model calls arrives: a few at a time parse, route and store, each step in its own turn
+        # of the event loop, so a /v1/route or /healthz that arrives meanwhile is not behind all of them
+        # (app.tasks.turns). The intake lets go of the place once the request is stored.
         if request.endpoint in TAKES_TURNS:
-            wait_turn()
+            turns.hold()
+
+    @app.teardown_request
+    def _let_go(_exc):
+        turns.let_go()  # an error before the intake's end
 
     @app.teardown_appcontext
     def _close_session(_exc):

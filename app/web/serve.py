@@ -17,6 +17,7 @@ when it finds ssl unpatched.
 """
 from __future__ import annotations
 
+import gc
 import json
 from datetime import datetime
 
@@ -92,8 +93,24 @@ class JsonErrorsMixin:
             self.log.debug("Failed to send error message.")
 
 
+def freeze_loaded_objects() -> None:
+    """Keep what the app loaded at start out of the garbage collector's full passes.
+
+    A web process holds some 300,000 objects once the app is built (the router's weights, the SDKs'
+    and pydantic's types, SQLAlchemy's tables) that live as long as it does. A full collection walked
+    all of them: 0.8-1 s in a burst, with every greenlet of the process (``/v1/route``, ``/healthz``)
+    stopped meanwhile. Frozen, they are never walked again; what requests allocate is collected as before.
+    """
+    gc.collect()  # the start's own garbage is freed, not frozen
+    gc.freeze()
+
+
 class TiergateGeventWorker(JsonErrorsMixin, GeventWorker):
     """gunicorn's gevent worker (a greenlet, not a thread, per waiting request) with JSON error answers."""
+
+    def load_wsgi(self):
+        super().load_wsgi()
+        freeze_loaded_objects()
 
     def patch(self):
         if not monkey.is_module_patched("ssl"):
@@ -105,3 +122,7 @@ class TiergateGeventWorker(JsonErrorsMixin, GeventWorker):
 
 class TiergateGthreadWorker(JsonErrorsMixin, ThreadWorker):
     """gunicorn's gthread worker with JSON error answers."""
+
+    def load_wsgi(self):
+        super().load_wsgi()
+        freeze_loaded_objects()
