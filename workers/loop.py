@@ -17,6 +17,7 @@ def run_worker() -> None:
     from app.config import load_settings
     from app.execution.queue import connect, resolve_redis_url
     from app.execution.sweeper import sweep_forever
+    from app.web.serve import freeze_loaded_objects
     from workers.context import worker_runtime
     from workers.worker import JOB_CONCURRENCY, TiergateWorker
 
@@ -25,6 +26,9 @@ def run_worker() -> None:
     connection = connect(resolve_redis_url(settings))
     pool = Pool(JOB_CONCURRENCY)
     sweep_forever(worker_runtime())
+    # What the runtime loaded (~144,000 objects: the router's weights, the SDKs' types) lives as long as the
+    # process: kept out of full collections, which otherwise paused every job in flight for 60-70 ms.
+    freeze_loaded_objects()
     backoff = RESTART_BACKOFF_SECONDS
     while True:
         worker = None
