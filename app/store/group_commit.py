@@ -37,6 +37,8 @@ from sqlalchemy.engine import Connection
 from app.store.models import Base, column_row
 
 MAX_BATCH_WRITES = 500
+# The writer lock's file, beside the SQLite database file.
+WRITER_LOCK_SUFFIX = ".write.lock"
 log = logging.getLogger(__name__)
 T = TypeVar("T")
 # Parents before children: the order a flush inserts its tables in.
@@ -116,8 +118,6 @@ def writer_lock(url) -> WriterLock | None:
         return None
     return WriterLock(Path(f"{url.database}{WRITER_LOCK_SUFFIX}"))
 
-
-WRITER_LOCK_SUFFIX = ".write.lock"
 
 
 class GroupCommit:
