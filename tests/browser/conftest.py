@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import threading
+import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
@@ -66,6 +67,15 @@ class Receiver:
 
     def payloads(self) -> list[dict]:
         return [json.loads(body) for _headers, body in self.calls]
+
+    def wait(self, count: int = 1, timeout: float = 20.0) -> list[tuple[dict[str, str], bytes]]:
+        """The calls once ``count`` have arrived: a decision's callback is delivered in the background
+        after its commit (``app.execution.outbox.kick``), not before the page has moved on."""
+        deadline = time.monotonic() + timeout
+        while len(self.calls) < count and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert len(self.calls) >= count, f"{len(self.calls)} of {count} callbacks arrived within {timeout} s"
+        return list(self.calls)
 
 
 @pytest.fixture

@@ -4,7 +4,6 @@ real receiver. Nothing scrolls sideways. Screenshots land in test-artifacts/."""
 from __future__ import annotations
 
 import json
-import time
 
 import pytest
 import requests
@@ -72,10 +71,7 @@ def test_admin_pages_at_phone_and_laptop_width(browser, live_server, app, receiv
         _fits(page, width, artifacts, "admin-callbacks")
         page.locator(f"[data-callback-id='{dead_id}']").get_by_role("button", name="Retry").click()
         page.wait_for_selector("p.flash")
-        deadline = time.monotonic() + 10
-        while not receiver.calls and time.monotonic() < deadline:
-            time.sleep(0.1)
-        assert [json.loads(body)["review_id"] for _headers, body in receiver.calls] == ["rev_dead"]
+        assert [json.loads(body)["review_id"] for _headers, body in receiver.wait(1, timeout=10)] == ["rev_dead"]
         page.reload()
         assert page.locator(f"[data-callback-id='{dead_id}']").count() == 0  # delivered: no longer listed
     finally:

@@ -73,6 +73,7 @@ def test_search_pages_and_bulk_approve_in_the_browser(page, live_server, seeded,
     assert len(dialogs) == 1 and "Approve 3 items" in dialogs[0]
     assert "Approved 3 items" in page.locator(".flash").inner_text()
     run_jobs()
+    receiver.wait(3)
     payloads = receiver.payloads()
     assert sorted(p["review_id"] for p in payloads) == sorted(low)
     assert {p["event"] for p in payloads} == {"review.decided"}

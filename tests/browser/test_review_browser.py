@@ -84,7 +84,7 @@ def test_filter_open_edit_approve_and_the_workflow_gets_the_edited_reply(page, l
     assert "Approved" in page.locator(".flash").inner_text()
 
     run_jobs()
-    [(headers, body)] = receiver.calls
+    [(headers, body)] = receiver.wait(1)
     assert_signed(headers, body)
     [payload] = receiver.payloads()
     assert payload["event"] == "review.decided" and payload["review_id"] == review_id
@@ -106,6 +106,7 @@ def test_reject_with_a_note_by_keyboard(page, live_server, store, receiver, run_
     page.keyboard.press("r")
     page.wait_for_url(f"{live_server}/review")
     run_jobs()
+    receiver.wait(1)
     [payload] = receiver.payloads()
     assert (payload["action"], payload["output"], payload["note"]) == ("reject", None, "promises a refund we do not give")
     page.goto(f"{live_server}/review/{review_id}")
@@ -131,6 +132,7 @@ def test_second_reviewer_gets_a_clear_conflict_and_nothing_is_sent_twice(browser
     finally:
         other_context.close()
     run_jobs()
+    receiver.wait(1)
     assert [p["output"] for p in receiver.payloads()] == [DRAFT_REPLY]
 
 
@@ -175,7 +177,7 @@ def test_a_fallback_reply_draft_is_edited_in_the_browser_and_the_workflow_resume
     page.wait_for_url(f"{live_server}/review")
     run_jobs()
 
-    decided = [(headers, body) for headers, body in receiver.calls if json.loads(body)["event"] == "review.decided"]
+    decided = [(headers, body) for headers, body in receiver.wait(1) if json.loads(body)["event"] == "review.decided"]
     [(headers, body)] = decided
     assert_signed(headers, body)
     payload = json.loads(body)
