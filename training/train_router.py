@@ -33,7 +33,7 @@ from pathlib import Path
 from app.routing.learned.calibration import calibration_table, threshold_for
 from app.routing.learned.features import MAX_CHARS, features
 from app.routing.learned.model import FORMAT, WEIGHTS_FILE, read_weights
-from training import passage_examples, premium_eval, sme_examples
+from training import everyday_requests, passage_examples, premium_eval, sme_examples
 from training.train_sensitive import train_sensitive
 from training.general_data import GENERAL_FILE
 from training.routellm_data import PAIRS_FILE, ROUTELLM_COMMIT
@@ -136,6 +136,7 @@ def split_data(pairs: list[dict]):
         (task_test if held_template else task_train).append((row["text"], row["task_type"]))
     task_train += [(row["text"], row["task_type"]) for row in load_instructions()]
     task_train += [(row["text"], row["task_type"]) for row in load_everyday()]
+    task_train += [(row["text"], row["task_type"]) for row in everyday_requests.examples(pair_train)]
     task_train += [(row["text"], row["task_type"]) for row in general_requests("train")]
     return pair_train, pair_test, sme_train, sme_test, task_train, task_test
 
