@@ -205,10 +205,10 @@ def examples(pair_train: list[dict]) -> list[dict]:
     rows += [{"text": text, "task_type": "writing"} for text in WRITING]
     rows += [{"text": text, "task_type": "maths"} for text in MATHS]
     pool = passages(pair_train)
+    # One passage per ask: the phrasing is what is new here; more passages under "summary" taught the
+    # head that any long text is a summary (passage_examples already pairs passages with all three asks).
     for ask in SUMMARY_ASKS_BEFORE:
-        for passage in rng.sample(pool, 3):
-            rows.append({"text": f"{ask}\n\n{passage}", "task_type": "summary"})
+        rows.append({"text": f"{ask}\n\n{rng.choice(pool)}", "task_type": "summary"})
     for ask in SUMMARY_ASKS_AFTER:
-        for passage in rng.sample(pool, 3):
-            rows.append({"text": f"{passage}\n\n{ask}", "task_type": "summary"})
+        rows.append({"text": f"{rng.choice(pool)}\n\n{ask}", "task_type": "summary"})
     return rows

@@ -288,7 +288,8 @@ def train(output: Path = WEIGHTS_FILE) -> dict:
 
     # "Typical traffic" for the premium_share knob: equal parts of six kinds of requests (premium_eval.py).
     mixed = premium_eval.mixed_traffic(pair_test, sme_test, load_instructions(), load_everyday(),
-                                       general_requests("held_out"))
+                                       general_requests("held_out"),
+                                       sorted({stem for stem in map(question_stem, pair_test) if stem}))
     typical = [text for texts in mixed.values() for text in texts]
     calibration = calibration_table(premium_proba(typical))
     # Realised share on mixed traffic the table was not fitted on: fit on one half of every source, count
