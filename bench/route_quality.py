@@ -125,6 +125,15 @@ def mt_bench(bootstrap: int) -> None:
 
 # -- 2-4. accuracy, share, risk --------------------------------------------------------------------
 
+def wilson(right: int, n: int) -> str:
+    """95% Wilson score interval of a proportion, as text."""
+    z = 1.96
+    p = right / n
+    centre = (p + z * z / (2 * n)) / (1 + z * z / n)
+    half = z * ((p * (1 - p) / n + z * z / (4 * n * n)) ** 0.5) / (1 + z * z / n)
+    return f"[{centre - half:.3f}, {centre + half:.3f}]"
+
+
 def outside_accuracy(path: Path) -> None:
     """Task type and tier on a labelled file kept outside the repository (e.g. a Dolly sample), per label."""
     from collections import Counter, defaultdict
@@ -141,6 +150,8 @@ def outside_accuracy(path: Path) -> None:
     for mode, router in (("learned", learned), ("rules", rules)):
         per: dict[str, list[int]] = defaultdict(lambda: [0, 0, 0])
         called: dict[str, Counter] = defaultdict(Counter)
+        per_category: dict[str, list[int]] = defaultdict(lambda: [0, 0, 0])
+        called_category: dict[str, Counter] = defaultdict(Counter)
         for row in rows:
             decision = router.decide(RouteInput(text=row["text"]))
             truth = rules.decide(RouteInput(text=row["text"], task_type=row["task_type"]))
@@ -149,14 +160,26 @@ def outside_accuracy(path: Path) -> None:
             cell[1] += decision.task_type == row["task_type"]
             cell[2] += decision.tier == truth.tier
             called[row["task_type"]][decision.task_type] += 1
+            if "category" in row:
+                group = per_category[row["category"]]
+                group[0] += 1
+                group[1] += decision.task_type == row["task_type"]
+                group[2] += decision.tier == truth.tier
+                called_category[row["category"]][decision.task_type] += 1
         n = len(rows)
         right_type = sum(cell[1] for cell in per.values())
         right_tier = sum(cell[2] for cell in per.values())
         unknown = sum(c["unknown"] for c in called.values())
-        print(f"  {mode:<8} task type {right_type / n:.3f}  tier {right_tier / n:.3f}  unknown {unknown / n:.3f}")
+        print(f"  {mode:<8} task type {right_type / n:.3f} {wilson(right_type, n)}  tier {right_tier / n:.3f} "
+              f"{wilson(right_tier, n)}  unknown {unknown / n:.3f}")
         for label, (count, typed, tiered) in sorted(per.items()):
             top = ", ".join(f"{name} {k}" for name, k in called[label].most_common(3))
             print(f"    {label:<14} n={count:<4} type {typed / count:.2f}  tier {tiered / count:.2f}   called: {top}")
+        if mode == "learned" and any("category" in row for row in rows):
+            print("    per source category (the file's own labels):")
+            for category, (count, typed, tiered) in sorted(per_category.items()):
+                top = ", ".join(f"{name} {k}" for name, k in called_category[category].most_common(2))
+                print(f"      {category:<28} n={count:<3} type {typed / count:.2f}  tier {tiered / count:.2f}   called: {top}")
 
 
 def accuracy() -> None:
