@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import json
+import socket
 import threading
 import time
 from decimal import Decimal
@@ -114,6 +115,36 @@ def test_a_malformed_body_is_a_provider_error(fake_anthropic, sdk_provider):
 def test_an_unreachable_endpoint_is_a_provider_error():
     with pytest.raises(ProviderError, match="connection failed"):
         AnthropicProvider("k", "http://127.0.0.1:9", timeout=1, max_retries=0).complete(call())
+
+
+def closed_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def test_a_connection_refused_before_sending_is_known_not_billed():
+    with pytest.raises(ProviderError, match="connection failed") as raised:
+        AnthropicProvider("k", f"http://127.0.0.1:{closed_port()}", timeout=1, max_retries=1).complete(call())
+    assert raised.value.retryable and not raised.value.outcome_unknown
+
+
+def test_a_connection_cut_after_the_request_went_out_may_have_been_billed():
+    """The API read the request and the connection broke before any answer: it may have run the model."""
+    received = []
+    with socket.create_server(("127.0.0.1", 0)) as server:
+        def cut_after_reading():
+            for _ in range(2):  # the first try and the SDK's one retry
+                conn, _ = server.accept()
+                received.append(conn.recv(65536))
+                conn.close()
+
+        threading.Thread(target=cut_after_reading, daemon=True).start()
+        with pytest.raises(ProviderError, match="connection failed") as raised:
+            AnthropicProvider("k", f"http://127.0.0.1:{server.getsockname()[1]}", timeout=2,
+                              max_retries=1).complete(call())
+    assert raised.value.retryable and raised.value.outcome_unknown
+    assert len(received) == 2 and all(request.startswith(b"POST /v1/messages ") for request in received)
 
 
 # -- OpenAI-compatible -----------------------------------------------------------------------------
