@@ -29,9 +29,11 @@ class AnthropicProvider(Provider):
     name = "anthropic"
 
     def __init__(self, api_key: str, base_url: str | None = None, timeout: float = 60.0, max_retries: int = 2,
-                 prices: PriceTable | None = None):
+                 prices: PriceTable | None = None, http_client: Any = None):
         import anthropic  # lazy: heavy, and unused in dry-run mode
         import httpx2  # the SDK's HTTP client: its exceptions are the causes of the SDK's connection errors
+
+        from app.providers.transport import gevent_http_client
 
         self._sdk, self._httpx = anthropic, httpx2
         self.prices = prices  # for the per-model minimum cacheable prefix
@@ -44,6 +46,10 @@ class AnthropicProvider(Provider):
         # A stream near its deadline gets one try (``call_budget``); its timeout goes with the request.
         # Built once: a ``with_options`` copy per call was a client's worth of objects per sync request.
         self.one_try = self.client.with_options(max_retries=0) if max_retries else self.client
+        # Whole answers (``complete``) go through geventhttpclient in gevent processes
+        # (``app.providers.transport``); streams and batches keep the SDK's default transport.
+        http_client = http_client or gevent_http_client(timeout)
+        self.whole = self.client if http_client is None else self.client.with_options(http_client=http_client)
 
     @classmethod
     def from_spec(cls, spec, settings, policy) -> "AnthropicProvider":
@@ -62,7 +68,7 @@ class AnthropicProvider(Provider):
         body = orjson.dumps({"model": call.model, "max_tokens": call.max_tokens, "messages": call.messages,
                              **self.request_prefix(call), **_options(call)})
         with self._errors(call, timeout, retries):
-            raw = self.client.post(MESSAGES_PATH, cast_to=self._httpx.Response, content=body,
+            raw = self.whole.post(MESSAGES_PATH, cast_to=self._httpx.Response, content=body,
                                    options={"timeout": timeout, "max_retries": retries})
         try:
             # The body read as plain JSON, not as the SDK's pydantic models: the ledger and the answer
