@@ -1,6 +1,7 @@
 """Providers: the real Anthropic SDK against the fake API, an OpenAI-compatible endpoint, dry run, circuit breaker."""
 from __future__ import annotations
 
+import gzip
 import json
 import socket
 import threading
@@ -368,3 +369,21 @@ def test_through_geventhttpclient_refused_is_not_billed_and_cut_after_sending_ma
             gevent_provider(f"http://127.0.0.1:{server.getsockname()[1]}").complete(call())
     assert raised.value.retryable and raised.value.outcome_unknown
     assert received and received[0].startswith(b"POST /v1/messages ")
+
+
+def test_through_geventhttpclient_a_gzipped_answer_is_read():
+    """The SDK's client asks for gzip; the API may send it, and the answer is read decoded."""
+    answer = gzip.compress(json.dumps({"id": "msg_1", "type": "message", "role": "assistant", "model": HAIKU,
+                                       "content": [{"type": "text", "text": "zipped"}], "stop_reason": "end_turn",
+                                       "usage": {"input_tokens": 3, "output_tokens": 1}}).encode())
+    with socket.create_server(("127.0.0.1", 0)) as server:
+        def answer_once():
+            conn, _ = server.accept()
+            with conn:
+                conn.recv(65536)
+                conn.sendall(b"HTTP/1.1 200 OK\r\ncontent-type: application/json\r\ncontent-encoding: gzip\r\n"
+                             b"content-length: %d\r\n\r\n%s" % (len(answer), answer))
+
+        threading.Thread(target=answer_once, daemon=True).start()
+        reply = gevent_provider(f"http://127.0.0.1:{server.getsockname()[1]}").complete(call())
+    assert (reply.text, reply.usage.input_tokens, reply.usage.output_tokens) == ("zipped", 3, 1)
