@@ -4,10 +4,12 @@ from __future__ import annotations
 import gzip
 import json
 import socket
+import ssl
 import threading
 import time
 from decimal import Decimal
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
 
 import pytest
 
@@ -387,3 +389,24 @@ def test_through_geventhttpclient_a_gzipped_answer_is_read():
         threading.Thread(target=answer_once, daemon=True).start()
         reply = gevent_provider(f"http://127.0.0.1:{server.getsockname()[1]}").complete(call())
     assert (reply.text, reply.usage.input_tokens, reply.usage.output_tokens) == ("zipped", 3, 1)
+
+
+def test_through_geventhttpclient_an_untrusted_certificate_is_refused_before_sending():
+    """HTTPS verifies the API's certificate: a self-signed one fails the handshake, so nothing was sent."""
+    tls = Path(__file__).parent / "data" / "tls"  # a self-signed certificate for 127.0.0.1, made for this test
+    context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    context.load_cert_chain(tls / "self_signed_cert.pem", tls / "self_signed_key.pem")
+    received = []
+    with socket.create_server(("127.0.0.1", 0)) as server:
+        def handshake_once():
+            conn, _ = server.accept()
+            try:
+                with context.wrap_socket(conn, server_side=True) as tls_conn:
+                    received.append(tls_conn.recv(65536))
+            except (ssl.SSLError, OSError):
+                pass  # the client gave up in the handshake
+
+        threading.Thread(target=handshake_once, daemon=True).start()
+        with pytest.raises(ProviderError, match="CERTIFICATE_VERIFY_FAILED") as raised:
+            gevent_provider(f"https://127.0.0.1:{server.getsockname()[1]}").complete(call())
+    assert raised.value.retryable and not raised.value.outcome_unknown and received == []
