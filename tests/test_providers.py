@@ -291,12 +291,10 @@ def test_without_redis_the_breaker_never_blocks_a_call():
 
 def gevent_provider(url: str, timeout: float = 2.0, max_retries: int = 0) -> AnthropicProvider:
     """Forced here: the test process is not patched by gevent, so the default would be httpx2's own."""
-    import httpx2
+    from app.providers.transport import client_on_gevent
 
-    from app.providers.transport import GeventTransport
-
-    client = httpx2.Client(transport=GeventTransport(timeout), timeout=timeout)
-    return AnthropicProvider("test-key", url, timeout=timeout, max_retries=max_retries, http_client=client)
+    return AnthropicProvider("test-key", url, timeout=timeout, max_retries=max_retries,
+                             http_client=client_on_gevent(timeout))
 
 
 def test_through_geventhttpclient_the_answer_and_the_request_are_as_with_the_sdks_transport(fake_anthropic):

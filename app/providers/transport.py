@@ -37,7 +37,12 @@ def gevent_http_client(timeout: float) -> httpx2.Client | None:
 
     if not monkey.is_module_patched("socket") or urllib.request.getproxies():
         return None
-    return httpx2.Client(transport=GeventTransport(timeout), timeout=timeout)
+    return client_on_gevent(timeout)
+
+
+def client_on_gevent(timeout: float) -> httpx2.Client:
+    """The ``httpx2.Client`` on ``GeventTransport``, following redirects as the SDK's own client does."""
+    return httpx2.Client(transport=GeventTransport(timeout), timeout=timeout, follow_redirects=True)
 
 
 class GeventTransport(httpx2.BaseTransport):
