@@ -1,11 +1,15 @@
 """Providers: the real Anthropic SDK against the fake API, an OpenAI-compatible endpoint, dry run, circuit breaker."""
 from __future__ import annotations
 
+import gzip
 import json
+import socket
+import ssl
 import threading
 import time
 from decimal import Decimal
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
 
 import pytest
 
@@ -114,6 +118,36 @@ def test_a_malformed_body_is_a_provider_error(fake_anthropic, sdk_provider):
 def test_an_unreachable_endpoint_is_a_provider_error():
     with pytest.raises(ProviderError, match="connection failed"):
         AnthropicProvider("k", "http://127.0.0.1:9", timeout=1, max_retries=0).complete(call())
+
+
+def closed_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def test_a_connection_refused_before_sending_is_known_not_billed():
+    with pytest.raises(ProviderError, match="connection failed") as raised:
+        AnthropicProvider("k", f"http://127.0.0.1:{closed_port()}", timeout=1, max_retries=1).complete(call())
+    assert raised.value.retryable and not raised.value.outcome_unknown
+
+
+def test_a_connection_cut_after_the_request_went_out_may_have_been_billed():
+    """The API read the request and the connection broke before any answer: it may have run the model."""
+    received = []
+    with socket.create_server(("127.0.0.1", 0)) as server:
+        def cut_after_reading():
+            for _ in range(2):  # the first try and the SDK's one retry
+                conn, _ = server.accept()
+                received.append(conn.recv(65536))
+                conn.close()
+
+        threading.Thread(target=cut_after_reading, daemon=True).start()
+        with pytest.raises(ProviderError, match="connection failed") as raised:
+            AnthropicProvider("k", f"http://127.0.0.1:{server.getsockname()[1]}", timeout=2,
+                              max_retries=1).complete(call())
+    assert raised.value.retryable and raised.value.outcome_unknown
+    assert len(received) == 2 and all(request.startswith(b"POST /v1/messages ") for request in received)
 
 
 # -- OpenAI-compatible -----------------------------------------------------------------------------
@@ -251,3 +285,126 @@ def test_without_redis_the_breaker_never_blocks_a_call():
 
     breaker = CircuitBreaker(Redis(port=1, socket_connect_timeout=0.2), failures=1, open_seconds=30)
     assert breaker.record_failure(HAIKU) is False and breaker.acquire(HAIKU) and breaker.remaining(HAIKU) == 0
+
+
+# -- Anthropic through geventhttpclient (app.providers.transport: gevent processes' whole-answer calls) --
+
+def gevent_provider(url: str, timeout: float = 2.0, max_retries: int = 0) -> AnthropicProvider:
+    """Forced here: the test process is not patched by gevent, so the default would be httpx2's own."""
+    from app.providers.transport import client_on_gevent
+
+    return AnthropicProvider("test-key", url, timeout=timeout, max_retries=max_retries,
+                             http_client=client_on_gevent(timeout))
+
+
+def test_through_geventhttpclient_the_answer_and_the_request_are_as_with_the_sdks_transport(fake_anthropic):
+    fake_anthropic.script(HAIKU, Reply.tool_use("lookup", {"city": "Berlin"}, text="Checking."), "second")
+    sdk = gevent_provider(fake_anthropic.url)
+    reply = sdk.complete(call(json_output=True))
+    assert reply.text == "Checking." and reply.stop_reason == "tool_use" and reply.content[1]["input"] == {"city": "Berlin"}
+    assert sdk.complete(call()).text == "second"
+    first, second = fake_anthropic.requests_for(HAIKU)
+    assert first.system[0] == {"type": "text", "text": "You classify leads.", "cache_control": {"type": "ephemeral"}}
+    assert first.body["max_tokens"] == 100 and first.messages == [{"role": "user", "content": "ACME GmbH, 40 seats"}]
+    provider(fake_anthropic, timeout=2.0).complete(call(json_output=True))  # the SDK's own transport, for comparison
+    assert first.body == fake_anthropic.requests_for(HAIKU)[2].body
+    headers = fake_anthropic.requests_for(HAIKU)[2].headers
+    assert first.headers == headers, set(first.headers.items()) ^ set(headers.items())
+    transport = sdk.whole._client._transport
+    assert len(transport._pools) == 1  # one pool for the host: the second call reused its connection
+
+
+@pytest.mark.parametrize("failure", [Reply.rate_limited(retry_after=0.3), Reply.overloaded(), Reply.server_error()])
+def test_through_geventhttpclient_transient_failures_are_retried_by_the_sdk(fake_anthropic, failure):
+    fake_anthropic.script(HAIKU, failure, "recovered")
+    started = time.monotonic()
+    assert gevent_provider(fake_anthropic.url, max_retries=2).complete(call()).text == "recovered"
+    assert len(fake_anthropic.requests_for(HAIKU)) == 2
+    if failure.status == 429:  # retry-after honoured
+        first, second = fake_anthropic.requests_for(HAIKU)
+        assert second.at - first.at >= 0.3 and time.monotonic() - started >= 0.3
+
+
+def test_through_geventhttpclient_statuses_and_bodies_are_provider_errors(fake_anthropic):
+    fake_anthropic.script(HAIKU, Reply.overloaded(), Reply.overloaded(), Reply.error(400, "max_tokens too large"),
+                          Reply.malformed())
+    sdk = gevent_provider(fake_anthropic.url, max_retries=1)
+    with pytest.raises(ProviderError) as raised:
+        sdk.complete(call())
+    assert str(raised.value) == f"{HAIKU}: HTTP 529 overloaded_error: Overloaded (after 1 retries)"
+    with pytest.raises(ProviderError) as raised:
+        sdk.complete(call())
+    assert (raised.value.status, raised.value.retryable) == (400, False) and "max_tokens too large" in str(raised.value)
+    with pytest.raises(ProviderError, match="unreadable response"):
+        sdk.complete(call())
+    assert len(fake_anthropic.requests_for(HAIKU)) == 4
+
+
+def test_through_geventhttpclient_a_hang_is_a_timeout_and_a_shorter_deadline_still_applies(fake_anthropic):
+    fake_anthropic.script(HAIKU, Reply.hang(5), Reply.hang(5))
+    started = time.monotonic()
+    with pytest.raises(ProviderError, match="no answer within 0.3 s") as raised:
+        gevent_provider(fake_anthropic.url, timeout=0.3).complete(call())
+    assert raised.value.outcome_unknown and time.monotonic() - started < 2
+    # A call whose deadline is nearer than the provider's timeout: that timeout goes with the request.
+    started = time.monotonic()
+    with pytest.raises(ProviderError, match="no answer within 0.5 s"):
+        gevent_provider(fake_anthropic.url, timeout=3).complete(call(deadline=time.monotonic() + 0.2))
+    assert time.monotonic() - started < 2
+
+
+def test_through_geventhttpclient_refused_is_not_billed_and_cut_after_sending_may_be():
+    with pytest.raises(ProviderError, match="connection failed") as raised:
+        gevent_provider(f"http://127.0.0.1:{closed_port()}", max_retries=1).complete(call())
+    assert raised.value.retryable and not raised.value.outcome_unknown
+    received = []
+    with socket.create_server(("127.0.0.1", 0)) as server:
+        def cut_after_reading():
+            conn, _ = server.accept()
+            received.append(conn.recv(65536))
+            conn.close()
+
+        threading.Thread(target=cut_after_reading, daemon=True).start()
+        with pytest.raises(ProviderError, match="connection failed") as raised:
+            gevent_provider(f"http://127.0.0.1:{server.getsockname()[1]}").complete(call())
+    assert raised.value.retryable and raised.value.outcome_unknown
+    assert received and received[0].startswith(b"POST /v1/messages ")
+
+
+def test_through_geventhttpclient_a_gzipped_answer_is_read():
+    """The SDK's client asks for gzip; the API may send it, and the answer is read decoded."""
+    answer = gzip.compress(json.dumps({"id": "msg_1", "type": "message", "role": "assistant", "model": HAIKU,
+                                       "content": [{"type": "text", "text": "zipped"}], "stop_reason": "end_turn",
+                                       "usage": {"input_tokens": 3, "output_tokens": 1}}).encode())
+    with socket.create_server(("127.0.0.1", 0)) as server:
+        def answer_once():
+            conn, _ = server.accept()
+            with conn:
+                conn.recv(65536)
+                conn.sendall(b"HTTP/1.1 200 OK\r\ncontent-type: application/json\r\ncontent-encoding: gzip\r\n"
+                             b"content-length: %d\r\n\r\n%s" % (len(answer), answer))
+
+        threading.Thread(target=answer_once, daemon=True).start()
+        reply = gevent_provider(f"http://127.0.0.1:{server.getsockname()[1]}").complete(call())
+    assert (reply.text, reply.usage.input_tokens, reply.usage.output_tokens) == ("zipped", 3, 1)
+
+
+def test_through_geventhttpclient_an_untrusted_certificate_is_refused_before_sending():
+    """HTTPS verifies the API's certificate: a self-signed one fails the handshake, so nothing was sent."""
+    tls = Path(__file__).parent / "data" / "tls"  # a self-signed certificate for 127.0.0.1, made for this test
+    context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    context.load_cert_chain(tls / "self_signed_cert.pem", tls / "self_signed_key.pem")
+    received = []
+    with socket.create_server(("127.0.0.1", 0)) as server:
+        def handshake_once():
+            conn, _ = server.accept()
+            try:
+                with context.wrap_socket(conn, server_side=True) as tls_conn:
+                    received.append(tls_conn.recv(65536))
+            except (ssl.SSLError, OSError):
+                pass  # the client gave up in the handshake
+
+        threading.Thread(target=handshake_once, daemon=True).start()
+        with pytest.raises(ProviderError, match="CERTIFICATE_VERIFY_FAILED") as raised:
+            gevent_provider(f"https://127.0.0.1:{server.getsockname()[1]}").complete(call())
+    assert raised.value.retryable and not raised.value.outcome_unknown and received == []

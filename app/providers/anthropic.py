@@ -20,6 +20,7 @@ from app.pricing import CLIENT_MARKERS, OWN_MARKERS, PriceTable, Usage
 from app.providers.base import ModelCall, ModelReply, Provider, call_budget, not_the_api
 from app.providers.tokens import estimate_tokens
 
+MESSAGES_PATH = "/v1/messages"
 CACHE_CONTROL = {"type": "ephemeral"}
 JSON_ONLY_NOTE = "Answer with JSON only: no prose and no code fences."
 
@@ -28,17 +29,27 @@ class AnthropicProvider(Provider):
     name = "anthropic"
 
     def __init__(self, api_key: str, base_url: str | None = None, timeout: float = 60.0, max_retries: int = 2,
-                 prices: PriceTable | None = None):
+                 prices: PriceTable | None = None, http_client: Any = None):
         import anthropic  # lazy: heavy, and unused in dry-run mode
+        import httpx2  # the SDK's HTTP client: its exceptions are the causes of the SDK's connection errors
 
-        self._sdk = anthropic
+        from app.providers.transport import gevent_http_client
+
+        self._sdk, self._httpx = anthropic, httpx2
         self.prices = prices  # for the per-model minimum cacheable prefix
         self.timeout = timeout
         self.max_retries = max_retries
-        self.client = anthropic.Anthropic(api_key=api_key, base_url=base_url, timeout=timeout, max_retries=max_retries)
-        # A call near its deadline gets one try (``call_budget``); its timeout goes with the request.
+        # No OpenTelemetry spans: Tiergate records its own calls (the ledger), and the SDK computed a
+        # span's attributes on every call even with no tracer provider installed.
+        self.client = anthropic.Anthropic(api_key=api_key, base_url=base_url, timeout=timeout, max_retries=max_retries,
+                                          open_telemetry=False)
+        # A stream near its deadline gets one try (``call_budget``); its timeout goes with the request.
         # Built once: a ``with_options`` copy per call was a client's worth of objects per sync request.
         self.one_try = self.client.with_options(max_retries=0) if max_retries else self.client
+        # Whole answers (``complete``) go through geventhttpclient in gevent processes
+        # (``app.providers.transport``); streams and batches keep the SDK's default transport.
+        http_client = http_client or gevent_http_client(timeout)
+        self.whole = self.client if http_client is None else self.client.with_options(http_client=http_client)
 
     @classmethod
     def from_spec(cls, spec, settings, policy) -> "AnthropicProvider":
@@ -48,20 +59,22 @@ class AnthropicProvider(Provider):
         return cls(api_key or "", base_url, timeout, settings.provider_max_retries, policy.prices)
 
     def complete(self, call: ModelCall) -> ModelReply:
-        sdk = self._sdk
         started = time.perf_counter()
-        client, budget = self._client(call)
-        with self._errors(call, *budget):
-            # The raw response keeps status and content type for when the body is not a message.
-            markers = self.cache_markers(call)
-            raw = client.messages.with_raw_response.create(model=call.model, max_tokens=call.max_tokens,
-                                                           messages=call.messages, **self.request_prefix(call),
-                                                           **_options(call), timeout=budget[0])
+        timeout, retries = call_budget(call, self.timeout, self.max_retries)
+        markers = self.cache_markers(call)
+        # The body written by orjson and posted through the client's ``post``: the SDK's own retries,
+        # timeouts, headers and exceptions, without ``messages.create``'s walk over the parameters and
+        # the stdlib JSON encoder. The answer comes back as the raw response (status, content type).
+        body = orjson.dumps({"model": call.model, "max_tokens": call.max_tokens, "messages": call.messages,
+                             **self.request_prefix(call), **_options(call)})
+        with self._errors(call, timeout, retries):
+            raw = self.whole.post(MESSAGES_PATH, cast_to=self._httpx.Response, content=body,
+                                   options={"timeout": timeout, "max_retries": retries})
         try:
             # The body read as plain JSON, not as the SDK's pydantic models: the ledger and the answer
             # need a few fields of it, and building the models was a tenth of the SDK call's CPU.
-            return _reply(orjson.loads(raw.read()), call, started, markers)
-        except (ValueError, TypeError, AttributeError, KeyError, sdk.APIError) as exc:
+            return _reply(orjson.loads(raw.content), call, started, markers)
+        except (ValueError, TypeError, AttributeError, KeyError) as exc:
             # A body that is not JSON, or JSON that is not a message (a proxy's page, foreign JSON):
             # reading it fails here, and that is the provider's fault, not the job's.
             raise not_the_api(call.model, raw.status_code, raw.headers.get("content-type", ""), "Messages API",
@@ -108,10 +121,9 @@ class AnthropicProvider(Provider):
             raise ProviderError(f"{call.model}: no answer within {timeout:g} s (after {retries} retries)",
                                 retryable=True, outcome_unknown=True) from None
         except sdk.APIConnectionError as exc:
-            import httpx
-
             # Refused before the request went out: nothing billed. Cut after it went out: maybe billed.
-            cut = not isinstance(exc.__cause__, httpx.ConnectError)
+            # (``httpx2``, the SDK's client, not ``httpx``: a different class that never matched.)
+            cut = not isinstance(exc.__cause__, self._httpx.ConnectError)
             raise ProviderError(f"{call.model}: connection failed ({exc.message}) after {retries} retries",
                                 retryable=True, outcome_unknown=cut) from None
         except (ValueError, sdk.APIError) as exc:  # a stream whose events do not parse
