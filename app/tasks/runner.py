@@ -125,7 +125,7 @@ def run_claimed(rt: Runtime, claimed: lifecycle.Claimed, *, task: SyncTask | Non
         answer = store_outcome(rt, claimed.request_id, result, payload, callback=not by_response and not rerun,
                                recovered=claimed.recovered, create_review=not rerun)
     if answer is not None:
-        in_flight.clear()  # every call is in the ledger now
+        in_flight.forget()  # every call is in the ledger now: the note goes, off the answer's path
     if answer is not None and not rerun:
         delivered(rt, claimed.request_id, result.task_type)  # e.g. the shadow sampler, later, in the background
     return answer
