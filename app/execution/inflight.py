@@ -20,8 +20,8 @@ from app.providers.base import ModelCall
 IN_FLIGHT_KEY = "tiergate:inflight:{}"
 IN_FLIGHT_TTL_SECONDS = 24 * 3600
 LOST = "lost"
-# The notes of stored requests (``forget``) go with the next note written in this process, in its
-# pipeline (no round trip of their own); with no next note this soon, in one UNLINK of their own.
+# How long the notes of stored requests (``forget``) wait to be removed together: one UNLINK per
+# window for every request stored in it, instead of a DEL on each request's way to its answer.
 FORGET_DELAY_SECONDS = 0.5
 
 
@@ -36,13 +36,10 @@ class InFlightCalls:
     def before(self, call: ModelCall) -> None:
         estimate = call_upper_bound(self.prices, call)  # what the budgets held for it, never less than billed
         note = {"model": call.model, "tier": call.tier, "purpose": call.purpose, "estimate": str(estimate)}
-        stored = _forgetter(self.redis).take()
         try:
             with self.redis.pipeline(transaction=False) as pipe:  # one round trip; no MULTI/EXEC needed
                 pipe.hset(self.key, str(id(call)), json.dumps(note))
                 pipe.expire(self.key, IN_FLIGHT_TTL_SECONDS)
-                if stored:
-                    pipe.unlink(*stored)  # other requests' notes, stored meanwhile
                 pipe.execute()
         except RedisError:  # the note is best effort; the call itself must not fail for it
             pass
@@ -72,9 +69,8 @@ class InFlightCalls:
 
 
 class _Forgetter:
-    """The notes of stored requests, to remove: taken by the next note's pipeline (``take``), or after
-    ``FORGET_DELAY_SECONDS`` in one UNLINK by a greenlet (a thread without gevent) that runs only while
-    there is something to remove."""
+    """The notes of stored requests, removed in one UNLINK per ``FORGET_DELAY_SECONDS`` by a greenlet
+    (a thread without gevent) that runs only while there is something to remove."""
 
     def __init__(self, redis: Redis):
         self._redis = weakref.ref(redis)  # a value of ``_FORGETTERS`` must not keep its key alive
@@ -89,14 +85,6 @@ class _Forgetter:
                 return
             self._running = True
         threading.Thread(target=self._run, daemon=True, name="tiergate-inflight-forget").start()
-
-    def take(self) -> list[str]:
-        """The notes waiting to be removed, for the caller to remove (one it cannot waits for its TTL)."""
-        if not self._keys:
-            return []
-        with self._lock:
-            keys, self._keys = self._keys, []
-        return keys
 
     def _run(self) -> None:
         while True:
