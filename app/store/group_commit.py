@@ -33,7 +33,6 @@ from typing import Any, Callable, Iterable, TypeVar
 
 from sqlalchemy import Table
 from sqlalchemy.engine import Connection
-from sqlalchemy.exc import DBAPIError, IntegrityError
 
 from app.store.models import Base, column_row
 
@@ -130,30 +129,11 @@ class GroupCommit:
         self._pending: list[_Pending] = []
         self._flushing = False
         self._writer = writer_lock(store.engine.url)
-        self._held: Connection | None = None
-        self._held_pid = 0
 
     def close(self) -> None:
-        """Let go of the writer lock's file and the flushes' connection (the store is disposed)."""
+        """Let go of the writer lock's file (the store is disposed)."""
         if self._writer is not None:
             self._writer.close()
-        self._drop_connection()
-
-    def _connection(self) -> Connection:
-        """The connection every flush of this process uses: flushes run one at a time, and a pool checkout
-        per flush (with its reset, and on PostgreSQL its pre-ping round trip) cost more than its SQL."""
-        if self._held is None or self._held_pid != os.getpid():  # a forked child opens its own
-            self._held, self._held_pid = self.store.engine.connect(), os.getpid()
-        return self._held
-
-    def _drop_connection(self) -> None:
-        held, self._held = self._held, None
-        if held is not None and self._held_pid == os.getpid():
-            try:
-                held.invalidate()  # after an error its state is unknown: never back to the pool
-                held.close()
-            except Exception:  # already gone with the database
-                pass
 
     def insert(self, model, row: dict[str, Any]) -> None:
         """INSERT one row of ``model`` (keyed by its attribute names)."""
@@ -209,27 +189,9 @@ class GroupCommit:
         for item in batch:
             for table, row in item.rows:  # an executemany needs the same columns in every row
                 by_table.setdefault((table, frozenset(row)), []).append(row)
-        fresh = self._held is None
-        try:
-            results = self._transaction(batch, by_table)
-        except IntegrityError:  # one request's row (an Idempotency-Key): rolled back, the connection is fine
-            raise
-        except DBAPIError as exc:
-            self._drop_connection()
-            if fresh or not exc.connection_invalidated:
-                raise
-            # The held connection died while idle (a database restart): what a pool's pre-ping would have
-            # caught. Nothing was written through it, so the batch goes again on a new one.
-            results = self._transaction(batch, by_table)
-        except BaseException:
-            self._drop_connection()
-            raise
-        for item, result in zip(batch, results):
-            item.result = result
-
-    def _transaction(self, batch: list[_Pending], by_table) -> list[Any]:
-        connection = self._connection()
-        with connection.begin():
+        with self.store.engine.begin() as connection:
             for table, _columns in sorted(by_table, key=lambda key: _TABLE_ORDER.get(key[0], 0)):
                 connection.execute(_insert(table), by_table[(table, _columns)])
-            return [item.work(connection) if item.work is not None else None for item in batch]
+            results = [item.work(connection) if item.work is not None else None for item in batch]
+        for item, result in zip(batch, results):
+            item.result = result
