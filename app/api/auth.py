@@ -17,6 +17,7 @@ from app.admin.keys import (KEY_GENERATION, KEY_PREFIX, SCOPES, create_key, hash
                             parse_scopes, revoke_key)
 from app.errors import Forbidden, Unauthorized
 from app.money.budget_view import GENERATION_KEY as BUDGET_GENERATION, generation_read
+from app.providers.breaker import circuits_read
 from app.store import ApiKey
 from app.web.context import runtime
 
@@ -72,10 +73,15 @@ def authenticate_any() -> KeyIdentity:
 
 
 def _lookup(key_hash: str) -> KeyIdentity | None:
-    redis = runtime().redis
+    rt = runtime()
+    redis, breaker = rt.redis, rt.breaker
+    models = _tier_models(rt.policy())
     try:
-        # The budgets' generation comes in the same round trip: the request's budget look-ups take it.
-        generation, g.budget_generation = redis.mget(KEY_GENERATION, BUDGET_GENERATION)
+        # The budgets' generation and the tiers' circuits come in the same round trip: the request's
+        # budget look-ups and its first call to each tier's model take them instead of asking Redis.
+        generation, g.budget_generation, *circuits = redis.mget(KEY_GENERATION, BUDGET_GENERATION,
+                                                                *breaker.state_keys(models))
+        g.circuits_seen = breaker.seen(models, circuits)
         redis_up = True
     except RedisError:  # Redis is only the fast path: ask the database, and cache nothing meanwhile
         generation, redis_up = None, False
@@ -96,6 +102,19 @@ def _lookup(key_hash: str) -> KeyIdentity | None:
     return identity
 
 
+def _tier_models(policy) -> tuple[str, ...]:
+    """The models of the policy's tiers, in a stable order (the circuits a request reads at its start)."""
+    models = _TIER_MODELS.get(id(policy))
+    if models is None or models[0] is not policy:
+        if len(_TIER_MODELS) >= 64:  # policies replaced over time
+            _TIER_MODELS.clear()
+        models = _TIER_MODELS[id(policy)] = (policy, tuple(sorted({tier.model for tier in policy.tiers.values()})))
+    return models[1]
+
+
+_TIER_MODELS: dict[int, tuple[object, tuple[str, ...]]] = {}
+
+
 def require_scope(scope: str):
     """Decorator for API views: authenticate and put the key on ``g.api_key``."""
     def decorator(view):
@@ -103,7 +122,8 @@ def require_scope(scope: str):
         def wrapper(*args, **kwargs):
             g.api_key = authenticate(scope)
             read = g.pop("budget_generation", _UNREAD)
-            with nullcontext() if read is _UNREAD else generation_read(runtime().redis, read):
+            with nullcontext() if read is _UNREAD else generation_read(runtime().redis, read), \
+                    circuits_read(g.pop("circuits_seen", None)):
                 return view(*args, **kwargs)
         return wrapper
     return decorator

@@ -5,6 +5,9 @@ upper bound (``app.calls.call_upper_bound``: what its budgets held for it).
 from __future__ import annotations
 
 import json
+import threading
+import time
+import weakref
 from decimal import Decimal
 
 from redis import Redis, RedisError
@@ -17,6 +20,9 @@ from app.providers.base import ModelCall
 IN_FLIGHT_KEY = "tiergate:inflight:{}"
 IN_FLIGHT_TTL_SECONDS = 24 * 3600
 LOST = "lost"
+# How long the notes of stored requests (``forget``) wait to be removed together: one UNLINK per
+# window for every request stored in it, instead of a DEL on each request's way to its answer.
+FORGET_DELAY_SECONDS = 0.5
 
 
 class InFlightCalls:
@@ -52,6 +58,63 @@ class InFlightCalls:
             self.redis.delete(self.key)
         except RedisError:
             pass
+
+    def forget(self) -> None:
+        """``clear``, a moment later and together with other requests' notes, off the request's path.
+
+        Only for a request whose outcome is committed: nobody reads its note again (a rescue claims only
+        a queued or running request), so a note whose removal a crash cut short only waits for its TTL.
+        """
+        _forgetter(self.redis).add(self.key)
+
+
+class _Forgetter:
+    """The notes of stored requests, removed in one UNLINK per ``FORGET_DELAY_SECONDS`` by a greenlet
+    (a thread without gevent) that runs only while there is something to remove."""
+
+    def __init__(self, redis: Redis):
+        self._redis = weakref.ref(redis)  # a value of ``_FORGETTERS`` must not keep its key alive
+        self._keys: list[str] = []
+        self._lock = threading.Lock()
+        self._running = False
+
+    def add(self, key: str) -> None:
+        with self._lock:
+            self._keys.append(key)
+            if self._running:
+                return
+            self._running = True
+        threading.Thread(target=self._run, daemon=True, name="tiergate-inflight-forget").start()
+
+    def _run(self) -> None:
+        while True:
+            time.sleep(FORGET_DELAY_SECONDS)
+            with self._lock:
+                keys, self._keys = self._keys, []
+                if not keys:
+                    self._running = False
+                    return
+            redis = self._redis()
+            try:
+                if redis is not None:
+                    redis.unlink(*keys)
+            except RedisError:  # they expire (IN_FLIGHT_TTL_SECONDS); nobody reads a stored request's note
+                pass
+
+
+# One forgetter per Redis client (a process has one; tests build many, and let them go).
+_FORGETTERS: "weakref.WeakKeyDictionary[Redis, _Forgetter]" = weakref.WeakKeyDictionary()
+_FORGETTERS_LOCK = threading.Lock()
+
+
+def _forgetter(redis: Redis) -> _Forgetter:
+    forgetter = _FORGETTERS.get(redis)
+    if forgetter is None:
+        with _FORGETTERS_LOCK:
+            forgetter = _FORGETTERS.get(redis)
+            if forgetter is None:
+                forgetter = _FORGETTERS[redis] = _Forgetter(redis)
+    return forgetter
 
 
 def lost_calls(redis: Redis, request_id: str) -> list[AttemptRecord]:

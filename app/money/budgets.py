@@ -38,7 +38,7 @@ import threading
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from decimal import Decimal
-from typing import Any
+from typing import Any, Callable
 
 from sqlalchemy import delete, or_, select, update
 from sqlalchemy.orm import Session
@@ -402,9 +402,11 @@ def _claim_alert(session: Session, budget_id: int) -> tuple[str, dict[str, Any]]
 
 
 def admit_request(store, policy, request_id: str, *, api_key_id: int | None, workflow: str | None, tier: str,
-                  task_type: str, request_tokens: int, max_tokens: int | None = None, floor: str | None = None,
-                  settings=None) -> tuple[str, Admission]:
+                  task_type: str, request_tokens: int | Callable[[], int], max_tokens: int | None = None,
+                  floor: str | None = None, settings=None) -> tuple[str, Admission]:
     """Admission of a task request before it is queued: the tier to run on and the hold.
+
+    ``request_tokens`` may be a function: it is counted only when a budget applies.
 
     The hold is the first call's upper bound (``first_call_upper_bound``): a cheap early refusal; each
     call then holds its own bound (``RequestSpend.reserve``). A spent ``refuse`` budget raises
@@ -413,13 +415,18 @@ def admit_request(store, policy, request_id: str, *, api_key_id: int | None, wor
     ``rules.budget_floor_action`` says: ``refuse`` (``FloorReached``, 402) or ``review`` (held for a
     reviewer, nothing held, no model called).
     """
+    budgets = budgets_for(store, settings)
+    if not budgets.applicable(api_key_id, workflow):  # no budget: nothing to hold, no bound to count
+        return tier, budgets.admit(request_id, api_key_id=api_key_id, workflow=workflow, estimate=ZERO)
+    if callable(request_tokens):
+        request_tokens = request_tokens()
     floor = floor or tier
     estimate = first_call_upper_bound(policy, tier, task_type, request_tokens, max_tokens)
     lower = policy.tier_rank(floor) < policy.tier_rank(tier)
     floor_estimate = first_call_upper_bound(policy, floor, task_type, request_tokens, max_tokens) if lower else None
     try:
-        admission = budgets_for(store, settings).admit(request_id, api_key_id=api_key_id, workflow=workflow,
-                                                       estimate=estimate, floor_estimate=floor_estimate, floor=floor)
+        admission = budgets.admit(request_id, api_key_id=api_key_id, workflow=workflow,
+                                  estimate=estimate, floor_estimate=floor_estimate, floor=floor)
     except FloorReached as exc:
         if policy.rules.budget_floor_action != "review":
             raise

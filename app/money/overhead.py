@@ -46,7 +46,8 @@ def admit_task(session: Session, store, policy, decision, request_id: str, api_k
     ``BudgetExhausted`` -> 402; a spent ``downgrade`` budget moves ``decision`` to its floor tier, or holds
     it for review, and says so in its reasons. Returns the fields to keep on the stored decision.
     """
-    session.commit()
+    if session.in_transaction():  # an empty commit still costs a transaction's bookkeeping
+        session.commit()
     workflow = workflow_of(metadata)
     router_id = getattr(decision, "router_request_id", None)
     router_cost = Decimal(str(getattr(decision, "router_cost_usd", 0) or 0)) if router_id else Decimal(0)
@@ -57,7 +58,8 @@ def admit_task(session: Session, store, policy, decision, request_id: str, api_k
         session.commit()
     tier, admission = admit_request(store, policy, request_id, api_key_id=api_key_id, workflow=workflow,
                                     tier=decision.tier, task_type=decision.task_type,
-                                    request_tokens=estimate_tokens(json.dumps(sent, ensure_ascii=False, default=str)),
+                                    request_tokens=lambda: estimate_tokens(json.dumps(sent, ensure_ascii=False,
+                                                                                      default=str)),
                                     max_tokens=max_tokens, settings=settings,
                                     floor=floor_tier(policy, decision.task_type, decision.reasons))
     fields = {"router_request_id": router_id, "router_cost_usd": str(router_cost)} if router_id else {}

@@ -19,10 +19,12 @@ Redis trouble never blocks a model call: without Redis the breaker is closed.
 """
 from __future__ import annotations
 
+import contextlib
 import contextvars
 import logging
 import time
 import uuid
+from typing import Iterator
 
 from redis import Redis, RedisError
 
@@ -36,9 +38,47 @@ MAX_OPEN_SECONDS = 30.0
 PROBE_TIMEOUT_SECONDS = 60.0
 STATE_TTL_SECONDS = 3600
 
+# The keys that say a model's circuit is not simply closed; none of them set: closed, no failure counted.
+STATE_PARTS = ("open", "trips", "failures")
+# How long a request may go by what it read of the circuits at its start (``seen``) instead of asking
+# Redis before a call: a circuit that opened meanwhile lets that call through, like one already in flight.
+SEEN_FRESH_SECONDS = 0.5
+
 # The probe tokens this caller holds, by (breaker, model); replaced, never mutated, so contexts
 # that were copied from one another never share a token.
 _HELD_PROBES: contextvars.ContextVar[dict[tuple[int, str], str]] = contextvars.ContextVar("held_probes", default={})
+
+
+class Seen:
+    """What a request read of some models' circuits (``CircuitBreaker.seen``), for its first call to each."""
+
+    __slots__ = ("breaker", "at", "closed")
+
+    def __init__(self, breaker: int, at: float, closed: dict[str, bool]):
+        self.breaker, self.at, self.closed = breaker, at, closed  # ``id`` of the breaker, ``time.monotonic()``
+
+    def without(self, model: str) -> "Seen":
+        return Seen(self.breaker, self.at, {name: closed for name, closed in self.closed.items() if name != model})
+
+
+# The circuits as this request read them; replaced, never mutated, like ``_HELD_PROBES``.
+_SEEN: contextvars.ContextVar[Seen | None] = contextvars.ContextVar("circuits_seen", default=None)
+
+
+def circuits_seen() -> Seen | None:
+    """The circuits this request read (to hand to the greenlet that makes its calls, ``circuits_read``)."""
+    return _SEEN.get()
+
+
+@contextlib.contextmanager
+def circuits_read(seen: Seen | None) -> Iterator[None]:
+    """Within the block, a model's first ``acquire`` takes its circuit as ``seen`` read it (when that was
+    closed, and no older than ``SEEN_FRESH_SECONDS``) instead of asking Redis."""
+    reset = _SEEN.set(seen)
+    try:
+        yield
+    finally:
+        _SEEN.reset(reset)
 
 
 class CircuitBreaker:
@@ -49,6 +89,7 @@ class CircuitBreaker:
         self.open_seconds = open_seconds
         self.prefix = prefix
         self._dirty: dict[str, bool] = {}  # per model: may Redis hold failure state to clear?
+        self._state_keys: dict[tuple[str, ...], list[str]] = {}
 
     @classmethod
     def from_settings(cls, redis: Redis, settings) -> "CircuitBreaker":
@@ -56,6 +97,28 @@ class CircuitBreaker:
 
     def _key(self, model: str, part: str) -> str:
         return f"{self.prefix}:{model}:{part}"
+
+    def state_keys(self, models: tuple[str, ...]) -> list[str]:
+        """The keys to read for ``seen`` (e.g. in a request's first Redis round trip, beside its key's)."""
+        keys = self._state_keys.get(models)
+        if keys is None:
+            keys = self._state_keys[models] = [self._key(model, part) for model in models for part in STATE_PARTS]
+        return keys
+
+    def seen(self, models: tuple[str, ...], values: list) -> Seen:
+        """``values`` of ``state_keys(models)``, as read: which circuits were closed with no failure counted."""
+        width = len(STATE_PARTS)
+        return Seen(id(self), time.monotonic(),
+                    {model: not any(values[at * width:(at + 1) * width]) for at, model in enumerate(models)})
+
+    def _closed_as_seen(self, model: str) -> bool:
+        """Did this request read ``model``'s circuit closed and clean just now? Used once per model: a
+        second call (a retry after a failure that opened the circuit) asks Redis."""
+        seen = _SEEN.get()
+        if seen is None or seen.breaker != id(self) or not seen.closed.get(model):
+            return False
+        _SEEN.set(seen.without(model))
+        return time.monotonic() - seen.at <= SEEN_FRESH_SECONDS
 
     def remaining(self, model: str) -> float:
         """Seconds until ``model`` may be tried again (0: closed, or half-open with the probe free)."""
@@ -75,9 +138,13 @@ class CircuitBreaker:
         """May this call go? Closed: yes. Open: no. Half-open: only the one caller that takes the probe."""
         if self.open_seconds <= 0:
             return True
+        if self._closed_as_seen(model):  # read with the request's first round trip: no call of its own
+            self._dirty[model] = False
+            self._drop_probe(model)
+            return True
         try:
             # The common case, closed with no failure counted: one EXISTS over the three keys.
-            if not self.redis.exists(*(self._key(model, part) for part in ("open", "trips", "failures"))):
+            if not self.redis.exists(*(self._key(model, part) for part in STATE_PARTS)):
                 self._dirty[model] = False
                 self._drop_probe(model)
                 return True

@@ -88,7 +88,8 @@ def accept(rt: Runtime, session: Session, ticket: Ticket) -> Accepted:
     row.idempotency_hash = idempotency.body_hash(ticket.body) if row.idempotency_key else None  # read only beside a key
     # Whatever the admission wrote in the request's session goes first: on SQLite an open write would hold
     # the lock the shared commit below waits for.
-    session.commit()
+    if session.in_transaction():
+        session.commit()
     try:
         earlier = idempotency.store_once(rt.store.group_commit, session, [*staged, (Request.__table__, row_of(row))],
                                          row, rt.settings.idempotency_ttl_seconds)

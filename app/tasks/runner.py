@@ -30,6 +30,7 @@ from app.money.overhead import HELD_FOR_REVIEW, RERUN_PURPOSE, with_overhead, wo
 from app.policy import TaskType
 from app.notify import notifications
 from app.policy.schema import GateSpec
+from app.providers.breaker import circuits_read, circuits_seen
 from app.execution.runtime import Runtime
 from app.store import Attempt, Request, Review, new_id, utcnow
 from app.store.models import column_row
@@ -70,12 +71,14 @@ def start_sync(rt: Runtime, request_id: str, payload: dict[str, Any], *, wait_un
     """Run a stored sync request (leased to this process) in a greenlet; the caller waits on the task."""
     task = SyncTask()
     claimed = lifecycle.Claimed(request_id, "fallback", payload, recovered=False)
+    seen = circuits_seen()  # what the request read of the circuits with its key: its first calls go by it
 
     def _run():
         answer = None
         hold()  # the steps up to the model call, and from its answer to the stored outcome (``app.tasks.turns``)
         try:
-            answer = run_claimed(rt, claimed, task=task, wait_until=wait_until)
+            with circuits_read(seen):
+                answer = run_claimed(rt, claimed, task=task, wait_until=wait_until)
         except Exception as exc:
             log.exception("request %s failed in the web process; handing it to the workers", request_id)
             _hand_back(rt, request_id, exc)
@@ -125,7 +128,7 @@ def run_claimed(rt: Runtime, claimed: lifecycle.Claimed, *, task: SyncTask | Non
         answer = store_outcome(rt, claimed.request_id, result, payload, callback=not by_response and not rerun,
                                recovered=claimed.recovered, create_review=not rerun)
     if answer is not None:
-        in_flight.clear()  # every call is in the ledger now
+        in_flight.forget()  # every call is in the ledger now: the note goes, off the answer's path
     if answer is not None and not rerun:
         delivered(rt, claimed.request_id, result.task_type)  # e.g. the shadow sampler, later, in the background
     return answer
