@@ -153,15 +153,15 @@ class LearnedModel:
     def score(self, text: str) -> tuple[dict[str, float], float]:
         """Task-type probabilities and the probability that the premium tier is needed."""
         table = self.table
-        total = ngram_total(table, text) + table.total(marker_features(text))
-        _, logits = table.logits(total, "task_type", self.task_type.bias)
-        return self.task_type.probabilities(logits), self.premium_score(total)
+        fields = table.fields(ngram_total(table, text) + table.total(marker_features(text)))
+        _, logits = table.logits(fields, "task_type", self.task_type.bias)
+        return self.task_type.probabilities(logits), self.premium_score(fields)
 
-    def premium_score(self, total: int) -> float:
-        """P(premium needed) from a text's table sum: the word head's logit blended with the structure head's."""
-        _, (z,) = self.table.logits(total, "premium", self.premium.bias)
+    def premium_score(self, fields: bytes) -> float:
+        """P(premium needed) from a text's table fields: the word head's logit blended with the structure head's."""
+        _, (z,) = self.table.logits(fields, "premium", self.premium.bias)
         if self.premium_structure is not None:
-            _, (structure,) = self.table.logits(total, "premium_structure", self.premium_structure.bias)
+            _, (structure,) = self.table.logits(fields, "premium_structure", self.premium_structure.bias)
             z = self.premium_word_share * z + (1 - self.premium_word_share) * structure
         return sigmoid(z)
 
@@ -170,7 +170,8 @@ class LearnedModel:
         if self.sensitive is None:
             return "none", 0.0
         # Its n-grams only: the sensitive head knows no marker, so the markers need not be looked for.
-        hits, logits = self.table.logits(ngram_total(self.table, text), "sensitive", self.sensitive.bias)
+        table = self.table
+        hits, logits = table.logits(table.fields(ngram_total(table, text)), "sensitive", self.sensitive.bias)
         if hits < MIN_SENSITIVE_EVIDENCE:
             return "none", 0.0  # a greeting or a single word is no evidence either way: the lexicons decide
         probabilities = self.sensitive.probabilities(logits)

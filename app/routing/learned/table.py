@@ -7,7 +7,7 @@ Here, when the weight file is read, each feature's rows of all heads are written
 into the 64-bit fields of one Python integer, with one more field per head that is 1 where the head
 knows the feature (the ``1/sqrt(n)`` scaling needs n). Scoring a text is one intersection with the
 table's keys and ``sum(map(...))`` over the hits, in C (big-integer additions); one ``to_bytes`` and a
-``struct`` read give every head's column sums back.
+``struct`` read per head give the column sums back.
 
 Exactness: a weight is rounded once to a multiple of ``2**-scale`` (~1e-14 for the shipped weights,
 which the file holds to 6 significant digits); the sums are then exact integers, the same whatever
@@ -73,14 +73,18 @@ class WeightTable:
 
     def total(self, found: frozenset[str] | set[str]) -> int:
         """The packed sum of every head's rows over the features of ``found`` that any head knows."""
-        packed = self._packed
-        return sum(map(packed.__getitem__, packed.keys() & found))
+        # One look-up per feature, unknown ones (None) dropped in C: cheaper than intersecting first.
+        return sum(filter(None, map(self._packed.get, found)))
 
-    def logits(self, total: int, name: str, bias: Sequence[float]) -> tuple[int, list[float]]:
-        """How many of head ``name``'s features ``total`` holds, and the head's logits:
+    def fields(self, total: int) -> bytes:
+        """``total`` as its fields' bytes, read by ``logits`` for each head."""
+        return total.to_bytes(self._bytes, "little")
+
+    def logits(self, fields: bytes, name: str, bias: Sequence[float]) -> tuple[int, list[float]]:
+        """How many of head ``name``'s features a text's ``fields`` hold, and the head's logits:
         ``bias + (sum of its rows) / sqrt(n)``, the bias alone when it knows none of them."""
         start, columns, reader = self._layout[name]
-        *sums, hits = reader.unpack_from(total.to_bytes(self._bytes, "little"), start)
+        *sums, hits = reader.unpack_from(fields, start)
         if not hits:
             return 0, list(bias)
         scale = 1.0 / (math.sqrt(hits) * 2 ** self.scale)
