@@ -155,7 +155,7 @@ class LearnedRouter:
 
     def _from_rules(self, request: RouteInput, task_type: str) -> tuple[RouteDecision, RouteDecision]:
         """An empty learned decision with the rules' estimates for ``task_type``, and the rules' own decision."""
-        base = self.rules.decide(replace(request, task_type=task_type), decided_by="learned")
+        base = self.rules.decide(replace(request, task_type=task_type), decided_by="learned", priced=False)
         decision = RouteDecision(**{name: getattr(base, name) for name in RouteDecision.__dataclass_fields__})
         decision.reasons, decision.needs_review, decision.review_reasons = [], False, []
         decision.task_type_source, decision.decided_by = "learned", "learned"
