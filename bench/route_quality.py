@@ -322,14 +322,15 @@ def latency(decisions: int) -> None:
 
     from app.policy import load_policy
     from app.routing import RouteInput, RulesRouter
-    from app.routing.learned import LearnedRouter, read_weights
+    from app.routing.learned import LearnedRouter, shipped_model
     from app.routing.learned.features import clear_caches
 
     policy = load_policy()
     rules = RulesRouter(policy)
     process = psutil.Process()
     before = process.memory_info().rss
-    model = read_weights()
+    # The process's one model, as in the server: the rules' sensitive-content check reads it too.
+    model = shipped_model()
     added = process.memory_info().rss - before
     learned = LearnedRouter(policy, rules, model)
     texts = [row["prompt"] for row in jsonl(DATA / "mt_bench.jsonl")]

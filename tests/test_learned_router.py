@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import gzip
 import json
+import math
 import re
 from pathlib import Path
 
@@ -16,11 +17,13 @@ from app.policy.schema import KeywordSet, TaskType
 from app.routing import RouteInput, RulesRouter
 from app.routing.hybrid import rules_cannot_place
 from app.routing.learned import LearnedRouter, WeightFileError, read_weights, shipped_model
+from app.routing.learned.features import content_features, features
 from app.routing.learned.model import WEIGHTS_FILE
 from tests.test_classify import app  # noqa: F401  (the app fixture with a provider key)
 from tests.test_llm_router import route, router_says
 
 DATA = Path(__file__).resolve().parents[1] / "bench" / "data"
+TESTS_DATA = Path(__file__).resolve().parent / "data"
 SHARES = (0.05, 0.1, 0.2, 0.4, 0.6, 0.9)
 # Free text as n8n/Zapier callers send it; some the rules place, some the learned router, some neither.
 FREE_TEXTS = [
@@ -50,6 +53,60 @@ def test_each_head_scores_like_the_training_code():
         assert task_types.keys() == check["task_type"].keys()
         for name, probability in check["task_type"].items():
             assert task_types[name] == pytest.approx(probability, abs=1e-4), (check["text"], name)
+
+
+def reference_head(spec: dict):
+    """A head's logits as the weight file defines them, summed the plain way: bias + (sum of the known
+    features' weights) / sqrt(n). The scorer's packed table must give the same numbers."""
+    rows = {feature: weight if isinstance(weight, list) else [weight] for feature, weight in spec["weights"].items()}
+    bias = spec["bias"] if isinstance(spec["bias"], list) else [spec["bias"]]
+
+    def logits(found) -> list[float]:
+        hits = [rows[feature] for feature in found if feature in rows]
+        if not hits:
+            return list(bias)
+        return [b + sum(column) / math.sqrt(len(hits)) for b, column in zip(bias, zip(*hits))]
+    return logits
+
+
+def softmax(classes: list[str], logits: list[float]) -> dict[str, float]:
+    exps = [math.exp(value - max(logits)) for value in logits]
+    return {name: value / sum(exps) for name, value in zip(classes, exps)}
+
+
+def test_the_packed_weight_table_scores_every_head_like_the_plain_sums():
+    """Every text the repository holds, every head: the fast scorer equals the definition to 1e-9, so no
+    decision moves (the sums are exact integers over weights rounded to ~1e-14)."""
+    document = json.loads(gzip.decompress(WEIGHTS_FILE.read_bytes()))
+    heads = document["heads"]
+    task_type, premium_words, structure, sensitive = (reference_head(heads[name]) for name in
+                                                      ("task_type", "premium", "premium_structure", "sensitive"))
+    model = read_weights()
+    texts = [row["prompt"] for row in map(json.loads, (DATA / "mt_bench.jsonl").read_text().splitlines())]
+    for path in [DATA / "user_oriented_labelled.jsonl", TESTS_DATA / "task_types_labelled.jsonl",
+                 TESTS_DATA / "sensitive_messages.jsonl"]:
+        texts += [json.loads(line)["text"] for line in path.read_text().splitlines() if line.strip()]
+    texts += ["", "Hello", "x = 5; {}\n" * 400, "Ärger mit der Rechnung, ich will mein Geld zurück! " * 60]
+    assert len(texts) > 700
+    for text in texts:
+        found = features(text)
+        task_types, premium = model.score(text)
+        expected = softmax(heads["task_type"]["classes"], task_type(found))
+        assert task_types.keys() == expected.keys()
+        assert max(abs(task_types[name] - expected[name]) for name in expected) < 1e-9, text
+        share = heads["premium_structure"]["word_share"]
+        z = share * premium_words(found)[0] + (1 - share) * structure(found)[0]
+        assert premium == pytest.approx(1 / (1 + math.exp(-z)), abs=1e-9), text
+        # The sensitive head reads the content n-grams (what it was trained on), with at least 3 hits.
+        content = content_features(text)
+        hits = sum(feature in heads["sensitive"]["weights"] for feature in content)
+        category, probability = model.sensitive_score(text)
+        if hits < 3:
+            assert (category, probability) == ("none", 0.0), text
+            continue
+        expected = softmax(heads["sensitive"]["classes"], sensitive(content))
+        assert probability == pytest.approx(1 - expected["none"], abs=1e-9), text
+        assert category == max((name for name in expected if name != "none"), key=expected.get), text
 
 
 def test_premium_share_moves_the_tier2_share_monotonically():

@@ -97,7 +97,9 @@ class RulesRouter:
 
     # -- the decision ----------------------------------------------------------------------------
 
-    def decide(self, request: RouteInput, *, decided_by: str = "rules") -> RouteDecision:
+    def decide(self, request: RouteInput, *, decided_by: str = "rules", priced: bool = True) -> RouteDecision:
+        """The rules' decision. ``priced=False`` leaves the cost estimates out: the learned router reads
+        the rules' reasons and floors, then prices its own tier."""
         policy, rules = self.policy, self.policy.rules
         input_tokens = request.input_tokens if request.input_tokens is not None else estimate_tokens(request.text)
         words = tokens(request.text)
@@ -174,7 +176,7 @@ class RulesRouter:
             self._flag(decision, "task_type_review")
 
         decision.tier, decision.model = tier, policy.model_for(tier)
-        self._estimate_cost(decision, spec)
+        self._estimate_cost(decision, spec, priced)
         return decision
 
     @staticmethod
@@ -183,11 +185,13 @@ class RulesRouter:
         if reason not in decision.review_reasons:
             decision.review_reasons.append(reason)
 
-    def _estimate_cost(self, decision: RouteDecision, spec) -> None:
+    def _estimate_cost(self, decision: RouteDecision, spec, priced: bool = True) -> None:
         expected = spec.expected_output_tokens if spec and spec.expected_output_tokens else None
         if expected is None:
             expected = max(MIN_EXPECTED_OUTPUT_TOKENS, round(decision.input_tokens * self.policy.rules.expected_output_ratio))
         decision.expected_output_tokens = expected
+        if not priced:
+            return
         usage = Usage(input_tokens=decision.input_tokens, output_tokens=expected)
         prices = self.policy.prices
         decision.estimated_cost_usd = prices.cost(decision.model, usage)

@@ -125,16 +125,39 @@ def bigrams(text: str) -> tuple[str, ...]:
 
 def clear_caches() -> None:
     """Forget every cached text (a benchmark times the features from scratch)."""
-    for cached in (words, bigrams, features, content_features):
+    for cached in (words, bigrams, ngrams, marker_features, features, content_features):
         cached.cache_clear()
+    for clear in _text_caches:
+        clear()
+
+
+_text_caches: list = []
+
+
+def register_text_cache(clear) -> None:
+    """A cache elsewhere that is keyed by text (a model's weight sums) is cleared with these."""
+    _text_caches.append(clear)
 
 
 @lru_cache(maxsize=256)
 def features(text: str) -> frozenset[str]:
     """Unigrams, bigrams, a length bucket and structural markers of the start of ``text``.
 
-    Cached: one decision reads the same text for the task-type, premium and sensitive-content heads.
+    The scorer reads the two parts separately (``ngrams``, ``marker_features``): the sensitive-content
+    head knows no marker, so a rules-mode decision need not look for them.
     """
+    return ngrams(text) | marker_features(text)
+
+
+@lru_cache(maxsize=256)
+def ngrams(text: str) -> frozenset[str]:
+    """The unigrams and bigrams of the start of ``text``; cached, every head reads them."""
+    return frozenset(chain(words(text), bigrams(text)))
+
+
+@lru_cache(maxsize=256)
+def marker_features(text: str) -> frozenset[str]:
+    """The ``#`` features of the start of ``text``: structural markers, a length bucket, digits."""
     tokens = words(text)
     size = len(tokens)
     bucket = next((limit for limit in LENGTH_BUCKETS if size <= limit), "more")
@@ -142,7 +165,7 @@ def features(text: str) -> frozenset[str]:
     extra.add(f"#len<={bucket}")
     if any(map(str.isdigit, tokens)):
         extra.add("#digits")
-    return frozenset(chain(tokens, bigrams(text), extra))
+    return frozenset(extra)
 
 
 # Function words (English and German) and punctuation: an n-gram made only of these says how a request is

@@ -1,10 +1,15 @@
-"""The shipped weight file and its two heads, scored in plain Python.
+"""The shipped weight file and its heads, scored in plain Python.
 
 A head is a linear model over the n-gram features of ``features.py``: every feature it knows counts
 ``1/sqrt(n)`` (n = how many of its features the text has), so a long text does not shout louder than a
 short one. ``softmax`` heads name one of several classes (the task type); ``logistic`` heads give one
-probability (premium needed). The plugin shape is the routers' own: a base class with one abstract
-method and a registry keyed by the ``kind`` written in the weight file.
+probability (premium needed). The plugin shape is the routers' own: a base class and a registry keyed by
+the ``kind`` written in the weight file.
+
+When the file is read, every head's weights go into one ``WeightTable`` (``table.py``): per feature one
+integer that holds all heads' rows, so a text is scored with one intersection and one sum for all heads
+at once, and the sum over its n-grams is cached per text (the task-type and premium heads of the learned
+router and the rules' sensitive-content check read the same text in one decision).
 
 The file is gzip JSON: ``{"format": 1, "heads": {name: {kind, bias, weights, ...}}, "calibration":
 {...}, "checks": [...], "trained": {...}}``. A missing, unreadable or inconsistent file raises
@@ -15,17 +20,21 @@ from __future__ import annotations
 import gzip
 import json
 import math
-from abc import ABC, abstractmethod
+from functools import lru_cache
 from pathlib import Path
 
 from app.errors import ConfigError
 from app.routing.learned.calibration import threshold_for
-from app.routing.learned.features import FUNCTION_WORDS, content_features, features
+from app.routing.learned.features import (FUNCTION_WORDS, MAX_CHARS, marker_features, ngrams,
+                                          register_text_cache)
+from app.routing.learned.table import WeightTable
 
 WEIGHTS_FILE = Path(__file__).with_name("weights.json.gz")
 FORMAT = 1
 # Known n-grams the sensitive-content head needs before it may flag a text.
 MIN_SENSITIVE_EVIDENCE = 3
+# The most features one text can have: a token and a bigram per character read, and the markers.
+MAX_FEATURES = 2 * MAX_CHARS + 64
 
 
 class WeightFileError(ConfigError):
@@ -37,17 +46,21 @@ def is_marker(feature: str) -> bool:
     return feature.startswith("#") and len(feature) > 1 and " " not in feature
 
 
-class Head(ABC):
-    """One linear head over the shared features."""
+def is_content(feature: str) -> bool:
+    """An n-gram with at least one content word: what ``features.content_features`` keeps."""
+    return not is_marker(feature) and not all(word in FUNCTION_WORDS for word in feature.split(" "))
+
+
+class Head:
+    """One linear head over the shared features, as the weight file gives it."""
 
     def __init__(self, spec: dict):
-        self.weights: dict = spec["weights"]
-        self.known = self.weights.keys()  # ``found & self.known``: the set intersection runs in C
         self.bias = spec["bias"]
+        self.columns = 1
 
-    @abstractmethod
-    def score(self, found: set[str]):
-        """The head's probability (or class probabilities) for a text's feature set."""
+    def rows(self, spec: dict) -> dict[str, list[float] | float]:
+        """``{feature: one weight per column}`` (a bare weight for one column), as ``WeightTable`` packs them."""
+        return spec["weights"]
 
 
 def sigmoid(z: float) -> float:
@@ -55,12 +68,9 @@ def sigmoid(z: float) -> float:
 
 
 class LogisticHead(Head):
-    def logit(self, found: set[str]) -> float:
-        hits = self.known & found
-        return self.bias + (sum(map(self.weights.__getitem__, hits)) / math.sqrt(len(hits)) if hits else 0.0)
-
-    def score(self, found: set[str]) -> float:
-        return sigmoid(self.logit(found))
+    def __init__(self, spec: dict):
+        super().__init__(spec)
+        self.bias = [float(spec["bias"])]
 
 
 class SoftmaxHead(Head):
@@ -69,18 +79,10 @@ class SoftmaxHead(Head):
         self.classes: list[str] = spec["classes"]
         if len(self.bias) != len(self.classes):
             raise ValueError(f"{len(self.bias)} biases for {len(self.classes)} classes")
+        self.columns = len(self.classes)
 
-    def score(self, found: set[str]) -> dict[str, float]:
-        return self.probabilities(list(map(self.weights.__getitem__, self.known & found)))
-
-    def probabilities(self, hits: list) -> dict[str, float]:
-        """Class probabilities from the weight rows of the known features a text has."""
-        if hits:
-            scale = 1.0 / math.sqrt(len(hits))
-            # zip(*hits) walks the classes' columns in C: several times faster than a loop per weight.
-            logits = [bias + scale * sum(column) for bias, column in zip(self.bias, zip(*hits))]
-        else:
-            logits = list(self.bias)
+    def probabilities(self, logits: list[float]) -> dict[str, float]:
+        """Class probabilities from the logits (softmax)."""
         top = max(logits)
         exps = [math.exp(value - top) for value in logits]
         norm = sum(exps)
@@ -88,6 +90,15 @@ class SoftmaxHead(Head):
 
 
 HEAD_KINDS: dict[str, type[Head]] = {"logistic": LogisticHead, "softmax": SoftmaxHead}
+
+
+@lru_cache(maxsize=256)
+def ngram_total(table: WeightTable, text: str) -> int:
+    """The table's packed sum over the n-grams of ``text``; cached, the heads of one decision share it."""
+    return table.total(ngrams(text))
+
+
+register_text_cache(ngram_total.cache_clear)
 
 
 class LearnedModel:
@@ -111,12 +122,20 @@ class LearnedModel:
             sensitive = heads.get("sensitive")
             self.sensitive = self._head(sensitive, SoftmaxHead) if sensitive else None
             self.sensitive_threshold = float(sensitive["threshold"]) if sensitive else 1.0
-            # The sensitive head is trained on content n-grams only. When its vocabulary holds no n-gram
-            # of function words alone and no marker, intersecting it with all of a text's features finds
-            # the same hits as with its content features, and the decision has those cached already.
-            self._sensitive_reads_all_features = bool(sensitive) and not any(
-                is_marker(feature) or all(word in FUNCTION_WORDS for word in feature.split(" "))
-                for feature in self.sensitive.known)
+            # The block with the most features that only it knows sits in the lowest fields: a feature's
+            # integer is as long as its highest field, and most features are the premium head's alone.
+            blocks = {"premium": (1, self.premium.rows(heads["premium"]))}
+            if structure:
+                blocks["premium_structure"] = (1, self.premium_structure.rows(structure))
+            if sensitive:
+                # The sensitive head judges what a text is about (it is trained on ``content_features``):
+                # an n-gram of function words alone or a marker never reaches it, so it is left out of its
+                # block, and its hits are the same as with the content features.
+                blocks["sensitive"] = (self.sensitive.columns, {feature: row for feature, row in
+                                                                self.sensitive.rows(sensitive).items()
+                                                                if is_content(feature)})
+            blocks["task_type"] = (self.task_type.columns, self.task_type.rows(heads["task_type"]))
+            self.table = WeightTable(blocks, MAX_FEATURES)
         except (KeyError, TypeError, ValueError) as exc:
             raise WeightFileError(f"{origin}: weight file is incomplete or malformed ({type(exc).__name__}: {exc})") from None
         if not self.calibration:
@@ -133,27 +152,29 @@ class LearnedModel:
 
     def score(self, text: str) -> tuple[dict[str, float], float]:
         """Task-type probabilities and the probability that the premium tier is needed."""
-        found = features(text)
-        return self.task_type.score(found), self.premium_score(found)
+        table = self.table
+        fields = table.fields(ngram_total(table, text) + table.total(marker_features(text)))
+        _, logits = table.logits(fields, "task_type", self.task_type.bias)
+        return self.task_type.probabilities(logits), self.premium_score(fields)
 
-    def premium_score(self, found: frozenset[str]) -> float:
-        """P(premium needed): the word head's logit blended with the structure head's."""
-        z = self.premium.logit(found)
+    def premium_score(self, fields: bytes) -> float:
+        """P(premium needed) from a text's table fields: the word head's logit blended with the structure head's."""
+        _, (z,) = self.table.logits(fields, "premium", self.premium.bias)
         if self.premium_structure is not None:
-            # The structure head knows only ``#`` features: it reads the markers out of the whole set.
-            z = self.premium_word_share * z + (1 - self.premium_word_share) * self.premium_structure.logit(found)
+            _, (structure,) = self.table.logits(fields, "premium_structure", self.premium_structure.bias)
+            z = self.premium_word_share * z + (1 - self.premium_word_share) * structure
         return sigmoid(z)
 
     def sensitive_score(self, text: str) -> tuple[str, float]:
         """The likeliest sensitive category and the probability that the text is sensitive at all."""
         if self.sensitive is None:
             return "none", 0.0
-        head = self.sensitive
-        # One intersection: the weights are mostly out of cache.
-        known = head.known & (features(text) if self._sensitive_reads_all_features else content_features(text))
-        if len(known) < MIN_SENSITIVE_EVIDENCE:
+        # Its n-grams only: the sensitive head knows no marker, so the markers need not be looked for.
+        table = self.table
+        hits, logits = table.logits(table.fields(ngram_total(table, text)), "sensitive", self.sensitive.bias)
+        if hits < MIN_SENSITIVE_EVIDENCE:
             return "none", 0.0  # a greeting or a single word is no evidence either way: the lexicons decide
-        probabilities = head.probabilities(list(map(head.weights.__getitem__, known)))
+        probabilities = self.sensitive.probabilities(logits)
         category = max((name for name in probabilities if name != "none"), key=probabilities.get)
         return category, 1.0 - probabilities.get("none", 0.0)
 

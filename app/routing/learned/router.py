@@ -72,6 +72,22 @@ class LearnedRouter:
         self.types_unknown_to_model = set(policy.task_types) - set(self.model.task_type.classes)
         self.premium_threshold = (router.premium_threshold if router.premium_threshold is not None
                                   else self.model.premium_threshold(router.premium_share))
+        # For each premium verdict, each class of the model -> (tier, task type as placed): fixed per policy.
+        self._placement = {premium: self._placement_of(premium) for premium in (False, True)}
+
+    def _placement_of(self, premium: bool) -> dict[str, tuple[str, str]]:
+        policy = self.policy
+        cheapest = policy.tier_order[0]
+        lifted = policy.next_tier(cheapest) if premium else cheapest
+        placement = {}
+        for name in self.model.task_type.classes:
+            spec = policy.task_types.get(name)
+            if name == UNKNOWN_TASK_TYPE or spec is None:
+                # "Could not tell" goes to the safe middle, as in rules mode.
+                placement[name] = (policy.rules.unknown_task_tier, UNKNOWN_TASK_TYPE)
+            else:
+                placement[name] = (lifted if spec.tier == cheapest else spec.tier, name)
+        return placement
 
     def score(self, text: str) -> LearnedScore:
         probabilities, premium = self.model.score(text)
@@ -125,17 +141,11 @@ class LearnedRouter:
     def place(self, scored: LearnedScore, premium: bool) -> tuple[str, str, dict[str, float]]:
         """The task type and tier that hold the most probability, and each tier's share."""
         policy = self.policy
-        cheapest = policy.tier_order[0]
-        lifted = policy.next_tier(cheapest) if premium else cheapest
+        placement = self._placement[premium]
         masses = {tier: 0.0 for tier in policy.tier_order}
         likeliest: dict[str, tuple[float, str]] = {}
         for name, probability in scored.probabilities.items():
-            spec = policy.task_types.get(name)
-            if name == UNKNOWN_TASK_TYPE or spec is None:
-                # "Could not tell" goes to the safe middle, as in rules mode.
-                tier, name = policy.rules.unknown_task_tier, UNKNOWN_TASK_TYPE
-            else:
-                tier = lifted if spec.tier == cheapest else spec.tier
+            tier, name = placement[name]
             masses[tier] += probability
             if probability > likeliest.get(tier, (-1.0, ""))[0]:
                 likeliest[tier] = (probability, name)
@@ -145,7 +155,7 @@ class LearnedRouter:
 
     def _from_rules(self, request: RouteInput, task_type: str) -> tuple[RouteDecision, RouteDecision]:
         """An empty learned decision with the rules' estimates for ``task_type``, and the rules' own decision."""
-        base = self.rules.decide(replace(request, task_type=task_type), decided_by="learned")
+        base = self.rules.decide(replace(request, task_type=task_type), decided_by="learned", priced=False)
         decision = RouteDecision(**{name: getattr(base, name) for name in RouteDecision.__dataclass_fields__})
         decision.reasons, decision.needs_review, decision.review_reasons = [], False, []
         decision.task_type_source, decision.decided_by = "learned", "learned"
