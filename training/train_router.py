@@ -404,7 +404,8 @@ Written by `training/train_router.py`; the weights beside this file (`weights.js
 ## What it is
 Three linear heads over word unigrams and bigrams of the first {stats['max_chars']} characters of a
 request plus structural markers (code, maths, several questions, steps, constraints, a long expected
-answer, size), scored in plain Python (`app/routing/learned/model.py`):
+answer, size), scored in plain Python (`app/routing/learned/model.py`; at load every head's weights are
+packed per feature into one integer, `table.py`, so one sum over a text's features scores all heads):
 - **task type**: multinomial logistic regression over {len(stats['classes'])} classes
   ({', '.join(stats['classes'])}); {stats['task_features']} features. `unknown` means "could not tell"
   (a greeting, a fragment) and follows `rules.unknown_task_tier`; the decision's confidence is then the
