@@ -180,3 +180,28 @@ def test_flushes_of_two_committers_on_one_sqlite_file_take_turns(database_url):
         first.dispose()
         second.dispose()
     assert overlaps == []
+
+
+def test_a_write_returns_after_its_flush_has_let_go_of_the_writer_lock(database_url, caplog):
+    """A writer that disposes of its store as soon as its write returns (a test's teardown, a process
+    shutting down) closes the writer lock's file; the flush that committed the write (here a second
+    flush, run by a thread of its own) must be done with that file by then. It once let go of the lock
+    after waking its writers, and failed on the closed file now and then."""
+    if not database_url.startswith("sqlite"):
+        pytest.skip("the writer lock is SQLite's")
+    failures: list[BaseException] = []
+    default_hook = threading.excepthook
+    threading.excepthook = lambda args: failures.append(args.exc_value)
+    try:
+        for _ in range(300):  # the race it guards against showed once in a few hundred rounds
+            store = Store(database_url)
+            committer = store.group_commit
+            assert _queued_behind_a_flush(committer, [lambda: committer.write(lambda _connection: "stored")]) == ["stored"]
+            store.dispose()
+            for thread in threading.enumerate():
+                if thread.name == "tiergate-group-commit":
+                    thread.join(10)
+    finally:
+        threading.excepthook = default_hook
+    assert failures == []
+    assert not [record for record in caplog.records if "writer lock" in record.getMessage()]

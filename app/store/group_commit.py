@@ -92,7 +92,10 @@ class WriterLock:
     def __exit__(self, *_exc) -> None:
         if self._held:
             self._held = False
-            fcntl.flock(self._fd, fcntl.LOCK_UN)
+            try:
+                fcntl.flock(self._fd, fcntl.LOCK_UN)
+            except OSError as exc:  # closing the file lets go of the lock too; the flush is committed anyway
+                log.warning("could not let go of the writer lock at %s (%s)", self.path, exc)
 
     def close(self) -> None:
         if self._fd is not None and self._pid == os.getpid():
@@ -162,6 +165,10 @@ class GroupCommit:
             with self._lock:  # taken once the writer lock is held: what arrived while waiting for it joins
                 batch, self._pending = self._pending[:MAX_BATCH_WRITES], self._pending[MAX_BATCH_WRITES:]
             self._commit_batch(batch)
+        # Its writers wake once the writer lock is let go: a writer that then disposes of the store
+        # (closing the lock's file) cannot pull the file from under a flush still letting go of it.
+        for item in batch:
+            item.done.set()
         with self._lock:
             more = bool(self._pending)
             self._flushing = more
@@ -169,7 +176,8 @@ class GroupCommit:
             threading.Thread(target=self._flush_once, daemon=True, name="tiergate-group-commit").start()
 
     def _commit_batch(self, batch: list[_Pending]) -> None:
-        """Commit ``batch`` in one transaction, or each write alone when that fails; then wake its writers."""
+        """Commit ``batch`` in one transaction, or each write alone when that fails (its writers are woken
+        by ``_flush_once``)."""
         try:
             self._commit(batch)
         except Exception as exc:  # e.g. a 503 for every request when the database is away
@@ -181,8 +189,6 @@ class GroupCommit:
                         self._commit([item])
                     except Exception as own:
                         item.error = own
-        for item in batch:
-            item.done.set()
 
     def _commit(self, batch: list[_Pending]) -> None:
         by_table: dict[tuple[Table, frozenset[str]], list[dict[str, Any]]] = {}
