@@ -54,7 +54,7 @@ class GeventTransport(httpx2.BaseTransport):
 
     def handle_request(self, request: httpx2.Request) -> httpx2.Response:
         timeout = (request.extensions.get("timeout") or {}).get("read") or self.timeout
-        message = _request_head(request) + request.content
+        message = _request_head(request) + request.read()  # read: a redirect carries the body as a stream
         response, body = exchange(self.pool(request.url), message, request.method, timeout, request)
         return httpx2.Response(response.status_code, headers=list(response.headers), content=body,
                                extensions={"http_version": b"HTTP/1.1",
