@@ -2,8 +2,9 @@
 
 The SDK already retries 408/409/429/5xx/529 and connection errors with exponential backoff and honours
 ``retry-after``/``retry-after-ms``; we only configure it (timeout, ``max_retries``) and turn what is
-left after its retries into ``ProviderError``. The SDK is imported lazily so a dry-run install or an
-OpenAI-only policy never loads it.
+left after its retries into ``ProviderError``. In gevent processes whole answers go out through
+``app.providers.messages_call``: the SDK's headers built once, its retry policy and errors. The SDK is
+imported lazily so a dry-run install or an OpenAI-only policy never loads it.
 """
 from __future__ import annotations
 

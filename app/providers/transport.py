@@ -6,6 +6,9 @@ on geventhttpclient's connection pool and response parser instead, so the SDK's 
 timeouts and exceptions stay its own: failures are raised as the ``httpx2`` exceptions the SDK maps (a
 refused connection as ``ConnectError``, so it still counts as not sent).
 
+``exchange`` is one request on a pool, also used without ``httpx2`` by ``app.providers.messages_call``
+(the Messages API's whole answers, which skip the SDK's per-call request building).
+
 It sends requests whose body is known (the SDK's JSON posts) and reads each answer whole: streams keep
 the SDK's default transport. Each request's timeout (the SDK's, per call) is the socket's for sending
 and reading, and bounds the wait for a connection. Only for processes patched by gevent (``tiergate
