@@ -22,7 +22,6 @@ left to the SDK, which follows it.
 """
 from __future__ import annotations
 
-import time
 from typing import Any, NamedTuple
 
 import httpx2
@@ -70,7 +69,7 @@ class MessagesCall:
         request; else None (the SDK's ``post`` is the way)."""
         transport = getattr(client._client, "_transport", None)
         if (not isinstance(transport, GeventTransport) or client.custom_auth is not None or client.middleware
-                or client._idempotency_header or client._client.event_hooks != {"request": [], "response": []}):
+                or client._idempotency_header or any(client._client.event_hooks.values())):
             return None
         return cls(client, transport, path)
 
@@ -124,10 +123,12 @@ class MessagesCall:
         values = {b"x-stainless-timeout": str(timeout).encode(), b"x-stainless-read-timeout": str(timeout).encode(),
                   b"x-stainless-retry-count": b"%d" % taken, b"content-length": b"%d" % len(body)}
         headers = [(name, values.get(name.lower(), value)) for name, value in self._headers]
-        return httpx2.Request("POST", self._url, headers=headers, content=body,
-                              extensions={"timeout": {phase: timeout for phase in ("connect", "read", "write", "pool")}})
+        # The timeout as the SDK's request carries it: the SDK's timeout error names it.
+        phases = {phase: timeout for phase in ("connect", "read", "write", "pool")}
+        return httpx2.Request("POST", self._url, headers=headers, content=body, extensions={"timeout": phases})
 
     def _through_the_sdk(self, body: bytes, timeout: float, retries: int) -> Answer:
+        """The whole call again through the SDK's ``post``, which follows a redirect."""
         raw = self._client.post(self._path, cast_to=httpx2.Response, content=body,
                                 options={"timeout": timeout, "max_retries": retries})
         return Answer(raw.status_code, raw.headers.get("content-type", ""), raw.content)
