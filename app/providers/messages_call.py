@@ -2,8 +2,9 @@
 
 Through the SDK's ``post`` every call built a ``FinalRequestOptions``, then per attempt an
 ``httpx2.Request`` (five header layers merged, the URL joined, the x-stainless headers) and went through
-``httpx2.Client.send``'s auth, redirect and hook layers: together ~9% of a proxied chat request's server
-CPU (py-spy, ``bench/profile_web.py --endpoint chat``), against ~6% for the exchange on the wire itself.
+``httpx2.Client.send``'s auth, redirect and hook layers: together ~11% of the server's busy samples under
+a chat load (py-spy, ``bench/profile_web.py --endpoint chat``), against ~6% for the exchange on the wire
+itself; a provider call's client CPU went from ~0.5 to ~0.2 ms (``bench/provider_call.py``).
 Here the request's head is the SDK's own, built once: each attempt fills in the attempt's
 ``x-stainless-*`` values and the length, and writes head and body on the connection pool of
 ``app.providers.transport``.
@@ -14,7 +15,10 @@ exponential backoff with jitter), and the exceptions raised after the last attem
 and its subclasses, ``APITimeoutError``, ``APIConnectionError`` caused by the transport's ``httpx2``
 error). Those need ``httpx2`` objects, which are built only for an attempt that failed. So
 ``AnthropicProvider`` maps failures to ``ProviderError`` exactly as on the SDK's path. (SDK middleware
-could skip the send but not the options and header merging around it, so it saved less.)
+could skip the send but not the options and header merging around it, so it saved less.) These are the
+client's underscore methods (``_build_request`` once, ``_should_retry``, ``_sleep_for_retry``, the
+``_make_*_error`` builders): ``tests/test_messages_call.py`` runs each of them on both paths, so an SDK
+release that changes one fails there.
 
 Only for a client that needs nothing per request (no ``custom_auth``, middleware or idempotency
 header): ``MessagesCall.over`` says None otherwise. A redirect (the API sends none; a proxy might) is
