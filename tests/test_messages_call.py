@@ -66,6 +66,26 @@ def test_both_paths_send_the_same_headers_attempt_by_attempt(fake_anthropic):
         assert ours.body == theirs.body
 
 
+def test_the_request_on_the_wire_is_the_sdks_byte_for_byte():
+    """Header order, casing and values, body: what a raw socket reads of each attempt, on both paths."""
+    received = []
+    with socket.create_server(("127.0.0.1", 0)) as server:
+        def cut_after_reading():
+            for _ in range(4):
+                conn, _ = server.accept()
+                received.append(conn.recv(65536))
+                conn.close()
+
+        threading.Thread(target=cut_after_reading, daemon=True).start()
+        url = f"http://127.0.0.1:{server.getsockname()[1]}"
+        for http_client in (None, client_on_gevent(2.0)):
+            with pytest.raises(ProviderError, match="connection failed"):
+                AnthropicProvider("test-key", url, timeout=2.0, max_retries=1,
+                                  http_client=http_client).complete(call(system="Be brief."))
+    sdk, lean = received[:2], received[2:]
+    assert lean == sdk and b"x-stainless-retry-count: 1\r\n" in lean[1]
+
+
 def test_retry_after_ms_wins_over_retry_after(fake_anthropic, make):
     fake_anthropic.script(HAIKU, Reply.error(429, headers={"retry-after-ms": "400", "retry-after": "30"}), "ok")
     started = time.monotonic()
