@@ -66,6 +66,19 @@ def test_both_paths_send_the_same_headers_attempt_by_attempt(fake_anthropic):
         assert ours.body == theirs.body
 
 
+def read_request(conn: socket.socket) -> bytes:
+    """One whole request as it came (the SDK's transport writes head and body apart)."""
+    data = b""
+    while b"\r\n\r\n" not in data:
+        data += conn.recv(65536)
+    head, _, body = data.partition(b"\r\n\r\n")
+    length = next(int(line.split(b":")[1]) for line in head.split(b"\r\n")
+                  if line.lower().startswith(b"content-length:"))
+    while len(body) < length:
+        body += conn.recv(65536)
+    return data[:len(head) + 4] + body
+
+
 def test_the_request_on_the_wire_is_the_sdks_byte_for_byte():
     """Header order, casing and values, body: what a raw socket reads of each attempt, on both paths."""
     received = []
@@ -73,7 +86,7 @@ def test_the_request_on_the_wire_is_the_sdks_byte_for_byte():
         def cut_after_reading():
             for _ in range(4):
                 conn, _ = server.accept()
-                received.append(conn.recv(65536))
+                received.append(read_request(conn))
                 conn.close()
 
         threading.Thread(target=cut_after_reading, daemon=True).start()
