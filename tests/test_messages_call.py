@@ -101,15 +101,17 @@ def test_the_request_on_the_wire_is_the_sdks_byte_for_byte():
 
 def test_retry_after_ms_wins_over_retry_after(fake_anthropic, make):
     fake_anthropic.script(HAIKU, Reply.error(429, headers={"retry-after-ms": "400", "retry-after": "30"}), "ok")
+    provider = make(fake_anthropic.url, max_retries=1)
     started = time.monotonic()
-    assert make(fake_anthropic.url, max_retries=1).complete(call()).text == "ok"
+    assert provider.complete(call()).text == "ok"
     assert 0.4 <= gaps(fake_anthropic)[0] < 2 and time.monotonic() - started < 3
 
 
 def test_retry_after_as_an_http_date_is_honoured(fake_anthropic, make):
+    provider = make(fake_anthropic.url, max_retries=1)
     when = email.utils.formatdate(time.time() + 3, usegmt=True)  # whole seconds: a wait of 2 to 3 s
     fake_anthropic.script(HAIKU, Reply.error(503, headers={"retry-after": when}), "ok")
-    assert make(fake_anthropic.url, max_retries=1).complete(call()).text == "ok"
+    assert provider.complete(call()).text == "ok"
     assert 1.5 <= gaps(fake_anthropic)[0] < 4  # not the backoff's 0.5 s
 
 
@@ -145,9 +147,10 @@ def test_a_client_error_is_not_retried_and_keeps_the_apis_message(fake_anthropic
 
 def test_a_hang_is_retried_then_an_outcome_unknown_timeout(fake_anthropic, make):
     fake_anthropic.script(HAIKU, Reply.hang(5), Reply.hang(5), "never asked")
+    provider = make(fake_anthropic.url, timeout=0.3, max_retries=1)
     started = time.monotonic()
     with pytest.raises(ProviderError) as raised:
-        make(fake_anthropic.url, timeout=0.3, max_retries=1).complete(call())
+        provider.complete(call())
     assert str(raised.value) == f"{HAIKU}: no answer within 0.3 s (after 1 retries)"
     assert raised.value.retryable and raised.value.outcome_unknown
     assert len(fake_anthropic.requests_for(HAIKU)) == 2 and time.monotonic() - started < 3
@@ -168,9 +171,10 @@ def closed_port() -> int:
 
 
 def test_a_refused_connection_is_retried_after_a_backoff_and_known_not_billed(make):
+    provider = make(f"http://127.0.0.1:{closed_port()}", max_retries=1)
     started = time.monotonic()
     with pytest.raises(ProviderError) as raised:
-        make(f"http://127.0.0.1:{closed_port()}", max_retries=1).complete(call())
+        provider.complete(call())
     assert str(raised.value).startswith(f"{HAIKU}: connection failed (Connection to 127.0.0.1:")
     assert str(raised.value).endswith(") after 1 retries")
     assert raised.value.retryable and not raised.value.outcome_unknown
