@@ -54,8 +54,8 @@ class MessagesCall:
 
         self._client, self._path = client, path
         self._options = FinalRequestOptions  # for the SDK's wait between attempts (only when there is one)
-        # The request the SDK would build for this path, headers in its order; its per-attempt values
-        # become fields of ``_head``.
+        # The request the SDK would build for this path, headers in its order (a non-empty body, so
+        # Content-Length comes last as with a real one); its per-attempt values become fields of ``_head``.
         prototype = client._build_request(FinalRequestOptions.construct(method="post", url=path, content=b"{}",
                                                                         timeout=1.0))
         client._prepare_request(prototype)
