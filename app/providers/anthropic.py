@@ -2,8 +2,9 @@
 
 The SDK already retries 408/409/429/5xx/529 and connection errors with exponential backoff and honours
 ``retry-after``/``retry-after-ms``; we only configure it (timeout, ``max_retries``) and turn what is
-left after its retries into ``ProviderError``. The SDK is imported lazily so a dry-run install or an
-OpenAI-only policy never loads it.
+left after its retries into ``ProviderError``. In gevent processes whole answers go out through
+``app.providers.messages_call``: the SDK's headers built once, its retry policy and errors. The SDK is
+imported lazily so a dry-run install or an OpenAI-only policy never loads it.
 """
 from __future__ import annotations
 
@@ -33,6 +34,7 @@ class AnthropicProvider(Provider):
         import anthropic  # lazy: heavy, and unused in dry-run mode
         import httpx2  # the SDK's HTTP client: its exceptions are the causes of the SDK's connection errors
 
+        from app.providers.messages_call import MessagesCall
         from app.providers.transport import gevent_http_client
 
         self._sdk, self._httpx = anthropic, httpx2
@@ -47,9 +49,12 @@ class AnthropicProvider(Provider):
         # Built once: a ``with_options`` copy per call was a client's worth of objects per sync request.
         self.one_try = self.client.with_options(max_retries=0) if max_retries else self.client
         # Whole answers (``complete``) go through geventhttpclient in gevent processes
-        # (``app.providers.transport``); streams and batches keep the SDK's default transport.
+        # (``app.providers.transport``), without the SDK's per-call request building but with its retry
+        # policy and errors (``app.providers.messages_call``); streams and batches keep the SDK's
+        # default transport.
         http_client = http_client or gevent_http_client(timeout)
         self.whole = self.client if http_client is None else self.client.with_options(http_client=http_client)
+        self.messages_call = MessagesCall.over(self.whole, MESSAGES_PATH)
 
     @classmethod
     def from_spec(cls, spec, settings, policy) -> "AnthropicProvider":
@@ -62,23 +67,27 @@ class AnthropicProvider(Provider):
         started = time.perf_counter()
         timeout, retries = call_budget(call, self.timeout, self.max_retries)
         markers = self.cache_markers(call)
-        # The body written by orjson and posted through the client's ``post``: the SDK's own retries,
-        # timeouts, headers and exceptions, without ``messages.create``'s walk over the parameters and
-        # the stdlib JSON encoder. The answer comes back as the raw response (status, content type).
+        # The body written by orjson, and the answer read as plain JSON (below). In gevent processes it
+        # goes out through ``MessagesCall`` (the SDK's head built once, its retries); elsewhere through
+        # the client's ``post``: the SDK's own retries, timeouts, headers and exceptions, without
+        # ``messages.create``'s walk over the parameters and the stdlib JSON encoder.
         body = orjson.dumps({"model": call.model, "max_tokens": call.max_tokens, "messages": call.messages,
                              **self.request_prefix(call), **_options(call)})
         with self._errors(call, timeout, retries):
-            raw = self.whole.post(MESSAGES_PATH, cast_to=self._httpx.Response, content=body,
-                                   options={"timeout": timeout, "max_retries": retries})
+            if self.messages_call is not None:
+                status, content_type, content = self.messages_call.post(body, timeout, retries)
+            else:
+                raw = self.whole.post(MESSAGES_PATH, cast_to=self._httpx.Response, content=body,
+                                      options={"timeout": timeout, "max_retries": retries})
+                status, content_type, content = raw.status_code, raw.headers.get("content-type", ""), raw.content
         try:
             # The body read as plain JSON, not as the SDK's pydantic models: the ledger and the answer
             # need a few fields of it, and building the models was a tenth of the SDK call's CPU.
-            return _reply(orjson.loads(raw.content), call, started, markers)
+            return _reply(orjson.loads(content), call, started, markers)
         except (ValueError, TypeError, AttributeError, KeyError) as exc:
             # A body that is not JSON, or JSON that is not a message (a proxy's page, foreign JSON):
             # reading it fails here, and that is the provider's fault, not the job's.
-            raise not_the_api(call.model, raw.status_code, raw.headers.get("content-type", ""), "Messages API",
-                              type(exc).__name__) from None
+            raise not_the_api(call.model, status, content_type, "Messages API", type(exc).__name__) from None
 
     def stream(self, call: ModelCall) -> Iterator[dict[str, Any]]:
         """The Messages API stream as provider events (see ``Provider.stream``)."""

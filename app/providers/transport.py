@@ -6,6 +6,9 @@ on geventhttpclient's connection pool and response parser instead, so the SDK's 
 timeouts and exceptions stay its own: failures are raised as the ``httpx2`` exceptions the SDK maps (a
 refused connection as ``ConnectError``, so it still counts as not sent).
 
+``exchange`` is one request on a pool, also used without ``httpx2`` by ``app.providers.messages_call``
+(the Messages API's whole answers, which skip the SDK's per-call request building).
+
 It sends requests whose body is known (the SDK's JSON posts) and reads each answer whole: streams keep
 the SDK's default transport. Each request's timeout (the SDK's, per call) is the socket's for sending
 and reading, and bounds the wait for a connection. Only for processes patched by gevent (``tiergate
@@ -54,35 +57,14 @@ class GeventTransport(httpx2.BaseTransport):
 
     def handle_request(self, request: httpx2.Request) -> httpx2.Response:
         timeout = (request.extensions.get("timeout") or {}).get("read") or self.timeout
-        pool = self._pool(request.url)
-        message = _request_head(request) + request.content
-        try:
-            with gevent.Timeout(timeout, TimeoutError(f"no connection within {timeout:g} s")):
-                sock = pool.get_socket()  # a pooled connection, or a new one; released on failure
-            try:
-                sock.settimeout(timeout)
-                sock.sendall(message)
-            except BaseException:
-                pool.release_socket(sock)
-                raise
-            response = HTTPSocketPoolResponse(sock, pool, method=request.method)  # released on failure
-            try:
-                body = response.read()
-            finally:
-                response.release()  # back to the pool when the answer was whole and keeps the connection
-        except TimeoutError as exc:  # connecting, sending or waiting for the answer
-            raise httpx2.ReadTimeout(str(exc) or "timed out", request=request) from exc
-        except HTTPParseError as exc:  # closed before or within the answer, or an answer that is not HTTP
-            raise httpx2.RemoteProtocolError(str(exc) or "server disconnected", request=request) from exc
-        except OSError as exc:
-            if isinstance(exc, NOT_CONNECTED) or exc.errno in NOT_CONNECTED_ERRNOS:
-                raise httpx2.ConnectError(str(exc), request=request) from exc
-            raise httpx2.ReadError(str(exc), request=request) from exc
+        message = _request_head(request) + request.read()  # read: a redirect carries the body as a stream
+        response, body = exchange(self.pool(request.url), message, request.method, timeout, request)
         return httpx2.Response(response.status_code, headers=list(response.headers), content=body,
                                extensions={"http_version": b"HTTP/1.1",
                                            "reason_phrase": (response.status_message or "").encode("latin-1")})
 
-    def _pool(self, url: httpx2.URL) -> ConnectionPool:
+    def pool(self, url: httpx2.URL) -> ConnectionPool:
+        """The connection pool for ``url``'s host (made on first use)."""
         key = (url.scheme, url.host, url.port)
         pool = self._pools.get(key)
         if pool is None:
@@ -96,6 +78,41 @@ class GeventTransport(httpx2.BaseTransport):
     def close(self) -> None:
         for pool in self._pools.values():
             pool.close()
+
+
+def exchange(pool: ConnectionPool, message: bytes, method: str, timeout: float,
+             request: httpx2.Request | None = None) -> tuple[HTTPSocketPoolResponse, bytes]:
+    """Send ``message`` (a whole HTTP/1.1 request) on a connection of ``pool`` and read the whole answer:
+    the parsed response (status, headers; its connection already back in the pool) and its body as sent.
+
+    ``timeout`` bounds the wait for a connection and each send and read. Failures are raised as the
+    ``httpx2`` exceptions the SDK maps (about ``request`` when given): a connection that was never made
+    as ``ConnectError`` (nothing was sent), a cut or broken answer as ``ReadError`` or
+    ``RemoteProtocolError``, a wait that ran out as ``ReadTimeout``.
+    """
+    try:
+        with gevent.Timeout(timeout, TimeoutError(f"no connection within {timeout:g} s")):
+            sock = pool.get_socket()  # a pooled connection, or a new one; released on failure
+        try:
+            sock.settimeout(timeout)
+            sock.sendall(message)
+        except BaseException:
+            pool.release_socket(sock)
+            raise
+        response = HTTPSocketPoolResponse(sock, pool, method=method)  # released on failure
+        try:
+            body = response.read()
+        finally:
+            response.release()  # back to the pool when the answer was whole and keeps the connection
+    except TimeoutError as exc:  # connecting, sending or waiting for the answer
+        raise httpx2.ReadTimeout(str(exc) or "timed out", request=request) from exc
+    except HTTPParseError as exc:  # closed before or within the answer, or an answer that is not HTTP
+        raise httpx2.RemoteProtocolError(str(exc) or "server disconnected", request=request) from exc
+    except OSError as exc:
+        if isinstance(exc, NOT_CONNECTED) or exc.errno in NOT_CONNECTED_ERRNOS:
+            raise httpx2.ConnectError(str(exc), request=request) from exc
+        raise httpx2.ReadError(str(exc), request=request) from exc
+    return response, body
 
 
 def _request_head(request: httpx2.Request) -> bytes:
