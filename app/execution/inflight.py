@@ -33,8 +33,10 @@ class InFlightCalls:
         # A list's chunks are stored one by one, each right after its calls: their notes go when the call ends.
         self.keep_until_stored = keep_until_stored
 
-    def before(self, call: ModelCall) -> None:
-        estimate = call_upper_bound(self.prices, call)  # what the budgets held for it, never less than billed
+    def before(self, call: ModelCall, bound: Decimal | None = None) -> None:
+        """Note the call with ``bound``, its upper bound as the guards counted it (what its budgets hold,
+        never less than billed); counted here when not given."""
+        estimate = bound if bound is not None else call_upper_bound(self.prices, call)
         note = {"model": call.model, "tier": call.tier, "purpose": call.purpose, "estimate": str(estimate)}
         try:
             with self.redis.pipeline(transaction=False) as pipe:  # one round trip; no MULTI/EXEC needed

@@ -10,7 +10,6 @@ attempts, the review item and the callback (``app.execution.outbox``), shared wi
 from __future__ import annotations
 
 import logging
-import threading
 import time
 from decimal import Decimal
 from typing import Any
@@ -25,7 +24,7 @@ from app.money.budgets import request_spend
 from app.cascade import CascadeInput, CascadeResult, run_cascade
 from app.calls import AttemptRecord
 from app.execution.inflight import InFlightCalls, lost_calls
-from app.execution.sync import SyncTask
+from app.execution.sync import SyncTask, spawn
 from app.money.overhead import HELD_FOR_REVIEW, RERUN_PURPOSE, with_overhead, workflow_of
 from app.policy import TaskType
 from app.notify import notifications
@@ -86,7 +85,7 @@ def start_sync(rt: Runtime, request_id: str, payload: dict[str, Any], *, wait_un
             let_go()
             task.finish(answer)
 
-    threading.Thread(target=_run, daemon=True, name=f"tiergate-{request_id}").start()
+    spawn(_run, name=f"tiergate-{request_id}")
     return task
 
 
