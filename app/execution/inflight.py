@@ -14,6 +14,7 @@ from redis import Redis, RedisError
 
 from app.calls.attempt import AttemptRecord
 from app.calls.guarded import call_upper_bound
+from app.execution.sync import spawn
 from app.pricing import PriceTable
 from app.providers.base import ModelCall
 
@@ -86,7 +87,7 @@ class _Forgetter:
             if self._running:
                 return
             self._running = True
-        threading.Thread(target=self._run, daemon=True, name="tiergate-inflight-forget").start()
+        spawn(self._run, name="tiergate-inflight-forget")
 
     def _run(self) -> None:
         while True:
