@@ -152,3 +152,24 @@ def test_a_request_beside_another_at_work_waits_its_turn(monkeypatch):
     line.let_go()
     line.wait_turn()  # without a place of its own, still behind the other one's stretch
     assert timers.count == 2
+
+
+def test_a_request_beside_another_sync_cascade_waits_its_turn_even_while_that_one_holds_no_place(monkeypatch):
+    """A burst's model answers come back together: the others are about to run, not yet in line."""
+    line, timers = Turns(places=2), _Timers(monkeypatch)
+    waiting_on_model, answered = threading.Event(), threading.Event()
+
+    def other_request():
+        with line.at_work():
+            waiting_on_model.set()  # holds no place while its model works
+            answered.wait(5)
+
+    other = threading.Thread(target=other_request)
+    other.start()
+    waiting_on_model.wait(5)
+    line.wait_turn()
+    answered.set()
+    other.join(5)
+    assert timers.count == 1
+    line.wait_turn()  # the other one is done: alone again
+    assert timers.count == 1

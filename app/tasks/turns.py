@@ -6,8 +6,10 @@ just after waits for all of their intake work (hundreds of milliseconds on two c
 
 - ``wait_turn``: one request at a time takes the line's one place, waits on a timer of ``TURN_SECONDS``
   (the loop polls its sockets before firing it, so a short request that arrived meanwhile runs first),
-  then leaves the place to the next and goes on. A request alone (nobody else holds a work place or
-  waits in line) goes on at once: there is no heavy stretch a newcomer could be behind.
+  then leaves the place to the next and goes on. A request alone in its process (nobody else holds a
+  work place, waits in line or has a sync cascade under way, ``at_work``) goes on at once: there is no
+  heavy stretch a newcomer could be behind. Not merely "nobody in line": when a burst's model answers
+  come back together, the others are ready to run but not yet in line.
 - ``hold`` / ``let_go``: a request's heavy stretch (parse, route, admit and store a model call; then,
   once the model has answered, its gates and the outcome's write) holds one of ``WORK_PLACES`` places,
   and lets go of it while it waits on the model. Without it, every request past its turn runs again as
@@ -22,6 +24,8 @@ from __future__ import annotations
 
 import threading
 import time
+from contextlib import contextmanager
+from typing import Iterator
 
 from app.execution.sync import green
 
@@ -50,16 +54,17 @@ class Turns:
         # ident needs no lock with threads either.
         self._holders: set[int] = set()
         self._in_line: set[int] = set()
+        self._at_work: set[int] = set()  # running a sync cascade, also while it waits on the model
         self._ident = threading.get_ident  # gevent's (a greenlet's id) once it has patched ``threading``
 
     def wait_turn(self) -> None:
-        """This greenlet's turn; at once when nobody else holds a place or is in line: no other heavy
+        """This greenlet's turn; at once when it is alone (see the module docstring): no other heavy
         stretch could run before a newcomer, so there is nobody to let go first."""
         me = self._ident()
-        in_line, holders = self._in_line, self._holders
+        in_line = self._in_line
         in_line.add(me)
         try:
-            if len(in_line) == 1 and (not holders or (len(holders) == 1 and me in holders)):
+            if len(in_line) == 1 and _only(self._holders, me) and _only(self._at_work, me):
                 return
             with self._place:
                 time.sleep(TURN_SECONDS)
@@ -85,6 +90,21 @@ class Turns:
             self._holders.discard(me)
             self._work.release()
 
+    @contextmanager
+    def at_work(self) -> Iterator[None]:
+        """This greenlet runs a sync cascade: while it does, nobody else is alone (``wait_turn``)."""
+        me = self._ident()
+        self._at_work.add(me)
+        try:
+            yield
+        finally:
+            self._at_work.discard(me)
+
+
+def _only(idents: set[int], me: int) -> bool:
+    """Is ``idents`` empty, or ``me`` alone?"""
+    return not idents or (len(idents) == 1 and me in idents)
+
 
 _turns: Turns | None = None
 
@@ -99,6 +119,11 @@ def _line() -> Turns:
 
 def wait_turn() -> None:
     _line().wait_turn()
+
+
+def at_work():
+    """For a sync cascade's whole run (``Turns.at_work``)."""
+    return _line().at_work()
 
 
 def hold() -> None:
