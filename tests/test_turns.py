@@ -117,3 +117,59 @@ def test_a_provider_outage_waited_out_holds_no_place(monkeypatch):
     for thread in threads:
         thread.join(10)
     assert other_done and other_done[0] < 0.4
+
+
+class _Timers:
+    """The turns' timers (``time.sleep`` as the turns module calls it), counted."""
+
+    def __init__(self, monkeypatch):
+        self.count, sleep = 0, time.sleep
+
+        def counted(seconds):
+            self.count += 1
+            sleep(seconds)
+
+        monkeypatch.setattr(turns.time, "sleep", counted)
+
+
+def test_a_request_alone_goes_on_without_a_timer(monkeypatch):
+    """Nobody else at work or in line: no heavy stretch a newcomer could be behind, so no turn's timer."""
+    line, timers = Turns(places=2), _Timers(monkeypatch)
+    line.hold()
+    line.wait_turn()  # the intake's step, still alone
+    line.let_go()
+    line.wait_turn()  # the outcome's write
+    assert timers.count == 0
+
+
+def test_a_request_beside_another_at_work_waits_its_turn(monkeypatch):
+    line, timers = Turns(places=2), _Timers(monkeypatch)
+    holder = threading.Thread(target=line.hold)
+    holder.start()
+    holder.join()  # another request in its heavy stretch (waiting on a commit, say)
+    line.hold()
+    assert timers.count == 1
+    line.let_go()
+    line.wait_turn()  # without a place of its own, still behind the other one's stretch
+    assert timers.count == 2
+
+
+def test_a_request_beside_another_sync_cascade_waits_its_turn_even_while_that_one_holds_no_place(monkeypatch):
+    """A burst's model answers come back together: the others are about to run, not yet in line."""
+    line, timers = Turns(places=2), _Timers(monkeypatch)
+    waiting_on_model, answered = threading.Event(), threading.Event()
+
+    def other_request():
+        with line.at_work():
+            waiting_on_model.set()  # holds no place while its model works
+            answered.wait(5)
+
+    other = threading.Thread(target=other_request)
+    other.start()
+    waiting_on_model.wait(5)
+    line.wait_turn()
+    answered.set()
+    other.join(5)
+    assert timers.count == 1
+    line.wait_turn()  # the other one is done: alone again
+    assert timers.count == 1

@@ -36,7 +36,9 @@ class CallObserver(Protocol):
     """Told about every model call just before it goes out and once it is over (e.g. to remember the
     calls in flight, so a crash mid-call still shows in the ledger)."""
 
-    def before(self, call: ModelCall) -> None: ...
+    def before(self, call: ModelCall, bound: Decimal) -> None:
+        """``bound``: the call's upper bound (``call_upper_bound``), the one its budgets hold: counted once
+        per call for the guards and every observer."""
 
     def after(self, call: ModelCall) -> None: ...
 
@@ -114,11 +116,11 @@ class Guards:
         if refused is not None:
             record.gate, record.reason = refused.gate, refused.reason
             return None
-        self._before(call)
+        bound = self._before(call, estimate)
         try:
             reply = provider.complete(call)
         except ProviderError as exc:
-            self._failed(record, call, estimate, exc)
+            self._failed(record, call, estimate, exc, bound)
             return None
         finally:
             self._after(call)
@@ -137,7 +139,7 @@ class Guards:
         if refused is not None:
             record.gate, record.reason = refused.gate, refused.reason
             raise refused
-        self._before(call)
+        bound = self._before(call, estimate)
         finished = False
         try:
             for event in provider.stream(call):
@@ -146,11 +148,11 @@ class Guards:
                     finished = True
                 yield event
         except ProviderError as exc:
-            self._failed(record, call, estimate, exc)
+            self._failed(record, call, estimate, exc, bound)
             raise
         except GeneratorExit:
             if not finished:
-                self._closed_early(record, call, estimate)
+                self._closed_early(record, call, estimate, bound)
             raise
         finally:
             self._after(call)
@@ -188,18 +190,25 @@ class Guards:
             return CallRefused(BUDGET, reason), estimate
         return None, estimate
 
-    def _before(self, call: ModelCall) -> None:
+    def _before(self, call: ModelCall, estimate: Decimal | None) -> Decimal | None:
+        """Tell the observers, with the call's upper bound: the budgets' hold (``estimate``), else counted
+        here, once for all of them. Returns the bound (None: no budget and no observer needed it)."""
+        if not self.observers:
+            return estimate
+        bound = estimate if estimate is not None else call_upper_bound(self.prices, call)
         for observer in self.observers:
-            observer.before(call)
+            observer.before(call, bound)
+        return bound
 
     def _after(self, call: ModelCall) -> None:
         for observer in self.observers:
             observer.after(call)
 
-    def _failed(self, record: AttemptRecord, call: ModelCall, estimate: Decimal | None, exc: ProviderError) -> None:
+    def _failed(self, record: AttemptRecord, call: ModelCall, estimate: Decimal | None, exc: ProviderError,
+                bound: Decimal | None) -> None:
         cost = Decimal(0)
         if exc.outcome_unknown:  # timed out or cut after it went out: booked like a lost call
-            cost = estimate if estimate is not None else call_upper_bound(self.prices, call)
+            cost = bound if bound is not None else call_upper_bound(self.prices, call)
         if estimate is not None:  # a budget applies: book it there
             self.spend.settle(estimate, cost)
         record.ok, record.gate, record.reason, record.cost_usd = False, PROVIDER, str(exc), cost
@@ -217,8 +226,9 @@ class Guards:
             self.spend.settle(estimate, record.cost_usd)
         _count(record, "ok")
 
-    def _closed_early(self, record: AttemptRecord, call: ModelCall, estimate: Decimal | None) -> None:
-        cost = estimate if estimate is not None else call_upper_bound(self.prices, call)
+    def _closed_early(self, record: AttemptRecord, call: ModelCall, estimate: Decimal | None,
+                      bound: Decimal | None) -> None:
+        cost = bound if bound is not None else call_upper_bound(self.prices, call)
         record.ok, record.gate, record.reason, record.cost_usd = False, PROVIDER, CLOSED_EARLY, cost
         if estimate is not None:  # a budget applies: book it there
             self.spend.settle(estimate, cost)

@@ -14,6 +14,7 @@ from redis import Redis, RedisError
 
 from app.calls.attempt import AttemptRecord
 from app.calls.guarded import call_upper_bound
+from app.execution.sync import spawn
 from app.pricing import PriceTable
 from app.providers.base import ModelCall
 
@@ -33,8 +34,10 @@ class InFlightCalls:
         # A list's chunks are stored one by one, each right after its calls: their notes go when the call ends.
         self.keep_until_stored = keep_until_stored
 
-    def before(self, call: ModelCall) -> None:
-        estimate = call_upper_bound(self.prices, call)  # what the budgets held for it, never less than billed
+    def before(self, call: ModelCall, bound: Decimal | None = None) -> None:
+        """Note the call with ``bound``, its upper bound as the guards counted it (what its budgets hold,
+        never less than billed); counted here when not given."""
+        estimate = bound if bound is not None else call_upper_bound(self.prices, call)
         note = {"model": call.model, "tier": call.tier, "purpose": call.purpose, "estimate": str(estimate)}
         try:
             with self.redis.pipeline(transaction=False) as pipe:  # one round trip; no MULTI/EXEC needed
@@ -84,7 +87,7 @@ class _Forgetter:
             if self._running:
                 return
             self._running = True
-        threading.Thread(target=self._run, daemon=True, name="tiergate-inflight-forget").start()
+        spawn(self._run, name="tiergate-inflight-forget")
 
     def _run(self) -> None:
         while True:

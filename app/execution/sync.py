@@ -3,7 +3,31 @@ the response if it is ready by the bound, else by callback, never both."""
 from __future__ import annotations
 
 import threading
-from typing import Any
+from typing import Any, Callable
+
+
+def green() -> bool:
+    """Is gevent running this process (``threading`` patched: the gunicorn web processes)? Not in tests
+    or a plain process, where the same code runs on threads."""
+    try:
+        from gevent import monkey
+    except ImportError:  # pragma: no cover - gevent is a dependency
+        return False
+    return monkey.is_module_patched("threading")
+
+
+def spawn(run: Callable[[], None], name: str) -> None:
+    """Run ``run`` beside the caller: a plain greenlet under gevent, else a daemon thread.
+
+    Under gevent a ``threading.Thread`` is a greenlet too, but its start pays for the thread's
+    bookkeeping (its ``Event`` and locks, a wait for it to have started, the registry of threads) on
+    every sync request; ``run`` needs none of it (it catches its own errors)."""
+    if green():
+        from gevent import spawn_raw
+
+        spawn_raw(run)
+    else:
+        threading.Thread(target=run, daemon=True, name=name).start()
 
 
 class SyncTask:

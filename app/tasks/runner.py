@@ -10,7 +10,6 @@ attempts, the review item and the callback (``app.execution.outbox``), shared wi
 from __future__ import annotations
 
 import logging
-import threading
 import time
 from decimal import Decimal
 from typing import Any
@@ -25,7 +24,7 @@ from app.money.budgets import request_spend
 from app.cascade import CascadeInput, CascadeResult, run_cascade
 from app.calls import AttemptRecord
 from app.execution.inflight import InFlightCalls, lost_calls
-from app.execution.sync import SyncTask
+from app.execution.sync import SyncTask, spawn
 from app.money.overhead import HELD_FOR_REVIEW, RERUN_PURPOSE, with_overhead, workflow_of
 from app.policy import TaskType
 from app.notify import notifications
@@ -34,7 +33,7 @@ from app.providers.breaker import circuits_read, circuits_seen
 from app.execution.runtime import Runtime
 from app.store import Attempt, Request, Review, new_id, utcnow
 from app.store.models import column_row
-from app.tasks.turns import PlaceWhileCalling, hold, let_go, pause_unheld, wait_turn
+from app.tasks.turns import PlaceWhileCalling, at_work, hold, let_go, pause_unheld, wait_turn
 from app.store.db import retrying
 
 log = logging.getLogger(__name__)
@@ -75,18 +74,19 @@ def start_sync(rt: Runtime, request_id: str, payload: dict[str, Any], *, wait_un
 
     def _run():
         answer = None
-        hold()  # the steps up to the model call, and from its answer to the stored outcome (``app.tasks.turns``)
-        try:
-            with circuits_read(seen):
-                answer = run_claimed(rt, claimed, task=task, wait_until=wait_until)
-        except Exception as exc:
-            log.exception("request %s failed in the web process; handing it to the workers", request_id)
-            _hand_back(rt, request_id, exc)
-        finally:
-            let_go()
-            task.finish(answer)
+        with at_work():  # others' turns see this request under way, even while its model works
+            hold()  # the steps up to the model call, and from its answer to the stored outcome (``app.tasks.turns``)
+            try:
+                with circuits_read(seen):
+                    answer = run_claimed(rt, claimed, task=task, wait_until=wait_until)
+            except Exception as exc:
+                log.exception("request %s failed in the web process; handing it to the workers", request_id)
+                _hand_back(rt, request_id, exc)
+            finally:
+                let_go()
+                task.finish(answer)
 
-    threading.Thread(target=_run, daemon=True, name=f"tiergate-{request_id}").start()
+    spawn(_run, name=f"tiergate-{request_id}")
     return task
 
 
