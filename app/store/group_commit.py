@@ -36,6 +36,7 @@ from sqlalchemy.engine import Connection
 from sqlalchemy.exc import DBAPIError
 
 from app.store.models import Base, column_row
+from app.store.prepared import Prepared
 
 MAX_BATCH_WRITES = 500
 # The writer lock's file, beside the SQLite database file.
@@ -46,15 +47,15 @@ T = TypeVar("T")
 _TABLE_ORDER = {table: position for position, table in enumerate(Base.metadata.sorted_tables)}
 
 
-def _insert(table: Table):
-    """The table's INSERT, built once: a statement's cache key is computed once per statement object."""
+def _insert(table: Table) -> Prepared:
+    """The table's INSERT, compiled once per column set (``app.store.prepared``)."""
     statement = _INSERTS.get(table)
     if statement is None:
-        statement = _INSERTS[table] = table.insert()
+        statement = _INSERTS[table] = Prepared(table.insert())
     return statement
 
 
-_INSERTS: dict[Table, Any] = {}
+_INSERTS: dict[Table, Prepared] = {}
 
 
 class _Pending:
@@ -218,7 +219,7 @@ class GroupCommit:
         connection = held.connection()
         with connection.begin():
             for table, rows in inserts:
-                connection.execute(_insert(table), rows)
+                _insert(table).run(connection, rows)
             results = [item.work(connection) if item.work is not None else None for item in batch]
             held.committing = True
         return results
