@@ -108,10 +108,9 @@ def _called(default: Callable[[Any], Any]) -> Callable[[], Any]:
 def _binder(steps: list[tuple[str, Callable[[Any], Any] | None, Callable[[], Any] | None]],
             positional: bool, keys: list[str]) -> Callable[[Row], Any]:
     """Turns a row into the driver's parameters: a tuple in ``steps``' order, or a dict keyed by ``keys``."""
-    def values(row: Row):
-        for name, processor, source in steps:
-            value = row[name] if source is None else source()
-            yield processor(value) if processor is not None else value
+    def values(row: Row) -> list[Any]:
+        return [(row[name] if source is None else source()) if processor is None
+                else processor(row[name] if source is None else source()) for name, processor, source in steps]
 
     if positional:
         return lambda row: tuple(values(row))
