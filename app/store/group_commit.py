@@ -9,8 +9,10 @@ committed, so nothing acknowledged is lost. Used for ``/v1/route``'s decision, t
 request row, and a request's outcome with its attempts and callback.
 
 A flush is one transaction: first every waiting row, one executemany per table in the tables'
-dependency order (a decision before the request that names it), then each waiting ``work`` (a
-conditional UPDATE and what depends on it) in arrival order. When a flush fails (one request's row
+dependency order (a decision before the request that names it; prepared statements,
+``app.store.prepared``), then each waiting ``work`` (a conditional UPDATE and what depends on it) in
+arrival order. Flushes run one at a time per process, on one connection the process holds
+(``_HeldConnection``) rather than a pool checkout each. When a flush fails (one request's row
 breaks the Idempotency-Key index, a statement error), it is rolled back and each write is tried again
 alone, so each request gets its own result or its own error, never another's.
 
