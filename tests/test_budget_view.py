@@ -222,7 +222,9 @@ def test_while_redis_is_away_a_request_holds_one_pooled_connection_at_a_time(tmp
     """With Redis away the key is looked up in the database and the view reloads (here on every request,
     as it does every few seconds of an outage). A request holding one pooled connection while it waits
     for another deadlocks the pool once more requests than connections are in flight: a Redis outage
-    mid-burst stalled every request for the pool's 30 s timeout. One at a time, the pool cannot run dry."""
+    mid-burst stalled every request for the pool's 30 s timeout. One at a time, the pool cannot run dry.
+    The process's group commit holds one connection of its own for good (``app.store.group_commit``), taken
+    by its first flush and not a request's; no request waits for another to let go of it."""
     monkeypatch.setattr("app.money.budget_view.OUTAGE_REFRESH_SECONDS", 0.0)
     away = f"redis://127.0.0.1:{free_port()}/0"  # nothing listens there
     application = create_app(fallback_settings(tmp_path, away, database_url, fake_anthropic), migrate=False)
@@ -239,6 +241,8 @@ def test_while_redis_is_away_a_request_holds_one_pooled_connection_at_a_time(tmp
     try:
         with store.session() as session:
             _key, plain = create_key(session, "outage", ["fallback"])
+        store.group_commit.write(lambda _connection: None)  # the committer takes its connection, before counting
+        committers = store.group_commit._held._connection
         event.listen(store.engine, "checkout", checkout)
         event.listen(store.engine, "checkin", checkin)
         with application.test_client() as client:
@@ -246,6 +250,7 @@ def test_while_redis_is_away_a_request_holds_one_pooled_connection_at_a_time(tmp
                 answer = client.post("/v1/fallback", headers={"X-API-Key": plain},
                                      json={**sync_task(), "exec": "async"})
                 assert answer.status_code == 202, answer.get_json()
+        assert store.group_commit._held._connection is committers, "every flush went on the committer's connection"
         assert peak[0] == 1, f"one request held {peak[0]} pooled connections at once"
     finally:
         store.dispose()

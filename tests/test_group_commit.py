@@ -1,11 +1,12 @@
 """The group commit: writes that wait together share one transaction, and one write's error is its own."""
 from __future__ import annotations
 
+import os
 import threading
 from decimal import Decimal
 
 import pytest
-from sqlalchemy import event, func, select
+from sqlalchemy import event, func, select, text
 from sqlalchemy.exc import IntegrityError
 
 from app.store import Decision, Store
@@ -205,3 +206,71 @@ def test_a_write_returns_after_its_flush_has_let_go_of_the_writer_lock(database_
         threading.excepthook = default_hook
     assert failures == []
     assert not [record for record in caplog.records if "writer lock" in record.getMessage()]
+
+
+def _cut(store, committer: GroupCommit) -> None:
+    """End the committer's held connection from outside, as a database restart or a proxy would."""
+    held = committer._held._connection
+    if store.engine.dialect.name == "postgresql":
+        pid = held.exec_driver_sql("SELECT pg_backend_pid()").scalar()
+        held.rollback()
+        with store.engine.connect() as other:
+            other.execute(text("SELECT pg_terminate_backend(:pid)"), {"pid": pid})
+    else:
+        held.connection.dbapi_connection.close()  # SQLite has no server: the file handle goes away instead
+
+
+def test_flushes_share_one_held_connection_and_a_cut_one_is_replaced_without_losing_a_write(store):
+    """Flushes of a process go on one connection it holds (no pool checkout per flush); when the database
+    has closed it meanwhile (a restart), the next write still commits, on a new connection."""
+    committer = GroupCommit(store)
+    checkouts = []
+    event.listen(store.engine, "checkout", lambda *_args: checkouts.append(1))
+    table = Decision.__table__
+    committer.write(rows=[(table, _decision("dec_first"))])
+    committer.write(rows=[(table, _decision("dec_second"))])
+    assert checkouts == [1]
+    _cut(store, committer)
+    checkouts.clear()
+    committer.write(rows=[(table, _decision("dec_after_cut"))])
+    assert committer.write(lambda connection: connection.scalar(select(func.count()).select_from(table))) == 3
+    assert checkouts == [1]  # the cut one's replacement, kept for the count just above
+    committer.close()
+
+
+def test_a_failed_write_leaves_the_held_connection_in_use(store):
+    """A write refused by the database (a primary key taken) rolls its transaction back; the connection is
+    fine and the next flush goes on it."""
+    committer = GroupCommit(store)
+    table = Decision.__table__
+    committer.write(rows=[(table, _decision("dec_taken"))])
+    held = committer._held._connection
+    with pytest.raises(IntegrityError):
+        committer.write(rows=[(table, _decision("dec_taken"))])
+    committer.write(rows=[(table, _decision("dec_next"))])
+    assert committer._held._connection is held
+    committer.close()
+
+
+def test_a_forked_child_flushes_on_a_connection_of_its_own(store):
+    """gunicorn and RQ fork: a child using (or closing) the parent's held connection would share its socket
+    or end its session. The child opens its own; the parent's goes on working."""
+    committer = store.group_commit
+    table = Decision.__table__
+    committer.write(rows=[(table, _decision("dec_parent"))])
+    parents = committer._held._connection
+    child = os.fork()
+    if child == 0:  # pragma: no cover - the child reports through its exit code
+        code = 1
+        try:
+            store.engine.dispose(close=False)  # SQLAlchemy's advice for a child: none of the parent's pool
+            committer.write(rows=[(table, _decision("dec_child"))])
+            code = 0 if committer._held._connection is not parents else 2
+        finally:
+            os._exit(code)
+    _pid, status = os.waitpid(child, 0)
+    assert os.waitstatus_to_exitcode(status) == 0
+    committer.write(rows=[(table, _decision("dec_parent_again"))])
+    assert committer._held._connection is parents
+    with store.session() as session:
+        assert sorted(session.scalars(select(Decision.id))) == ["dec_child", "dec_parent", "dec_parent_again"]

@@ -34,6 +34,7 @@ from sqlalchemy.orm import Session
 
 from app.store import Request, utcnow
 from app.store.models import column_row
+from app.store.prepared import Prepared
 
 QUEUED, RUNNING = "queued", "running"
 TERMINAL = ("done", "needs_review", "failed")
@@ -103,17 +104,18 @@ def renew(session: Session, owner: str, request_ids: list[str]) -> int:
 def finish(connection: Connection | Session, request_id: str, owner: str, values: dict[str, Any]) -> bool:
     """Store the outcome if this process still owns the request (it may have lost its lease).
 
-    A plain UPDATE of the table (``values`` keyed by ``Request``'s attribute names), built once: the
-    outcome is written on every request, and the ORM's bulk UPDATE cost more than the SQL.
+    A plain UPDATE of the table (``values`` keyed by ``Request``'s attribute names), compiled once
+    (``app.store.prepared``): the outcome is written on every request, and the ORM's bulk UPDATE, then
+    ``Connection.execute``'s per-call work, cost more than the SQL.
     """
     params = {"_request_id": request_id, "_owner": owner, "owner": None, "lease_until": None,
               **column_row(Request, values)}
-    return connection.execute(_FINISH, params).rowcount == 1
+    return _FINISH.run(connection, params).rowcount == 1
 
 
 _REQUESTS = Request.__table__
-_FINISH = _REQUESTS.update().where(_REQUESTS.c.id == bindparam("_request_id"), _REQUESTS.c.owner == bindparam("_owner"),
-                                   _REQUESTS.c.status == RUNNING)
+_FINISH = Prepared(_REQUESTS.update().where(_REQUESTS.c.id == bindparam("_request_id"),
+                                            _REQUESTS.c.owner == bindparam("_owner"), _REQUESTS.c.status == RUNNING))
 
 
 def requeue(session: Session, request_id: str, owner: str | None, *, error: str | None = None,

@@ -9,8 +9,10 @@ committed, so nothing acknowledged is lost. Used for ``/v1/route``'s decision, t
 request row, and a request's outcome with its attempts and callback.
 
 A flush is one transaction: first every waiting row, one executemany per table in the tables'
-dependency order (a decision before the request that names it), then each waiting ``work`` (a
-conditional UPDATE and what depends on it) in arrival order. When a flush fails (one request's row
+dependency order (a decision before the request that names it; prepared statements,
+``app.store.prepared``), then each waiting ``work`` (a conditional UPDATE and what depends on it) in
+arrival order. Flushes run one at a time per process, on one connection the process holds
+(``_HeldConnection``) rather than a pool checkout each. When a flush fails (one request's row
 breaks the Idempotency-Key index, a statement error), it is rolled back and each write is tried again
 alone, so each request gets its own result or its own error, never another's.
 
@@ -33,8 +35,10 @@ from typing import Any, Callable, Iterable, TypeVar
 
 from sqlalchemy import Table
 from sqlalchemy.engine import Connection
+from sqlalchemy.exc import DBAPIError
 
 from app.store.models import Base, column_row
+from app.store.prepared import Prepared
 
 MAX_BATCH_WRITES = 500
 # The writer lock's file, beside the SQLite database file.
@@ -45,15 +49,15 @@ T = TypeVar("T")
 _TABLE_ORDER = {table: position for position, table in enumerate(Base.metadata.sorted_tables)}
 
 
-def _insert(table: Table):
-    """The table's INSERT, built once: a statement's cache key is computed once per statement object."""
+def _insert(table: Table) -> Prepared:
+    """The table's INSERT, compiled once per column set (``app.store.prepared``)."""
     statement = _INSERTS.get(table)
     if statement is None:
-        statement = _INSERTS[table] = table.insert()
+        statement = _INSERTS[table] = Prepared(table.insert())
     return statement
 
 
-_INSERTS: dict[Table, Any] = {}
+_INSERTS: dict[Table, Prepared] = {}
 
 
 class _Pending:
@@ -132,11 +136,13 @@ class GroupCommit:
         self._pending: list[_Pending] = []
         self._flushing = False
         self._writer = writer_lock(store.engine.url)
+        self._held = _HeldConnection(store.engine)
 
     def close(self) -> None:
-        """Let go of the writer lock's file (the store is disposed)."""
+        """Let go of the writer lock's file and the flushes' connection (the store is disposed)."""
         if self._writer is not None:
             self._writer.close()
+        self._held.close()
 
     def insert(self, model, row: dict[str, Any]) -> None:
         """INSERT one row of ``model`` (keyed by its attribute names)."""
@@ -195,9 +201,101 @@ class GroupCommit:
         for item in batch:
             for table, row in item.rows:  # an executemany needs the same columns in every row
                 by_table.setdefault((table, frozenset(row)), []).append(row)
-        with self.store.engine.begin() as connection:
-            for table, _columns in sorted(by_table, key=lambda key: _TABLE_ORDER.get(key[0], 0)):
-                connection.execute(_insert(table), by_table[(table, _columns)])
-            results = [item.work(connection) if item.work is not None else None for item in batch]
+        inserts = [(table, by_table[(table, columns)])
+                   for table, columns in sorted(by_table, key=lambda key: _TABLE_ORDER.get(key[0], 0))]
+        with self._held as held:
+            try:
+                results = self._transaction(held, batch, inserts)
+            except DBAPIError as exc:
+                if not held.lost_before_commit(exc):
+                    raise
+                # The held connection was gone before this flush (the database restarted, a proxy cut it):
+                # what a pool's pre-ping would have caught. Its transaction never reached COMMIT, so the
+                # batch goes again, on a new connection.
+                results = self._transaction(held, batch, inserts)
         for item, result in zip(batch, results):
             item.result = result
+
+    @staticmethod
+    def _transaction(held: "_HeldConnection", batch: list[_Pending], inserts) -> list[Any]:
+        connection = held.connection()
+        with connection.begin():
+            for table, rows in inserts:
+                _insert(table).run(connection, rows)
+            results = [item.work(connection) if item.work is not None else None for item in batch]
+            held.committing = True
+        return results
+
+
+class _HeldConnection:
+    """The connection this process's flushes use, one flush at a time (``with`` it around each flush).
+
+    A pool checkout per flush (the pool's reset on return, on PostgreSQL a pre-ping round trip) cost more
+    than a flush's SQL. Held from the first flush until the store is disposed; replaced when a flush fails
+    and leaves it in doubt (dead, or its rollback failed: it never goes back to the pool), and in a forked child, which
+    must not use (nor close: on PostgreSQL that would end the parent's session) the parent's connection.
+    """
+
+    def __init__(self, engine):
+        self._engine = engine
+        self._lock = threading.Lock()
+        self._connection: Connection | None = None
+        self._pid = 0
+        self._fresh = False  # no transaction has run on it yet
+        self.committing = False  # this flush's COMMIT was sent: its outcome may be unknown, never retried
+
+    def __enter__(self) -> "_HeldConnection":
+        self._lock.acquire()
+        return self
+
+    def __exit__(self, exc_type, _exc, _tb) -> None:
+        try:
+            if exc_type is not None and not self._clean(exc_type):
+                self._drop()
+        finally:
+            self._lock.release()
+
+    def _clean(self, exc_type) -> bool:
+        """Is the connection fine after a failed flush (its transaction rolled back: a broken unique index,
+        a statement error), so the next flush may use it?"""
+        connection = self._connection
+        return (connection is not None and issubclass(exc_type, Exception) and not connection.invalidated
+                and not connection.closed and not connection.in_transaction())
+
+    def connection(self) -> Connection:
+        if self._connection is not None and self._pid != os.getpid():
+            _INHERITED.append(self._connection)  # the parent's: kept from the garbage collector, never used
+            self._connection = None
+        if self._connection is None:
+            self._connection, self._pid, self._fresh = self._engine.connect(), os.getpid(), True
+        else:
+            self._fresh = False
+        self.committing = False
+        return self._connection
+
+    def lost_before_commit(self, exc: DBAPIError) -> bool:
+        """Did ``exc`` come from a held (not new) connection that had died, before this flush sent its
+        COMMIT? Then it is replaced, and True: the flush may go again. Otherwise ``__exit__`` drops it."""
+        if self._fresh or self.committing or not exc.connection_invalidated:
+            return False
+        self._drop()
+        return True
+
+    def close(self) -> None:
+        with self._lock:
+            connection, self._connection = self._connection, None
+            if connection is not None and self._pid == os.getpid():
+                connection.close()  # between flushes: no transaction open, back to the pool to be disposed
+
+    def _drop(self) -> None:
+        connection, self._connection = self._connection, None
+        if connection is not None and self._pid == os.getpid():
+            try:
+                connection.invalidate()
+                connection.close()
+            except Exception:  # noqa: BLE001  (gone with the database already)
+                pass
+
+
+# Connections a forked child inherited from its parent's flushes: only the parent may use or close them.
+_INHERITED: list[Connection] = []

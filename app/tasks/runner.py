@@ -33,6 +33,7 @@ from app.providers.breaker import circuits_read, circuits_seen
 from app.execution.runtime import Runtime
 from app.store import Attempt, Request, Review, new_id, utcnow
 from app.store.models import column_row
+from app.store.prepared import Prepared
 from app.tasks.turns import PlaceWhileCalling, at_work, hold, let_go, pause_unheld, wait_turn
 from app.store.db import retrying
 
@@ -231,8 +232,8 @@ def _write_outcome(rt: Runtime, request_id: str, result: CascadeResult, payload:
             deliveries += notifications.announce_inserted(connection, rt.settings, [draft])  # people are told
         first_seq = _attempt_count(connection, request_id) if recovered else 0
         if result.attempts:
-            connection.execute(_INSERT_ATTEMPTS, [_attempt_row(request_id, first_seq + seq, attempt)
-                                                    for seq, attempt in enumerate(result.attempts, start=1)])
+            _INSERT_ATTEMPTS.run(connection, [_attempt_row(request_id, first_seq + seq, attempt)
+                                                for seq, attempt in enumerate(result.attempts, start=1)])
         if callback_url:
             deliveries.append(outbox.insert(connection, callback_url, {**answer, "event": "job.finished"},
                                             request_id=request_id))
@@ -245,8 +246,9 @@ def _write_outcome(rt: Runtime, request_id: str, result: CascadeResult, payload:
 
 
 _ATTEMPTS = Attempt.__table__
-# Built once: a statement's cache key is computed once per statement object.
-_INSERT_ATTEMPTS, _INSERT_REVIEW = _ATTEMPTS.insert(), Review.__table__.insert()
+# Built once: a statement's cache key is computed once per statement object; the attempts' INSERT, made on
+# every request, compiled once (``app.store.prepared``).
+_INSERT_ATTEMPTS, _INSERT_REVIEW = Prepared(_ATTEMPTS.insert()), Review.__table__.insert()
 
 
 def _attempt_count(connection, request_id: str) -> int:
